@@ -1,0 +1,143 @@
+"""Command line: argument parsing and one small function per command, no logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from .errors import UserError
+
+
+def _version() -> str:
+    try:
+        return version("k8s-ha-tui")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+source"
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+def cmd_wizard(args: argparse.Namespace) -> int:
+    from . import render, topology, wizard
+
+    if args.defaults:
+        topo = wizard.defaults_topology() if not args.start else topology.load_topology(args.start)
+        topology.save_topology(topo, args.output)
+        print(f"wrote {args.output}")
+    else:
+        prompter = wizard.QuestionaryPrompter()
+        topo = wizard.ask_topology(prompter, wizard.start_from(args.start))
+        if not wizard.confirm_and_write(prompter, topo, args.output,
+                                        lambda t: topology.save_topology(t, args.output)):
+            print("nothing written")
+            return 1
+        print(f"wrote {args.output}")
+    if args.render_dir:
+        out = render.write_tree(render.render_all(topo), args.render_dir)
+        print(f"rendered configs for {len(topo.masters)} masters into {out}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from . import render, topology
+
+    topo = topology.load_topology(args.topology)
+    files = render.render_all(topo, haproxy_version=args.haproxy_version)
+    out = render.write_tree(files, args.output)
+    print(f"rendered {len(files)} files for {len(topo.masters)} masters into {out}")
+    return 0
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from . import lint, topology
+
+    if args.topology and (args.keepalived or args.haproxy):
+        raise UserError("lint takes either -t TOPOLOGY or --keepalived/--haproxy files, not both")
+    if args.topology:
+        findings = lint.lint_topology(topology.load_topology(args.topology))
+    elif args.keepalived or args.haproxy:
+        findings = lint.lint_configs(
+            _read(args.keepalived) if args.keepalived else None,
+            _read(args.haproxy) if args.haproxy else None,
+            _read(args.check_script) if args.check_script else None,
+            keepalived_name=args.keepalived or "", haproxy_name=args.haproxy or "",
+        )
+    else:
+        raise UserError("lint needs -t TOPOLOGY, or --keepalived FILE and/or --haproxy FILE")
+    if args.json:
+        print(json.dumps([f.as_dict() for f in findings], indent=2))
+    else:
+        for f in findings:
+            print(f.text())
+        errors = sum(f.level == "error" for f in findings)
+        print(f"{errors} error(s), {len(findings) - errors} warning(s)")
+    return 1 if lint.has_errors(findings) else 0
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="k8s-ha-tui",
+        description="Set up, deploy and watch keepalived + HAProxy in front of kube-apiservers.",
+    )
+    p.add_argument("--version", action="version", version=f"k8s-ha-tui {_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    w = sub.add_parser("wizard", help="ask for the topology, write it, render configs",
+                       description="Ask for the cluster topology (the seed's cluster as defaults), "
+                                   "check every answer, write the topology file and render configs.")
+    w.add_argument("-o", "--output", default="topology.yaml", help="topology file to write (default: %(default)s)")
+    w.add_argument("--from", dest="start", metavar="FILE", help="start from an existing topology file")
+    w.add_argument("--defaults", action="store_true", help="write the defaults (or --from FILE) without asking")
+    w.add_argument("--render-dir", metavar="DIR", help="also render the configs into DIR")
+    w.set_defaults(func=cmd_wizard)
+
+    r = sub.add_parser("render", help="render per-node configs from a topology",
+                       description="Write DIR/<master>/etc/... for every master and DIR/kubeadm-config.yaml.")
+    r.add_argument("-t", "--topology", required=True, metavar="FILE")
+    r.add_argument("-o", "--output", required=True, metavar="DIR")
+    r.add_argument("--haproxy-version", metavar="X.Y",
+                   help="render for this HAProxy version (e.g. 2.0 on Ubuntu 20.04; default: 2.2 and newer)")
+    r.set_defaults(func=cmd_render)
+
+    li = sub.add_parser("lint", help="find problems in a topology or in running configs",
+                        description="Exit 0: no error; 1: errors found; 2: input cannot be read.")
+    li.add_argument("-t", "--topology", metavar="FILE", help="lint a topology file (and simulate the election)")
+    li.add_argument("--keepalived", metavar="FILE", help="an existing keepalived.conf")
+    li.add_argument("--haproxy", metavar="FILE", help="an existing haproxy.cfg")
+    li.add_argument("--check-script", metavar="FILE", help="the check script keepalived.conf runs")
+    li.add_argument("--json", action="store_true", help="print the findings as a JSON list")
+    li.set_defaults(func=cmd_lint)
+
+    from .lab.cli import add_lab_commands
+
+    add_lab_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("\naborted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The lab's stand-in kube-apiserver: TLS, and the health endpoints HAProxy and people probe.
+
+Standalone (imports nothing of the package) because the lab's `systemctl` starts it inside a
+node. It can be made to die (SIGKILL) or hang (SIGSTOP keeps the socket; the kernel still
+accepts connections, nobody answers) by the lab's faults.
+
+usage: apiserver.py --port 6443 --cert FILE --key FILE --name NODE [--pidfile FILE]
+"""
+
+import argparse
+import json
+import os
+import ssl
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HEALTH = ("/readyz", "/healthz", "/livez")
+
+
+def make_handler(node: str):
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "lab-kube-apiserver"
+        protocol_version = "HTTP/1.1"
+        timeout = 10
+
+        def _send(self, code: int, body: bytes, ctype: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Lab-Node", node)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            path = self.path.split("?", 1)[0]
+            if path in HEALTH:
+                self._send(200, b"ok", "text/plain; charset=utf-8")
+            elif path == "/version":
+                body = {"major": "1", "minor": "30", "gitVersion": "v1.30.0-lab", "node": node}
+                self._send(200, json.dumps(body).encode(), "application/json")
+            elif path == "/":
+                body = {"paths": ["/", "/healthz", "/livez", "/readyz", "/version"], "node": node}
+                self._send(200, json.dumps(body).encode(), "application/json")
+            else:
+                self._send(404, b'{"kind":"Status","code":404}', "application/json")
+
+        def log_message(self, fmt, *args) -> None:
+            sys.stdout.write(f"{self.address_string()} {fmt % args}\n")
+            sys.stdout.flush()
+
+    return Handler
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bind", default="0.0.0.0")
+    ap.add_argument("--port", type=int, default=6443)
+    ap.add_argument("--cert", required=True)
+    ap.add_argument("--key", required=True)
+    ap.add_argument("--name", default="lab")
+    ap.add_argument("--pidfile")
+    args = ap.parse_args()
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.cert, args.key)
+    server = ThreadingHTTPServer((args.bind, args.port), make_handler(args.name))
+    server.daemon_threads = True
+    # The handshake happens in each request's thread, so a client that connects and says
+    # nothing (a TCP check, a port scan) cannot stall the accept loop.
+    server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    if args.pidfile:
+        tmp = f"{args.pidfile}.tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        os.replace(tmp, args.pidfile)
+    print(f"lab kube-apiserver for {args.name} on {args.bind}:{args.port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

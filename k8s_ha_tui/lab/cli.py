@@ -1,0 +1,126 @@
+"""The `lab` commands (and `demo`, which starts from the lab): argument parsing only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from . import layout as L
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from .cluster import up
+
+    path = up(args.masters, args.workers)
+    if args.output:
+        import shutil
+
+        shutil.copyfile(path, args.output)
+        os.chmod(args.output, 0o600)
+        path = args.output
+    print(path)  # the last line: scripts take the topology path from here
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from .cluster import down
+
+    down()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .cluster import status
+
+    st = status()
+    if args.json:
+        print(json.dumps(st, indent=2))
+        return 0 if st["up"] else 1
+    if not st["up"]:
+        left = st["namespaces"]
+        print("lab: not up" + (f" (leftover namespaces: {', '.join(left)}; run 'lab down')" if left else ""))
+        return 1
+    print(f"lab: up, {st['subnet']}, VIP {st['vip']}, topology {st['topology']}")
+    for n in st["nodes"]:
+        daemons = " ".join(f"{d}:{'up' if ok else 'down'}" for d, ok in n["daemons"].items())
+        faults = f"  faults: {','.join(n['faults'])}" if n["faults"] else ""
+        print(f"  {n['name']:<15} {n['role']:<7} {', '.join(n['addresses']) or '-':<34} {daemons}{faults}")
+    return 0
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    from .cluster import fault
+
+    print(fault(args.node, args.kind))
+    return 0
+
+
+def cmd_heal(args: argparse.Namespace) -> int:
+    from .cluster import heal
+
+    print(heal(args.node, args.kind))
+    return 0
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    from .cluster import shell_command
+
+    cmd = shell_command(args.node)
+    os.execvp(cmd[0], cmd)
+    return 0  # pragma: no cover - exec does not return
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .. import lint, render, topology
+    from .cluster import up
+
+    path = up(3, 3)
+    topo = topology.load_topology(path)
+    out = render.write_tree(render.render_all(topo), L.state_dir() / "rendered")
+    findings = lint.lint_topology(topo)
+    print(f"\nThe lab is up: 3 masters and 3 workers with real sshd and kube-apiservers on {L.SUBNET}.")
+    print(f"Its topology is {path}; configs rendered for it are in {out} "
+          f"({len(findings)} lint findings).")
+    print("Try:  k8s-ha-tui lab status   |   k8s-ha-tui lab fault k8s-master-01 apiserver-down   |   "
+          "k8s-ha-tui lab shell k8s-master-01   |   k8s-ha-tui lab down")
+    return 0
+
+
+def add_lab_commands(sub) -> None:
+    from .faults import KINDS
+
+    lab = sub.add_parser("lab", help="a local cluster of real daemons in network namespaces (root)",
+                         description=f"Real OpenSSH, keepalived, HAProxy and a TLS kube-apiserver stand-in "
+                                     f"per node, in network namespaces on {L.SUBNET}.")
+    ls = lab.add_subparsers(dest="lab_command", metavar="LAB_COMMAND", required=True)
+
+    up = ls.add_parser("up", help="build the lab (or keep the healthy one) and print its topology file")
+    up.add_argument("--masters", type=int, default=3, help=f"1-{L.MAX_MASTERS} (default: %(default)s)")
+    up.add_argument("--workers", type=int, default=3, help=f"0-{L.MAX_WORKERS} (default: %(default)s)")
+    up.add_argument("--output", metavar="FILE", help="also copy the lab topology file here")
+    up.set_defaults(func=cmd_up)
+
+    ls.add_parser("down", help="remove everything the lab made").set_defaults(func=cmd_down)
+
+    st = ls.add_parser("status", help="namespaces, addresses and daemons of every node")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+
+    kinds = "; ".join(f"{k}: {v}" for k, v in KINDS.items())
+    fa = ls.add_parser("fault", help="break something on a node", description=f"Kinds - {kinds}")
+    fa.add_argument("node")
+    fa.add_argument("kind", choices=list(KINDS))
+    fa.set_defaults(func=cmd_fault)
+
+    he = ls.add_parser("heal", help="undo one fault on a node, or all of them")
+    he.add_argument("node")
+    he.add_argument("kind", nargs="?", choices=list(KINDS))
+    he.set_defaults(func=cmd_heal)
+
+    sh = ls.add_parser("shell", help="an interactive shell inside a node")
+    sh.add_argument("node")
+    sh.set_defaults(func=cmd_shell)
+
+    demo = sub.add_parser("demo", help="bring up the lab and show what to try (the README's first command)")
+    demo.set_defaults(func=cmd_demo)

@@ -1,0 +1,303 @@
+"""Bring the whole lab up, take it down, say how it is, inject and heal faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import topology as tp
+from . import faults, layout as L, network, nodes
+from .layout import LabNode, LabPaths
+from .proc import LabError, alive, run, wait_until
+
+REQUIRED_TOOLS = {
+    "ip": "iproute2", "keepalived": "keepalived", "haproxy": "haproxy", "sshd": "openssh-server",
+    "ssh-keygen": "openssh-client", "openssl": "openssl", "nsenter": "util-linux",
+    "unshare": "util-linux", "nft": "nftables", "curl": "curl", "kill": "procps",
+}
+SETUP_HINT = "run: sudo scripts/setup.sh"
+
+
+@dataclass
+class LabState:
+    """What `lab up` made, saved to state.json so later commands (and `lab down`) find it."""
+
+    masters: int
+    workers: int
+    pids: dict[str, dict[str, int]] = field(default_factory=dict)  # node → unshare/init pids
+    faults: dict[str, list[str]] = field(default_factory=dict)
+
+    def nodes(self) -> list[LabNode]:
+        return L.lab_nodes(self.masters, self.workers)
+
+    def node(self, name: str) -> LabNode:
+        for n in self.nodes():
+            if n.name == name:
+                return n
+        raise LabError(f"no lab node named {name!r}; the lab has {', '.join(n.name for n in self.nodes())}")
+
+    def init(self, name: str) -> int:
+        return self.pids[name]["init"]
+
+    def save(self, paths: LabPaths) -> None:
+        tp.atomic_write(paths.state_file, json.dumps(self.__dict__, indent=2), mode=0o600)
+
+    @classmethod
+    def load(cls, paths: LabPaths) -> LabState | None:
+        try:
+            return cls(**json.loads(paths.state_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def lab_paths() -> LabPaths:
+    return LabPaths(L.state_dir())
+
+
+# --- checks before anything is made ----------------------------------------------------------
+
+def preflight() -> None:
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (network namespaces, mounts): run it with sudo")
+    missing = sorted({pkg for tool, pkg in REQUIRED_TOOLS.items()
+                      if not shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin")})
+    if missing:
+        raise LabError(f"missing Debian packages: {' '.join(missing)}; {SETUP_HINT}")
+    network.check_netns_support()
+
+
+def _check_sizes(masters: int, workers: int) -> None:
+    if not 1 <= masters <= L.MAX_MASTERS:
+        raise LabError(f"--masters {masters}: choose 1-{L.MAX_MASTERS}")
+    if not 0 <= workers <= L.MAX_WORKERS:
+        raise LabError(f"--workers {workers}: choose 0-{L.MAX_WORKERS}")
+
+
+# --- the pieces of `lab up` ------------------------------------------------------------------
+
+def _make_keys_and_cert(paths: LabPaths, node_list: list[LabNode]) -> None:
+    (paths.root / "ssh").mkdir(parents=True, exist_ok=True, mode=0o700)
+    (paths.root / "tls").mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not paths.client_key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "k8s-ha-tui-lab", "-f", str(paths.client_key)])
+    tp.atomic_write(paths.authorized_keys, Path(f"{paths.client_key}.pub").read_text(), mode=0o600)
+    sans = ",".join([f"IP:{L.VIP}", "DNS:kubernetes", "DNS:localhost", "IP:127.0.0.1"]
+                    + [f"IP:{n.address}" for n in node_list if n.is_master])
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "30", "-subj", "/CN=kube-apiserver", "-addext", f"subjectAltName={sans}",
+         "-keyout", str(paths.tls_key), "-out", str(paths.tls_cert)])
+    paths.tls_key.chmod(0o600)
+
+
+def lab_topology(state: LabState, paths: LabPaths) -> tp.Topology:
+    node_list = state.nodes()
+    return tp.topology_from_dict({
+        "name": "lab",
+        "vip": L.VIP,
+        "prefix": L.SUBNET.prefixlen,
+        "interface": L.NODE_LINK,
+        "apiserver_port": L.APISERVER_PORT,
+        "masters": [{"name": n.name, "address": n.address} for n in node_list if n.is_master],
+        "workers": [{"name": n.name, "address": n.address} for n in node_list if not n.is_master],
+        "vrrp": {"router_id": L.ROUTER_ID},
+        "ssh": {"user": "root", "port": 22, "identity_file": str(paths.client_key),
+                "known_hosts": str(paths.known_hosts), "become": "none"},
+    }, "lab topology")
+
+
+def apiserver_ready(address: str, port: int = L.APISERVER_PORT, timeout: float = 1.0) -> bool:
+    """GET /readyz over TLS answers 200 (the lab's certificate is self-signed: no verification)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as raw:
+            with ctx.wrap_socket(raw, server_hostname=address) as s:
+                s.sendall(b"GET /readyz HTTP/1.0\r\nHost: lab\r\n\r\n")
+                head = b""
+                while b"\r\n" not in head and len(head) < 256:
+                    chunk = s.recv(64)
+                    if not chunk:
+                        break
+                    head += chunk
+    except OSError:
+        return False
+    parts = head.split(b" ")
+    return len(parts) > 1 and parts[1] == b"200"
+
+
+def healthy(state: LabState) -> bool:
+    """Every node's init alive and its namespace present, and the root link up."""
+    if not network.link_exists(L.ROOT_LINK):
+        return False
+    present = set(network.lab_namespaces())
+    for n in state.nodes():
+        pid = state.pids.get(n.name, {}).get("init")
+        if n.netns not in present or pid is None or not alive(pid):
+            return False
+    return L.BRIDGE_NETNS in present
+
+
+# --- commands --------------------------------------------------------------------------------
+
+def up(masters: int = 3, workers: int = 3, log=print) -> Path:
+    """Build the lab (or keep a healthy one); returns the lab topology file's path."""
+    _check_sizes(masters, workers)
+    preflight()
+    paths = lab_paths()
+    state = LabState.load(paths)
+    if state and healthy(state):
+        if (state.masters, state.workers) != (masters, workers):
+            raise LabError(f"a lab with {state.masters} masters and {state.workers} workers is up; "
+                           "run 'k8s-ha-tui lab down' first")
+        log(f"lab already up: {state.masters} masters, {state.workers} workers")
+        return paths.topology
+    if state or network.lab_namespaces() or network.link_exists(L.ROOT_LINK):
+        log("removing the remains of an earlier lab")
+        down(log=lambda _msg: None)
+    conflicts = network.subnet_conflicts()
+    if conflicts:
+        raise LabError(f"{L.SUBNET} is already in use here ({'; '.join(conflicts)}); the lab will not touch it")
+
+    state = LabState(masters, workers)
+    try:
+        _build(state, paths, log)
+    except BaseException:
+        down(log=lambda _msg: None)
+        raise
+    return paths.topology
+
+
+def _build(state: LabState, paths: LabPaths, log) -> None:
+    started = time.monotonic()
+    node_list = state.nodes()
+    paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths.root.chmod(0o700)
+    state.save(paths)  # from here on, `lab down` knows what to remove
+    _make_keys_and_cert(paths, node_list)
+    for n in node_list:
+        nodes.prepare(n, paths)
+    network.build(node_list)
+    log(f"network: {L.SUBNET} on bridge {L.BRIDGE} in {L.BRIDGE_NETNS}; you are {L.ROOT_ADDRESS} on {L.ROOT_LINK}")
+    unshare_pids = {n.name: nodes.start(n, paths) for n in node_list}
+    for n in node_list:
+        init = nodes.wait_ready(n, unshare_pids[n.name])
+        state.pids[n.name] = {"unshare": unshare_pids[n.name], "init": init}
+    state.save(paths)
+    tp.atomic_write(paths.known_hosts, "".join(nodes.host_key_line(n, paths) for n in node_list), mode=0o644)
+    for n in node_list:
+        if n.is_master:
+            nodes.node_exec(state.init(n.name), ["/usr/local/sbin/systemctl", "start", "kube-apiserver"])
+    for n in node_list:
+        if n.is_master:
+            wait_until(lambda a=n.address: apiserver_ready(a), 15, f"kube-apiserver on {n.name}")
+    tp.save_topology(lab_topology(state, paths), paths.topology)
+    log(f"nodes: {', '.join(f'{n.name} {n.address}' for n in node_list)}")
+    log(f"ssh: ssh -i {paths.client_key} -o UserKnownHostsFile={paths.known_hosts} root@{node_list[0].address}")
+    log(f"lab up in {time.monotonic() - started:.1f} s; keepalived and haproxy wait for a deploy")
+
+
+def down(log=print) -> None:
+    """Remove everything the lab made; fine with no lab, a half-built one, or killed processes."""
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root: run it with sudo")
+    removed = network.teardown()
+    paths = lab_paths()
+    if paths.root.exists():
+        shutil.rmtree(paths.root)
+        removed.append(f"removed {paths.root}")
+        try:
+            paths.root.parent.rmdir()  # /var/lib/k8s-ha-tui, if the lab made it and nothing else is there
+        except OSError:
+            pass
+    log("lab down: " + ", ".join(removed) if removed else "lab down: there was no lab")
+
+
+def _require_state() -> tuple[LabState, LabPaths]:
+    paths = lab_paths()
+    state = LabState.load(paths)
+    if state is None or not healthy(state):
+        raise LabError("the lab is not up; run 'sudo k8s-ha-tui lab up'")
+    return state, paths
+
+
+def _service_running(init: int, service: str) -> bool:
+    """Reads the node's own /run and /proc through its init's root: no process is started."""
+    root = Path(f"/proc/{init}/root")
+    try:
+        pid = int((root / "run" / f"{service}.pid").read_text().strip())
+        stat = (root / "proc" / str(pid) / "stat").read_text()
+    except (OSError, ValueError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _node_addresses(node: LabNode) -> list[str]:
+    res = network.ip("-j", "-4", "addr", "show", "dev", L.NODE_LINK, netns=node.netns, check=False)
+    try:
+        return [f"{a['local']}/{a['prefixlen']}" for link in json.loads(res.stdout or "[]")
+                for a in link.get("addr_info", [])]
+    except (ValueError, KeyError):
+        return []
+
+
+def status() -> dict:
+    paths = lab_paths()
+    state = LabState.load(paths)
+    if state is None:
+        return {"up": False, "namespaces": network.lab_namespaces(), "nodes": []}
+    out_nodes = []
+    for n in state.nodes():
+        init = state.pids.get(n.name, {}).get("init")
+        running = init is not None and alive(init)
+        services = ("sshd",) + (("kube-apiserver", "keepalived", "haproxy") if n.is_master else ())
+        out_nodes.append({
+            "name": n.name, "role": n.role, "address": n.address, "netns": n.netns,
+            "running": running,
+            "addresses": _node_addresses(n) if running else [],
+            "daemons": {s: running and (s == "sshd" or _service_running(init, s)) for s in services},
+            "faults": state.faults.get(n.name, []),
+        })
+    return {"up": healthy(state), "subnet": str(L.SUBNET), "vip": L.VIP, "topology": str(paths.topology),
+            "namespaces": network.lab_namespaces(), "nodes": out_nodes}
+
+
+def fault(name: str, kind: str) -> str:
+    state, paths = _require_state()
+    node = state.node(name)
+    if kind in state.faults.get(name, []):
+        return f"{name}: {kind} is already in effect"
+    faults.inject(node, state.init(name), kind)
+    state.faults.setdefault(name, []).append(kind)
+    state.save(paths)
+    return f"{name}: {kind}: {faults.KINDS[kind]}"
+
+
+def heal(name: str, kind: str | None = None) -> str:
+    state, paths = _require_state()
+    node = state.node(name)
+    active = state.faults.get(name, [])
+    if kind is not None:
+        faults.validate(node, kind)
+    todo = [kind] if kind else list(active)
+    # The network first: the rest may need the node reachable.
+    todo.sort(key=lambda k: k != "offline")
+    for k in todo:
+        faults.heal(node, state.init(name), k)
+        if k in active:
+            active.remove(k)
+    state.faults[name] = active
+    state.save(paths)
+    return f"{name}: healed {', '.join(todo)}" if todo else f"{name}: no faults to heal"
+
+
+def shell_command(name: str) -> list[str]:
+    state, _ = _require_state()
+    state.node(name)
+    return nodes.enter_command(state.init(name), ["env", f"PS1=[lab {name}] \\w# ", "bash", "--norc", "-i"])

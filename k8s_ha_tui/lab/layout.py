@@ -1,0 +1,101 @@
+"""Names, addresses and paths of the lab. Everything the lab makes is named here, so that
+`lab down` can find all of it again, also after a crash."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SUBNET = ipaddress.ip_network("198.18.0.0/24")  # the benchmarking range: never a real network
+ROOT_ADDRESS = "198.18.0.1"
+VIP = "198.18.0.10"
+MASTER_BASE = 11
+WORKER_BASE = 21
+MAX_MASTERS = 9
+MAX_WORKERS = 20  # .21-.40
+
+NETNS_PREFIX = "k8sha-"
+BRIDGE_NETNS = "k8sha-bridge"
+BRIDGE = "br0"
+ROOT_LINK = "k8sha0"  # the root namespace's end of the operator's veth
+ROOT_PEER = "vroot"  # its other end, in the bridge namespace
+NODE_LINK = "eth0"  # every node's interface, as on a plain server
+APISERVER_PORT = 6443
+ROUTER_ID = 51
+
+DEFAULT_STATE_DIR = Path("/var/lib/k8s-ha-tui/lab")
+
+
+def state_dir() -> Path:
+    """Where the lab keeps its keys, node files and state (K8S_HA_TUI_LAB_DIR overrides)."""
+    return Path(os.environ.get("K8S_HA_TUI_LAB_DIR", str(DEFAULT_STATE_DIR)))
+
+
+@dataclass(frozen=True)
+class LabNode:
+    name: str
+    role: str  # "master" or "worker"
+    index: int  # 1-based within its role
+    address: str
+
+    @property
+    def netns(self) -> str:
+        return f"{NETNS_PREFIX}{self.name}"
+
+    @property
+    def bridge_port(self) -> str:
+        """The node's veth end in the bridge namespace (≤ 15 characters)."""
+        return f"v{self.role[0]}{self.index}"
+
+    @property
+    def is_master(self) -> bool:
+        return self.role == "master"
+
+
+def lab_nodes(masters: int, workers: int) -> list[LabNode]:
+    nodes = [LabNode(f"k8s-master-{i:02d}", "master", i, str(SUBNET[MASTER_BASE + i - 1]))
+             for i in range(1, masters + 1)]
+    nodes += [LabNode(f"k8s-node-{i:02d}", "worker", i, str(SUBNET[WORKER_BASE + i - 1]))
+              for i in range(1, workers + 1)]
+    return nodes
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    root: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def topology(self) -> Path:
+        return self.root / "topology.yaml"
+
+    @property
+    def client_key(self) -> Path:
+        return self.root / "ssh" / "id_ed25519"
+
+    @property
+    def authorized_keys(self) -> Path:
+        return self.root / "ssh" / "authorized_keys"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.root / "ssh" / "known_hosts"
+
+    @property
+    def tls_cert(self) -> Path:
+        return self.root / "tls" / "apiserver.crt"
+
+    @property
+    def tls_key(self) -> Path:
+        return self.root / "tls" / "apiserver.key"
+
+    def node(self, name: str) -> Path:
+        return self.root / "nodes" / name
+
+    def log(self, name: str) -> Path:
+        return self.node(name) / "var" / "log" / "node.log"

@@ -1,0 +1,134 @@
+"""One lab node: its own files (/etc/keepalived, /etc/haproxy, /run, /tmp, /var/log,
+/var/backups), hostname, PID namespace and the real OpenSSH server."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from . import layout as L
+from .layout import LabNode, LabPaths
+from .proc import LabError, alive, run, wait_until
+
+FILES = Path(__file__).parent / "files"
+NODEINIT = Path(__file__).parent / "nodeinit.py"
+APISERVER = Path(__file__).parent / "apiserver.py"
+
+# Node folder (under nodes/NAME) → where it appears inside the node.
+BIND_MOUNTS = (
+    ("etc/keepalived", "/etc/keepalived"),
+    ("etc/haproxy", "/etc/haproxy"),
+    ("var/log", "/var/log"),
+    ("var/backups", "/var/backups"),
+    ("bin", "/usr/local/sbin"),
+)
+
+
+def _write(path: Path, text: str, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def prepare(node: LabNode, paths: LabPaths) -> None:
+    """The node's folders, host key, sshd_config, setup script and service stand-ins."""
+    home = paths.node(node.name)
+    for rel, _ in BIND_MOUNTS:
+        (home / rel).mkdir(parents=True, exist_ok=True, mode=0o755)
+    (home / "ssh").mkdir(mode=0o700, exist_ok=True)
+    host_key = home / "ssh" / "ssh_host_ed25519_key"
+    if not host_key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{node.name}", "-f", str(host_key)])
+    _write(home / "ssh" / "sshd_config", f"""\
+# sshd for lab node {node.name} (k8s-ha-tui lab)
+ListenAddress {node.address}
+HostKey {host_key}
+PidFile none
+AuthorizedKeysFile {paths.authorized_keys}
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+MaxStartups 100:30:200
+MaxSessions 100
+Subsystem sftp internal-sftp
+""", 0o600)
+    for tool in ("systemctl", "journalctl"):
+        shutil.copy2(FILES / tool, home / "bin" / tool)
+        (home / "bin" / tool).chmod(0o755)
+    _write(home / "bin" / "k8s-ha-tui-lab.env", "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in {
+        "LAB_NODE": node.name,
+        "LAB_PYTHON": sys.executable,
+        "LAB_APISERVER": APISERVER,
+        "LAB_APISERVER_PORT": L.APISERVER_PORT,
+        "LAB_CERT": paths.tls_cert,
+        "LAB_KEY": paths.tls_key,
+    }.items()), 0o644)
+    mounts = "\n".join(f"mount --bind {shlex.quote(str(home / rel))} {target}" for rel, target in BIND_MOUNTS)
+    _write(home / "setup.sh", f"""\
+# Runs inside the node's new mount, UTS and PID namespaces, before sshd starts.
+set -e
+hostname {shlex.quote(node.name)}
+{mounts}
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mkdir -p /run/sshd /run/haproxy
+""", 0o700)
+
+
+def start(node: LabNode, paths: LabPaths) -> int:
+    """Start the node: returns the pid (in the root PID namespace) of its `unshare` process."""
+    home = paths.node(node.name)
+    log = open(home / "var" / "log" / "node.log", "ab")
+    cmd = ["ip", "netns", "exec", node.netns,
+           "unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--",
+           sys.executable, str(NODEINIT), str(home / "setup.sh"), "--",
+           "/usr/sbin/sshd", "-D", "-e", "-f", str(home / "ssh" / "sshd_config")]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    log.close()
+    return proc.pid
+
+
+def init_pid(unshare_pid: int) -> int | None:
+    """The node's PID 1 (nodeinit), as the root namespace numbers it: unshare's only child."""
+    try:
+        children = Path(f"/proc/{unshare_pid}/task/{unshare_pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+def wait_ready(node: LabNode, unshare_pid: int, timeout: float = 15) -> int:
+    """Wait until sshd answers on the node's address; returns the node's init pid."""
+    def sshd_answers() -> bool:
+        if not alive(unshare_pid):
+            raise LabError(f"node {node.name} did not start; see {L.state_dir()}/nodes/{node.name}/var/log/node.log")
+        try:
+            with socket.create_connection((node.address, 22), timeout=0.5) as s:
+                return s.recv(4).startswith(b"SSH-")
+        except OSError:
+            return False
+
+    wait_until(sshd_answers, timeout, f"sshd on {node.name} ({node.address})")
+    pid = init_pid(unshare_pid)
+    if pid is None:
+        raise LabError(f"node {node.name}: its init process is gone")
+    return pid
+
+
+def enter_command(init: int, command: list[str]) -> list[str]:
+    """A command line that runs `command` inside the node (its mount, UTS, net and PID namespaces)."""
+    return ["nsenter", "-t", str(init), "-m", "-u", "-n", "-p", "--", *command]
+
+
+def node_exec(init: int, command: list[str], timeout: float = 30, check: bool = True, input: str | None = None):
+    return run(enter_command(init, command), timeout=timeout, check=check, input=input)
+
+
+def host_key_line(node: LabNode, paths: LabPaths) -> str:
+    pub = (paths.node(node.name) / "ssh" / "ssh_host_ed25519_key.pub").read_text().split()
+    return f"{node.address} {pub[0]} {pub[1]}\n"

@@ -1,0 +1,327 @@
+"""Findings about a topology, or about keepalived/HAProxy configs someone already runs.
+
+Each finding has a stable code, a level, one line of text and a fix. The keepalived and HAProxy
+rules are the seed script's defects, measured with the real daemons (see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from .confparse import HSection, KBlock, parse_haproxy, parse_keepalived, parse_timeout
+from .election import Candidate, combinations_count, unsafe_combinations
+from .topology import Topology
+
+Level = Literal["error", "warning"]
+
+SLOW_DETECTION_WARN_S = 3
+SLOW_DETECTION_ERROR_S = 10
+SHORT_PROXY_TIMEOUT_S = 60
+FLAPPY_ADVERT_S = 0.3
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    level: Level
+    message: str
+    fix: str
+    where: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        where = f"{self.where}: " if self.where else ""
+        return f"{where}{self.level} {self.code}: {self.message}\n    fix: {self.fix}"
+
+
+def has_errors(findings: list[Finding]) -> bool:
+    return any(f.level == "error" for f in findings)
+
+
+def _master_down_seconds(advert: float, priority: int = 100) -> float:
+    """VRRP's master-down interval: 3 × advert + skew, skew = (256 - priority) / 256 × advert."""
+    return 3 * advert + (256 - priority) / 256 * advert
+
+
+# --- topology --------------------------------------------------------------------------------
+
+def lint_topology(topo: Topology) -> list[Finding]:
+    out: list[Finding] = []
+    chk, vrrp = topo.check, topo.vrrp
+    detect = chk.interval * chk.fall
+    if detect > SLOW_DETECTION_WARN_S:
+        level: Level = "error" if detect > SLOW_DETECTION_ERROR_S else "warning"
+        out.append(Finding(
+            "T001", level,
+            f"a dead HAProxy is noticed only after check.interval × check.fall = {detect} s",
+            "use check.interval 1 and check.fall 2 (or fewer)", "check"))
+    if chk.weight != 0:
+        wait = _master_down_seconds(vrrp.advert_int)
+        out.append(Finding(
+            "T002", "warning",
+            f"check.weight {chk.weight} only changes the priority: the backup still waits the "
+            f"master-down interval (~{wait:.1f} s) before it takes the VIP",
+            "use check.weight 0: a failed check then means FAULT and a handover within the skew time",
+            "check.weight"))
+        candidates = [Candidate(m.name, m.address, topo.priority_of(m)) for m in topo.masters]
+        bad = unsafe_combinations(candidates, chk.weight)
+        if bad:
+            out.append(Finding(
+                "T003", "error",
+                f"election simulation ({combinations_count(len(candidates))} cases): {bad[0].describe()}",
+                "use check.weight 0, or a weight larger than the gap between any two priorities",
+                "check.weight"))
+    if len(topo.masters) == 1:
+        out.append(Finding("T004", "warning", "only one master: there is nowhere for the VIP to go",
+                           "add masters (3 is the usual number)", "masters"))
+    elif len(topo.masters) % 2 == 0:
+        out.append(Finding(
+            "T005", "warning",
+            f"{len(topo.masters)} masters: etcd tolerates no more failures than with {len(topo.masters) - 1}",
+            "use an odd number of masters", "masters"))
+    if vrrp.version == 3 and vrrp.advert_int < FLAPPY_ADVERT_S:
+        out.append(Finding(
+            "T006", "warning",
+            f"vrrp.advert_int {vrrp.advert_text} s: a busy node that misses three adverts "
+            f"({3 * vrrp.advert_int:.2f} s) loses the VIP (flapping)",
+            f"use vrrp.advert_int {FLAPPY_ADVERT_S} or more", "vrrp.advert_int"))
+    return out
+
+
+# --- keepalived.conf -------------------------------------------------------------------------
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text is not None else default
+    except ValueError:
+        return default
+
+
+def _vips(instance: KBlock) -> list[str]:
+    block = instance.first("virtual_ipaddress")
+    return [w for w in (block.words() if block else [])]
+
+
+def lint_keepalived(text: str, check_script: str | None = None, where: str = "keepalived.conf") -> list[Finding]:
+    root = parse_keepalived(text)
+    out: list[Finding] = []
+
+    def add(code: str, level: Level, line: int, message: str, fix: str) -> None:
+        out.append(Finding(code, level, message, fix, f"{where}:{line}" if line else where))
+
+    gdefs = root.first("global_defs")
+    scripts = root.all("vrrp_script")
+    instances = root.all("vrrp_instance")
+    version = _int(gdefs.value("vrrp_version") if gdefs else None, 2)
+    uses_scripts = bool(scripts) or any(i.first(k) for i in instances for k in ("notify", "notify_master"))
+    if uses_scripts and not (gdefs and gdefs.first("enable_script_security")):
+        add("K101", "error", gdefs.line if gdefs else 0,
+            "scripts run without enable_script_security (keepalived logs a SECURITY VIOLATION)",
+            "add enable_script_security and script_user root to global_defs; keep scripts root-owned")
+    rid = gdefs.value("router_id") if gdefs else None
+    if rid in (None, "LVS_DEVEL"):
+        add("K107", "warning", gdefs.line if gdefs else 0,
+            f"router_id is {rid or 'unset'}: every node logs under the same sample name",
+            "set router_id to the node's own name")
+
+    for s in scripts:
+        name = s.args[0] if s.args else "?"
+        interval = _int(s.value("interval"), 1)
+        fall = _int(s.value("fall"), 1)
+        weight = _int(s.value("weight"), 0)
+        detect = interval * fall
+        if detect > SLOW_DETECTION_WARN_S:
+            level: Level = "error" if detect > SLOW_DETECTION_ERROR_S else "warning"
+            add("K103", level, s.line,
+                f"vrrp_script {name}: a failure is noticed only after interval {interval} × fall {fall} = {detect} s",
+                "use interval 1 and fall 2")
+        if weight != 0:
+            add("K102", "warning", (s.first("weight") or s).line,
+                f"vrrp_script {name}: weight {weight} never hands the VIP over faster than the master-down "
+                "interval, and only if the drop beats the next node's priority",
+                "use weight 0: a failed check then means FAULT and an immediate handover")
+
+    all_vips: list[str] = []
+    for inst in instances:
+        iname = inst.args[0] if inst.args else "?"
+        auth = inst.first("authentication")
+        pw = auth.value("auth_pass") if auth else None
+        if pw is not None and len(pw) > 8:
+            add("K105", "error", auth.first("auth_pass").line,
+                f"vrrp_instance {iname}: auth_pass is {len(pw)} characters; keepalived silently uses the first 8",
+                "use at most 8 characters")
+        if auth and (version == 3 or _int(inst.value("version"), version) == 3):
+            add("K105", "error", auth.line,
+                f"vrrp_instance {iname}: PASS authentication is not part of VRRPv3", "remove the authentication block")
+        vips = _vips(inst)
+        all_vips += [v.split("/")[0] for v in vips]
+        for v in vips:
+            if "/" not in v:
+                add("K106", "warning", inst.first("virtual_ipaddress").line,
+                    f"vrrp_instance {iname}: VIP {v} has no prefix length, so keepalived adds it as /32",
+                    f"write {v}/24 (the subnet's real length) and a dev")
+        if not (inst.first("track_script") or inst.first("track_process")):
+            add("K108", "warning", inst.line,
+                f"vrrp_instance {iname}: nothing is tracked, so the VIP stays on a node whose HAProxy is dead",
+                "track a script that checks the local HAProxy")
+        if not inst.first("track_file"):
+            add("K109", "warning", inst.line,
+                f"vrrp_instance {iname}: no vrrp_track_file maintenance switch; the VIP cannot be moved on purpose cleanly",
+                "add a vrrp_track_file with weight 0 and track it")
+
+    script_texts = [check_script] if check_script else []
+    script_texts += [" ".join(s.first("script").args) for s in scripts if s.first("script")]
+    for vip in all_vips:
+        if any(re.search(rf"(?<![\d.]){re.escape(vip)}(?![\d])", t) for t in script_texts):
+            add("K104", "error", scripts[0].line if scripts else 0,
+                f"the check script tests the VIP {vip}: during a cluster-wide API outage the VIP then moves around uselessly",
+                "check the LOCAL HAProxy (e.g. its monitor-uri on 127.0.0.1), never the VIP")
+    if scripts and check_script is None:
+        add("K110", "warning", scripts[0].line,
+            "the check script itself was not read, so what it tests is unknown",
+            "pass --check-script FILE to lint it too")
+    return out
+
+
+# --- haproxy.cfg ------------------------------------------------------------------------------
+
+def _backends_used(fe: HSection, sections: list[HSection]) -> list[HSection]:
+    names = {t[1] for _, t in fe.directives("default_backend") if len(t) > 1}
+    names |= {t[1] for _, t in fe.directives("use_backend") if len(t) > 1}
+    return [s for s in sections if s.kind == "backend" and s.name in names]
+
+
+def _bind_ports(fe: HSection) -> list[tuple[int, str, int]]:
+    """(line, address, port) for each bind; address '' or '*' means every address."""
+    out = []
+    for n, t in fe.directives("bind"):
+        for spec in t[1].split(",") if len(t) > 1 else []:
+            addr, _, port = spec.rpartition(":")
+            if port.isdigit():
+                out.append((n, addr, int(port)))
+    return out
+
+
+def _servers(be: HSection) -> list[tuple[int, list[str]]]:
+    return be.directives("server")
+
+
+def _check_kind(be: HSection) -> tuple[str, int]:
+    """Which health check the backend really runs: the last check option wins."""
+    chosen, line = "tcp", be.line
+    for n, t in be.inherited("option"):
+        if len(t) > 1 and t[1].lower() in ("httpchk", "tcp-check", "ssl-hello-chk", "ldap-check",
+                                           "mysql-check", "pgsql-check", "redis-check", "smtpchk"):
+            chosen, line = t[1].lower(), n
+    return chosen, line
+
+
+def _check_path(be: HSection) -> str | None:
+    path = None
+    for _, t in be.inherited("option", "httpchk"):
+        if len(t) >= 4:
+            path = t[3]
+        elif len(t) == 3:
+            path = t[2]
+    for _, t in be.inherited("http-check", "send"):
+        if "uri" in t[2:]:
+            i = t.index("uri")
+            path = t[i + 1] if i + 1 < len(t) else path
+    return path
+
+
+def _lint_pair(fe: HSection, be: HSection, add) -> None:
+    """What can go wrong between a frontend and the backend it sends the apiserver traffic to."""
+    if fe.mode() == "tcp" and be.mode() == "http":
+        why = "" if be.own_mode() else " (no mode of its own, so it takes the defaults' mode http)"
+        add("H201", "error", be.line,
+            f"backend {be.name} runs in HTTP mode behind TCP frontend {fe.name}{why}: "
+            "TLS to the apiserver through it fails",
+            f"put 'mode tcp' in backend {be.name} (and in defaults)")
+    server_ports = {int(t[2].rpartition(":")[2]) for _, t in _servers(be)
+                    if len(t) > 2 and t[2].rpartition(":")[2].isdigit()}
+    for n, addr, port in _bind_ports(fe):
+        if port in server_ports and addr in ("", "*", "0.0.0.0", "::", "[::]"):
+            add("H202", "error", n,
+                f"frontend {fe.name} binds every address on port {port}, the apiserver's own port: "
+                "on a master it collides with kube-apiserver",
+                "give HAProxy its own port (e.g. 8443) and use it in controlPlaneEndpoint")
+    for word, section in (("client", fe), ("server", be)):
+        found = section.inherited("timeout", word)
+        if found and len(found[-1][1]) > 2:
+            secs = parse_timeout(found[-1][1][2])
+            if secs is not None and secs < SHORT_PROXY_TIMEOUT_S:
+                add("H209", "warning", found[-1][0],
+                    f"timeout {word} {found[-1][1][2]} cuts quiet kube-apiserver watches (kubectl get -w, logs -f)",
+                    f"use timeout {word} 1h in TCP mode")
+
+
+def _lint_backend(be: HSection, add) -> None:
+    """The backend's own health checking."""
+    kind, kline = _check_kind(be)
+    httpchk_lines = [n for n, _ in be.inherited("option", "httpchk")]
+    if httpchk_lines and kind != "httpchk":
+        add("H203", "error", kline,
+            f"backend {be.name}: 'option {kind}' comes after 'option httpchk' and wins, so no HTTP check runs",
+            "keep only option httpchk, with http-check send meth GET uri /readyz")
+    elif kind != "httpchk":
+        add("H206", "warning", be.line,
+            f"backend {be.name}: only a TCP connect check, so an apiserver that accepts but is not ready stays in rotation",
+            "use option httpchk with http-check send meth GET uri /readyz and check-ssl")
+    path = _check_path(be)
+    if path and path.split("?")[0] in ("/healthz", "/"):
+        add("H204", "warning", httpchk_lines[-1] if httpchk_lines else be.line,
+            f"backend {be.name}: checks {path}; /healthz is deprecated since Kubernetes 1.16",
+            "check /readyz")
+    servers = _servers(be)
+    defaults = [w for _, t in be.inherited("default-server") for w in t]
+    if kind == "httpchk" and "check-ssl" not in defaults and \
+            not all("check-ssl" in t or "ssl" in t for _, t in servers):
+        add("H205", "warning", servers[0][0],
+            f"backend {be.name}: the HTTP check speaks plain HTTP to the TLS apiserver and fails",
+            "add check-ssl verify none to the servers (or default-server)")
+    unchecked = [t[1] for _, t in servers if "check" not in t and "check" not in defaults]
+    if unchecked:
+        add("H208", "warning", servers[0][0],
+            f"backend {be.name}: server(s) {', '.join(unchecked)} have no health check",
+            "add check to every server (or to default-server)")
+
+
+def lint_haproxy(text: str, where: str = "haproxy.cfg") -> list[Finding]:
+    sections = parse_haproxy(text)
+    out: list[Finding] = []
+
+    def add(code: str, level: Level, line: int, message: str, fix: str) -> None:
+        out.append(Finding(code, level, message, fix, f"{where}:{line}" if line else where))
+
+    frontends = [s for s in sections if s.kind in ("frontend", "listen")]
+    backends = [s for s in sections if s.kind in ("backend", "listen") and _servers(s)]
+
+    for fe in frontends:
+        for be in _backends_used(fe, sections) or ([fe] if _servers(fe) else []):
+            _lint_pair(fe, be, add)
+    for be in backends:
+        _lint_backend(be, add)
+
+    if not any("level" in t and "admin" in t for s in sections if s.kind == "global"
+               for _, t in s.directives("stats", "socket")):
+        glob = next((s for s in sections if s.kind == "global"), None)
+        add("H207", "warning", glob.line if glob else 0,
+            "no stats socket at level admin: the monitor cannot read backend health or drain a server",
+            "add 'stats socket /run/haproxy/admin.sock mode 660 level admin' to global")
+    return out
+
+
+def lint_configs(keepalived: str | None, haproxy: str | None, check_script: str | None = None,
+                 keepalived_name: str = "keepalived.conf", haproxy_name: str = "haproxy.cfg") -> list[Finding]:
+    out: list[Finding] = []
+    if keepalived is not None:
+        out += lint_keepalived(keepalived, check_script, keepalived_name)
+    if haproxy is not None:
+        out += lint_haproxy(haproxy, haproxy_name)
+    return out
+

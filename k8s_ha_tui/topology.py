@@ -1,0 +1,395 @@
+"""The validated cluster topology and its YAML file.
+
+One model guards every way in: the wizard checks each answer with the same field checks, the
+file loader and every command validate the whole file with it, and the tests generate from it.
+Every error names the field and the bad value in one line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from .errors import UserError
+
+MAX_MASTERS = 9
+DEFAULT_TOP_PRIORITY = 150
+PRIORITY_STEP = 10
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_DNS_LABEL_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_IFACE_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+_USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+# keepalived splits on white space and treats quotes, '!', '#' and braces specially.
+_AUTH_PASS_RE = re.compile(r"[!-~]{1,8}")
+_AUTH_PASS_FORBIDDEN = set("\"'\\#!{}")
+
+
+# --- field checks: shared by the model and the wizard (each raises ValueError) ---------------
+
+def check_name(value: str) -> str:
+    """A node or cluster name: it becomes a directory, an HAProxy server and a keepalived id."""
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid name (letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit, at most 63 characters)"
+        )
+    return value
+
+
+def check_dns_name(value: str) -> str:
+    labels = value.rstrip(".").split(".") if isinstance(value, str) else []
+    if not labels or len(value) > 253 or not all(_DNS_LABEL_RE.fullmatch(x) for x in labels):
+        raise ValueError(f"{value!r} is not a valid DNS name")
+    if all(x.isdigit() for x in labels):
+        raise ValueError(f"{value!r} looks like an IP address; api_endpoint is a DNS name")
+    return value
+
+
+def check_ipv4(value: str) -> str:
+    """A usable unicast IPv4 host address, returned in canonical form."""
+    try:
+        addr = ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address") from None
+    if addr.version != 4:
+        raise ValueError(f"{value!r} is IPv6; only IPv4 is supported so far")
+    if addr.is_multicast or addr.is_unspecified or addr.is_loopback or addr.is_reserved:
+        raise ValueError(f"{value!r} is not a usable host address (multicast, loopback or reserved)")
+    return str(addr)
+
+
+def check_interface(value: str) -> str:
+    """A Linux interface name: at most 15 characters, no '/', no white space."""
+    if not isinstance(value, str) or not _IFACE_RE.fullmatch(value) or value in (".", ".."):
+        raise ValueError(
+            f"{value!r} is not a valid Linux interface name "
+            "(1-15 of letters, digits, '_', '.', '-')"
+        )
+    if value in ("all", "default"):  # /proc/sys/net/ipv4/conf/{all,default} take these names
+        raise ValueError(f"{value!r} is reserved by the kernel and cannot name an interface")
+    return value
+
+
+def check_port(value: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise ValueError(f"{value!r} is not a TCP port (1-65535)")
+    return value
+
+
+def check_router_id(value: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 255:
+        raise ValueError(f"{value!r} is not a VRRP router id (1-255)")
+    return value
+
+
+def check_priority(value: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 254:
+        raise ValueError(f"{value!r} is not a VRRP priority (1-254; 255 is reserved for the address owner)")
+    return value
+
+
+def check_auth_pass(value: str | None) -> str | None:
+    """PASS authentication: keepalived silently cuts it to 8 characters, so refuse longer."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 8:
+        raise ValueError("is longer than 8 characters; keepalived would silently truncate it")
+    if not _AUTH_PASS_RE.fullmatch(value) or _AUTH_PASS_FORBIDDEN & set(value):
+        # The value is a secret: the message never repeats it.
+        raise ValueError("must be printable ASCII without spaces, quotes, '\\', '#', '!' or braces")
+    return value
+
+
+def check_prefix(value: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 32:
+        raise ValueError(f"{value!r} is not an IPv4 prefix length (1-32)")
+    return value
+
+
+def check_user(value: str) -> str:
+    if not isinstance(value, str) or not _USER_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid user name")
+    return value
+
+
+def default_priority(index: int) -> int:
+    """The priority of the index-th master when none is given: 150, 140, 130, ..."""
+    return DEFAULT_TOP_PRIORITY - PRIORITY_STEP * index
+
+
+Name = Annotated[str, AfterValidator(check_name)]
+IPv4 = Annotated[str, AfterValidator(check_ipv4)]
+Interface = Annotated[str, AfterValidator(check_interface)]
+Port = Annotated[int, AfterValidator(check_port)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Node(_Strict):
+    name: Name
+    address: IPv4
+
+
+class Master(Node):
+    priority: Annotated[int, AfterValidator(check_priority)] | None = None
+    interface: Interface | None = None
+
+
+class Vrrp(_Strict):
+    router_id: Annotated[int, AfterValidator(check_router_id)] = 51
+    auth_pass: Annotated[str | None, AfterValidator(check_auth_pass)] = Field(default=None, repr=False)
+    version: Literal[2, 3] = 2
+    advert_int: float = 1
+    unicast: bool = False
+
+    @model_validator(mode="after")
+    def _timing_and_auth(self) -> Vrrp:
+        if self.version == 2:
+            if self.advert_int != int(self.advert_int) or not 1 <= self.advert_int <= 255:
+                raise ValueError(
+                    f"advert_int: {self.advert_int!r} must be whole seconds 1-255 with VRRPv2 "
+                    "(sub-second adverts need version: 3)"
+                )
+        else:
+            centis = round(self.advert_int * 100)
+            if abs(centis - self.advert_int * 100) > 1e-6 or not 1 <= centis <= 4095:
+                raise ValueError(
+                    f"advert_int: {self.advert_int!r} must be 0.01-40.95 s in 10 ms steps with VRRPv3"
+                )
+            if self.auth_pass is not None:
+                raise ValueError("auth_pass: VRRPv3 has no authentication; remove it or use version: 2")
+        return self
+
+    @property
+    def advert_text(self) -> str:
+        """advert_int as keepalived wants it: '1' rather than '1.0'."""
+        return f"{self.advert_int:g}"
+
+
+class Check(_Strict):
+    """How keepalived checks the local HAProxy and how HAProxy checks each apiserver."""
+
+    interval: Annotated[int, Field(ge=1, le=60)] = 1
+    fall: Annotated[int, Field(ge=1, le=100)] = 2
+    rise: Annotated[int, Field(ge=1, le=100)] = 2
+    # 0: a failed check puts the node in FAULT, which moves the VIP at once (see DESIGN.md).
+    weight: Annotated[int, Field(ge=-253, le=253)] = 0
+
+
+class Ssh(_Strict):
+    user: Annotated[str, AfterValidator(check_user)] = "root"
+    port: Port = 22
+    identity_file: str | None = "~/.ssh/id_ed25519"
+    known_hosts: str = "~/.ssh/known_hosts"
+    become: Literal["none", "sudo"] = "none"
+
+
+class Topology(_Strict):
+    name: Name
+    api_endpoint: Annotated[str, AfterValidator(check_dns_name)] | None = None
+    vip: IPv4
+    prefix: Annotated[int, AfterValidator(check_prefix)] = 24
+    interface: Interface = "ens3"
+    frontend_port: Port = 8443
+    apiserver_port: Port = 6443
+    # HAProxy answers keepalived's check on 127.0.0.1 here: is the LOCAL load balancer alive?
+    health_port: Port = 8404
+    masters: Annotated[list[Master], Field(min_length=1, max_length=MAX_MASTERS)]
+    workers: list[Node] = []
+    vrrp: Vrrp = Vrrp()
+    check: Check = Check()
+    ssh: Ssh = Ssh()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Topology:
+        ports = {"frontend_port": self.frontend_port, "apiserver_port": self.apiserver_port,
+                 "health_port": self.health_port}
+        seen_port: dict[int, str] = {}
+        for field, port in ports.items():
+            if port in seen_port:
+                raise ValueError(
+                    f"{field}: {port} is also {seen_port[port]}; HAProxy runs on the masters "
+                    "next to kube-apiserver, so each needs its own port"
+                )
+            seen_port[port] = field
+
+        net = ipaddress.ip_network(f"{self.vip}/{self.prefix}", strict=False)
+        vip = ipaddress.ip_address(self.vip)
+        if self.prefix < 31 and vip in (net.network_address, net.broadcast_address):
+            raise ValueError(f"vip: {self.vip} is the network or broadcast address of {net}")
+
+        names: dict[str, str] = {}
+        addresses: dict[str, str] = {}
+        for where, node in self._nodes_with_paths():
+            if node.name in names:
+                raise ValueError(f"{where}.name: {node.name!r} is already used by {names[node.name]}")
+            names[node.name] = where
+            if node.address == self.vip:
+                raise ValueError(f"{where}.address: {node.address} is the VIP; the VIP must be nobody's address")
+            if node.address in addresses:
+                raise ValueError(f"{where}.address: {node.address} is already {addresses[node.address]}'s")
+            addresses[node.address] = node.name
+        for i, m in enumerate(self.masters):
+            if ipaddress.ip_address(m.address) not in net:
+                raise ValueError(f"masters[{i}].address: {m.address} is not in the VIP's subnet {net}")
+
+        taken: dict[int, str] = {}
+        for i, m in enumerate(self.masters):
+            p = self.priority_of(m)
+            if p in taken:
+                raise ValueError(
+                    f"masters[{i}].priority: {p} is also {taken[p]}'s; priorities must be distinct "
+                    "so the election order is the topology's"
+                )
+            taken[p] = m.name
+        return self
+
+    def _nodes_with_paths(self):
+        for i, m in enumerate(self.masters):
+            yield f"masters[{i}]", m
+        for i, w in enumerate(self.workers):
+            yield f"workers[{i}]", w
+
+    # --- derived values the templates, lint and deploy share ---
+
+    def priority_of(self, master: Master) -> int:
+        if master.priority is not None:
+            return master.priority
+        return default_priority(self.masters.index(master))
+
+    def interface_of(self, master: Master) -> str:
+        return master.interface or self.interface
+
+    def master(self, name: str) -> Master:
+        for m in self.masters:
+            if m.name == name:
+                return m
+        raise UserError(f"no master named {name!r} in topology {self.name!r}")
+
+    @property
+    def endpoint_host(self) -> str:
+        return self.api_endpoint or self.vip
+
+    @property
+    def control_plane_endpoint(self) -> str:
+        return f"{self.endpoint_host}:{self.frontend_port}"
+
+
+# --- errors, loading and saving ----------------------------------------------------------------
+
+_PYDANTIC_LOC_TAGS = {"int", "str", "float", "bool", "none", "list", "dict", "literal", "nullable"}
+
+
+def _loc_text(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif "[" not in part and part not in _PYDANTIC_LOC_TAGS:  # not a field: a union member's type
+            out += f".{part}" if out else part
+    return out
+
+
+def _suggest_home(key: str) -> str:
+    """For an unknown key, the section where such a key does belong (a password in the wrong place)."""
+    for section, model in (("vrrp", Vrrp), ("check", Check), ("ssh", Ssh)):
+        if key in model.model_fields:
+            return f" (did you mean {section}.{key}?)"
+    return ""
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first problem, in one line: 'field.path: what is wrong (got value)'."""
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    loc = _loc_text(err["loc"])
+    kind = err["type"]
+    if kind == "value_error":
+        msg = str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
+        # Model-level checks already start with the field path.
+        text = msg if not loc else f"{loc}: {msg}"
+    elif kind == "extra_forbidden":
+        key = str(err["loc"][-1])
+        text = f"{loc}: unknown key{_suggest_home(key)}"
+    elif kind == "missing":
+        text = f"{loc}: is required"
+    else:
+        shown = "<hidden>" if "auth_pass" in loc else repr(err.get("input"))
+        text = f"{loc}: {err['msg'].lower()} (got {shown})"
+    if len(errors) > 1:
+        text += f" (and {len(errors) - 1} more)"
+    return text
+
+
+def topology_from_dict(data: object, source: str = "topology") -> Topology:
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: expected a mapping of topology keys, got {type(data).__name__}")
+    try:
+        return Topology.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(f"{source}: {describe_validation_error(exc)}") from None
+
+
+def load_topology(path: str | os.PathLike) -> Topology:
+    """Read and validate a topology file; every failure is a UserError naming the file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{p}: no such topology file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{p}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{p}: not valid YAML{where}") from None
+    return topology_from_dict(data, str(p))
+
+
+def topology_to_dict(topo: Topology) -> dict:
+    return topo.model_dump(mode="json", exclude_none=True)
+
+
+def topology_yaml(topo: Topology) -> str:
+    return yaml.safe_dump(topology_to_dict(topo), sort_keys=False, default_flow_style=None, width=100)
+
+
+def atomic_write(path: str | os.PathLike, text: str, mode: int = 0o600) -> None:
+    """Write a file whole or not at all, created with `mode` (never world-readable by accident)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_topology(topo: Topology, path: str | os.PathLike) -> None:
+    """Saved 0600: the file may hold vrrp.auth_pass."""
+    atomic_write(path, topology_yaml(topo), mode=0o600)

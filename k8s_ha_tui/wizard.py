@@ -1,0 +1,275 @@
+"""The setup wizard: questions only. Every answer is checked by topology.py's own field checks,
+so the wizard, the YAML loader and the tests share one set of rules."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from typing import Callable, Protocol
+
+import yaml
+
+from . import topology as tp
+
+# The seed script's cluster (../shared/seed). PASS auth is left empty by default: it travels in
+# clear text and a default password is no secret; the wizard offers to set one.
+SEED_DEFAULTS: dict = {
+    "name": "sungup",
+    "api_endpoint": "k8s.sungup.io",
+    "vip": "10.0.3.10",
+    "prefix": 24,
+    "interface": "ens3",
+    "frontend_port": 8443,
+    "apiserver_port": 6443,
+    "health_port": 8404,
+    "masters": [{"name": f"k8s-master-0{i}", "address": f"10.0.3.1{i}"} for i in (1, 2, 3)],
+    "workers": [{"name": f"k8s-node-0{i}", "address": f"10.0.3.2{i}"} for i in (1, 2, 3)],
+    "vrrp": {"router_id": 51, "version": 2, "advert_int": 1, "unicast": False},
+    "check": {"interval": 1, "fall": 2, "rise": 2, "weight": 0},
+    "ssh": {"user": "root", "port": 22, "identity_file": "~/.ssh/id_ed25519",
+            "known_hosts": "~/.ssh/known_hosts", "become": "none"},
+}
+
+Check = Callable[[str], object]
+
+
+class Prompter(Protocol):
+    """What the wizard needs from a prompt library; tests pass a scripted fake."""
+
+    def text(self, message: str, default: str, validate: Callable[[str], str | None]) -> str: ...
+    def password(self, message: str, validate: Callable[[str], str | None]) -> str: ...
+    def confirm(self, message: str, default: bool) -> bool: ...
+    def select(self, message: str, choices: list[str], default: str) -> str: ...
+    def show(self, text: str) -> None: ...
+
+
+class QuestionaryPrompter:
+    """The real prompts. unsafe_ask lets Ctrl-C raise KeyboardInterrupt (nothing is written yet)."""
+
+    def __init__(self) -> None:
+        import questionary  # only the interactive wizard needs it
+
+        self.q = questionary
+
+    @staticmethod
+    def _validator(check: Callable[[str], str | None]):
+        return lambda answer: check(answer) or True
+
+    def text(self, message, default, validate):
+        return self.q.text(message, default=default, validate=self._validator(validate)).unsafe_ask()
+
+    def password(self, message, validate):
+        return self.q.password(message, validate=self._validator(validate)).unsafe_ask()
+
+    def confirm(self, message, default):
+        return self.q.confirm(message, default=default).unsafe_ask()
+
+    def select(self, message, choices, default):
+        return self.q.select(message, choices=choices, default=default).unsafe_ask()
+
+    def show(self, text):
+        print(text)
+
+
+def _problem(check: Check, convert: Callable[[str], object] = str) -> Callable[[str], str | None]:
+    """Turn a topology field check into 'None if fine, else the reason' for a typed answer."""
+    def validate(answer: str) -> str | None:
+        try:
+            check(convert(answer.strip()))
+        except (ValueError, TypeError) as exc:
+            return str(exc)
+        return None
+    return validate
+
+
+def _as_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+
+
+def _as_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+
+
+def _range(lo: int, hi: int, what: str) -> Check:
+    def check(value: int) -> int:
+        if not lo <= value <= hi:
+            raise ValueError(f"{value} {what}: choose {lo}-{hi}")
+        return value
+    return check
+
+
+def _optional(check: Check) -> Check:
+    return lambda value: None if value == "" else check(value)
+
+
+def _not_in(taken: dict[str, str], what: str, check: Check) -> Check:
+    def inner(value):
+        check(value)
+        if value in taken:
+            raise ValueError(f"{value} is already {taken[value]}'s {what}")
+        return value
+    return inner
+
+
+def _in_subnet(vip: str, prefix: int, check: Check) -> Check:
+    net = ipaddress.ip_network(f"{vip}/{prefix}", strict=False)
+
+    def inner(value):
+        value = check(value)
+        if value == vip:
+            raise ValueError(f"{value} is the VIP; the VIP must be nobody's address")
+        if ipaddress.ip_address(value) not in net:
+            raise ValueError(f"{value} is not in the VIP's subnet {net}")
+        return value
+    return inner
+
+
+class _Asker:
+    """Asks one question after another, defaults taken from the starting topology."""
+
+    def __init__(self, prompter: Prompter) -> None:
+        self.p = prompter
+
+    def text(self, message: str, default, check: Check, convert=str):
+        answer = self.p.text(message, "" if default is None else str(default), _problem(check, convert))
+        return convert(answer.strip())
+
+    def number(self, message: str, default, check: Check) -> int:
+        return self.text(message, default, check, _as_int)
+
+
+def _ask_nodes(ask: _Asker, role: str, start: list[dict], lo: int, hi: int, names: dict, addrs: dict,
+               address_check: Check) -> list[dict]:
+    count = ask.number(f"How many {role}s?", len(start) if start else lo, _range(lo, hi, f"{role}s"))
+    nodes = []
+    for i in range(count):
+        old = start[i] if i < len(start) else {}
+        name = ask.text(f"{role} {i + 1} name:", old.get("name", f"{role}-{i + 1}"),
+                        _not_in(names, "name", tp.check_name))
+        names[name] = f"{role} {i + 1}"
+        addr = ask.text(f"{name} address:", old.get("address"), _not_in(addrs, "address", address_check))
+        addrs[addr] = name
+        nodes.append({**old, "name": name, "address": addr})
+    return nodes
+
+
+def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
+    """Ask for every field; `start` (a topology dict) gives the defaults."""
+    s = copy.deepcopy(start or SEED_DEFAULTS)
+    ask = _Asker(prompter)
+    out: dict = {}
+    out["name"] = ask.text("Cluster name:", s.get("name"), tp.check_name)
+    endpoint = ask.text("API DNS name that resolves to the VIP (empty for none):", s.get("api_endpoint", ""),
+                        _optional(tp.check_dns_name))
+    if endpoint:
+        out["api_endpoint"] = endpoint
+    out["vip"] = tp.check_ipv4(ask.text("Virtual IP (VIP) for the API:", s.get("vip"), tp.check_ipv4))
+    out["prefix"] = ask.number("VIP prefix length:", s.get("prefix", 24), tp.check_prefix)
+    out["interface"] = ask.text("Network interface on the masters:", s.get("interface", "ens3"), tp.check_interface)
+    out["frontend_port"] = ask.number("HAProxy port on every master:", s.get("frontend_port", 8443), tp.check_port)
+    used = {out["frontend_port"]: "HAProxy"}
+    out["apiserver_port"] = ask.number("kube-apiserver port:", s.get("apiserver_port", 6443),
+                                       _port_unlike(used, tp.check_port))
+    used[out["apiserver_port"]] = "kube-apiserver"
+    out["health_port"] = ask.number("HAProxy health port (127.0.0.1 only, for keepalived's check):",
+                                    s.get("health_port", 8404), _port_unlike(used, tp.check_port))
+
+    names: dict[str, str] = {}
+    addrs: dict[str, str] = {out["vip"]: "the VIP"}
+    masters_check = _in_subnet(out["vip"], out["prefix"], tp.check_ipv4)
+    out["masters"] = _ask_nodes(ask, "master", s.get("masters", []), 1, tp.MAX_MASTERS, names, addrs, masters_check)
+    out["workers"] = _ask_nodes(ask, "worker", s.get("workers", []), 0, 500, names, addrs, tp.check_ipv4)
+
+    v = s.get("vrrp", {})
+    vrrp: dict = {"router_id": ask.number("VRRP virtual router id (unique on this network):",
+                                          v.get("router_id", 51), tp.check_router_id)}
+    vrrp["version"] = int(prompter.select("VRRP version:", ["2", "3"], str(v.get("version", 2))))
+    if vrrp["version"] == 2:
+        prompter.show("PASS authentication only guards against a neighbour's VRRP by mistake: it "
+                      "travels in clear text. Leave empty for none.")
+        pw = prompter.password("VRRP auth_pass (at most 8 characters, empty for none):",
+                               _problem(tp.check_auth_pass))
+        if pw:
+            vrrp["auth_pass"] = pw
+    advert_check = _range(1, 255, "seconds") if vrrp["version"] == 2 else _advert_v3
+    vrrp["advert_int"] = ask.text("VRRP advert interval in seconds:", f"{v.get('advert_int', 1):g}", advert_check,
+                                  _as_int if vrrp["version"] == 2 else _as_float)
+    vrrp["unicast"] = prompter.confirm("Use unicast VRRP (where multicast is blocked, as in most clouds)?",
+                                       bool(v.get("unicast", False)))
+    out["vrrp"] = vrrp
+
+    c = s.get("check", {})
+    out["check"] = {
+        "interval": ask.number("Seconds between health checks:", c.get("interval", 1), _range(1, 60, "seconds")),
+        "fall": ask.number("Failed checks before a node gives up the VIP:", c.get("fall", 2), _range(1, 100, "checks")),
+        "rise": ask.number("Good checks before a node may take the VIP again:", c.get("rise", 2),
+                           _range(1, 100, "checks")),
+        "weight": c.get("weight", 0),
+    }
+
+    ssh = s.get("ssh", {})
+    out["ssh"] = {
+        "user": ask.text("SSH user on the masters:", ssh.get("user", "root"), tp.check_user),
+        "port": ask.number("SSH port:", ssh.get("port", 22), tp.check_port),
+        "identity_file": ask.text("SSH private key:", ssh.get("identity_file", "~/.ssh/id_ed25519"), _nonempty),
+        "known_hosts": ask.text("SSH known_hosts file:", ssh.get("known_hosts", "~/.ssh/known_hosts"), _nonempty),
+    }
+    out["ssh"]["become"] = "none" if out["ssh"]["user"] == "root" else prompter.select(
+        "Become root with:", ["sudo", "none"], ssh.get("become", "sudo"))
+    return tp.topology_from_dict(out, "wizard")
+
+
+def _port_unlike(used: dict[int, str], check: Check) -> Check:
+    def inner(value):
+        check(value)
+        if value in used:
+            raise ValueError(f"{value} is already {used[value]}'s port")
+        return value
+    return inner
+
+
+def _advert_v3(value: float) -> float:
+    centis = round(value * 100)
+    if abs(centis - value * 100) > 1e-6 or not 1 <= centis <= 4095:
+        raise ValueError(f"{value} must be 0.01-40.95 s in 10 ms steps")
+    return value
+
+
+def _nonempty(value: str) -> str:
+    if not value:
+        raise ValueError("an answer is needed")
+    return value
+
+
+def summary(topo: tp.Topology) -> str:
+    """The topology as it will be written, with the password masked."""
+    data = tp.topology_to_dict(topo)
+    if "auth_pass" in data.get("vrrp", {}):
+        data["vrrp"]["auth_pass"] = "********"
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+
+
+def confirm_and_write(prompter: Prompter, topo: tp.Topology, path: str,
+                      write: Callable[[tp.Topology], None]) -> bool:
+    prompter.show("\n" + summary(topo))
+    if not prompter.confirm(f"Write {path}?", True):
+        return False
+    write(topo)
+    return True
+
+
+def start_from(path: str | None) -> dict:
+    """Defaults for the questions: an existing topology file, or the seed's cluster."""
+    if path is None:
+        return copy.deepcopy(SEED_DEFAULTS)
+    return tp.topology_to_dict(tp.load_topology(path))
+
+
+def defaults_topology() -> tp.Topology:
+    return tp.topology_from_dict(copy.deepcopy(SEED_DEFAULTS), "defaults")

@@ -1,0 +1,104 @@
+"""Driving the lab from tests: SSH with strict host-key checking, installing rendered configs,
+and waiting for conditions with deadlines (never sleeping as synchronisation)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from k8s_ha_tui import render, topology
+from k8s_ha_tui.lab import cluster, layout
+
+
+def lab_unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "the lab needs root"
+    try:
+        cluster.preflight()
+    except Exception as exc:  # the reason is the message
+        return str(exc)
+    return None
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.1):
+    """Poll until `condition()` is truthy and return its value; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Lab:
+    topo: topology.Topology
+    topology_path: Path
+
+    @classmethod
+    def start(cls) -> "Lab":
+        path = cluster.up(3, 3, log=lambda _m: None)
+        return cls(topology.load_topology(path), path)
+
+    def stop(self) -> None:
+        cluster.down(log=lambda _m: None)
+
+    @property
+    def paths(self) -> layout.LabPaths:
+        return cluster.lab_paths()
+
+    def ssh_argv(self, address: str) -> list[str]:
+        return ["ssh", "-i", str(self.paths.client_key),
+                "-o", f"UserKnownHostsFile={self.paths.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
+                "-F", "/dev/null", f"root@{address}"]
+
+    def ssh(self, node: str, command: str, input: str | None = None, timeout: float = 20,
+            check: bool = True) -> subprocess.CompletedProcess:
+        address = self.address(node)
+        res = subprocess.run([*self.ssh_argv(address), command], input=input, capture_output=True,
+                             text=True, timeout=timeout)
+        if check and res.returncode != 0:
+            raise AssertionError(f"ssh {node} {command!r}: exit {res.returncode}: {res.stderr.strip()}")
+        return res
+
+    def address(self, node: str) -> str:
+        return next(n.address for n in layout.lab_nodes(3, 3) if n.name == node)
+
+    def install(self, files: dict[str, render.RenderedFile] | None = None) -> None:
+        """Put rendered configs on every master over SSH and start haproxy and keepalived
+        (a plain stand-in for `deploy`, which has tests of its own)."""
+        files = files or render.render_all(self.topo)
+        for m in self.topo.masters:
+            for rel, f in files.items():
+                if rel.startswith(f"{m.name}/etc/keepalived/") or rel.startswith(f"{m.name}/etc/haproxy/"):
+                    self.ssh(m.name, f"umask 077; cat > {f.path}.new && chmod {f.mode:o} {f.path}.new && "
+                                     f"mv {f.path}.new {f.path}", input=f.text)
+            self.ssh(m.name, "systemctl restart haproxy && systemctl restart keepalived")
+
+    def holders(self) -> list[str]:
+        """Masters whose eth0 carries the VIP (asked of the kernel, not of keepalived)."""
+        out = []
+        for m in self.topo.masters:
+            res = subprocess.run(["ip", "-n", f"{layout.NETNS_PREFIX}{m.name}", "-o", "-4", "addr", "show",
+                                  "dev", layout.NODE_LINK], capture_output=True, text=True)
+            if f" {self.topo.vip}/" in res.stdout:
+                out.append(m.name)
+        return out
+
+    def vrrp_state(self, node: str) -> str:
+        """The state keepalived last reported through the rendered notify script."""
+        res = self.ssh(node, f"cat {render.PATHS.state_file} 2>/dev/null || true")
+        parts = res.stdout.split()
+        return parts[3] if len(parts) >= 5 else "UNKNOWN"
+
+    def heal_all(self) -> None:
+        for n in layout.lab_nodes(3, 3):
+            cluster.heal(n.name)
+

@@ -1,0 +1,53 @@
+"""The command line as a user meets it: installed entry point, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXE = shutil.which("k8s-ha-tui", path=str(Path(sys.executable).parent)) or "k8s-ha-tui"
+
+
+def run(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([EXE, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, **kw)
+
+
+def test_installed_entry_point_renders_from_its_packaged_templates(tmp_path, example_path):
+    res = run("render", "-t", str(example_path), "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "rendered 19 files for 3 masters" in res.stdout
+    assert (tmp_path / "out/k8s-master-02/etc/keepalived/keepalived.conf").exists()
+
+
+def test_module_and_help_work():
+    res = subprocess.run([sys.executable, "-m", "k8s_ha_tui", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0
+    for command in ("wizard", "render", "lint", "lab", "demo"):
+        assert command in res.stdout
+
+
+@pytest.mark.parametrize("content, message", [
+    ("name: x\nvip: 10.0.3.10\nmasters:\n  - {name: a, address: 10.0.3.300}\n", "masters[0].address: '10.0.3.300'"),
+    ("name: x\nvip: 10.0.3.10\nvrrp: {router_id: 300}\nmasters:\n  - {name: a, address: 10.0.3.11}\n",
+     "vrrp.router_id: 300"),
+    ("{{{ not yaml", "not valid YAML"),
+    ("", "expected a mapping"),
+])
+def test_bad_topology_is_one_line_exit_2_and_writes_nothing(tmp_path, content, message):
+    topo = tmp_path / "t.yaml"
+    topo.write_text(content)
+    res = run("render", "-t", str(topo), "-o", str(tmp_path / "out"))
+    assert res.returncode == 2
+    assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1 and message in res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_lab_commands_refuse_cleanly_without_root_or_lab(tmp_path):
+    res = run("lab", "fault", "k8s-master-01", "apiserver-down", env={"K8S_HA_TUI_LAB_DIR": str(tmp_path),
+                                                                    "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+    assert res.returncode != 0 and res.stderr.startswith("error: ") and "Traceback" not in res.stderr

@@ -1,0 +1,29 @@
+"""The model, render, lint and collector layers import neither textual nor questionary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+CORE = ["k8s_ha_tui.topology", "k8s_ha_tui.render", "k8s_ha_tui.lint", "k8s_ha_tui.election",
+        "k8s_ha_tui.confparse"]
+UI = ("textual", "questionary", "prompt_toolkit")
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_core_module_imports_no_ui(module):
+    code = f"import sys, json, {module}; print(json.dumps(sorted(sys.modules)))"
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                       check=True).stdout)
+    assert not [m for m in loaded if m.split(".")[0] in UI]
+
+
+def test_the_check_itself_can_fail():
+    """The same check notices when a UI library is imported."""
+    code = "import sys, json, k8s_ha_tui.wizard; k8s_ha_tui.wizard.QuestionaryPrompter(); print(json.dumps(sorted(sys.modules)))"
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                       check=True).stdout)
+    assert "questionary" in loaded

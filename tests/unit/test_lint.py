@@ -1,0 +1,116 @@
+"""Lint: every seed defect is named; the election simulator finds unsafe weights."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from hypothesis import given, settings, strategies as st
+
+from k8s_ha_tui import election, lint, topology as tp
+from k8s_ha_tui.wizard import SEED_DEFAULTS
+
+SEED = Path(__file__).parent.parent / "fixtures" / "seed"
+
+
+def seed_findings() -> list[lint.Finding]:
+    return lint.lint_configs((SEED / "keepalived.conf").read_text(), (SEED / "haproxy.cfg").read_text(),
+                             (SEED / "check_apiserver.sh").read_text())
+
+
+def test_every_seed_defect_is_named():
+    codes = {f.code: f for f in seed_findings()}
+    expected = {
+        "H201": "HTTP mode",          # mode http in defaults leaks into the backend
+        "H202": "port 6443",          # binds the apiserver's own port
+        "H203": "no HTTP check",      # option tcp-check overrides httpchk
+        "H204": "/healthz",           # deprecated check path
+        "K101": "enable_script_security",
+        "K102": "weight -2",          # negative weight never speeds VRRP up
+        "K103": "= 30 s",             # interval 3 × fall 10
+        "K104": "10.0.3.10",          # the check script curls the VIP
+    }
+    for code, text in expected.items():
+        assert code in codes, f"{code} missing"
+        assert text in codes[code].message
+    assert lint.has_errors(list(codes.values()))
+    assert all(f.fix for f in codes.values())
+
+
+def test_auth_pass_truncation_and_v3_auth():
+    conf = "vrrp_instance X {\n authentication {\n auth_type PASS\n auth_pass longer-than-8\n }\n}\n"
+    assert [f.code for f in lint.lint_keepalived(conf, "")].count("K105") == 1
+    conf3 = "global_defs {\n vrrp_version 3\n}\n" + conf.replace("longer-than-8", "short")
+    assert "K105" in [f.code for f in lint.lint_keepalived(conf3, "")]
+
+
+def test_cli_lint_of_seed_exits_1_and_json_lists_findings():
+    args = [sys.executable, "-m", "k8s_ha_tui", "lint", "--keepalived", str(SEED / "keepalived.conf"),
+            "--haproxy", str(SEED / "haproxy.cfg"), "--check-script", str(SEED / "check_apiserver.sh")]
+    text = subprocess.run(args, capture_output=True, text=True)
+    assert text.returncode == 1 and "error H201" in text.stdout
+    js = subprocess.run(args + ["--json"], capture_output=True, text=True)
+    assert js.returncode == 1
+    items = json.loads(js.stdout)
+    assert {"code", "level", "message", "fix", "where"} <= set(items[0])
+
+
+def test_cli_lint_unreadable_input_exits_2(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "k8s_ha_tui", "lint", "--haproxy", str(tmp_path / "missing.cfg")],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+def test_cli_lint_of_good_topology_exits_0(example_path):
+    res = subprocess.run([sys.executable, "-m", "k8s_ha_tui", "lint", "-t", str(example_path)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout
+
+
+def test_slow_and_unsafe_topology_is_an_error():
+    data = copy.deepcopy(SEED_DEFAULTS)
+    data["check"] = {"interval": 3, "fall": 10, "weight": -2}  # the seed's settings
+    findings = lint.lint_topology(tp.topology_from_dict(data))
+    codes = {f.code: f for f in findings}
+    assert codes["T001"].level == "error" and "30 s" in codes["T001"].message
+    assert "T002" in codes
+    # 150/140/130 with weight -2: a failed master-01 (148) still beats master-02 (140).
+    assert codes["T003"].level == "error" and "k8s-master-01 keeps the VIP" in codes["T003"].message
+
+
+def test_simulator_counterexample_is_real():
+    c = [election.Candidate("a", "10.0.0.1", 150), election.Candidate("b", "10.0.0.2", 140)]
+    bad = election.unsafe_combinations(c, weight=-2)
+    assert bad and bad[0].winner == "a" and bad[0].health["a"] is election.Health.CHECK_FAILED
+    assert election.unsafe_combinations(c, weight=-20) == []
+    assert election.unsafe_combinations(c, weight=0) == []
+
+
+def test_tie_goes_to_higher_address():
+    c = [election.Candidate("low", "10.0.0.1", 100), election.Candidate("high", "10.0.0.9", 100)]
+    health = {"low": election.Health.HEALTHY, "high": election.Health.HEALTHY}
+    assert election.elect(c, health, 0) == "high"
+
+
+@settings(max_examples=60, deadline=None)
+@given(prios=st.lists(st.integers(1, 254), min_size=1, max_size=6, unique=True),
+       weight=st.integers(-253, 253))
+def test_simulator_agrees_with_the_rule(prios, weight):
+    """weight 0 is always safe; a negative weight is safe exactly when it exceeds every gap
+    between the priorities (so any failed node drops below every healthy one)."""
+    c = [election.Candidate(f"n{i}", f"10.0.0.{i + 1}", p) for i, p in enumerate(prios)]
+    unsafe = bool(election.unsafe_combinations(c, weight))
+    if weight == 0:
+        assert not unsafe
+    elif weight > 0 and len(prios) > 1:
+        assert unsafe  # a failed node gets a higher priority than it had: it keeps winning
+    elif weight < 0:
+        # Every failed priority is below every healthy one (a tie goes to the higher address).
+        safe = all(
+            max(1, pf + weight) < ph or (max(1, pf + weight) == ph and i < j)
+            for i, pf in enumerate(prios) for j, ph in enumerate(prios) if i != j
+        ) if len(prios) > 1 else True
+        assert unsafe == (not safe)

@@ -1,0 +1,170 @@
+"""Rendering: the right files, modes and contents, written whole or not at all."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+
+import pytest
+
+from k8s_ha_tui import render, topology as tp
+from k8s_ha_tui.confparse import parse_haproxy, parse_keepalived
+from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.lint import lint_configs
+from k8s_ha_tui.wizard import SEED_DEFAULTS
+
+
+def topo(**changes) -> tp.Topology:
+    data = copy.deepcopy(SEED_DEFAULTS)
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            data.setdefault(key, {}).update(value)
+        else:
+            data[key] = value
+    return tp.topology_from_dict(data)
+
+
+def node_files(t: tp.Topology, i: int = 0, **kw) -> dict[str, str]:
+    return {f.path: f.text for f in render.render_node(t, t.masters[i], **kw)}
+
+
+def test_tree_has_every_file_with_safe_modes(tmp_path):
+    t = topo(vrrp={"auth_pass": "pw"})
+    out = render.write_tree(render.render_all(t), tmp_path / "out")
+    for m in t.masters:
+        base = out / m.name
+        assert (base / "etc/keepalived/keepalived.conf").stat().st_mode & 0o777 == 0o640
+        for script in ("check_apiserver.sh", "notify.sh"):
+            mode = (base / "etc/keepalived" / script).stat().st_mode & 0o777
+            assert mode == 0o755  # executable, writable by root only (enable_script_security)
+        assert (base / "etc/haproxy/haproxy.cfg").exists()
+        for pod in ("keepalived.yaml", "haproxy.yaml"):
+            assert (base / "etc/kubernetes/manifests" / pod).exists()
+    kubeadm = (out / "kubeadm-config.yaml").read_text()
+    assert 'controlPlaneEndpoint: "k8s.sungup.io:8443"' in kubeadm
+
+
+def test_keepalived_config_fixes_every_seed_defect():
+    root = parse_keepalived(node_files(topo())[render.PATHS.keepalived_conf])
+    g = root.first("global_defs")
+    assert g.first("enable_script_security") and g.value("router_id") == "k8s-master-01"
+    script = root.first("vrrp_script")
+    assert script.value("weight") == "0" and script.value("interval") == "1" and script.value("fall") == "2"
+    inst = root.first("vrrp_instance")
+    assert inst.value("priority") == "150" and inst.value("state") == "BACKUP"
+    assert inst.first("virtual_ipaddress").words() == ["10.0.3.10/24"]
+    assert inst.first("track_file").words() == ["k8s_ha_maintenance", "k8s_ha_boost"]
+    assert inst.value("notify") == render.PATHS.notify_script
+    assert not inst.first("unicast_peer") and not inst.first("authentication")
+
+
+def test_check_script_asks_local_haproxy_not_the_vip():
+    text = node_files(topo())[render.PATHS.check_script]
+    assert "http://127.0.0.1:8404/healthz" in text and "10.0.3.10" not in text
+
+
+def test_haproxy_is_tcp_with_a_real_tls_readyz_check():
+    sections = parse_haproxy(node_files(topo())[render.PATHS.haproxy_cfg])
+    be = next(s for s in sections if s.kind == "backend")
+    fe = next(s for s in sections if s.kind == "frontend" and s.name == "apiserver")
+    assert be.mode() == "tcp" and fe.mode() == "tcp"
+    assert fe.directives("bind")[0][1][1] == "*:8443"
+    assert be.directives("http-check", "send")[0][1][2:] == ["meth", "GET", "uri", "/readyz"]
+    assert "check-ssl" in be.directives("default-server")[0][1]
+    assert [t[1:3] for _, t in be.directives("server")] == [
+        ["k8s-master-01", "10.0.3.11:6443"], ["k8s-master-02", "10.0.3.12:6443"], ["k8s-master-03", "10.0.3.13:6443"]]
+
+
+def test_haproxy_2_0_gets_syntax_it_knows():
+    text = node_files(topo(), haproxy_version="2.0.13")[render.PATHS.haproxy_cfg]
+    assert "option httpchk GET /readyz" in text and "http-check send" not in text
+
+
+def test_unicast_lists_the_other_masters_and_v3_sets_timing():
+    t = topo(vrrp={"unicast": True, "version": 3, "advert_int": 0.5})
+    root = parse_keepalived(node_files(t, 1)[render.PATHS.keepalived_conf])
+    inst = root.first("vrrp_instance")
+    assert inst.value("unicast_src_ip") == "10.0.3.12"
+    assert inst.first("unicast_peer").words() == ["10.0.3.11", "10.0.3.13"]
+    assert inst.value("advert_int") == "0.5"
+    assert root.first("global_defs").value("vrrp_version") == "3"
+
+
+def test_per_master_interface_and_priority():
+    t = topo(masters=[{"name": "a", "address": "10.0.3.11", "interface": "bond0", "priority": 200},
+                      {"name": "b", "address": "10.0.3.12"}])
+    inst = parse_keepalived(node_files(t)[render.PATHS.keepalived_conf]).first("vrrp_instance")
+    assert inst.value("interface") == "bond0" and inst.value("priority") == "200"
+    vip = inst.first("virtual_ipaddress").children[0]
+    assert (vip.keyword, vip.args) == ("10.0.3.10/24", ["dev", "bond0"])
+
+
+def test_rendered_configs_have_no_lint_findings():
+    files = node_files(topo(vrrp={"auth_pass": "pw"}))
+    findings = lint_configs(files[render.PATHS.keepalived_conf], files[render.PATHS.haproxy_cfg],
+                            files[render.PATHS.check_script])
+    assert findings == []
+
+
+def test_scripts_are_valid_shell():
+    files = node_files(topo())
+    for path in (render.PATHS.check_script, render.PATHS.notify_script):
+        assert subprocess.run(["sh", "-n"], input=files[path], text=True).returncode == 0
+
+
+def test_notify_script_records_state_changes(tmp_path):
+    """Run the real rendered notify script with its state folder pointed at a temp dir."""
+    text = node_files(topo())[render.PATHS.notify_script].replace(render.PATHS.state_dir, str(tmp_path / "st"))
+    script = tmp_path / "notify.sh"
+    script.write_text(text)
+    for state in ("BACKUP", "MASTER"):
+        subprocess.run(["sh", str(script), "INSTANCE", "VI_51", state, "150"], check=True)
+    assert (tmp_path / "st/vrrp-state").read_text().split()[1:] == ["INSTANCE", "VI_51", "MASTER", "150"]
+    events = (tmp_path / "st/vrrp-events.log").read_text().splitlines()
+    assert [e.split()[3] for e in events] == ["BACKUP", "MASTER"]
+
+
+def test_write_tree_refuses_a_foreign_folder_and_leaves_it(tmp_path):
+    foreign = tmp_path / "etc"
+    foreign.mkdir()
+    (foreign / "passwd").write_text("root\n")
+    with pytest.raises(UserError, match="not made by 'k8s-ha-tui render'"):
+        render.write_tree(render.render_all(topo()), foreign)
+    assert [p.name for p in foreign.iterdir()] == ["passwd"]
+
+
+def test_write_tree_replaces_its_own_output_whole(tmp_path):
+    out = tmp_path / "out"
+    render.write_tree(render.render_all(topo()), out)
+    t2 = topo(masters=[{"name": "solo", "address": "10.0.3.11"}], workers=[])
+    render.write_tree(render.render_all(t2), out)
+    assert sorted(p.name for p in out.iterdir()) == [".k8s-ha-tui-render", "kubeadm-config.yaml", "solo"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_failed_render_leaves_no_partial_output(tmp_path):
+    bad_templates = tmp_path / "tpl"
+    bad_templates.mkdir()
+    for f in render.templates_dir().iterdir():
+        (bad_templates / f.name).write_text(f.read_text())
+    (bad_templates / "haproxy.cfg.j2").write_text("{{ no_such_variable }}\n")
+    with pytest.raises(UserError, match="template error"):
+        render.write_tree(render.render_all(topo(), template_dir=bad_templates), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_write_failure_midway_leaves_nothing(tmp_path, monkeypatch):
+    files = render.render_all(topo())
+    real_open = render.os.open
+    calls = {"n": 0}
+
+    def flaky_open(path, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError(28, "No space left on device")
+        return real_open(path, *a, **kw)
+
+    monkeypatch.setattr(render.os, "open", flaky_open)
+    with pytest.raises(OSError):
+        render.write_tree(files, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []

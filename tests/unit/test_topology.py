@@ -1,0 +1,126 @@
+"""The model: every bad input is refused with one line naming the field and the value."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from k8s_ha_tui import topology as tp
+from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.wizard import SEED_DEFAULTS
+
+
+def base() -> dict:
+    return copy.deepcopy(SEED_DEFAULTS)
+
+
+def refuse(data: dict) -> str:
+    with pytest.raises(UserError) as exc:
+        tp.topology_from_dict(data)
+    msg = str(exc.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_example_file_is_the_seed_cluster(example_path):
+    t = tp.load_topology(example_path)
+    assert t.vip == "10.0.3.10" and t.interface == "ens3" and t.vrrp.router_id == 51
+    assert [m.address for m in t.masters] == ["10.0.3.11", "10.0.3.12", "10.0.3.13"]
+    assert [w.address for w in t.workers] == ["10.0.3.21", "10.0.3.22", "10.0.3.23"]
+    assert t.vrrp.auth_pass == "k8s-test"
+
+
+def test_default_priorities_are_distinct_and_descending():
+    t = tp.topology_from_dict(base())
+    prios = [t.priority_of(m) for m in t.masters]
+    assert prios == sorted(prios, reverse=True) and len(set(prios)) == len(prios)
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda d: d["masters"][1].update(address="10.0.3.300"), "masters[1].address: '10.0.3.300' is not an IPv4"),
+    (lambda d: d.update(vip="fe80::1"), "vip: 'fe80::1' is IPv6"),
+    (lambda d: d["masters"][2].update(name="k8s-master-01"), "masters[2].name: 'k8s-master-01' is already used"),
+    (lambda d: d["workers"][0].update(address="10.0.3.12"), "workers[0].address: 10.0.3.12 is already"),
+    (lambda d: d["vrrp"].update(router_id=300), "vrrp.router_id: 300 is not a VRRP router id"),
+    (lambda d: d["vrrp"].update(router_id=0), "vrrp.router_id: 0"),
+    (lambda d: d["masters"][0].update(address="10.0.4.11"), "masters[0].address: 10.0.4.11 is not in the VIP's subnet"),
+    (lambda d: d["masters"][0].update(address="10.0.3.10"), "masters[0].address: 10.0.3.10 is the VIP"),
+    (lambda d: d.update(vip="10.0.3.255"), "vip: 10.0.3.255 is the network or broadcast"),
+    (lambda d: d["vrrp"].update(auth_pass="much-too-long"), "vrrp.auth_pass: is longer than 8"),
+    (lambda d: d["vrrp"].update(auth_pass="a b"), "vrrp.auth_pass: must be printable"),
+    (lambda d: d["vrrp"].update(version=3, auth_pass="secret"), "auth_pass: VRRPv3 has no authentication"),
+    (lambda d: d["vrrp"].update(version=2, advert_int=0.5), "advert_int: 0.5 must be whole seconds"),
+    (lambda d: d["vrrp"].update(version=3, advert_int=0.005), "advert_int: 0.005 must be 0.01-40.95"),
+    (lambda d: d.update(interface="eth0/1"), "interface: 'eth0/1' is not a valid Linux interface name"),
+    (lambda d: d.update(interface="a-very-long-interface"), "interface: 'a-very-long-interface'"),
+    (lambda d: d.update(interface="all"), "interface: 'all' is reserved"),
+    (lambda d: d.update(frontend_port=6443), "is also frontend_port"),
+    (lambda d: d.update(apiserver_port=70000), "apiserver_port: 70000 is not a TCP port"),
+    (lambda d: d["masters"][0].update(priority=255), "masters[0].priority: 255 is not a VRRP priority"),
+    (lambda d: d["masters"][1].update(priority=150), "masters[1].priority: 150 is also k8s-master-01's"),
+    (lambda d: d.update(masters=[]), "masters: list should have at least 1 item"),
+    (lambda d: d.update(auth_pass="k8s-test"), "auth_pass: unknown key (did you mean vrrp.auth_pass?)"),
+    (lambda d: d["masters"][0].update(name="bad name"), "masters[0].name: 'bad name' is not a valid name"),
+    (lambda d: d["masters"][0].update(name="$(reboot)"), "masters[0].name: '$(reboot)' is not a valid name"),
+    (lambda d: d["vrrp"].update(router_id="fifty"), "vrrp.router_id: input should be a valid integer"),
+    (lambda d: d.pop("vip"), "vip: is required"),
+    (lambda d: d["ssh"].update(become="su"), "ssh.become:"),
+    (lambda d: d.update(api_endpoint="bad_name!"), "api_endpoint: 'bad_name!' is not a valid DNS name"),
+])
+def test_bad_input_is_refused_naming_field_and_value(mutate, expected):
+    data = base()
+    mutate(data)
+    assert expected in refuse(data)
+
+
+def test_secret_is_never_echoed_in_errors():
+    data = base()
+    data["vrrp"]["auth_pass"] = "s3cr3t-too-long"
+    assert "s3cr3t" not in refuse(data)
+
+
+def test_more_than_nine_masters_is_refused():
+    data = base()
+    data["masters"] = [{"name": f"m{i}", "address": f"10.0.3.{100 + i}"} for i in range(10)]
+    data["workers"] = []
+    assert "masters: list should have at most 9 items" in refuse(data)
+
+
+def test_load_reports_missing_corrupt_and_non_mapping_files(tmp_path):
+    with pytest.raises(UserError, match="no such topology file"):
+        tp.load_topology(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(UserError, match=r"not valid YAML at line \d"):
+        tp.load_topology(bad)
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(UserError, match="expected a mapping"):
+        tp.load_topology(bad)
+    bad.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(UserError, match="cannot read"):
+        tp.load_topology(bad)
+
+
+def test_save_is_private_and_round_trips(tmp_path):
+    t = tp.topology_from_dict({**base(), "vrrp": {"router_id": 51, "auth_pass": "pw"}})
+    path = tmp_path / "t.yaml"
+    tp.save_topology(t, path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert tp.load_topology(path) == t
+    assert yaml.safe_load(path.read_text())["vrrp"]["auth_pass"] == "pw"
+
+
+def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
+    path = tmp_path / "t.yaml"
+    path.write_text("old\n")
+
+    def boom(*_a):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tp.os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        tp.atomic_write(path, "new\n")
+    assert path.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.yaml"]
