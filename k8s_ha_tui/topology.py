@@ -366,7 +366,11 @@ def load_topology(path: str | os.PathLike) -> Topology:
 
 
 def topology_to_dict(topo: Topology) -> dict:
-    return topo.model_dump(mode="json", exclude_none=True)
+    data = topo.model_dump(mode="json", exclude_none=True)
+    advert = data["vrrp"]["advert_int"]
+    if advert == int(advert):
+        data["vrrp"]["advert_int"] = int(advert)  # '1', as people write it, not '1.0'
+    return data
 
 
 def topology_yaml(topo: Topology) -> str:

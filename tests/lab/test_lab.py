@@ -1,0 +1,231 @@
+"""The lab against itself: real sshd, real keepalived and HAProxy, every fault and its heal."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from k8s_ha_tui.lab import cluster, layout
+from labtools import wait_for
+
+MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
+NODES = MASTERS + ["k8s-node-01", "k8s-node-02", "k8s-node-03"]
+
+
+def tcp_open(address: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def readyz(address: str, port: int = 6443) -> bool:
+    return cluster.apiserver_ready(address, port)
+
+
+# --- the bare lab ------------------------------------------------------------------------------
+
+def test_ssh_reaches_every_node_with_strict_host_key_checking(lab):
+    for name in NODES:
+        assert lab.ssh(name, "hostname").stdout.strip() == name
+
+
+def test_a_wrong_host_key_is_refused(lab, tmp_path):
+    other = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
+    assert other.returncode == 0
+    fake = tmp_path / "known_hosts"
+    fake.write_text(f"{lab.address('k8s-master-01')} {(tmp_path / 'k.pub').read_text().split()[0]} "
+                    f"{(tmp_path / 'k.pub').read_text().split()[1]}\n")
+    argv = [a if not a.startswith("UserKnownHostsFile=") else f"UserKnownHostsFile={fake}"
+            for a in lab.ssh_argv(lab.address("k8s-master-01"))]
+    res = subprocess.run([*argv, "true"], capture_output=True, text=True, timeout=20)
+    assert res.returncode == 255 and "Host key verification failed" in res.stderr
+
+
+def test_lab_topology_is_complete_and_usable(lab):
+    t = lab.topo
+    assert t.vip == "198.18.0.10" and [m.address for m in t.masters] == ["198.18.0.11", "198.18.0.12", "198.18.0.13"]
+    assert [w.address for w in t.workers] == ["198.18.0.21", "198.18.0.22", "198.18.0.23"]
+    assert Path(t.ssh.identity_file) == lab.paths.client_key and Path(t.ssh.known_hosts) == lab.paths.known_hosts
+    assert len(Path(t.ssh.known_hosts).read_text().splitlines()) == 6
+    assert lab.topology_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_each_node_has_its_own_files_run_and_processes(lab):
+    lab.ssh("k8s-master-01", "echo one > /etc/keepalived/isolation-probe && echo one > /run/isolation-probe")
+    try:
+        for other in ("k8s-master-02", "k8s-node-01"):
+            res = lab.ssh(other, "cat /etc/keepalived/isolation-probe /run/isolation-probe", check=False)
+            assert res.returncode != 0
+        assert not Path("/etc/keepalived/isolation-probe").exists()
+        assert lab.ssh("k8s-master-01", "cat /etc/keepalived/isolation-probe").stdout == "one\n"
+    finally:
+        lab.ssh("k8s-master-01", "rm -f /etc/keepalived/isolation-probe /run/isolation-probe")
+    # Its own PID namespace: a node sees one kube-apiserver, its own.
+    procs = lab.ssh("k8s-master-02", "ps -eo args").stdout
+    assert procs.count("apiserver.py") == 1 and "--name k8s-master-02" in procs
+
+
+def test_fake_apiserver_answers_on_every_master(lab):
+    for m in MASTERS:
+        assert readyz(lab.address(m))
+    out = subprocess.run(["curl", "-sk", "--max-time", "3", "https://198.18.0.12:6443/version"],
+                         capture_output=True, text=True)
+    assert json.loads(out.stdout)["node"] == "k8s-master-02"
+    assert not tcp_open(lab.address("k8s-node-01"), 6443)
+
+
+def test_systemctl_stand_in_behaves_like_systemd(lab):
+    res = lab.ssh("k8s-master-01", "command -v systemctl; systemctl is-active kube-apiserver; "
+                                   "systemctl is-enabled haproxy; systemctl enable haproxy; systemctl is-enabled haproxy",
+                  check=False)
+    assert res.stdout.split() == ["/usr/local/sbin/systemctl", "active", "disabled", "enabled"]
+    assert lab.ssh("k8s-master-01", "systemctl status nosuch", check=False).returncode != 0
+    assert lab.ssh("k8s-master-01", "systemctl disable haproxy").returncode == 0
+
+
+def test_lab_up_again_keeps_the_same_healthy_lab(lab):
+    before = json.loads(lab.paths.state_file.read_text())["pids"]
+    assert cluster.up(3, 3, log=lambda _m: None) == lab.topology_path
+    assert json.loads(lab.paths.state_file.read_text())["pids"] == before
+
+
+def test_status_json_lists_nodes_and_daemons(lab):
+    res = subprocess.run([sys.executable, "-m", "k8s_ha_tui", "lab", "status", "--json"],
+                         capture_output=True, text=True)
+    st = json.loads(res.stdout)
+    assert res.returncode == 0 and st["up"] is True
+    by_name = {n["name"]: n for n in st["nodes"]}
+    assert by_name["k8s-master-01"]["daemons"]["kube-apiserver"] is True
+    assert by_name["k8s-node-01"]["daemons"] == {"sshd": True}
+    assert "198.18.0.21/24" in by_name["k8s-node-01"]["addresses"]
+
+
+# --- with keepalived and HAProxy running: faults ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def deployed(lab):
+    lab.install()
+    wait_for(lambda: lab.holders() == ["k8s-master-01"], 20, "master-01 (highest priority) to hold the VIP")
+    yield lab
+    lab.heal_all()
+
+
+@pytest.fixture
+def healthy(deployed):
+    """Every test starts from a settled cluster and leaves no fault behind."""
+    wait_for(lambda: deployed.holders() == ["k8s-master-01"], 20, "the VIP back on master-01")
+    yield deployed
+    deployed.heal_all()
+    wait_for(lambda: deployed.holders() == ["k8s-master-01"], 20, "the VIP back on master-01 after healing")
+
+
+def test_the_api_answers_through_the_vip(healthy):
+    assert readyz("198.18.0.10", 8443)
+
+
+def test_apiserver_down_and_heal(healthy):
+    cluster.fault("k8s-master-02", "apiserver-down")
+    assert not tcp_open("198.18.0.12", 6443)
+    assert healthy.ssh("k8s-master-02", "systemctl is-active kube-apiserver", check=False).stdout.strip() == "inactive"
+    cluster.heal("k8s-master-02", "apiserver-down")
+    wait_for(lambda: readyz("198.18.0.12"), 10, "the apiserver back")
+
+
+def test_apiserver_hang_keeps_the_socket_but_answers_nothing(healthy):
+    cluster.fault("k8s-master-02", "apiserver-hang")
+    assert tcp_open("198.18.0.12", 6443)  # the kernel still accepts
+    assert not cluster.apiserver_ready("198.18.0.12", timeout=1.0)  # nobody answers
+    cluster.heal("k8s-master-02")
+    wait_for(lambda: readyz("198.18.0.12"), 10, "the apiserver answering again")
+
+
+def test_haproxy_down_on_the_holder_moves_the_vip(healthy):
+    cluster.fault("k8s-master-01", "haproxy-down")
+    wait_for(lambda: healthy.holders() == ["k8s-master-02"], 15, "the VIP to move to master-02")
+    assert healthy.vrrp_state("k8s-master-01") == "FAULT"
+    cluster.heal("k8s-master-01", "haproxy-down")
+    assert healthy.ssh("k8s-master-01", "systemctl is-active haproxy").stdout.strip() == "active"
+
+
+def test_keepalived_down_and_heal(healthy):
+    cluster.fault("k8s-master-02", "keepalived-down")
+    res = healthy.ssh("k8s-master-02", "systemctl is-active keepalived", check=False)
+    assert res.stdout.strip() == "inactive"
+    cluster.heal("k8s-master-02")
+    wait_for(lambda: healthy.vrrp_state("k8s-master-02") == "BACKUP", 15, "master-02 back as BACKUP")
+
+
+def test_vrrp_drop_makes_two_masters_split_brain(healthy):
+    cluster.fault("k8s-master-01", "vrrp-drop")
+    wait_for(lambda: healthy.vrrp_state("k8s-master-02") == "MASTER", 15, "master-02 to claim MASTER too")
+    assert healthy.vrrp_state("k8s-master-01") == "MASTER"
+    assert sorted(healthy.holders()) == ["k8s-master-01", "k8s-master-02"]
+    assert healthy.ssh("k8s-master-01", "true").returncode == 0  # SSH still works
+    cluster.heal("k8s-master-01", "vrrp-drop")
+    wait_for(lambda: healthy.vrrp_state("k8s-master-02") == "BACKUP", 15, "master-02 to step back")
+
+
+def test_offline_node_is_unreachable_until_healed(healthy):
+    cluster.fault("k8s-master-03", "offline")
+    assert not tcp_open("198.18.0.13", 22)
+    assert healthy.ssh("k8s-master-03", "true", check=False, timeout=15).returncode == 255
+    # Cut off, master-03 hears no adverts and claims the VIP where nobody can see it;
+    # the rest of the cluster keeps it on master-01 and the API answers through it.
+    wait_for(lambda: healthy.vrrp_state("k8s-master-02") == "BACKUP" and "k8s-master-01" in healthy.holders(),
+             5, "master-01 still holding the VIP")
+    assert readyz("198.18.0.10", 8443)
+    cluster.heal("k8s-master-03")
+    wait_for(lambda: tcp_open("198.18.0.13", 22), 10, "master-03 back on the network")
+
+
+def test_worker_refuses_master_faults_and_unknown_nodes(lab):
+    with pytest.raises(cluster.LabError, match="is a worker"):
+        cluster.fault("k8s-node-01", "haproxy-down")
+    with pytest.raises(cluster.LabError, match="no lab node named"):
+        cluster.fault("k8s-master-09", "offline")
+
+
+# --- last: down leaves nothing, also after SIGKILL; then up again ------------------------------
+
+def _leftovers() -> list[str]:
+    left = [f"namespace {ns}" for ns in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                                       text=True).stdout.split() if ns.startswith("k8sha-")]
+    if subprocess.run(["ip", "link", "show", layout.ROOT_LINK], capture_output=True).returncode == 0:
+        left.append(f"link {layout.ROOT_LINK}")
+    if layout.state_dir().exists():
+        left.append(f"folder {layout.state_dir()}")
+    mounts = Path("/proc/mounts").read_text()
+    left += [f"mount {line.split()[1]}" for line in mounts.splitlines()
+             if "k8sha-" in line or str(layout.state_dir()) in line]
+    return left
+
+
+def test_down_after_sigkill_leaves_nothing_and_up_refuses_a_routed_subnet(lab):
+    state = json.loads(lab.paths.state_file.read_text())
+    pids = [p for node in state["pids"].values() for p in node.values()]
+    for pid in pids:
+        subprocess.run(["kill", "-KILL", str(pid)])
+    res = subprocess.run([sys.executable, "-m", "k8s_ha_tui", "lab", "down"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert _leftovers() == []
+    assert not any(cluster.alive(p) for p in pids)
+
+    subprocess.run(["ip", "route", "add", "blackhole", "198.18.0.128/25"], check=True)
+    try:
+        res = subprocess.run([sys.executable, "-m", "k8s_ha_tui", "lab", "up"], capture_output=True, text=True)
+        assert res.returncode != 0 and "already in use here (route 198.18.0.128/25" in res.stderr
+        assert _leftovers() == []
+    finally:
+        subprocess.run(["ip", "route", "del", "blackhole", "198.18.0.128/25"], check=True)
+
+    res = subprocess.run([sys.executable, "-m", "k8s_ha_tui", "lab", "up"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == str(lab.topology_path)
+    assert lab.ssh("k8s-master-01", "hostname").stdout.strip() == "k8s-master-01"
