@@ -45,7 +45,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for n in st["nodes"]:
         daemons = " ".join(f"{d}:{'up' if ok else 'down'}" for d, ok in n["daemons"].items())
         faults = f"  faults: {','.join(n['faults'])}" if n["faults"] else ""
-        print(f"  {n['name']:<15} {n['role']:<7} {', '.join(n['addresses']) or '-':<34} {daemons}{faults}")
+        print(f"  {n['name']:<15} {n['role']:<7} {', '.join(n['addresses']) or '-':<31} {daemons}{faults}")
     return 0
 
 
