@@ -70,6 +70,9 @@ def preflight() -> None:
     if missing:
         raise LabError(f"missing Debian packages: {' '.join(missing)}; {SETUP_HINT}")
     network.check_netns_support()
+    root = L.state_dir().resolve()
+    if root.is_relative_to("/tmp") or root.is_relative_to("/run"):
+        raise LabError(f"lab folder {root}: nodes cover /tmp and /run with their own; choose another place")
 
 
 def _check_sizes(masters: int, workers: int) -> None:

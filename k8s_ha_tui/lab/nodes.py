@@ -34,6 +34,11 @@ def _write(path: Path, text: str, mode: int) -> None:
     path.chmod(mode)
 
 
+def node_python() -> str:
+    """A Python for the node's apiserver stand-in (standard library only) that the node can see."""
+    return "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+
+
 def prepare(node: LabNode, paths: LabPaths) -> None:
     """The node's folders, host key, sshd_config, setup script and service stand-ins."""
     home = paths.node(node.name)
@@ -57,13 +62,17 @@ MaxStartups 100:30:200
 MaxSessions 100
 Subsystem sftp internal-sftp
 """, 0o600)
+    # Everything the node runs lives in the lab's folder: the checkout (and its virtual
+    # environment) may sit under /tmp, which the node covers with its own tmpfs.
     for tool in ("systemctl", "journalctl"):
         shutil.copy2(FILES / tool, home / "bin" / tool)
         (home / "bin" / tool).chmod(0o755)
+    shutil.copy2(APISERVER, home / "bin" / "lab-apiserver.py")
+    shutil.copy2(NODEINIT, home / "bin" / "lab-nodeinit.py")
     _write(home / "bin" / "k8s-ha-tui-lab.env", "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in {
         "LAB_NODE": node.name,
-        "LAB_PYTHON": sys.executable,
-        "LAB_APISERVER": APISERVER,
+        "LAB_PYTHON": node_python(),
+        "LAB_APISERVER": "/usr/local/sbin/lab-apiserver.py",
         "LAB_APISERVER_PORT": L.APISERVER_PORT,
         "LAB_CERT": paths.tls_cert,
         "LAB_KEY": paths.tls_key,
@@ -86,7 +95,7 @@ def start(node: LabNode, paths: LabPaths) -> int:
     log = open(home / "var" / "log" / "node.log", "ab")
     cmd = ["ip", "netns", "exec", node.netns,
            "unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--",
-           sys.executable, str(NODEINIT), str(home / "setup.sh"), "--",
+           node_python(), str(home / "bin" / "lab-nodeinit.py"), str(home / "setup.sh"), "--",
            "/usr/sbin/sshd", "-D", "-e", "-f", str(home / "ssh" / "sshd_config")]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     log.close()
