@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -127,6 +128,28 @@ def check_user(value: str) -> str:
     return value
 
 
+def check_advert_int(value: float, version: int) -> float:
+    """VRRPv2 counts adverts in whole seconds; VRRPv3 in 10 ms steps (keepalived's rules)."""
+    if version == 2:
+        if value != int(value) or not 1 <= value <= 255:
+            raise ValueError(f"{value!r} must be whole seconds 1-255 with VRRPv2 (sub-second adverts need version: 3)")
+    else:
+        centis = round(value * 100)
+        if abs(centis - value * 100) > 1e-6 or not 1 <= centis <= 4095:
+            raise ValueError(f"{value!r} must be 0.01-40.95 s in 10 ms steps with VRRPv3")
+    return value
+
+
+def check_model_field(model: type[BaseModel], field: str, value):
+    """One field of a model checked alone, as the wizard checks each answer when it is typed."""
+    info = model.model_fields[field]
+    try:
+        return TypeAdapter(Annotated[info.annotation, *info.metadata]).validate_python(value)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise ValueError(f"{value!r}: {err['msg'][0].lower()}{err['msg'][1:]}") from None
+
+
 def default_priority(index: int) -> int:
     """The priority of the index-th master when none is given: 150, 140, 130, ..."""
     return DEFAULT_TOP_PRIORITY - PRIORITY_STEP * index
@@ -161,20 +184,12 @@ class Vrrp(_Strict):
 
     @model_validator(mode="after")
     def _timing_and_auth(self) -> Vrrp:
-        if self.version == 2:
-            if self.advert_int != int(self.advert_int) or not 1 <= self.advert_int <= 255:
-                raise ValueError(
-                    f"advert_int: {self.advert_int!r} must be whole seconds 1-255 with VRRPv2 "
-                    "(sub-second adverts need version: 3)"
-                )
-        else:
-            centis = round(self.advert_int * 100)
-            if abs(centis - self.advert_int * 100) > 1e-6 or not 1 <= centis <= 4095:
-                raise ValueError(
-                    f"advert_int: {self.advert_int!r} must be 0.01-40.95 s in 10 ms steps with VRRPv3"
-                )
-            if self.auth_pass is not None:
-                raise ValueError("auth_pass: VRRPv3 has no authentication; remove it or use version: 2")
+        try:
+            check_advert_int(self.advert_int, self.version)
+        except ValueError as exc:
+            raise ValueError(f"advert_int: {exc}") from None
+        if self.version == 3 and self.auth_pass is not None:
+            raise ValueError("auth_pass: VRRPv3 has no authentication; remove it or use version: 2")
         return self
 
     @property

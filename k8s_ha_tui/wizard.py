@@ -175,10 +175,10 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
     out["frontend_port"] = ask.number("HAProxy port on every master:", s.get("frontend_port", 8443), tp.check_port)
     used = {out["frontend_port"]: "HAProxy"}
     out["apiserver_port"] = ask.number("kube-apiserver port:", s.get("apiserver_port", 6443),
-                                       _port_unlike(used, tp.check_port))
+                                       _not_in(used, "port", tp.check_port))
     used[out["apiserver_port"]] = "kube-apiserver"
     out["health_port"] = ask.number("HAProxy health port (127.0.0.1 only, for keepalived's check):",
-                                    s.get("health_port", 8404), _port_unlike(used, tp.check_port))
+                                    s.get("health_port", 8404), _not_in(used, "port", tp.check_port))
 
     names: dict[str, str] = {}
     addrs: dict[str, str] = {out["vip"]: "the VIP"}
@@ -197,19 +197,21 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
                                _problem(tp.check_auth_pass))
         if pw:
             vrrp["auth_pass"] = pw
-    advert_check = _range(1, 255, "seconds") if vrrp["version"] == 2 else _advert_v3
-    vrrp["advert_int"] = ask.text("VRRP advert interval in seconds:", f"{v.get('advert_int', 1):g}", advert_check,
-                                  _as_int if vrrp["version"] == 2 else _as_float)
+    vrrp["advert_int"] = ask.text("VRRP advert interval in seconds:", f"{v.get('advert_int', 1):g}",
+                                  lambda x: tp.check_advert_int(x, vrrp["version"]), _as_float)
     vrrp["unicast"] = prompter.confirm("Use unicast VRRP (where multicast is blocked, as in most clouds)?",
                                        bool(v.get("unicast", False)))
     out["vrrp"] = vrrp
 
     c = s.get("check", {})
+    def check_field(name: str):
+        return lambda value: tp.check_model_field(tp.Check, name, value)
+
     out["check"] = {
-        "interval": ask.number("Seconds between health checks:", c.get("interval", 1), _range(1, 60, "seconds")),
-        "fall": ask.number("Failed checks before a node gives up the VIP:", c.get("fall", 2), _range(1, 100, "checks")),
+        "interval": ask.number("Seconds between health checks:", c.get("interval", 1), check_field("interval")),
+        "fall": ask.number("Failed checks before a node gives up the VIP:", c.get("fall", 2), check_field("fall")),
         "rise": ask.number("Good checks before a node may take the VIP again:", c.get("rise", 2),
-                           _range(1, 100, "checks")),
+                           check_field("rise")),
         "weight": c.get("weight", 0),
     }
 
@@ -223,22 +225,6 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
     out["ssh"]["become"] = "none" if out["ssh"]["user"] == "root" else prompter.select(
         "Become root with:", ["sudo", "none"], ssh.get("become", "sudo"))
     return tp.topology_from_dict(out, "wizard")
-
-
-def _port_unlike(used: dict[int, str], check: Check) -> Check:
-    def inner(value):
-        check(value)
-        if value in used:
-            raise ValueError(f"{value} is already {used[value]}'s port")
-        return value
-    return inner
-
-
-def _advert_v3(value: float) -> float:
-    centis = round(value * 100)
-    if abs(centis - value * 100) > 1e-6 or not 1 <= centis <= 4095:
-        raise ValueError(f"{value} must be 0.01-40.95 s in 10 ms steps")
-    return value
 
 
 def _nonempty(value: str) -> str:

@@ -71,6 +71,8 @@ def test_bad_answers_are_refused_as_typed_then_corrected():
         "master 2 name": ["k8s-master-01", "cp-2"],
         "cp-2 address": ["10.0.9.12", "10.0.3.10", "10.0.3.11", "10.0.3.12"],
         "kube-apiserver port": ["8443", "6443"],
+        "Failed checks before": ["0", "2"],
+        "advert interval": ["0.5", "1"],
     })
     t = wizard.ask_topology(p)
     reasons = [r for _, r in p.rejected]
@@ -81,6 +83,8 @@ def test_bad_answers_are_refused_as_typed_then_corrected():
     assert any("is the VIP" in r or "already the VIP's" in r for r in reasons)
     assert any("already k8s-master-01's address" in r for r in reasons)
     assert any("8443 is already HAProxy's port" in r for r in reasons)
+    assert any("0: input should be greater than or equal to 1" in r for r in reasons)
+    assert any("0.5 must be whole seconds" in r for r in reasons)
     assert t.vrrp.router_id == 52 and t.masters[1].name == "cp-2"
 
 
