@@ -84,6 +84,82 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return 1 if lint.has_errors(findings) else 0
 
 
+def _confirm_rollout(args: argparse.Namespace, what: str):
+    """Ask before changing live nodes, unless --yes; never guess when nobody can answer."""
+    def confirm(plans) -> bool:
+        from .deploy import rollout_order
+
+        order = " → ".join(p.name for p in rollout_order(plans) if p.changed)
+        print(f"\nPlan: {what} {order} (one at a time, each verified before the next; "
+              "the VIP holder last)")
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UserError("not confirmed: run with --yes to deploy without a terminal")
+        return input("Go ahead? [y/N] ").strip().lower() in ("y", "yes")
+    return confirm
+
+
+def _print_summary(plans) -> None:
+    from .deploy import summary_rows
+
+    rows = [("node", "result", "changed", "backup", "time"), *summary_rows(plans)]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    print()
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+
+
+def _rollout(args: argparse.Namespace, what: str, run) -> int:
+    import asyncio
+
+    from . import deploy as d, topology
+    from .collector.ssh import policy_for
+
+    topo = topology.load_topology(args.topology)
+    policy = policy_for(topo, args.accept_new_host_keys)
+    options = d.Options(dry_run=args.dry_run, allow_install=not args.no_install,
+                        verify_timeout=args.verify_timeout,
+                        template_dir=Path(args.templates) if getattr(args, "templates", None) else None)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    try:
+        plans = asyncio.run(run(d, topo, policy, options, _confirm_rollout(args, what), log))
+    except d.DeployError as exc:
+        if exc.plans:
+            _print_summary(exc.plans)
+        raise
+    for entry in policy.recorded:
+        print(f"recorded new host key: {entry}")
+    if args.dry_run:
+        for p in plans:
+            text = d.diff_text(p)
+            print(text if text else f"{p.name}: no change")
+    _print_summary(plans)
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    return _rollout(args, "deploy to",
+                    lambda d, topo, policy, options, confirm, log: d.deploy(topo, policy, options, confirm, log))
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    return _rollout(args, f"restore backup {args.to or '(latest)'} on",
+                    lambda d, topo, policy, options, confirm, log: d.rollback(topo, policy, options, args.to,
+                                                                            confirm, log))
+
+
+def _rollout_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-t", "--topology", required=True, metavar="FILE")
+    p.add_argument("--yes", action="store_true", help="do not ask before changing the nodes")
+    p.add_argument("--dry-run", action="store_true", help="validate on the nodes and show the diff; change nothing")
+    p.add_argument("--accept-new-host-keys", action="store_true",
+                   help="trust and record host keys not yet in known_hosts (never changed ones)")
+    p.add_argument("--no-install", action="store_true", help="never apt-get install missing packages")
+    p.add_argument("--verify-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long a node may take to verify (default: %(default)s)")
+
+
 # --- parser ------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
     li.add_argument("--check-script", metavar="FILE", help="the check script keepalived.conf runs")
     li.add_argument("--json", action="store_true", help="print the findings as a JSON list")
     li.set_defaults(func=cmd_lint)
+
+    de = sub.add_parser("deploy", help="make the rendered configs live on every master over SSH",
+                        description="Validate on each node, back up, install atomically, reload and verify, "
+                                    "one master at a time, the VIP holder last; roll back a node that fails.")
+    _rollout_arguments(de)
+    de.add_argument("--templates", metavar="DIR", help="render from these templates instead of the packaged ones")
+    de.set_defaults(func=cmd_deploy)
+
+    rb = sub.add_parser("rollback", help="restore a deploy backup on every master, the same careful way")
+    _rollout_arguments(rb)
+    rb.add_argument("--to", metavar="TIMESTAMP", help="the backup to restore (default: the latest)")
+    rb.set_defaults(func=cmd_rollback)
 
     from .lab.cli import add_lab_commands
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,16 +72,12 @@ class Lab:
     def address(self, node: str) -> str:
         return next(n.address for n in layout.lab_nodes(3, 3) if n.name == node)
 
-    def install(self, files: dict[str, render.RenderedFile] | None = None) -> None:
-        """Put rendered configs on every master over SSH and start haproxy and keepalived
-        (a plain stand-in for `deploy`, which has tests of its own)."""
-        files = files or render.render_all(self.topo)
-        for m in self.topo.masters:
-            for rel, f in files.items():
-                if rel.startswith(f"{m.name}/etc/keepalived/") or rel.startswith(f"{m.name}/etc/haproxy/"):
-                    self.ssh(m.name, f"umask 077; cat > {f.path}.new && chmod {f.mode:o} {f.path}.new && "
-                                     f"mv {f.path}.new {f.path}", input=f.text)
-            self.ssh(m.name, "systemctl restart haproxy && systemctl restart keepalived")
+    def deploy(self) -> None:
+        """Make the rendered configs live with the real `deploy` (tested in test_deploy.py)."""
+        res = subprocess.run([sys.executable, "-m", "k8s_ha_tui", "deploy", "-t", str(self.topology_path), "--yes"],
+                             capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+        if res.returncode != 0:
+            raise AssertionError(f"deploy failed: {res.stderr.strip()}")
 
     def holders(self) -> list[str]:
         """Masters whose eth0 carries the VIP (asked of the kernel, not of keepalived)."""

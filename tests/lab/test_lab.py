@@ -111,7 +111,7 @@ def test_status_json_lists_nodes_and_daemons(lab):
 
 @pytest.fixture(scope="module")
 def deployed(lab):
-    lab.install()
+    lab.deploy()
     wait_for(lambda: lab.holders() == ["k8s-master-01"], 20, "master-01 (highest priority) to hold the VIP")
     yield lab
     lab.heal_all()

@@ -1,0 +1,154 @@
+"""SSH to the nodes with asyncssh: host keys always checked, timeouts and keepalive always set.
+
+Host keys come from the topology's known_hosts file. An unknown key stops the connection unless
+trust on first use was asked for (then it is recorded); a changed key always stops it.
+~/.ssh/config and ssh-agent are honoured as OpenSSH would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncssh
+
+from ..errors import UserError
+from ..topology import Node, Topology
+
+CONNECT_TIMEOUT = 10
+KEEPALIVE_INTERVAL = 5
+KEEPALIVE_COUNT_MAX = 3
+COMMAND_TIMEOUT = 60
+
+
+class SshError(UserError):
+    """A node could not be reached or refused us; the message names the node."""
+
+
+@dataclass
+class HostKeyPolicy:
+    """What to do with host keys not in known_hosts; what happened is collected for the report."""
+
+    known_hosts: Path
+    accept_new: bool = False
+    recorded: list[str] = field(default_factory=list)
+
+    def has_entries(self, host: str, port: int) -> bool:
+        if not self.known_hosts.exists():
+            return False
+        try:
+            known = asyncssh.read_known_hosts(str(self.known_hosts))
+        except (OSError, ValueError):
+            return False
+        keys, cas, *_ = known.match(host, host, port if port != 22 else None)
+        return bool(keys or cas)
+
+    def record(self, host: str, port: int, key: asyncssh.SSHKey) -> None:
+        name = host if port == 22 else f"[{host}]:{port}"
+        alg, blob = key.export_public_key("openssh").decode().split()[:2]
+        self.known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.known_hosts, "a", opener=lambda p, f: os.open(p, f, 0o600)) as fh:
+            fh.write(f"{name} {alg} {blob}\n")
+        self.recorded.append(f"{name} {key.get_fingerprint()}")
+
+
+def _client_factory(policy: HostKeyPolicy, host: str, port: int, outcome: dict):
+    class Client(asyncssh.SSHClient):
+        def validate_host_public_key(self, _host, _addr, _port, key) -> bool:
+            # Called only for a key that is not in known_hosts.
+            if policy.has_entries(host, port):
+                outcome["problem"] = (f"HOST KEY CHANGED for {host} (now {key.get_fingerprint()}); "
+                                      "refusing to connect. If the node was rebuilt, remove its old key "
+                                      f"from {policy.known_hosts}")
+                return False
+            if policy.accept_new:
+                policy.record(host, port, key)
+                return True
+            outcome["problem"] = (f"unknown host key for {host} ({key.get_fingerprint()}); verify it, then "
+                                  f"add it to {policy.known_hosts} or run with --accept-new-host-keys")
+            return False
+
+    return Client
+
+
+@dataclass
+class NodeConnection:
+    """One open SSH connection to a node, running commands as root (directly or with sudo)."""
+
+    node: Node
+    conn: asyncssh.SSHClientConnection
+    become: str
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    def wrap(self, command: str) -> str:
+        """The command line to send: as root directly, or through non-interactive sudo."""
+        if self.become == "sudo":
+            return f"sudo -n -- sh -c {shlex.quote(command)}"
+        return command
+
+    async def run(self, command: str, input: str | None = None, timeout: float = COMMAND_TIMEOUT,
+                  check: bool = True) -> asyncssh.SSHCompletedProcess:
+        try:
+            res = await asyncio.wait_for(self.conn.run(self.wrap(command), input=input, check=False), timeout)
+        except asyncio.TimeoutError:
+            raise SshError(f"{self.name}: no answer within {timeout:g} s to: {command[:60]}") from None
+        except (asyncssh.Error, OSError) as exc:
+            raise SshError(f"{self.name}: SSH failed: {exc}") from None
+        if check and res.exit_status != 0:
+            detail = (str(res.stderr or "") or str(res.stdout or "")).strip().splitlines()
+            raise SshError(f"{self.name}: `{command[:60]}` failed: "
+                           f"{detail[-1] if detail else f'exit {res.exit_status}'}")
+        return res
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+async def connect(topo: Topology, node: Node, policy: HostKeyPolicy) -> NodeConnection:
+    ssh = topo.ssh
+    outcome: dict = {}
+    identity = Path(ssh.identity_file).expanduser() if ssh.identity_file else None
+    options = dict(
+        port=ssh.port,
+        username=ssh.user,
+        known_hosts=str(policy.known_hosts) if policy.known_hosts.exists() else b"",
+        client_factory=_client_factory(policy, node.address, ssh.port, outcome),
+        connect_timeout=CONNECT_TIMEOUT,
+        keepalive_interval=KEEPALIVE_INTERVAL,
+        keepalive_count_max=KEEPALIVE_COUNT_MAX,
+    )
+    if identity and identity.exists():
+        options["client_keys"] = [str(identity)]
+    try:
+        conn = await asyncssh.connect(node.address, **options)
+    except asyncssh.HostKeyNotVerifiable as exc:
+        raise SshError(f"{node.name}: {outcome.get('problem', exc)}") from None
+    except asyncssh.PermissionDenied:
+        raise SshError(f"{node.name}: {ssh.user}@{node.address} refused our key "
+                       f"({identity or 'ssh-agent / default keys'})") from None
+    except (asyncssh.Error, OSError, asyncio.TimeoutError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise SshError(f"{node.name}: cannot reach {node.address}:{ssh.port}: {reason}") from None
+    return NodeConnection(node, conn, ssh.become)
+
+
+async def connect_all(topo: Topology, nodes: list[Node], policy: HostKeyPolicy) -> list[NodeConnection]:
+    """Connect to every node in parallel; if any fails, close the others and raise the first error."""
+    results = await asyncio.gather(*(connect(topo, n, policy) for n in nodes), return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        for r in results:
+            if isinstance(r, NodeConnection):
+                r.close()
+        raise errors[0]
+    return list(results)
+
+
+def policy_for(topo: Topology, accept_new: bool = False) -> HostKeyPolicy:
+    return HostKeyPolicy(Path(topo.ssh.known_hosts).expanduser(), accept_new)
