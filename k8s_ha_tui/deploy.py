@@ -115,8 +115,9 @@ async def probe(conn: NodeConnection, topo: Topology) -> NodeState:
     """One round trip: packages, versions, service states and whether the node holds the VIP."""
     script = "; ".join([
         *(f"[ -x {path} ] || echo MISSING {pkg}" for pkg, path in PACKAGES.items()),
-        "haproxy -v 2>&1 | head -n 1 | sed 's/^/VERSION /'",
-        "keepalived -v 2>&1 | head -n 1 | sed 's/^/VERSION /'",
+        "echo UID $(id -u)",
+        f"{PACKAGES['haproxy']} -v 2>&1 | head -n 1 | sed 's/^/VERSION /'",
+        f"{PACKAGES['keepalived']} -v 2>&1 | head -n 1 | sed 's/^/VERSION /'",
         *(f"echo ACTIVE {s} $(systemctl is-active {s} 2>/dev/null)" for s in SERVICE_FILES),
         "ip -o -4 addr show | awk '{print \"ADDR\", $4}'",
         "true",
@@ -134,6 +135,9 @@ async def probe(conn: NodeConnection, topo: Topology) -> NodeState:
             active[svc] = state.strip() == "active"
         elif word == "ADDR" and rest.split("/")[0] == topo.vip:
             holds = True
+        elif word == "UID" and rest.strip() != "0":
+            raise DeployError(f"{conn.name}: commands run as {topo.ssh.user}, not root; "
+                              "set ssh.become: sudo (with passwordless sudo) or log in as root")
     hv = next((_version(v) for v in versions if "HAProxy" in v), None)
     kv = next((_version(v) for v in versions if "Keepalived" in v), None)
     return NodeState(holds, active, hv, kv, missing)

@@ -19,7 +19,7 @@ from .proc import LabError, alive, run, wait_until
 REQUIRED_TOOLS = {
     "ip": "iproute2", "keepalived": "keepalived", "haproxy": "haproxy", "sshd": "openssh-server",
     "ssh-keygen": "openssh-client", "openssl": "openssl", "nsenter": "util-linux",
-    "unshare": "util-linux", "nft": "nftables", "curl": "curl", "kill": "procps",
+    "unshare": "util-linux", "nft": "nftables", "curl": "curl", "kill": "procps", "sudo": "sudo",
 }
 SETUP_HINT = "run: sudo scripts/setup.sh"
 

@@ -32,6 +32,9 @@ def _signal_service(init: int, service: str, signal: str, group: bool) -> None:
     target = '-- "-$pid"' if group else '"$pid"'
     script = (f'pf=/run/{service}.pid; [ -s "$pf" ] || {{ echo "{service} is not running" >&2; exit 1; }}; '
               f'pid=$(cat "$pf"); /bin/kill -s {signal} {target}')
+    if signal == "KILL":  # return once it is gone (the node's init reaps it), not while it dies
+        script += '; i=0; while [ -d "/proc/$pid" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; ' \
+                  '[ ! -d "/proc/$pid" ]'
     node_exec(init, ["sh", "-c", script])
 
 

@@ -34,6 +34,43 @@ def _write(path: Path, text: str, mode: int) -> None:
     path.chmod(mode)
 
 
+# A sudo user of the node's own (its /etc/passwd, group, shadow and sudoers.d are per node),
+# so `ssh.become: sudo` is exercised against the real sudo.
+OPERATOR = "operator"
+OPERATOR_ID = 4242
+ACCOUNT_FILES = (
+    ("etc/passwd", "/etc/passwd"),
+    ("etc/group", "/etc/group"),
+    ("etc/shadow", "/etc/shadow"),
+    ("etc/sudoers.d", "/etc/sudoers.d"),
+    ("etc/hosts", "/etc/hosts"),
+)
+
+
+def _operator_account(home: Path) -> None:
+    """The host's account files plus the lab's operator, and an /etc/hosts naming the node;
+    the host's own files stay untouched."""
+    entries = {
+        "passwd": f"{OPERATOR}:x:{OPERATOR_ID}:{OPERATOR_ID}:k8s-ha-tui lab operator:/run/{OPERATOR}:/bin/sh\n",
+        "group": f"{OPERATOR}:x:{OPERATOR_ID}:\n",
+        "shadow": f"{OPERATOR}:*:19000:0:99999:7:::\n",
+    }
+    for name, line in entries.items():
+        host = Path("/etc") / name
+        text = host.read_text() if host.exists() else ""
+        _write(home / "etc" / name, text + ("" if text.endswith("\n") or not text else "\n") + line,
+               0o640 if name == "shadow" else 0o644)
+    hosts = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else "127.0.0.1 localhost\n"
+    _write(home / "etc" / "hosts", f"127.0.1.1 {home.name}\n{hosts}", 0o644)  # the node knows its own name
+    sudoers = home / "etc" / "sudoers.d"
+    sudoers.mkdir(parents=True, exist_ok=True, mode=0o755)
+    if Path("/etc/sudoers.d").is_dir():
+        for f in Path("/etc/sudoers.d").iterdir():
+            if f.is_file():
+                shutil.copy2(f, sudoers / f.name)
+    _write(sudoers / "k8s-ha-tui-lab", f"{OPERATOR} ALL=(ALL) NOPASSWD: ALL\n", 0o440)
+
+
 def node_python() -> str:
     """A Python for the node's apiserver stand-in (standard library only) that the node can see."""
     return "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
@@ -53,7 +90,7 @@ def prepare(node: LabNode, paths: LabPaths) -> None:
 ListenAddress {node.address}
 HostKey {host_key}
 PidFile none
-AuthorizedKeysFile {paths.authorized_keys}
+AuthorizedKeysFile {paths.authorized_keys} .ssh/authorized_keys
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -77,7 +114,9 @@ Subsystem sftp internal-sftp
         "LAB_CERT": paths.tls_cert,
         "LAB_KEY": paths.tls_key,
     }.items()), 0o644)
-    mounts = "\n".join(f"mount --bind {shlex.quote(str(home / rel))} {target}" for rel, target in BIND_MOUNTS)
+    _operator_account(home)
+    mounts = "\n".join(f"mount --bind {shlex.quote(str(home / rel))} {target}"
+                       for rel, target in BIND_MOUNTS + ACCOUNT_FILES)
     _write(home / "setup.sh", f"""\
 # Runs inside the node's new mount, UTS and PID namespaces, before sshd starts.
 set -e
@@ -85,7 +124,9 @@ hostname {shlex.quote(node.name)}
 {mounts}
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=1777 tmpfs /tmp
-mkdir -p /run/sshd /run/haproxy
+mkdir -p /run/sshd /run/haproxy /run/{OPERATOR}/.ssh
+install -m 600 {shlex.quote(str(paths.authorized_keys))} /run/{OPERATOR}/.ssh/authorized_keys
+chown -R {OPERATOR}:{OPERATOR} /run/{OPERATOR}
 """, 0o700)
 
 

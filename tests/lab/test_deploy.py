@@ -172,3 +172,22 @@ def test_a_change_rolls_out_and_rollback_restores_it(bare_lab, tmp_path):
         assert "rise 2" in bare_lab.ssh(m, "cat /etc/haproxy/haproxy.cfg").stdout
     wait_for(lambda: bare_lab.holders() == ["k8s-master-01"], 10, "the VIP on master-01")
     assert cluster.apiserver_ready("198.18.0.10", 8443)
+
+
+def test_become_sudo_deploys_as_a_plain_user(bare_lab, tmp_path):
+    res = tool("deploy", "-t", str(variant(bare_lab, tmp_path, ssh={"user": "operator", "become": "sudo"},
+                                           check={"rise": 3})), "--yes")
+    assert res.returncode == 0, res.stderr
+    assert "sudo:" not in res.stderr
+    for m in MASTERS:
+        stat = bare_lab.ssh(m, "stat -c '%U %a' /etc/haproxy/haproxy.cfg; grep -c 'rise 3' /etc/haproxy/haproxy.cfg")
+        assert stat.stdout.split("\n")[:2] == ["root 644", "1"]
+    assert tool("deploy", "-t", str(bare_lab.topology_path), "--yes").returncode == 0  # back to the baseline
+
+
+def test_a_plain_user_without_become_is_refused_before_anything_changes(bare_lab, tmp_path):
+    before = snapshot(bare_lab)
+    res = tool("deploy", "-t", str(variant(bare_lab, tmp_path, ssh={"user": "operator"}, check={"rise": 3})),
+               "--yes")
+    assert res.returncode == 1 and "commands run as operator, not root; set ssh.become: sudo" in res.stderr
+    assert snapshot(bare_lab) == before
