@@ -28,17 +28,32 @@ def shot(name: str, title: str, argv: list[str], width: int = 140) -> None:
     print(f"wrote screenshots/{name}.svg (exit {res.returncode})")
 
 
+def _rise3() -> Path:
+    """A copy of the lab topology with one real change, for the dry-run screenshot."""
+    import yaml
+
+    src = Path("/var/lib/k8s-ha-tui/lab/topology.yaml")
+    data = yaml.safe_load(src.read_text())
+    data["check"]["rise"] = 3
+    dst = src.with_name("rise3.yaml")
+    dst.write_text(yaml.safe_dump(data))
+    dst.chmod(0o600)
+    return dst
+
+
 def main() -> int:
     seed = "tests/fixtures/seed"
     shot("lint-seed", "k8s-ha-tui lint: the seed script's configs",
          TOOL + ["lint", "--keepalived", f"{seed}/keepalived.conf", "--haproxy", f"{seed}/haproxy.cfg",
                  "--check-script", f"{seed}/check_apiserver.sh"])
-    subprocess.run(TOOL + ["lab", "up"], check=True, capture_output=True)
+    subprocess.run(TOOL + ["demo"], check=True, capture_output=True)  # the lab, deployed
     subprocess.run(TOOL + ["lab", "fault", "k8s-master-02", "apiserver-down"], check=True, capture_output=True)
     try:
-        shot("lab-status", "k8s-ha-tui lab status (one fault injected)", TOOL + ["lab", "status"])
+        shot("lab-status", "k8s-ha-tui lab status (deployed; one fault injected)", TOOL + ["lab", "status"])
     finally:
         subprocess.run(TOOL + ["lab", "heal", "k8s-master-02"], capture_output=True)
+    shot("deploy-dry-run", "k8s-ha-tui deploy --dry-run (a change of check.rise)",
+         TOOL + ["deploy", "-t", str(_rise3()), "--dry-run"])
     return 0
 
 

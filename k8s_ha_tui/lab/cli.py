@@ -72,18 +72,24 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .. import lint, render, topology
+    """The lab, then a real deploy to it, then what to try next."""
+    import asyncio
+
+    from .. import deploy, topology
+    from ..collector.ssh import policy_for
     from .cluster import up
 
     path = up(3, 3)
     topo = topology.load_topology(path)
-    out = render.write_tree(render.render_all(topo), L.state_dir() / "rendered")
-    findings = lint.lint_topology(topo)
-    print(f"\nThe lab is up: 3 masters and 3 workers with real sshd and kube-apiservers on {L.SUBNET}.")
-    print(f"Its topology is {path}; configs rendered for it are in {out} "
-          f"({len(findings)} lint findings).")
-    print("Try:  k8s-ha-tui lab status   |   k8s-ha-tui lab fault k8s-master-01 apiserver-down   |   "
-          "k8s-ha-tui lab shell k8s-master-01   |   k8s-ha-tui lab down")
+    print(f"\ndeploying keepalived + HAProxy to the lab's masters ({path})")
+    asyncio.run(deploy.deploy(topo, policy_for(topo), deploy.Options(), lambda _plans: True,
+                                      lambda line: print(f"  {line}", flush=True)))
+    print(f"\nThe lab runs 3 masters and 3 workers on {L.SUBNET}: real sshd, keepalived and HAProxy, and a "
+          f"TLS kube-apiserver stand-in on each master.\nThe API answers at https://{L.VIP}:{topo.frontend_port}/readyz "
+          f"(curl -k). Topology: {path}")
+    print("Try:  k8s-ha-tui lab status  |  k8s-ha-tui lab fault k8s-master-01 haproxy-down  (the VIP moves)  |  "
+          "k8s-ha-tui lab heal k8s-master-01  |  k8s-ha-tui deploy -t " + str(path) + " --dry-run  |  "
+          "k8s-ha-tui lab down")
     return 0
 
 

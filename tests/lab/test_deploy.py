@@ -191,3 +191,11 @@ def test_a_plain_user_without_become_is_refused_before_anything_changes(bare_lab
                "--yes")
     assert res.returncode == 1 and "commands run as operator, not root; set ssh.become: sudo" in res.stderr
     assert snapshot(bare_lab) == before
+
+
+def test_demo_brings_up_and_deploys_the_lab(bare_lab):
+    res = tool("demo")
+    assert res.returncode == 0, res.stderr
+    assert "The API answers at https://198.18.0.10:8443/readyz" in res.stdout
+    assert cluster.apiserver_ready("198.18.0.10", 8443)
+    assert bare_lab.holders() == ["k8s-master-01"]
