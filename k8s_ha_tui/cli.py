@@ -134,6 +134,8 @@ def _rollout(args: argparse.Namespace, what: str, run) -> int:
         for p in plans:
             text = d.diff_text(p)
             print(text if text else f"{p.name}: no change")
+        order = " → ".join(p.name for p in d.rollout_order(plans) if p.changed)
+        print(f"Plan (dry run): {what} {order or 'no node: nothing to change'}")
     _print_summary(plans)
     return 0
 

@@ -118,6 +118,7 @@ def test_dry_run_shows_the_diff_and_changes_nothing(bare_lab, tmp_path):
     assert "-    default-server check check-ssl verify none inter 1s fall 2 rise 2" in res.stdout
     assert "+    default-server check check-ssl verify none inter 1s fall 2 rise 3" in res.stdout
     assert res.stdout.count(" would change ") == 3
+    assert "Plan (dry run): deploy to k8s-master-02 → k8s-master-03 → k8s-master-01" in res.stdout
     assert snapshot(bare_lab) == before
 
 
@@ -199,3 +200,15 @@ def test_demo_brings_up_and_deploys_the_lab(bare_lab):
     assert "The API answers at https://198.18.0.10:8443/readyz" in res.stdout
     assert cluster.apiserver_ready("198.18.0.10", 8443)
     assert bare_lab.holders() == ["k8s-master-01"]
+
+
+def test_an_unreachable_master_stops_the_deploy_before_anything_changes(bare_lab, tmp_path):
+    before = {m: v for m, v in snapshot(bare_lab).items() if m != "k8s-master-03"}
+    cluster.fault("k8s-master-03", "offline")
+    try:
+        res = tool("deploy", "-t", str(variant(bare_lab, tmp_path, check={"rise": 3})), "--yes")
+    finally:
+        cluster.heal("k8s-master-03")
+    assert res.returncode == 2
+    assert res.stderr.startswith("error: k8s-master-03: cannot reach 198.18.0.13:22") and "Traceback" not in res.stderr
+    assert {m: v for m, v in snapshot(bare_lab).items() if m != "k8s-master-03"} == before
