@@ -151,6 +151,116 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                                                                             confirm, log))
 
 
+def _status_text(snap) -> str:
+    """The snapshot as a few lines a person reads at 3 a.m."""
+    holders = ", ".join(snap.holders) or "NOBODY"
+    lines = [f"{snap.name}: VIP {snap.vip} held by {holders} — {snap.health.name}"]
+    lines += [f"  ALARM {a}" for a in snap.alarms]
+    lines.append(f"  {'master':<15} {'ssh':<5} {'vrrp':<7} {'prio':>9} {'check':<6} {'vip':<4} "
+                 f"{'maint':<5} {'keepalived':<10} {'haproxy':<8} backends up")
+    for m in snap.masters:
+        if not m.reachable:
+            lines.append(f"  {m.name:<15} DOWN  unreachable: {m.error or '?'}")
+            continue
+        prio = f"{m.effective_priority or '?'}/{m.base_priority or '?'}"
+        ups = sum(b.up for b in m.backends)
+        lines.append(f"  {m.name:<15} {'ok':<5} {m.vrrp_state:<7} {prio:>9} {m.check:<6} "
+                     f"{'YES' if m.holds_vip else '-':<4} {'on' if m.maintenance else '-':<5} {m.keepalived:<10} "
+                     f"{m.haproxy:<8} {ups}/{len(m.backends)}")
+    for w in snap.workers:
+        api = "?" if w.api_via_vip is None else ("ok" if w.api_via_vip else "FAILS")
+        lines.append(f"  {w.name:<15} {'ok' if w.reachable else 'DOWN':<5} worker; API through the VIP: {api}")
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import topology
+    from .collector.poll import snapshot
+    from .collector.ssh import policy_for
+
+    topo = topology.load_topology(args.topology)
+    snap = asyncio.run(snapshot(topo, policy_for(topo)))
+    print(json.dumps(snap.as_dict(), indent=2) if args.json else _status_text(snap))
+    return int(snap.health)
+
+
+def _ask(args: argparse.Namespace, question: str) -> None:
+    """Actions that could drop the API ask first (or take --yes)."""
+    print(question)
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise UserError("not confirmed: run with --yes to act without a terminal")
+    if input("Go ahead? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise UserError("not confirmed; nothing was changed", code=1)
+
+
+def _run_action(args: argparse.Namespace, describe, act) -> int:
+    """Snapshot, interlocks and description, confirmation, then the action on kept connections."""
+    import asyncio
+
+    from . import topology
+    from .collector.poll import snapshot
+    from .collector.ssh import connect, policy_for
+
+    topo = topology.load_topology(args.topology)
+    policy = policy_for(topo)
+
+    async def main() -> str:
+        snap = await snapshot(topo, policy)
+        _ask(args, describe(snap))
+        conns: dict = {}
+
+        async def conn_for(name: str):
+            if name not in conns:
+                conns[name] = await connect(topo, topo.master(name), policy)
+            return conns[name]
+        try:
+            return (await act(snap, conn_for)).text()
+        finally:
+            for c in conns.values():
+                c.close()
+
+    print(asyncio.run(main()))
+    return 0
+
+
+def cmd_failover(args: argparse.Namespace) -> int:
+    from . import actions
+
+    def describe(snap) -> str:
+        holder, target = actions.failover_target(snap, args.to)
+        return (f"Failover: raise {target}'s priority so it takes the VIP from {holder} while {holder} still "
+                f"serves, then put {holder} in maintenance (it stays out until 'maintenance {holder} off').")
+    return _run_action(args, describe, lambda snap, conn_for: actions.failover(snap, conn_for, args.to))
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    from . import actions
+
+    on = args.state == "on"
+
+    def describe(snap) -> str:
+        actions.check_maintenance(snap, args.node, on)
+        if on and args.node in snap.holders:
+            return f"{args.node} holds the VIP: it moves first (make-before-break), then {args.node} enters maintenance."
+        return (f"Maintenance {args.state} for {args.node}: " +
+                ("keepalived there goes to FAULT and will not take the VIP." if on else
+                 "it may take the VIP back if its priority is the highest."))
+    return _run_action(args, describe, lambda snap, conn_for: actions.maintenance(snap, conn_for, args.node, on))
+
+
+def cmd_backend(args: argparse.Namespace) -> int:
+    from . import actions
+
+    def describe(snap) -> str:
+        actions.check_backend(snap, args.server, args.state)
+        return f"Backend {args.server}: set state {args.state} on every reachable master's HAProxy."
+    return _run_action(args, describe, lambda snap, conn_for: actions.backend(snap, conn_for, args.server, args.state))
+
+
 def _rollout_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--topology", required=True, metavar="FILE")
     p.add_argument("--yes", action="store_true", help="do not ask before changing the nodes")
@@ -209,6 +319,34 @@ def build_parser() -> argparse.ArgumentParser:
     _rollout_arguments(rb)
     rb.add_argument("--to", metavar="TIMESTAMP", help="the backup to restore (default: the latest)")
     rb.set_defaults(func=cmd_rollback)
+
+    st = sub.add_parser("status", help="one snapshot of the cluster (exit 0 healthy, 1 degraded, 2 critical)",
+                        description="Who holds the VIP, every keepalived's state, every HAProxy backend, the API "
+                                    "through the VIP. Exit 0 healthy, 1 degraded, 2 critical (no holder, split "
+                                    "brain, API down through the VIP).")
+    st.add_argument("-t", "--topology", required=True, metavar="FILE")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+
+    fo = sub.add_parser("failover", help="move the VIP off its holder on purpose (it stays in maintenance)")
+    fo.add_argument("-t", "--topology", required=True, metavar="FILE")
+    fo.add_argument("--to", metavar="MASTER", help="the master to take the VIP (default: the best eligible one)")
+    fo.add_argument("--yes", action="store_true", help="do not ask first")
+    fo.set_defaults(func=cmd_failover)
+
+    ma = sub.add_parser("maintenance", help="take a master out of (or back into) the VIP election")
+    ma.add_argument("-t", "--topology", required=True, metavar="FILE")
+    ma.add_argument("node")
+    ma.add_argument("state", choices=["on", "off"])
+    ma.add_argument("--yes", action="store_true", help="do not ask first")
+    ma.set_defaults(func=cmd_maintenance)
+
+    be = sub.add_parser("backend", help="drain, ready or maint one apiserver on every master's HAProxy")
+    be.add_argument("-t", "--topology", required=True, metavar="FILE")
+    be.add_argument("server")
+    be.add_argument("state", choices=["drain", "ready", "maint"])
+    be.add_argument("--yes", action="store_true", help="do not ask first")
+    be.set_defaults(func=cmd_backend)
 
     from .lab.cli import add_lab_commands
 

@@ -18,7 +18,7 @@ import asyncssh
 from ..errors import UserError
 from ..topology import Node, Topology
 
-CONNECT_TIMEOUT = 10
+CONNECT_TIMEOUT = 5
 KEEPALIVE_INTERVAL = 5
 KEEPALIVE_COUNT_MAX = 3
 COMMAND_TIMEOUT = 60

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 CORE = ["k8s_ha_tui.topology", "k8s_ha_tui.render", "k8s_ha_tui.lint", "k8s_ha_tui.election",
-        "k8s_ha_tui.confparse"]
+        "k8s_ha_tui.confparse", "k8s_ha_tui.collector.model", "k8s_ha_tui.collector.parse",
+        "k8s_ha_tui.collector.poll", "k8s_ha_tui.collector.ssh", "k8s_ha_tui.deploy", "k8s_ha_tui.actions"]
 UI = ("textual", "questionary", "prompt_toolkit")
 
 

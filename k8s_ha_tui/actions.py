@@ -1,0 +1,192 @@
+"""Operator actions on a live cluster, each behind interlocks, each written to the audit log.
+
+- failover: move the VIP off its holder and keep it off. Make-before-break: the target's
+  priority is raised (priority_boost track file) so it takes the VIP while the old holder still
+  serves; then the old holder goes into maintenance (FAULT, it holds nothing by then) and the
+  boost is removed. Measured in the lab: see README.
+- maintenance on/off: the vrrp_track_file switch (non-zero: FAULT). On the VIP holder, "on" is
+  a failover, so the VIP moves make-before-break.
+- backend drain/ready/maint: `set server` on every reachable master's HAProxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from .collector.model import ClusterStatus
+from .collector.ssh import NodeConnection
+from .errors import UserError
+from .render import PATHS
+
+MAX_PRIORITY = 254
+MOVE_TIMEOUT = 20.0
+BACKEND_STATES = ("ready", "drain", "maint")
+BACKEND = "apiserver"
+
+ConnFor = Callable[[str], Awaitable[NodeConnection]]
+
+
+class Refused(UserError):
+    """An interlock said no; the message says why."""
+
+    def __init__(self, message: str):
+        super().__init__(message, code=3)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str
+    target: str
+    result: str
+    seconds: float | None = None
+
+    def text(self) -> str:
+        took = f" in {self.seconds:.2f} s" if self.seconds is not None else ""
+        return f"{self.action} {self.target}: {self.result}{took}"
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+def audit_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "k8s-ha-tui" / "audit.log"
+
+
+def audit(cluster: str, action: str, target: str, result: str, seconds: float | None = None) -> None:
+    """One JSON line per action: when, who, what, result. The file is the user's own (0600)."""
+    path = audit_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    entry = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "who": f"{getpass.getuser()}@{socket.gethostname()}",
+             "cluster": cluster, "action": action, "target": target, "result": result}
+    if seconds is not None:
+        entry["seconds"] = round(seconds, 3)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+# --- interlocks (pure: tested without a cluster) ----------------------------------------------------
+
+def failover_target(snap: ClusterStatus, target: str | None = None) -> tuple[str, str]:
+    """(holder, target) for a failover, or Refused saying why not."""
+    if snap.split_brain:
+        raise Refused(f"split brain ({', '.join(snap.holders)}): fix it before moving the VIP on purpose")
+    if not snap.holders:
+        raise Refused("no master holds the VIP: there is nothing to move")
+    holder = snap.holders[0]
+    candidates = [m for m in snap.masters if m.name != holder and m.eligible]
+    if target is not None:
+        chosen = next((m for m in candidates if m.name == target), None)
+        if chosen is None:
+            raise Refused(f"{target} cannot take the VIP: it must be another master, reachable, healthy and "
+                          "out of maintenance")
+        return holder, chosen.name
+    if not candidates:
+        raise Refused(f"no other master is reachable, healthy and out of maintenance: {holder} keeps the VIP")
+    best = max(candidates, key=lambda m: (m.base_priority or 0, m.address))
+    return holder, best.name
+
+
+def check_maintenance(snap: ClusterStatus, node: str, on: bool) -> None:
+    m = snap.master(node)
+    if m is None:
+        raise Refused(f"no master named {node!r}")
+    if not m.reachable:
+        raise Refused(f"{node} is unreachable: its maintenance switch cannot be set")
+    if on and not any(o.eligible for o in snap.masters if o.name != node):
+        raise Refused(f"{node} is the last master that can hold the VIP: maintenance would drop the API")
+
+
+def check_backend(snap: ClusterStatus, server: str, state: str) -> None:
+    if state not in BACKEND_STATES:
+        raise Refused(f"unknown backend state {state!r}; choose {', '.join(BACKEND_STATES)}")
+    names = {b.server for m in snap.masters for b in m.backends}
+    if names and server not in names:
+        raise Refused(f"no backend server named {server!r}; HAProxy has {', '.join(sorted(names))}")
+    if state != "ready":
+        others_up = {b.server for m in snap.masters if m.reachable for b in m.backends
+                     if b.server != server and b.status.startswith("UP")}
+        if not others_up:
+            raise Refused(f"{server} is the last healthy apiserver: {state} would leave HAProxy nothing to send to")
+
+
+# --- the actions ----------------------------------------------------------------------------------
+
+async def _write_flag(conn: NodeConnection, path: str, value: int) -> None:
+    """Atomically: keepalived watches the file with inotify and sees one whole value."""
+    await conn.run(f"printf '%s\\n' {int(value)} > {path}.k8s-ha-tui-new && mv -f {path}.k8s-ha-tui-new {path}")
+
+
+async def _wait_holder(conn: NodeConnection, vip: str, port: int, timeout: float) -> float:
+    """Seconds until `conn`'s node holds the VIP and the API answers through it from there."""
+    started = time.monotonic()
+    probe = (f"ip -o -4 addr show | grep -q ' inet {vip}/' && "
+             f"curl -sk --max-time 1 -o /dev/null -w '%{{http_code}}' https://{vip}:{port}/readyz")
+    while time.monotonic() - started < timeout:
+        res = await conn.run(probe, check=False, timeout=5)
+        if str(res.stdout or "").strip() == "200":
+            return time.monotonic() - started
+        await asyncio.sleep(0.05)
+    raise UserError(f"{conn.name} did not take the VIP within {timeout:g} s", code=1)
+
+
+async def failover(snap: ClusterStatus, conn_for: ConnFor, target: str | None = None,
+                   timeout: float = MOVE_TIMEOUT) -> Outcome:
+    holder, chosen = failover_target(snap, target)
+    t = snap.master(chosen)
+    old, new = await conn_for(holder), await conn_for(chosen)
+    boost = max(0, MAX_PRIORITY - (t.base_priority or 0))
+    started = time.monotonic()
+    try:
+        await _write_flag(new, PATHS.boost_file, boost)
+        await _wait_holder(new, snap.vip, snap.frontend_port, timeout)
+        seconds = time.monotonic() - started
+        await _write_flag(old, PATHS.maintenance_file, 1)
+    finally:
+        await _write_flag(new, PATHS.boost_file, 0)
+    outcome = Outcome("failover", f"{holder} → {chosen}", f"VIP answers on {chosen}; {holder} stays in maintenance",
+                      seconds)
+    audit(snap.name, "failover", f"{holder}->{chosen}", outcome.result, seconds)
+    return outcome
+
+
+async def maintenance(snap: ClusterStatus, conn_for: ConnFor, node: str, on: bool) -> Outcome:
+    check_maintenance(snap, node, on)
+    if on and node in snap.holders:
+        return await failover(snap, conn_for)
+    await _write_flag(await conn_for(node), PATHS.maintenance_file, 1 if on else 0)
+    outcome = Outcome("maintenance", node, "on" if on else "off (may take the VIP back by priority)")
+    audit(snap.name, "maintenance", node, outcome.result)
+    return outcome
+
+
+async def backend(snap: ClusterStatus, conn_for: ConnFor, server: str, state: str) -> Outcome:
+    check_backend(snap, server, state)
+    done, failed = [], []
+    for m in snap.masters:
+        if not m.reachable:
+            failed.append(f"{m.name} (unreachable)")
+            continue
+        conn = await conn_for(m.name)
+        try:
+            reader, writer = await conn.conn.open_unix_connection(PATHS.stats_socket)
+            writer.write(f"set server {BACKEND}/{server} state {state}\n".encode())
+            answer = (await asyncio.wait_for(reader.read(), 5)).decode(errors="replace").strip()
+            writer.close()
+        except Exception as exc:  # noqa: BLE001 - reported per node
+            failed.append(f"{m.name} ({exc or type(exc).__name__})")
+            continue
+        (failed if answer else done).append(m.name if not answer else f"{m.name} ({answer})")
+    result = f"{state} on {', '.join(done) or 'no node'}" + (f"; failed on {', '.join(failed)}" if failed else "")
+    audit(snap.name, f"backend {state}", server, result)
+    if failed and not done:
+        raise UserError(f"backend {server}: {result}", code=1)
+    return Outcome(f"backend {state}", server, result)

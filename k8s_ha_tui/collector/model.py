@@ -1,0 +1,159 @@
+"""Immutable snapshots of the cluster: what every front end (TUI, `status --json`, tests) reads.
+
+The collector builds them; nothing else does I/O. Derived facts (who holds the VIP, split
+brain, alarms, health) are computed here, once, so every front end agrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+
+VRRP_STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "INIT")
+
+
+class Health(IntEnum):
+    """Also the exit code of `status`."""
+
+    HEALTHY = 0
+    DEGRADED = 1
+    CRITICAL = 2
+
+
+@dataclass(frozen=True)
+class BackendServer:
+    """One apiserver as one node's HAProxy sees it (a row of `show stat`)."""
+
+    backend: str
+    server: str
+    status: str  # UP, DOWN, MAINT, DRAIN, NOLB, "UP 1/2", ...
+    check_status: str  # L7OK, L4CON, L4TOUT, ...
+    check_duration_ms: int | None
+    last_change_s: int | None
+
+    @property
+    def up(self) -> bool:
+        return self.status.startswith("UP") or self.status == "DRAIN"
+
+
+@dataclass(frozen=True)
+class MasterStatus:
+    name: str
+    address: str
+    reachable: bool
+    unreachable_since: float | None = None
+    error: str | None = None
+    keepalived: str = "unknown"  # active / inactive / failed / unknown
+    haproxy: str = "unknown"
+    vrrp_state: str = "UNKNOWN"
+    base_priority: int | None = None
+    effective_priority: int | None = None
+    check: str = "unknown"  # GOOD / BAD / unknown: keepalived's view of the HAProxy check
+    holds_vip: bool = False
+    maintenance: bool = False
+    boost: int = 0
+    backends: tuple[BackendServer, ...] = ()
+    api_via_vip: bool | None = None
+    last_transition: float | None = None
+
+    @property
+    def eligible(self) -> bool:
+        """Could take the VIP now: reachable, healthy, out of maintenance."""
+        return (self.reachable and not self.maintenance and self.vrrp_state in ("MASTER", "BACKUP")
+                and self.check != "BAD" and self.haproxy == "active" and self.keepalived == "active")
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    name: str
+    address: str
+    reachable: bool
+    unreachable_since: float | None = None
+    error: str | None = None
+    api_via_vip: bool | None = None
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    name: str
+    vip: str
+    frontend_port: int
+    taken_at: float
+    masters: tuple[MasterStatus, ...]
+    workers: tuple[WorkerStatus, ...] = ()
+    alarms_extra: tuple[str, ...] = field(default=())
+
+    @property
+    def holders(self) -> list[str]:
+        """Masters whose interface carries the VIP (the kernel's word, not keepalived's)."""
+        return [m.name for m in self.masters if m.reachable and m.holds_vip]
+
+    @property
+    def claimants(self) -> list[str]:
+        return [m.name for m in self.masters if m.reachable and m.vrrp_state == "MASTER"]
+
+    @property
+    def split_brain(self) -> bool:
+        return len(self.holders) > 1 or len(self.claimants) > 1
+
+    @property
+    def no_holder(self) -> bool:
+        return not self.holders
+
+    @property
+    def unreachable(self) -> list[str]:
+        return [n.name for n in (*self.masters, *self.workers) if not n.reachable]
+
+    @property
+    def backends_down(self) -> list[str]:
+        """'node→server' for every backend a reachable node's HAProxy sees as not up."""
+        return [f"{m.name}→{b.server}" for m in self.masters if m.reachable for b in m.backends if not b.up]
+
+    @property
+    def api_down(self) -> bool:
+        """Nobody who could ask got an answer through the VIP."""
+        answers = [n.api_via_vip for n in (*self.masters, *self.workers) if n.reachable and n.api_via_vip is not None]
+        return bool(answers) and not any(answers)
+
+    @property
+    def alarms(self) -> list[str]:
+        out = []
+        if self.split_brain:
+            out.append(f"SPLIT BRAIN: {', '.join(sorted(set(self.holders) | set(self.claimants)))} hold or claim the VIP")
+        if self.no_holder:
+            out.append("NO HOLDER: no master holds the VIP")
+        if self.api_down:
+            out.append(f"API DOWN through the VIP {self.vip}:{self.frontend_port}")
+        if self.unreachable:
+            out.append(f"unreachable: {', '.join(self.unreachable)}")
+        if self.backends_down:
+            out.append(f"backends down: {', '.join(self.backends_down)}")
+        out += [f"{m.name} in maintenance" for m in self.masters if m.maintenance]
+        out += list(self.alarms_extra)
+        return out
+
+    @property
+    def health(self) -> Health:
+        if self.split_brain or self.no_holder or self.api_down:
+            return Health.CRITICAL
+        if self.unreachable or self.backends_down or any(m.maintenance for m in self.masters):
+            return Health.DEGRADED
+        return Health.HEALTHY
+
+    def master(self, name: str) -> MasterStatus | None:
+        return next((m for m in self.masters if m.name == name), None)
+
+    def as_dict(self) -> dict:
+        """The `status --json` document."""
+        return {
+            "name": self.name,
+            "vip": self.vip,
+            "taken_at": self.taken_at,
+            "health": self.health.name.lower(),
+            "holders": self.holders,
+            "split_brain": self.split_brain,
+            "alarms": self.alarms,
+            "nodes": [{**asdict(m), "role": "master", "backends": [asdict(b) for b in m.backends]}
+                      for m in self.masters],
+            "workers": [{**asdict(w), "role": "worker"} for w in self.workers],
+        }

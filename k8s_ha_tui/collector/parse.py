@@ -1,0 +1,110 @@
+"""Parsers for what nodes answer. Garbage in gives 'unknown' out, never an exception."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from .model import VRRP_STATES, BackendServer
+
+SECTION = "@@"
+
+
+def sections(text: str) -> dict[str, str]:
+    """Split a probe's output at lines '@@name' into {name: body}."""
+    out: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith(SECTION) and len(line) > 2 and " " not in line:
+            current = line[2:]
+            out[current] = []
+        elif current is not None:
+            out[current].append(line)
+    return {k: "\n".join(v) for k, v in out.items()}
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(str(text).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def holds_address(ip_output: str, address: str) -> bool:
+    """From `ip -o -4 addr show`: is `address` on any interface?"""
+    return any(re.search(rf"\sinet {re.escape(address)}/\d+\s", f" {line} ") for line in ip_output.splitlines())
+
+
+def keepalived_data(text: str) -> dict:
+    """From keepalived's DATA dump (/tmp/keepalived.data): the first VRRP instance's state,
+    base and effective priority, last transition, and the tracked script's status."""
+    out: dict = {}
+    section = ""
+    in_instance = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        m = re.match(r"-+<\s*(.+?)\s*>-+", line)
+        if m:
+            section = m.group(1)
+            continue
+        key, sep, value = line.partition(" = ")
+        if not sep:
+            continue
+        if section == "VRRP Topology":
+            if key == "VRRP Instance":
+                if in_instance:  # only the first instance
+                    section = "done"
+                    continue
+                in_instance = True
+                out["instance"] = value
+            elif key == "State" and value in VRRP_STATES:
+                out["state"] = value
+            elif key == "Priority":
+                out["base_priority"] = _int(value)
+            elif key == "Effective priority":
+                out["effective_priority"] = _int(value)
+            elif key == "Last transition":
+                try:
+                    out["last_transition"] = float(value.split()[0])
+                except (ValueError, IndexError):
+                    pass
+        elif section == "VRRP Scripts" and key == "Status" and "check" not in out:
+            out["check"] = "GOOD" if value == "GOOD" else "BAD"
+    return out
+
+
+def notify_state(text: str) -> dict:
+    """From the rendered notify script's record: 'EPOCH INSTANCE NAME STATE PRIORITY'."""
+    parts = text.split()
+    if len(parts) >= 5 and parts[3] in VRRP_STATES:
+        try:
+            return {"state": parts[3], "last_transition": float(parts[0]), "effective_priority": _int(parts[4])}
+        except ValueError:
+            return {}
+    return {}
+
+
+def show_stat(text: str) -> tuple[BackendServer, ...]:
+    """HAProxy's `show stat` CSV, parsed by header name; only server rows."""
+    lines = text.lstrip("# ").splitlines()
+    if not lines:
+        return ()
+    out = []
+    try:
+        for row in csv.DictReader(io.StringIO("\n".join(lines))):
+            server = row.get("svname") or ""
+            if not row.get("pxname") or server in ("FRONTEND", "BACKEND", ""):
+                continue
+            out.append(BackendServer(
+                backend=row["pxname"], server=server, status=(row.get("status") or "?").strip(),
+                check_status=(row.get("check_status") or "").strip().lstrip("* "),
+                check_duration_ms=_int(row.get("check_duration")), last_change_s=_int(row.get("lastchg"))))
+    except (csv.Error, KeyError):
+        return ()
+    return tuple(out)
+
+
+def flag_file(text: str) -> int:
+    """A track file's number (missing or garbage: 0, as keepalived reads it)."""
+    return _int(text.strip().split("\n")[0] if text.strip() else "0") or 0

@@ -1,0 +1,249 @@
+"""The collector: one kept-open SSH connection per node, a probe per node per interval, the VIP
+watched as it moves (`ip -o monitor address`), and an immutable ClusterStatus after each round.
+
+A node that cannot be reached, times out or answers garbage becomes a state in the snapshot
+("unreachable since ..."), and is retried with backoff; nothing here raises to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from dataclasses import dataclass, replace
+from typing import Awaitable, Callable
+
+from ..render import PATHS
+from ..topology import Node, Topology
+from . import parse
+from .model import ClusterStatus, MasterStatus, WorkerStatus
+from .ssh import HostKeyPolicy, NodeConnection, SshError, connect
+
+PROBE_TIMEOUT = 5.0
+STATS_TIMEOUT = 3.0
+BACKOFF_MAX = 10.0
+
+_DUMP = ("pf=/run/keepalived.pid; f=/tmp/keepalived.data; "
+         "if [ -s $pf ]; then rm -f $f; kill -s $(keepalived --signum=DATA) $(cat $pf) 2>/dev/null; "
+         "i=0; last=-1; while [ $i -lt 25 ]; do s=$(stat -c %s $f 2>/dev/null || echo -1); "
+         "[ \"$s\" -gt 0 ] && [ \"$s\" = \"$last\" ] && break; last=$s; sleep 0.02; i=$((i+1)); done; "
+         "cat $f 2>/dev/null; fi")
+
+
+def _api_probe(topo: Topology) -> str:
+    url = shlex.quote(f"https://{topo.vip}:{topo.frontend_port}/readyz")
+    return f"echo @@api; curl -sk --max-time 1 -o /dev/null -w '%{{http_code}}' {url}; echo"
+
+
+def master_probe(topo: Topology) -> str:
+    """One round trip per master per interval."""
+    return "; ".join([
+        "echo @@services; echo $(systemctl is-active keepalived) $(systemctl is-active haproxy)",
+        "echo @@addr; ip -o -4 addr show",
+        f"echo @@notify; cat {PATHS.state_file} 2>/dev/null",
+        f"echo @@maintenance; cat {PATHS.maintenance_file} 2>/dev/null",
+        f"echo @@boost; cat {PATHS.boost_file} 2>/dev/null",
+        f"echo @@data; {_DUMP}",
+        _api_probe(topo),
+    ])
+
+
+def master_status(topo: Topology, node: Node, output: str, backends) -> MasterStatus:
+    """Everything one master said, as a MasterStatus (pure: tested with garbage too)."""
+    s = parse.sections(output)
+    services = (s.get("services") or "").split()
+    data = parse.keepalived_data(s.get("data", ""))
+    notify = parse.notify_state(s.get("notify", ""))
+    state = data.get("state") or notify.get("state") or "UNKNOWN"
+    keepalived = services[0] if len(services) > 0 else "unknown"
+    if keepalived != "active" and state != "UNKNOWN":
+        state = "STOP"  # its last record is stale: keepalived is not running
+    api = (s.get("api") or "").strip()
+    return MasterStatus(
+        name=node.name, address=node.address, reachable=True,
+        keepalived=keepalived, haproxy=services[1] if len(services) > 1 else "unknown",
+        vrrp_state=state,
+        base_priority=data.get("base_priority") or topo.priority_of(node),
+        effective_priority=data.get("effective_priority") or notify.get("effective_priority"),
+        check=data.get("check", "unknown"),
+        holds_vip=parse.holds_address(s.get("addr", ""), topo.vip),
+        maintenance=parse.flag_file(s.get("maintenance", "")) != 0,
+        boost=parse.flag_file(s.get("boost", "")),
+        backends=backends,
+        api_via_vip=(api == "200") if api else None,
+        last_transition=data.get("last_transition") or notify.get("last_transition"),
+    )
+
+
+@dataclass
+class Session:
+    """One node's connection, its own poll loop, and what we last knew of it."""
+
+    node: Node
+    is_master: bool
+    conn: NodeConnection | None = None
+    unreachable_since: float | None = None
+    error: str | None = None
+    next_try: float = 0.0
+    backoff: float = 1.0
+    last: MasterStatus | WorkerStatus | None = None
+    watcher: asyncio.Task | None = None
+    wake: asyncio.Event | None = None
+
+    def lost(self, error: str) -> None:
+        if self.conn:
+            self.conn.close()
+        self.conn = None
+        if self.watcher:
+            self.watcher.cancel()
+            self.watcher = None
+        self.error = error
+        self.unreachable_since = self.unreachable_since or time.time()
+        self.next_try = time.monotonic() + self.backoff
+        self.backoff = min(BACKOFF_MAX, self.backoff * 2)
+
+    def down_status(self) -> MasterStatus | WorkerStatus:
+        cls = MasterStatus if self.is_master else WorkerStatus
+        return cls(name=self.node.name, address=self.node.address, reachable=False,
+                   unreachable_since=self.unreachable_since, error=self.error)
+
+
+class Collector:
+    """Polls every node in a loop of its own (a slow or lost node delays nobody else) and hands
+    `on_snapshot` a new ClusterStatus whenever a node's answer arrives or the VIP moves."""
+
+    def __init__(self, topo: Topology, policy: HostKeyPolicy, interval: float = 1.0,
+                 on_snapshot: Callable[[ClusterStatus], Awaitable[None] | None] | None = None,
+                 watch_vip: bool = True):
+        self.topo = topo
+        self.policy = policy
+        self.interval = interval
+        self.on_snapshot = on_snapshot
+        self.watch_vip = watch_vip
+        self.sessions = [Session(m, True) for m in topo.masters] + [Session(w, False) for w in topo.workers]
+        self.latest: ClusterStatus | None = None
+
+    # --- one node ---
+
+    async def _ensure(self, s: Session) -> bool:
+        if s.conn is not None:
+            return True
+        if time.monotonic() < s.next_try:
+            return False
+        try:
+            s.conn = await connect(self.topo, s.node, self.policy)
+        except SshError as exc:
+            s.lost(str(exc).split(": ", 1)[-1])
+            return False
+        s.error, s.unreachable_since, s.backoff = None, None, 1.0
+        if s.is_master and self.watch_vip:
+            s.watcher = asyncio.ensure_future(self._watch_vip(s, s.conn))
+        return True
+
+    async def _stats(self, conn: NodeConnection):
+        """`show stat` through the node's HAProxy admin socket (asyncssh UNIX-socket forwarding)."""
+        try:
+            reader, writer = await asyncio.wait_for(conn.conn.open_unix_connection(PATHS.stats_socket),
+                                                    STATS_TIMEOUT)
+            writer.write(b"show stat\n")
+            data = await asyncio.wait_for(reader.read(), STATS_TIMEOUT)
+            writer.close()
+            return parse.show_stat(data.decode(errors="replace"))
+        except Exception:  # no HAProxy, no permission, or garbage: the backends are unknown
+            return ()
+
+    async def _poll(self, s: Session) -> MasterStatus | WorkerStatus:
+        if not await self._ensure(s):
+            s.last = s.down_status()
+            return s.last
+        try:
+            if s.is_master:
+                out, backends = await asyncio.gather(
+                    s.conn.run(master_probe(self.topo), timeout=PROBE_TIMEOUT, check=False),
+                    self._stats(s.conn))
+                status = master_status(self.topo, s.node, str(out.stdout or ""), backends)
+            else:
+                out = await s.conn.run(_api_probe(self.topo), timeout=PROBE_TIMEOUT, check=False)
+                api = parse.sections(str(out.stdout or "")).get("api", "").strip()
+                status = WorkerStatus(s.node.name, s.node.address, True, api_via_vip=(api == "200") if api else None)
+        except SshError as exc:
+            s.lost(str(exc).split(": ", 1)[-1])
+            status = s.down_status()
+        s.last = status
+        return status
+
+    async def _watch_vip(self, s: Session, conn: NodeConnection) -> None:
+        """Stream address changes; a change of the VIP updates the snapshot at once and makes
+        every master poll again."""
+        try:
+            proc = await conn.conn.create_process(conn.wrap("exec ip -o monitor address"))
+            async for line in proc.stdout:
+                if f" {self.topo.vip}/" not in line or not isinstance(s.last, MasterStatus):
+                    continue
+                holds = not line.startswith("Deleted")
+                if s.last.reachable and s.last.holds_vip != holds:
+                    s.last = replace(s.last, holds_vip=holds)
+                    await self._publish()
+                for other in self.sessions:
+                    if other.wake:
+                        other.wake.set()
+        except Exception:  # the connection went away: the node's loop notices and reconnects
+            return
+
+    async def _node_loop(self, s: Session) -> None:
+        s.wake = asyncio.Event()
+        while True:
+            started = time.monotonic()
+            await self._poll(s)
+            await self._publish()
+            s.wake.clear()
+            try:
+                await asyncio.wait_for(s.wake.wait(), max(0.05, self.interval - (time.monotonic() - started)))
+            except asyncio.TimeoutError:
+                pass
+
+    # --- the cluster ---
+
+    def current(self) -> ClusterStatus:
+        statuses = [s.last or s.down_status() for s in self.sessions]
+        masters = tuple(x for x in statuses if isinstance(x, MasterStatus))
+        workers = tuple(x for x in statuses if isinstance(x, WorkerStatus))
+        return ClusterStatus(self.topo.name, self.topo.vip, self.topo.frontend_port, time.time(), masters, workers)
+
+    async def _publish(self) -> None:
+        snap = self.current()
+        self.latest = snap
+        if self.on_snapshot:
+            result = self.on_snapshot(snap)
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def poll_once(self) -> ClusterStatus:
+        await asyncio.gather(*(self._poll(s) for s in self.sessions))
+        await self._publish()
+        return self.latest
+
+    async def run(self) -> None:
+        """Poll until cancelled (the first round waits for every node, so it is complete)."""
+        try:
+            await self.poll_once()
+            await asyncio.gather(*(self._node_loop(s) for s in self.sessions))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for s in self.sessions:
+            if s.watcher:
+                s.watcher.cancel()
+            if s.conn:
+                s.conn.close()
+                s.conn = None
+
+
+async def snapshot(topo: Topology, policy: HostKeyPolicy) -> ClusterStatus:
+    """One status round for `status`: connect, ask, close."""
+    c = Collector(topo, policy, watch_vip=False)
+    try:
+        return await c.poll_once()
+    finally:
+        c.close()

@@ -1,0 +1,121 @@
+"""status, failover, maintenance and backend against the lab's real daemons."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from k8s_ha_tui.lab import cluster
+from labtools import wait_for
+
+MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
+
+
+def tool(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "k8s_ha_tui", *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def status(lab) -> tuple[int, dict]:
+    res = tool("status", "-t", str(lab.topology_path), "--json")
+    return res.returncode, json.loads(res.stdout)
+
+
+@pytest.fixture(scope="module")
+def deployed(lab):
+    lab.deploy()
+    wait_for(lambda: lab.holders() == ["k8s-master-01"], 20, "master-01 holding the VIP")
+    return lab
+
+
+@pytest.fixture
+def settled(deployed):
+    """No maintenance, no boost, no fault, the VIP on master-01 — before and after each test."""
+    def reset():
+        deployed.heal_all()
+        for m in MASTERS:
+            deployed.ssh(m, "echo 0 > /etc/keepalived/maintenance; echo 0 > /etc/keepalived/priority_boost")
+        tool("backend", "-t", str(deployed.topology_path), "k8s-master-02", "ready", "--yes")
+        wait_for(lambda: status(deployed)[0] == 0, 30, "a healthy cluster")
+    reset()
+    yield deployed
+    reset()
+
+
+def test_status_after_deploy_names_the_holder(settled):
+    rc, st = status(settled)
+    assert rc == 0 and st["holders"] == ["k8s-master-01"] and st["split_brain"] is False
+    nodes = {n["name"]: n for n in st["nodes"]}
+    assert nodes["k8s-master-01"]["vrrp_state"] == "MASTER" and nodes["k8s-master-02"]["vrrp_state"] == "BACKUP"
+    assert nodes["k8s-master-01"]["effective_priority"] == 150
+    assert [b["status"] for b in nodes["k8s-master-03"]["backends"]] == ["UP", "UP", "UP"]
+    assert all(w["api_via_vip"] for w in st["workers"])
+
+
+def test_split_brain_is_critical(settled):
+    cluster.fault("k8s-master-01", "vrrp-drop")
+    rc, st = wait_for(lambda: (lambda r: r if r[1]["split_brain"] else None)(status(settled)), 20, "split brain")
+    assert rc == 2 and "SPLIT BRAIN" in st["alarms"][0]
+
+
+def test_offline_node_is_a_state_and_recovers(settled):
+    cluster.fault("k8s-master-03", "offline")
+    rc, st = status(settled)
+    node = next(n for n in st["nodes"] if n["name"] == "k8s-master-03")
+    assert rc == 1 and node["reachable"] is False and "198.18.0.13" in node["error"]
+    cluster.heal("k8s-master-03")
+    wait_for(lambda: status(settled)[0] == 0, 20, "master-03 back")
+
+
+def test_failover_moves_the_vip_and_keeps_it_off(settled):
+    res = tool("failover", "-t", str(settled.topology_path), "--yes")
+    assert res.returncode == 0, res.stderr
+    assert "failover k8s-master-01 → k8s-master-02: VIP answers on k8s-master-02" in res.stdout
+    assert settled.holders() == ["k8s-master-02"]
+    rc, st = status(settled)
+    assert rc == 1 and next(n for n in st["nodes"] if n["name"] == "k8s-master-01")["maintenance"] is True
+    res = tool("maintenance", "-t", str(settled.topology_path), "k8s-master-01", "off", "--yes")
+    assert res.returncode == 0
+    wait_for(lambda: settled.holders() == ["k8s-master-01"], 15, "master-01 back (highest priority)")
+
+
+def test_interlocks_refuse(settled):
+    t = str(settled.topology_path)
+    assert tool("maintenance", "-t", t, "k8s-master-02", "on", "--yes").returncode == 0
+    assert tool("maintenance", "-t", t, "k8s-master-03", "on", "--yes").returncode == 0
+    res = tool("failover", "-t", t, "--yes")
+    assert res.returncode == 3 and "no other master is reachable, healthy and out of maintenance" in res.stderr
+    res = tool("maintenance", "-t", t, "k8s-master-01", "on", "--yes")
+    assert res.returncode == 3 and "last master that can hold the VIP" in res.stderr
+    assert settled.holders() == ["k8s-master-01"]
+
+
+def test_drain_and_ready_a_backend_everywhere(settled):
+    t = str(settled.topology_path)
+    res = tool("backend", "-t", t, "k8s-master-02", "drain", "--yes")
+    assert res.returncode == 0 and "drain on k8s-master-01, k8s-master-02, k8s-master-03" in res.stdout
+    _, st = status(settled)
+    for n in st["nodes"]:
+        assert {b["server"]: b["status"] for b in n["backends"]}["k8s-master-02"] == "DRAIN"
+    assert tool("backend", "-t", t, "k8s-master-02", "ready", "--yes").returncode == 0
+    _, st = status(settled)
+    assert all(b["status"] == "UP" for n in st["nodes"] for b in n["backends"])
+
+
+def test_draining_the_last_healthy_backend_is_refused(settled):
+    t = str(settled.topology_path)
+    cluster.fault("k8s-master-02", "apiserver-down")
+    cluster.fault("k8s-master-03", "apiserver-down")
+    wait_for(lambda: sum(b["status"] == "UP" for b in status(settled)[1]["nodes"][0]["backends"]) == 1, 15,
+             "two backends marked down")
+    res = tool("backend", "-t", t, "k8s-master-01", "drain", "--yes")
+    assert res.returncode == 3 and "k8s-master-01 is the last healthy apiserver" in res.stderr
+
+
+def test_actions_ask_first_without_yes(settled):
+    res = tool("failover", "-t", str(settled.topology_path))
+    assert res.returncode == 2 and "run with --yes" in res.stderr
+    assert settled.holders() == ["k8s-master-01"]

@@ -1,0 +1,124 @@
+"""Parsers and snapshot logic: real node output in, the right facts out; garbage never raises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings, strategies as st
+
+from k8s_ha_tui import actions
+from k8s_ha_tui.collector import parse
+from k8s_ha_tui.collector.model import BackendServer, ClusterStatus, Health, MasterStatus, WorkerStatus
+from k8s_ha_tui.collector.poll import master_status
+from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.wizard import defaults_topology
+
+import pytest
+
+FIX = Path(__file__).parent.parent / "fixtures" / "nodes"
+
+
+def test_keepalived_data_dump():
+    d = parse.keepalived_data((FIX / "keepalived.data").read_text())
+    assert d["state"] == "BACKUP" and d["base_priority"] == 140 and d["effective_priority"] == 140
+    assert d["check"] == "GOOD" and d["instance"] == "VI_51" and d["last_transition"] > 1.7e9
+
+
+def test_show_stat_by_header_name():
+    servers = parse.show_stat((FIX / "show_stat.csv").read_text())
+    assert [s.server for s in servers] == ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
+    assert all(s.backend == "apiserver" and s.status == "UP" and s.check_status == "L7OK" for s in servers)
+    assert all(isinstance(s.check_duration_ms, int) for s in servers)
+
+
+def test_master_status_from_a_whole_probe():
+    topo = defaults_topology()
+    out = "\n".join(["@@services", "active active", "@@addr",
+                     "2: ens3    inet 10.0.3.11/24 brd 10.0.3.255 scope global ens3",
+                     "2: ens3    inet 10.0.3.10/24 scope global secondary ens3",
+                     "@@notify", "1795691731.5 INSTANCE VI_51 MASTER 150", "@@maintenance", "0", "@@boost", "",
+                     "@@data", "", "@@api", "200"])
+    m = master_status(topo, topo.masters[0], out, ())
+    assert m.holds_vip and m.vrrp_state == "MASTER" and m.api_via_vip is True and not m.maintenance
+    assert m.effective_priority == 150 and m.base_priority == 150
+
+
+def test_stale_state_is_not_trusted_when_keepalived_is_stopped():
+    topo = defaults_topology()
+    out = "@@services\ninactive active\n@@notify\n1795691731.5 INSTANCE VI_51 MASTER 150\n"
+    assert master_status(topo, topo.masters[0], out, ()).vrrp_state == "STOP"
+
+
+@settings(max_examples=200, deadline=None)
+@given(garbage=st.text(max_size=400))
+def test_garbage_from_a_node_never_raises(garbage):
+    topo = defaults_topology()
+    m = master_status(topo, topo.masters[0], garbage, parse.show_stat(garbage))
+    assert m.vrrp_state in ("MASTER", "BACKUP", "FAULT", "STOP", "INIT", "UNKNOWN")
+    parse.keepalived_data(garbage)
+    parse.flag_file(garbage)
+
+
+def master(name, **kw) -> MasterStatus:
+    base = dict(address=f"10.0.3.{11 + int(name[-1])}", reachable=True, keepalived="active", haproxy="active",
+                vrrp_state="BACKUP", base_priority=150 - 10 * int(name[-1]), check="GOOD",
+                backends=(BackendServer("apiserver", "a", "UP", "L7OK", 1, 5),))
+    base.update(kw)
+    return MasterStatus(name=name, **base)
+
+
+def cluster(*masters, workers=()) -> ClusterStatus:
+    return ClusterStatus("c", "10.0.3.10", 8443, 0.0, tuple(masters), tuple(workers))
+
+
+def test_health_and_alarms():
+    ok = cluster(master("m0", vrrp_state="MASTER", holds_vip=True), master("m1"))
+    assert ok.health is Health.HEALTHY and ok.holders == ["m0"] and not ok.alarms
+    split = cluster(master("m0", vrrp_state="MASTER", holds_vip=True), master("m1", vrrp_state="MASTER", holds_vip=True))
+    assert split.split_brain and split.health is Health.CRITICAL and "SPLIT BRAIN" in split.alarms[0]
+    claim = cluster(master("m0", vrrp_state="MASTER", holds_vip=True), master("m1", vrrp_state="MASTER"))
+    assert claim.split_brain
+    none = cluster(master("m0"), master("m1"))
+    assert none.no_holder and none.health is Health.CRITICAL
+    lost = cluster(master("m0", vrrp_state="MASTER", holds_vip=True), MasterStatus("m1", "10.0.3.12", False),
+                   workers=(WorkerStatus("w", "10.0.3.21", True, api_via_vip=True),))
+    assert lost.health is Health.DEGRADED and lost.unreachable == ["m1"]
+    down = cluster(master("m0", vrrp_state="MASTER", holds_vip=True, api_via_vip=False),
+                   workers=(WorkerStatus("w", "10.0.3.21", True, api_via_vip=False),))
+    assert down.api_down and down.health is Health.CRITICAL
+    d = lost.as_dict()
+    assert {"vip", "holders", "split_brain", "nodes", "workers"} <= set(d)
+    assert {"name", "role", "reachable", "vrrp_state", "effective_priority", "holds_vip", "maintenance",
+            "backends"} <= set(d["nodes"][0])
+
+
+def test_interlocks():
+    snap = cluster(master("m0", vrrp_state="MASTER", holds_vip=True), master("m1"), master("m2"))
+    assert actions.failover_target(snap) == ("m0", "m1")
+    assert actions.failover_target(snap, "m2") == ("m0", "m2")
+    only = cluster(master("m0", vrrp_state="MASTER", holds_vip=True), master("m1", maintenance=True),
+                   MasterStatus("m2", "10.0.3.14", False))
+    with pytest.raises(actions.Refused, match="no other master is reachable, healthy and out of maintenance"):
+        actions.failover_target(only)
+    with pytest.raises(actions.Refused, match="last master that can hold the VIP"):
+        actions.check_maintenance(only, "m0", True)
+    actions.check_maintenance(only, "m1", False)
+    one_up = cluster(master("m0", vrrp_state="MASTER", holds_vip=True, backends=(
+        BackendServer("apiserver", "a", "UP", "L7OK", 1, 5), BackendServer("apiserver", "b", "DOWN", "L4CON", 1, 5))))
+    with pytest.raises(actions.Refused, match="a is the last healthy apiserver"):
+        actions.check_backend(one_up, "a", "drain")
+    actions.check_backend(one_up, "b", "maint")
+    actions.check_backend(one_up, "a", "ready")
+    with pytest.raises(actions.Refused, match="no backend server named 'zz'"):
+        actions.check_backend(one_up, "zz", "drain")
+    assert issubclass(actions.Refused, UserError)
+
+
+def test_audit_log_is_private_json_lines(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    actions.audit("c", "failover", "a->b", "done", 1.234)
+    path = tmp_path / "k8s-ha-tui" / "audit.log"
+    assert path.stat().st_mode & 0o777 == 0o600
+    import json
+    entry = json.loads(path.read_text())
+    assert entry["action"] == "failover" and entry["seconds"] == 1.234 and "@" in entry["who"]
