@@ -261,6 +261,16 @@ def cmd_backend(args: argparse.Namespace) -> int:
     return _run_action(args, describe, lambda snap, conn_for: actions.backend(snap, conn_for, args.server, args.state))
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from . import topology
+    from .collector.ssh import policy_for
+    from .tui.app import run_monitor
+
+    topo = topology.load_topology(args.topology)
+    run_monitor(topo, policy_for(topo), args.interval)
+    return 0
+
+
 def _rollout_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--topology", required=True, metavar="FILE")
     p.add_argument("--yes", action="store_true", help="do not ask before changing the nodes")
@@ -319,6 +329,12 @@ def build_parser() -> argparse.ArgumentParser:
     _rollout_arguments(rb)
     rb.add_argument("--to", metavar="TIMESTAMP", help="the backup to restore (default: the latest)")
     rb.set_defaults(func=cmd_rollback)
+
+    mo = sub.add_parser("monitor", help="the live monitor (TUI): VIP holder, VRRP, backends, actions")
+    mo.add_argument("-t", "--topology", required=True, metavar="FILE")
+    mo.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                    help="poll every node this often (default: %(default)s; VIP moves show at once)")
+    mo.set_defaults(func=cmd_monitor)
 
     st = sub.add_parser("status", help="one snapshot of the cluster (exit 0 healthy, 1 degraded, 2 critical)",
                         description="Who holds the VIP, every keepalived's state, every HAProxy backend, the API "

@@ -89,6 +89,7 @@ class Session:
     last: MasterStatus | WorkerStatus | None = None
     watcher: asyncio.Task | None = None
     wake: asyncio.Event | None = None
+    vip_seen_at: float = 0.0  # when the address stream last changed holds_vip (monotonic)
 
     def lost(self, error: str) -> None:
         if self.conn:
@@ -156,12 +157,16 @@ class Collector:
         if not await self._ensure(s):
             s.last = s.down_status()
             return s.last
+        asked_at = time.monotonic()
         try:
             if s.is_master:
                 out, backends = await asyncio.gather(
                     s.conn.run(master_probe(self.topo), timeout=PROBE_TIMEOUT, check=False),
                     self._stats(s.conn))
                 status = master_status(self.topo, s.node, str(out.stdout or ""), backends)
+                if s.vip_seen_at > asked_at and isinstance(s.last, MasterStatus):
+                    # The address stream saw the VIP move while this probe was under way: it is newer.
+                    status = replace(status, holds_vip=s.last.holds_vip)
             else:
                 out = await s.conn.run(_api_probe(self.topo), timeout=PROBE_TIMEOUT, check=False)
                 api = parse.sections(str(out.stdout or "")).get("api", "").strip()
@@ -183,6 +188,7 @@ class Collector:
                 holds = not line.startswith("Deleted")
                 if s.last.reachable and s.last.holds_vip != holds:
                     s.last = replace(s.last, holds_vip=holds)
+                    s.vip_seen_at = time.monotonic()
                     await self._publish()
                 for other in self.sessions:
                     if other.wake:

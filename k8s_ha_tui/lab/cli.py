@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 from . import layout as L
 
@@ -87,9 +88,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nThe lab runs 3 masters and 3 workers on {L.SUBNET}: real sshd, keepalived and HAProxy, and a "
           f"TLS kube-apiserver stand-in on each master.\nThe API answers at https://{L.VIP}:{topo.frontend_port}/readyz "
           f"(curl -k). Topology: {path}")
-    print("Try:  k8s-ha-tui lab status  |  k8s-ha-tui lab fault k8s-master-01 haproxy-down  (the VIP moves)  |  "
-          "k8s-ha-tui lab heal k8s-master-01  |  k8s-ha-tui deploy -t " + str(path) + " --dry-run  |  "
-          "k8s-ha-tui lab down")
+    hint = ("In another shell try:  k8s-ha-tui lab fault k8s-master-01 haproxy-down  (the VIP moves)  |  "
+            "k8s-ha-tui lab fault k8s-master-01 vrrp-drop  (split brain)  |  k8s-ha-tui lab heal k8s-master-01")
+    print(hint)
+    if args.no_monitor or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(f"Watch it:  k8s-ha-tui monitor -t {path}   (then f: failover, m: maintenance, q: quit)")
+        return 0
+    from ..collector.ssh import policy_for as _policy
+    from ..tui.app import run_monitor
+
+    input("Press Enter to open the monitor (f: failover, m: maintenance, l: logs, q: quit) ")
+    run_monitor(topo, _policy(topo), 1.0)
+    print(hint)
     return 0
 
 
@@ -128,5 +138,6 @@ def add_lab_commands(sub) -> None:
     sh.add_argument("node")
     sh.set_defaults(func=cmd_shell)
 
-    demo = sub.add_parser("demo", help="bring up the lab and show what to try (the README's first command)")
+    demo = sub.add_parser("demo", help="lab up, deploy, then the live monitor (the README's first command)")
+    demo.add_argument("--no-monitor", action="store_true", help="stop after the deploy (also without a terminal)")
     demo.set_defaults(func=cmd_demo)

@@ -1,0 +1,93 @@
+"""What changed between two snapshots, as the lines an on-call engineer wants in the event log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .model import ClusterStatus
+
+
+SETTLE = 1.5  # seconds a no-holder or split-brain state must last before it is an event
+
+
+@dataclass
+class EventTracker:
+    """Feed it every snapshot; it returns the events since the previous one. It remembers when the
+    VIP left its holder, so a move is reported with how long the VIP was in transit; states that
+    every move passes through for a moment (no holder, two holders) are events only once they
+    last SETTLE seconds."""
+
+    previous: ClusterStatus | None = None
+    lost_at: float | None = None
+    lost_from: list[str] = field(default_factory=list)
+    no_holder_told: bool = False
+    split_since: float | None = None
+    split_told: bool = False
+
+    def update(self, snap: ClusterStatus) -> list[str]:
+        prev, self.previous = self.previous, snap
+        if prev is None:
+            holders = ", ".join(snap.holders) or "nobody"
+            return [f"watching {snap.name}: VIP {snap.vip} on {holders}"]
+        events: list[str] = []
+        events += self._vip(prev, snap)
+        events += self._split(snap)
+        for old, new in zip(prev.masters, snap.masters):
+            events += self._node(old, new)
+            if old.vrrp_state != new.vrrp_state and new.reachable and old.reachable:
+                events.append(f"{new.name} VRRP {old.vrrp_state} → {new.vrrp_state}")
+            if old.maintenance != new.maintenance and new.reachable:
+                events.append(f"{new.name} maintenance {'on' if new.maintenance else 'off'}")
+            before = {b.server: b for b in old.backends}
+            for b in new.backends:
+                was = before.get(b.server)
+                if was and was.status != b.status:
+                    check = f" ({b.check_status})" if b.check_status and not b.up else ""
+                    events.append(f"{new.name} backend {b.server} {was.status} → {b.status}{check}")
+        for old, new in zip(prev.workers, snap.workers):
+            events += self._node(old, new)
+        if snap.api_down and not prev.api_down:
+            events.append(f"API DOWN through the VIP {snap.vip}:{snap.frontend_port}")
+        elif prev.api_down and not snap.api_down:
+            events.append("API answers through the VIP again")
+        return events
+
+    def _vip(self, prev: ClusterStatus, snap: ClusterStatus) -> list[str]:
+        """A move is from the last single holder to the next one; its time runs from the first
+        snapshot in which the old holder was no longer alone (or gone)."""
+        was, now = prev.holders, snap.holders
+        if was != now and self.lost_at is None:
+            self.lost_at, self.lost_from = snap.taken_at, was
+        if self.lost_at is None:
+            return []
+        if not now:
+            if not self.no_holder_told and snap.taken_at - self.lost_at >= SETTLE:
+                self.no_holder_told = True
+                return [f"VIP left {', '.join(self.lost_from) or 'nobody'}: NO HOLDER"]
+            return []
+        if len(now) != 1:
+            return []
+        src, took = self.lost_from, snap.taken_at - self.lost_at
+        self.lost_at, self.lost_from, self.no_holder_told = None, [], False
+        if src == now:
+            return [f"VIP back on {now[0]} after {took:.2f} s"] if took >= SETTLE else []
+        return [f"VIP moved {', '.join(src) or 'nobody'} → {now[0]} in {took:.2f} s"]
+
+    def _split(self, snap: ClusterStatus) -> list[str]:
+        if not snap.split_brain:
+            told, self.split_since, self.split_told = self.split_told, None, False
+            return ["split brain over"] if told else []
+        if self.split_since is None:
+            self.split_since = snap.taken_at
+        if not self.split_told and snap.taken_at - self.split_since >= SETTLE:
+            self.split_told = True
+            return [f"SPLIT BRAIN: {', '.join(sorted(set(snap.holders) | set(snap.claimants)))}"]
+        return []
+
+    @staticmethod
+    def _node(old, new) -> list[str]:
+        if old.reachable and not new.reachable:
+            return [f"lost SSH to {new.name}: {new.error or 'no answer'}"]
+        if new.reachable and not old.reachable and old.error:
+            return [f"{new.name} reachable again"]
+        return []

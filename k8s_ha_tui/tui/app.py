@@ -1,0 +1,274 @@
+"""The live monitor: who holds the VIP, every keepalived, every HAProxy backend, the workers'
+view of the API, an event log — and actions behind confirmations and interlocks.
+
+It only displays ClusterStatus snapshots from the collector and hands actions to actions.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, RichLog, Static
+
+from .. import actions
+from ..collector.events import EventTracker
+from ..collector.model import ClusterStatus, Health, MasterStatus
+from ..collector.poll import Collector
+from ..collector.ssh import HostKeyPolicy, NodeConnection, SshError, connect
+from ..errors import UserError
+from ..topology import Topology
+from .confirm_modal import ConfirmModal
+from .log_modal import LogModal
+from .messages import ActionFinished, StatusPolled
+
+HEALTH_CLASS = {Health.HEALTHY: "healthy", Health.DEGRADED: "degraded", Health.CRITICAL: "critical"}
+
+
+def _since(ts: float | None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "?"
+
+
+class MonitorApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "k8s-ha-tui"
+    BINDINGS = [
+        Binding("f", "failover", "Failover", tooltip="Move the VIP off its holder (to the selected master)"),
+        Binding("m", "maintenance", "Maint on/off", tooltip="Toggle maintenance for the selected master"),
+        Binding("d", "backend('drain')", "Drain", tooltip="Drain the selected master's apiserver on every HAProxy"),
+        Binding("r", "backend('ready')", "Ready", tooltip="Put the selected apiserver back in service"),
+        Binding("x", "backend('maint')", "Maint backend", tooltip="Take the selected apiserver out (maint)"),
+        Binding("l", "logs", "Logs", tooltip="keepalived and haproxy journal of the selected master"),
+        Binding("t", "toggle_theme", "Theme", tooltip="Dark / light"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, topo: Topology, policy: HostKeyPolicy, interval: float = 1.0, collect: bool = True):
+        super().__init__()
+        self.topo = topo
+        self.policy = policy
+        self.interval = interval
+        self.collect = collect
+        self.status: ClusterStatus | None = None
+        self.tracker = EventTracker()
+        self.collector: Collector | None = None
+        self.busy = False
+
+    # --- layout ---
+
+    def compose(self) -> ComposeResult:
+        yield Static("connecting…", id="banner")
+        yield Static("", id="alarms")
+        with Horizontal(id="tables"):
+            with Vertical(id="left"):
+                yield DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="backends", cursor_type="none")
+            yield DataTable(id="workers", cursor_type="none")
+        yield RichLog(id="events", wrap=True, markup=False, highlight=False, max_lines=500)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = f"k8s-ha-tui — {self.topo.name}"
+        nodes = self.query_one("#nodes", DataTable)
+        nodes.add_columns("master", "ssh", "VRRP", "prio", "check", "VIP", "maint", "keepalived", "haproxy", "API")
+        backends = self.query_one("#backends", DataTable)
+        backends.add_columns("HAProxy on \\ apiserver", *[m.name for m in self.topo.masters])
+        self.query_one("#workers", DataTable).add_columns("worker", "ssh", "API via VIP")
+        self.query_one("#nodes", DataTable).border_title = "masters"
+        backends.border_title = "backends (status check Δt)"
+        self.query_one("#workers", DataTable).border_title = "workers"
+        self.query_one("#events", RichLog).border_title = "events"
+        if self.collect:
+            self.run_collector()
+
+    @work(exclusive=True, group="collector")
+    async def run_collector(self) -> None:
+        self.collector = Collector(self.topo, self.policy, self.interval,
+                                   on_snapshot=lambda snap: self.post_message(StatusPolled(snap)))
+        await self.collector.run()
+
+    # --- showing a snapshot ---
+
+    @on(StatusPolled)
+    def show_status(self, message: StatusPolled) -> None:
+        snap = message.status
+        self.status = snap
+        for line in self.tracker.update(snap):
+            self.log_event(line, warn=any(w in line for w in ("SPLIT", "lost", "DOWN", "no holder")))
+        banner = self.query_one("#banner", Static)
+        holders = ", ".join(snap.holders) or "NOBODY"
+        banner.update(Text.assemble((f" {snap.name} ", "bold"), "  VIP ", (snap.vip, "bold"), "  →  ",
+                                    (holders, "bold"), f"   [{snap.health.name}]"))
+        for cls in HEALTH_CLASS.values():
+            banner.set_class(cls == HEALTH_CLASS[snap.health], cls)
+        alarms = self.query_one("#alarms", Static)
+        alarms.update(" ⚠ " + "  ⚠ ".join(snap.alarms) if snap.alarms else " no alarms")
+        alarms.set_class(bool(snap.alarms), "alarm")
+        self._fill_nodes(snap)
+        self._fill_backends(snap)
+        self._fill_workers(snap)
+
+    def _fill_nodes(self, snap: ClusterStatus) -> None:
+        table = self.query_one("#nodes", DataTable)
+        selected = table.cursor_row
+        table.clear()
+        for m in snap.masters:
+            if not m.reachable:
+                table.add_row(Text(m.name, "bold"), Text(f"lost {_since(m.unreachable_since)}", "red"),
+                              "", "", "", "", "", "", "", "", key=m.name)
+                continue
+            state_style = {"MASTER": "bold green", "BACKUP": "", "FAULT": "bold red"}.get(m.vrrp_state, "yellow")
+            api = "?" if m.api_via_vip is None else ("ok" if m.api_via_vip else Text("FAIL", "red"))
+            table.add_row(Text(m.name, "bold"), "ok", Text(m.vrrp_state, state_style),
+                          f"{m.effective_priority or '?'}/{m.base_priority or '?'}",
+                          Text(m.check, "red" if m.check == "BAD" else ""),
+                          Text("● VIP", "bold green") if m.holds_vip else "",
+                          Text("on", "yellow") if m.maintenance else "",
+                          Text(m.keepalived, "" if m.keepalived == "active" else "red"),
+                          Text(m.haproxy, "" if m.haproxy == "active" else "red"), api, key=m.name)
+        if table.row_count:
+            table.move_cursor(row=min(selected, table.row_count - 1))
+
+    def _fill_backends(self, snap: ClusterStatus) -> None:
+        table = self.query_one("#backends", DataTable)
+        table.clear()
+        for m in snap.masters:
+            by_server = {b.server: b for b in m.backends}
+            cells = []
+            for server in (x.name for x in self.topo.masters):
+                b = by_server.get(server)
+                if b is None or not m.reachable:
+                    cells.append("?")
+                    continue
+                style = "green" if b.status.startswith("UP") else ("yellow" if b.status in ("DRAIN", "MAINT") else "red")
+                cells.append(Text(f"{b.status} {b.check_status} {b.last_change_s or 0}s", style))
+            table.add_row(m.name, *cells)
+
+    def _fill_workers(self, snap: ClusterStatus) -> None:
+        table = self.query_one("#workers", DataTable)
+        table.clear()
+        for w in snap.workers:
+            api = "?" if w.api_via_vip is None else ("ok" if w.api_via_vip else Text("FAIL", "red"))
+            table.add_row(w.name, "ok" if w.reachable else Text("lost", "red"), api)
+
+    def log_event(self, text: str, warn: bool = False) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self.query_one("#events", RichLog).write(Text.assemble((stamp + " ", "dim"), (text, "bold red" if warn else "")))
+
+    # --- actions ---
+
+    def selected_master(self) -> MasterStatus | None:
+        table = self.query_one("#nodes", DataTable)
+        if self.status is None or not table.row_count:
+            return None
+        return self.status.masters[min(table.cursor_row, len(self.status.masters) - 1)]
+
+    async def conn_for(self, name: str) -> NodeConnection:
+        """The collector's kept-open connection to that node, or a fresh one."""
+        if self.collector:
+            for s in self.collector.sessions:
+                if s.node.name == name and s.conn is not None:
+                    return s.conn
+        return await connect(self.topo, self.topo.master(name), self.policy)
+
+    def _ask_then(self, title: str, check, question: str, act) -> None:
+        """Interlocks first (a refusal is shown, nothing asked), then the question, then the action."""
+        if self.status is None or self.busy:
+            self.notify("wait for the first status" if self.status is None else "an action is running",
+                        severity="warning")
+            return
+        try:
+            check()
+        except UserError as exc:
+            self.log_event(f"refused: {exc}", warn=True)
+            self.notify(str(exc), title="refused", severity="error")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.perform_action(title, act)
+        self.push_screen(ConfirmModal(title, question), answered)
+
+    @work(exclusive=True, group="action")
+    async def perform_action(self, title: str, act) -> None:
+        self.busy = True
+        self.log_event(f"{title}: started")
+        try:
+            outcome = await act(self.status, self.conn_for)
+            self.post_message(ActionFinished(outcome.text(), True))
+        except (UserError, SshError) as exc:
+            self.post_message(ActionFinished(f"{title} failed: {exc}", False))
+        finally:
+            self.busy = False
+
+    @on(ActionFinished)
+    def action_done(self, message: ActionFinished) -> None:
+        self.log_event(message.text, warn=not message.ok)
+        self.notify(message.text, severity="information" if message.ok else "error")
+
+    def action_failover(self) -> None:
+        """To the selected master if it can take the VIP, else to the best eligible one."""
+        sel = self.selected_master()
+        target = sel.name if sel and self.status and sel.name not in self.status.holders and sel.eligible else None
+        self._failover(target)
+
+    def _failover(self, target: str | None) -> None:
+        try:
+            holder, chosen = actions.failover_target(self.status, target) if self.status else ("?", "?")
+        except UserError:
+            holder, chosen = "?", "?"
+        question = (f"Move the VIP from {holder} to {chosen}: {chosen}'s priority is raised so it takes "
+                    f"over while {holder} still serves (no dropped requests), then {holder} stays in "
+                    f"maintenance until you release it (m).")
+        self._ask_then("Failover", lambda: actions.failover_target(self.status, target), question,
+                       lambda snap, conn_for: actions.failover(snap, conn_for, target))
+
+    def action_maintenance(self) -> None:
+        m = self.selected_master()
+        if m is None:
+            return
+        on_ = not m.maintenance
+        if on_ and self.status and m.name in self.status.holders:
+            question = f"{m.name} holds the VIP: it moves first (make-before-break), then {m.name} enters maintenance."
+        elif on_:
+            question = f"{m.name} goes to FAULT and will not take the VIP until maintenance is off."
+        else:
+            question = f"{m.name} leaves maintenance and may take the VIP back if its priority is the highest."
+        self._ask_then(f"Maintenance {'on' if on_ else 'off'}: {m.name}",
+                       lambda: actions.check_maintenance(self.status, m.name, on_), question,
+                       lambda snap, conn_for: actions.maintenance(snap, conn_for, m.name, on_))
+
+    def action_backend(self, state: str) -> None:
+        m = self.selected_master()
+        if m is None:
+            return
+        self._ask_then(f"Backend {state}: {m.name}", lambda: actions.check_backend(self.status, m.name, state),
+                       f"Set apiserver {m.name} to {state} on every reachable master's HAProxy.",
+                       lambda snap, conn_for: actions.backend(snap, conn_for, m.name, state))
+
+    @work(exclusive=True, group="logs")
+    async def action_logs(self) -> None:
+        m = self.selected_master()
+        if m is None or not m.reachable:
+            self.notify("select a reachable master", severity="warning")
+            return
+        try:
+            conn = await self.conn_for(m.name)
+            res = await conn.run("journalctl -u keepalived -n 40 --no-pager; echo; "
+                                 "journalctl -u haproxy -n 40 --no-pager", check=False, timeout=10)
+            text = str(res.stdout or "") or "(no output)"
+        except SshError as exc:
+            text = str(exc)
+        self.push_screen(LogModal(m.name, text))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+
+def run_monitor(topo: Topology, policy: HostKeyPolicy, interval: float) -> None:
+    MonitorApp(topo, policy, interval).run()
+

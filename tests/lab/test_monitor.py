@@ -1,0 +1,74 @@
+"""The TUI against the lab's real daemons, driven with Textual's Pilot."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+from textual.widgets import RichLog, Static
+
+from k8s_ha_tui.collector.ssh import policy_for
+from k8s_ha_tui.lab import cluster
+from k8s_ha_tui.tui.app import MonitorApp
+from k8s_ha_tui.tui.confirm_modal import ConfirmModal
+
+MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
+
+
+async def until(pilot, condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await pilot.pause(0.1)
+
+
+def events(app) -> str:
+    return "\n".join(line.text for line in app.query_one("#events", RichLog).lines)
+
+
+async def in_thread(*args):
+    return await asyncio.to_thread(subprocess.run, list(args), capture_output=True, text=True, timeout=120)
+
+
+async def test_monitor_follows_failover_split_brain_and_a_lost_node(lab):
+    lab.deploy()
+    for m in MASTERS:
+        lab.ssh(m, "echo 0 > /etc/keepalived/maintenance; echo 0 > /etc/keepalived/priority_boost")
+    app = MonitorApp(lab.topo, policy_for(lab.topo), interval=0.5)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.status is not None and app.status.holders == ["k8s-master-01"]
+                    and not app.status.alarms, 30, "a healthy cluster on screen")
+        assert "k8s-master-01" in str(app.query_one("#banner", Static).render())
+
+        # A controlled failover from the keyboard, confirmed in the modal.
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal), 5, "the confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: "VIP moved k8s-master-01 → k8s-master-02 in" in events(app)
+                    and "failover k8s-master-01 → k8s-master-02: VIP answers on k8s-master-02" in events(app),
+                    30, "the move in the event log")
+        assert lab.holders() == ["k8s-master-02"]
+        res = await in_thread(sys.executable, "-m", "k8s_ha_tui", "maintenance", "-t", str(lab.topology_path),
+                              "k8s-master-01", "off", "--yes")
+        assert res.returncode == 0, res.stderr
+        await until(pilot, lambda: app.status.holders == ["k8s-master-01"], 20, "the VIP back on master-01")
+
+        # Split brain.
+        await asyncio.to_thread(cluster.fault, "k8s-master-01", "vrrp-drop")
+        await until(pilot, lambda: "SPLIT BRAIN" in str(app.query_one("#alarms", Static).render()), 20,
+                    "the split-brain alarm")
+        assert app.query_one("#banner").has_class("critical")
+        await asyncio.to_thread(cluster.heal, "k8s-master-01")
+        await until(pilot, lambda: not app.status.split_brain, 20, "the split brain to end")
+
+        # A node that drops off the network is a state on the screen; the app keeps running.
+        await asyncio.to_thread(cluster.fault, "k8s-master-03", "offline")
+        await until(pilot, lambda: app.status.master("k8s-master-03").reachable is False, 30, "master-03 lost")
+        assert "lost SSH to k8s-master-03" in events(app)
+        assert "unreachable: k8s-master-03" in str(app.query_one("#alarms", Static).render())
+        await asyncio.to_thread(cluster.heal, "k8s-master-03")
+        await until(pilot, lambda: app.status.master("k8s-master-03").reachable, 40, "master-03 back")
+        assert "k8s-master-03 reachable again" in events(app)

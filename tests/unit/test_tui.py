@@ -1,0 +1,119 @@
+"""The monitor's screen with synthetic snapshots (no cluster): layout, alarms, confirmations, interlocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from k8s_ha_tui.collector.model import BackendServer, ClusterStatus, MasterStatus, WorkerStatus
+from k8s_ha_tui.collector.ssh import HostKeyPolicy
+from k8s_ha_tui.tui.app import MonitorApp
+from k8s_ha_tui.tui.confirm_modal import ConfirmModal
+from k8s_ha_tui.tui.messages import StatusPolled
+from k8s_ha_tui.wizard import defaults_topology
+from textual.widgets import DataTable, RichLog, Static
+
+TOPO = defaults_topology()
+
+
+def master(i: int, **kw) -> MasterStatus:
+    m = TOPO.masters[i]
+    base = dict(reachable=True, keepalived="active", haproxy="active", vrrp_state="BACKUP",
+                base_priority=TOPO.priority_of(m), effective_priority=TOPO.priority_of(m), check="GOOD",
+                api_via_vip=True,
+                backends=tuple(BackendServer("apiserver", x.name, "UP", "L7OK", 2, 30) for x in TOPO.masters))
+    base.update(kw)
+    return MasterStatus(name=m.name, address=m.address, **base)
+
+
+def snap(*masters, t: float = 1000.0) -> ClusterStatus:
+    workers = tuple(WorkerStatus(w.name, w.address, True, api_via_vip=True) for w in TOPO.workers)
+    return ClusterStatus(TOPO.name, TOPO.vip, TOPO.frontend_port, t, tuple(masters), workers)
+
+
+HEALTHY = snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1), master(2))
+
+
+def text_of(widget) -> str:
+    return str(widget.render())
+
+
+def log_text(app) -> str:
+    return "\n".join(line.text for line in app.query_one("#events", RichLog).lines)
+
+
+def app() -> MonitorApp:
+    return MonitorApp(TOPO, HostKeyPolicy(known_hosts=__import__("pathlib").Path("/nonexistent")), collect=False)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+async def test_healthy_cluster_fits_the_screen(size):
+    a = app()
+    async with a.run_test(size=size) as pilot:
+        a.post_message(StatusPolled(HEALTHY))
+        await pilot.pause()
+        assert "k8s-master-01" in text_of(a.query_one("#banner", Static))
+        assert a.query_one("#banner").has_class("healthy")
+        assert "no alarms" in text_of(a.query_one("#alarms", Static))
+        assert a.query_one("#nodes", DataTable).row_count == 3
+        assert a.query_one("#backends", DataTable).row_count == 3
+        assert a.query_one("#workers", DataTable).row_count == 3
+        for wid in ("#banner", "#alarms", "#nodes", "#events"):
+            region = a.query_one(wid).region
+            assert region.height > 0 and region.right <= size[0] and region.bottom <= size[1]
+
+
+async def test_split_brain_and_lost_node_raise_alarms():
+    a = app()
+    async with a.run_test(size=(120, 36)) as pilot:
+        a.post_message(StatusPolled(HEALTHY))
+        await pilot.pause()
+        split = snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1, vrrp_state="MASTER", holds_vip=True),
+                     MasterStatus(TOPO.masters[2].name, TOPO.masters[2].address, False, 999.0, "timed out"), t=1001)
+        a.post_message(StatusPolled(split))
+        await pilot.pause()
+        a.post_message(StatusPolled(snap(*split.masters, t=1003)))  # still split 2 s later
+        await pilot.pause()
+        assert a.query_one("#banner").has_class("critical")
+        alarms = text_of(a.query_one("#alarms", Static))
+        assert "SPLIT BRAIN" in alarms and "unreachable: k8s-master-03" in alarms
+        assert "SPLIT BRAIN: k8s-master-01, k8s-master-02" in log_text(a)
+        assert "lost SSH to k8s-master-03: timed out" in log_text(a)
+
+
+async def test_failover_asks_first_and_no_changes_nothing():
+    a = app()
+    async with a.run_test(size=(120, 36)) as pilot:
+        a.post_message(StatusPolled(HEALTHY))
+        await pilot.pause()
+        await pilot.press("f")
+        await pilot.pause()
+        assert isinstance(a.screen, ConfirmModal)
+        assert "from k8s-master-01 to k8s-master-02" in text_of(a.screen.query_one("#confirm-text", Static))
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(a.screen, ConfirmModal)
+        assert "Failover: started" not in log_text(a)
+
+
+async def test_interlock_refuses_without_asking():
+    a = app()
+    async with a.run_test(size=(120, 36)) as pilot:
+        lonely = snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1, maintenance=True, vrrp_state="FAULT"),
+                      MasterStatus(TOPO.masters[2].name, TOPO.masters[2].address, False))
+        a.post_message(StatusPolled(lonely))
+        await pilot.pause()
+        await pilot.press("f")
+        await pilot.pause()
+        assert not isinstance(a.screen, ConfirmModal)
+        assert "refused: no other master is reachable, healthy and out of maintenance" in log_text(a)
+        await pilot.press("m")  # selected row: k8s-master-01, the last eligible one
+        await pilot.pause()
+        assert "refused: k8s-master-01 is the last master that can hold the VIP" in log_text(a)
+
+
+async def test_theme_toggles():
+    a = app()
+    async with a.run_test() as pilot:
+        before = a.theme
+        await pilot.press("t")
+        assert a.theme != before
