@@ -41,6 +41,57 @@ def _rise3() -> Path:
     return dst
 
 
+async def monitor_shots() -> None:
+    """The TUI against the deployed lab: healthy, right after a failover, and in split brain."""
+    import asyncio
+    import time
+
+    from k8s_ha_tui import topology
+    from k8s_ha_tui.collector.ssh import policy_for
+    from k8s_ha_tui.lab import cluster
+    from k8s_ha_tui.tui.app import MonitorApp
+    from k8s_ha_tui.tui.confirm_modal import ConfirmModal
+
+    topo = topology.load_topology("/var/lib/k8s-ha-tui/lab/topology.yaml")
+    app = MonitorApp(topo, policy_for(topo), interval=0.5)
+
+    async def until(pilot, cond, timeout=40):
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                raise SystemExit("screenshots: timed out waiting for the lab")
+            await pilot.pause(0.1)
+
+    def save(name: str) -> None:
+        app.save_screenshot(str(SHOTS / f"{name}.svg"))
+        print(f"wrote screenshots/{name}.svg")
+
+    async with app.run_test(size=(120, 34)) as pilot:
+        await until(pilot, lambda: app.status is not None and app.status.holders == ["k8s-master-01"]
+                    and not app.status.alarms and len(app.query_one("#events").lines) >= 1)
+        await pilot.pause(1.0)
+        save("monitor-healthy")
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        save("monitor-failover-confirm")
+        await pilot.press("y")
+        await until(pilot, lambda: any("failover k8s-master-01" in line.text for line in app.query_one("#events").lines))
+        await pilot.pause(1.5)
+        save("monitor-after-failover")
+        await asyncio.to_thread(subprocess.run, TOOL + ["maintenance", "-t", str(topo_path()), "k8s-master-01", "off",
+                                                        "--yes"], capture_output=True)
+        await until(pilot, lambda: app.status.holders == ["k8s-master-01"])
+        await asyncio.to_thread(cluster.fault, "k8s-master-01", "vrrp-drop")
+        await until(pilot, lambda: any("SPLIT BRAIN" in line.text for line in app.query_one("#events").lines))
+        await pilot.pause(1.0)
+        save("monitor-split-brain")
+        await asyncio.to_thread(cluster.heal, "k8s-master-01")
+
+
+def topo_path() -> Path:
+    return Path("/var/lib/k8s-ha-tui/lab/topology.yaml")
+
+
 def main() -> int:
     seed = "tests/fixtures/seed"
     shot("lint-seed", "k8s-ha-tui lint: the seed script's configs",
@@ -54,6 +105,9 @@ def main() -> int:
         subprocess.run(TOOL + ["lab", "heal", "k8s-master-02"], capture_output=True)
     shot("deploy-dry-run", "k8s-ha-tui deploy --dry-run (a change of check.rise)",
          TOOL + ["deploy", "-t", str(_rise3()), "--dry-run"])
+    import asyncio
+
+    asyncio.run(monitor_shots())
     return 0
 
 

@@ -77,7 +77,7 @@ class MonitorApp(App):
         nodes.add_columns("master", "ssh", "VRRP", "prio", "check", "VIP", "maint", "keepalived", "haproxy", "API")
         backends = self.query_one("#backends", DataTable)
         backends.add_columns("HAProxy on \\ apiserver", *[m.name for m in self.topo.masters])
-        self.query_one("#workers", DataTable).add_columns("worker", "ssh", "API via VIP")
+        self.query_one("#workers", DataTable).add_columns("worker", "ssh", "API")
         self.query_one("#nodes", DataTable).border_title = "masters"
         backends.border_title = "backends (status check Δt)"
         self.query_one("#workers", DataTable).border_title = "workers"
