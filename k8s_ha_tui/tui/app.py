@@ -13,6 +13,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, RichLog, Static
 
 from .. import actions
@@ -96,10 +97,13 @@ class MonitorApp(App):
     @on(StatusPolled)
     def show_status(self, message: StatusPolled) -> None:
         snap = message.status
+        try:
+            banner = self.query_one("#banner", Static)
+        except NoMatches:  # a snapshot still queued while the app shuts down
+            return
         self.status = snap
         for line in self.tracker.update(snap):
-            self.log_event(line, warn=any(w in line for w in ("SPLIT", "lost", "DOWN", "no holder")))
-        banner = self.query_one("#banner", Static)
+            self.log_event(line, warn=any(w in line for w in ("SPLIT", "lost", "DOWN", "NO HOLDER")))
         holders = ", ".join(snap.holders) or "NOBODY"
         banner.update(Text.assemble((f" {snap.name} ", "bold"), "  VIP ", (snap.vip, "bold"), "  →  ",
                                     (holders, "bold"), f"   [{snap.health.name}]"))
