@@ -25,6 +25,9 @@ BIND_MOUNTS = (
     ("var/log", "/var/log"),
     ("var/backups", "/var/backups"),
     ("bin", "/usr/local/sbin"),
+    # Its own root home: SSH sessions must not run the host's ~/.bashrc (a tool there, such as
+    # pyenv's rehash lock, can hang every session once one was killed halfway).
+    ("root", "/root"),
 )
 
 
@@ -81,6 +84,7 @@ def prepare(node: LabNode, paths: LabPaths) -> None:
     home = paths.node(node.name)
     for rel, _ in BIND_MOUNTS:
         (home / rel).mkdir(parents=True, exist_ok=True, mode=0o755)
+    (home / "root").chmod(0o700)
     (home / "ssh").mkdir(mode=0o700, exist_ok=True)
     host_key = home / "ssh" / "ssh_host_ed25519_key"
     if not host_key.exists():
