@@ -280,9 +280,17 @@ async def activate(plan: NodePlan, services: list[str], wanted_active: dict[str,
                             f"else systemctl start {svc}; fi")
 
 
+def settle_seconds(topo: Topology) -> float:
+    """How long every check must keep passing before a node counts as verified: long enough for
+    HAProxy to mark a bad backend down (interval × fall) — right after a reload the old worker
+    may still answer for the new one."""
+    return topo.check.interval * topo.check.fall + 1.0
+
+
 async def verify(plan: NodePlan, topo: Topology, timeout: float) -> None:
     """Services active, this node's HAProxy serves /readyz, VRRP settled, the API answers through
-    the VIP. Polled until the deadline; the last failing check is the reason."""
+    the VIP — all of it without a break for settle_seconds. Polled until the deadline; the last
+    failing check is the reason."""
     fe = topo.frontend_port
     script = "; ".join([
         "echo ACTIVE $(systemctl is-active haproxy) $(systemctl is-active keepalived)",
@@ -290,8 +298,9 @@ async def verify(plan: NodePlan, topo: Topology, timeout: float) -> None:
         f"echo VRRP $(cut -d' ' -f4 {PATHS.state_file} 2>/dev/null)",
         f"echo VIP $(curl -sk --max-time 2 -o /dev/null -w '%{{http_code}}' https://{topo.vip}:{fe}/readyz)",
     ])
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + max(timeout, settle_seconds(topo) + 1)
     reason = "not checked"
+    passing_since: float | None = None
     while True:
         out = str((await plan.conn.run(script, check=False)).stdout or "")
         facts = {line.split(" ", 1)[0]: line.split(" ", 1)[1].strip() for line in out.splitlines() if " " in line}
@@ -304,7 +313,13 @@ async def verify(plan: NodePlan, topo: Topology, timeout: float) -> None:
         elif facts.get("VIP") != "200":
             reason = f"the API does not answer through the VIP {topo.vip}:{fe} (HTTP {facts.get('VIP', '?')})"
         else:
-            return
+            passing_since = passing_since or time.monotonic()
+            if time.monotonic() - passing_since >= settle_seconds(topo):
+                return
+            reason = "it did not keep passing"
+            await asyncio.sleep(0.5)
+            continue
+        passing_since = None
         if time.monotonic() >= deadline:
             raise DeployError(f"{plan.name}: verification failed after {timeout:g} s: {reason}")
         await asyncio.sleep(0.5)

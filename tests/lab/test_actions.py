@@ -109,8 +109,8 @@ def test_draining_the_last_healthy_backend_is_refused(settled):
     t = str(settled.topology_path)
     cluster.fault("k8s-master-02", "apiserver-down")
     cluster.fault("k8s-master-03", "apiserver-down")
-    wait_for(lambda: sum(b["status"] == "UP" for b in status(settled)[1]["nodes"][0]["backends"]) == 1, 15,
-             "two backends marked down")
+    wait_for(lambda: all(sum(b["status"] == "UP" for b in n["backends"]) == 1 for n in status(settled)[1]["nodes"]),
+             20, "every HAProxy to mark two backends down")
     res = tool("backend", "-t", t, "k8s-master-01", "drain", "--yes")
     assert res.returncode == 3 and "k8s-master-01 is the last healthy apiserver" in res.stderr
 

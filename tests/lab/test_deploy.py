@@ -103,7 +103,7 @@ def test_failed_verification_rolls_back_that_node_and_the_vip_stays(bare_lab, tm
         stop.set()
         watcher.join()
     assert res.returncode == 1
-    assert "rollout stopped: k8s-master-02: verification failed" in res.stderr
+    assert "rollout stopped: k8s-master-02: verification failed" in res.stderr, res.stdout
     assert "does not serve /readyz" in res.stderr
     assert "rolled back" in res.stdout and res.stdout.count(" pending ") == 2  # the others untouched
     after = snapshot(bare_lab)
