@@ -94,11 +94,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.no_monitor or not (sys.stdin.isatty() and sys.stdout.isatty()):
         print(f"Watch it:  k8s-ha-tui monitor -t {path}   (then f: failover, m: maintenance, q: quit)")
         return 0
-    from ..collector.ssh import policy_for as _policy
     from ..tui.app import run_monitor
 
     input("Press Enter to open the monitor (f: failover, m: maintenance, l: logs, q: quit) ")
-    run_monitor(topo, _policy(topo), 1.0)
+    run_monitor(topo, policy_for(topo), 1.0)
     print(hint)
     return 0
 
