@@ -1,0 +1,167 @@
+"""How fast and how cheaply the collector sees the cluster (lab, root).
+
+1. Detection latency: the holder's HAProxy is killed (the VIP moves, real keepalived), then
+   healed (it moves back). For each move: from the moment the kernel adds the VIP on the new
+   holder (`ip monitor address` in that node's namespace, the ground truth) to the first
+   ClusterStatus that names the new holder. --moves of them (default 10).
+2. Cost: CPU (user+sys of this process) and peak memory while the collector watches 3 masters
+   + 3 workers for --seconds (default 60).
+3. Scale: a lab of 9 masters + 20 workers; time of one full status round, cold (connecting)
+   and warm (connections kept open).
+
+usage: sudo .venv/bin/python bench/monitor.py [--moves 10] [--seconds 60] [--no-scale]
+Leaves the 3+3 lab up and deployed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+from k8s_ha_tui import topology
+from k8s_ha_tui.collector.poll import Collector
+from k8s_ha_tui.collector.ssh import policy_for
+from k8s_ha_tui.lab import cluster, layout
+
+
+def deploy(path) -> None:
+    res = subprocess.run([sys.executable, "-m", "k8s_ha_tui", "deploy", "-t", str(path), "--yes"],
+                         capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        raise SystemExit(f"deploy failed: {res.stderr.strip()}")
+
+
+async def vip_added(node: str, stop: asyncio.Event, seen: dict) -> None:
+    """Record when the kernel adds the VIP in `node`'s namespace."""
+    proc = await asyncio.create_subprocess_exec("ip", "-n", f"{layout.NETNS_PREFIX}{node}", "-o", "monitor",
+                                                "address", stdout=asyncio.subprocess.PIPE)
+    try:
+        while not stop.is_set():
+            try:
+                line = await asyncio.wait_for(proc.stdout.readline(), 0.5)
+            except asyncio.TimeoutError:
+                continue
+            text = line.decode()
+            if f" {layout.VIP}/" in text and not text.startswith("Deleted"):
+                seen.setdefault(node, []).append(time.monotonic())
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def latency(topo, moves: int) -> list[float]:
+    first_seen: list[tuple[float, tuple]] = []
+
+    def on_snapshot(snap):
+        first_seen.append((time.monotonic(), tuple(snap.holders)))
+
+    collector = Collector(topo, policy_for(topo), interval=1.0, on_snapshot=on_snapshot)
+    task = asyncio.ensure_future(collector.run())
+    stop = asyncio.Event()
+    added: dict = {}
+    watchers = [asyncio.ensure_future(vip_added(m.name, stop, added)) for m in topo.masters]
+    results = []
+    try:
+        await asyncio.sleep(3)
+        for i in range(moves):
+            holder = collector.latest.holders[0] if collector.latest and collector.latest.holders else None
+            if holder is None:
+                await asyncio.sleep(1)
+                continue
+            # Odd moves: kill the holder's HAProxy; even: heal it (the VIP comes back by priority).
+            faulted = [n for n, kinds in cluster.LabState.load(cluster.lab_paths()).faults.items() if kinds]
+            if faulted:
+                await asyncio.to_thread(cluster.heal, faulted[0])
+            else:
+                await asyncio.to_thread(cluster.fault, holder, "haproxy-down")
+            started = time.monotonic()
+            while time.monotonic() - started < 20:
+                snap = collector.latest
+                if snap and snap.holders and snap.holders != [holder] and len(snap.holders) == 1:
+                    break
+                await asyncio.sleep(0.01)
+            new = collector.latest.holders[0]
+            t_kernel = max((t for t in added.get(new, []) if t >= started), default=None)
+            t_seen = next((t for t, h in first_seen if t >= started and h == (new,)), None)
+            if t_kernel and t_seen:
+                results.append(max(0.0, t_seen - t_kernel))
+            await asyncio.sleep(2)
+    finally:
+        stop.set()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for n in topo.masters:
+            try:
+                cluster.heal(n.name)
+            except Exception:  # noqa: BLE001 - best effort, the lab is left healthy
+                pass
+    return results
+
+
+async def cost(topo, seconds: float) -> tuple[float, float]:
+    collector = Collector(topo, policy_for(topo), interval=1.0)
+    task = asyncio.ensure_future(collector.run())
+    await asyncio.sleep(3)  # connected and warm
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    await asyncio.sleep(seconds)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    elapsed = time.monotonic() - t0
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return 100 * cpu / elapsed, after.ru_maxrss / 1024
+
+
+async def scale_round(topo) -> tuple[float, float]:
+    collector = Collector(topo, policy_for(topo), watch_vip=False)
+    try:
+        t0 = time.monotonic()
+        await collector.poll_once()
+        cold = time.monotonic() - t0
+        t0 = time.monotonic()
+        snap = await collector.poll_once()
+        warm = time.monotonic() - t0
+        if snap.unreachable:
+            raise SystemExit(f"scale: unreachable nodes {snap.unreachable}")
+        return cold, warm
+    finally:
+        collector.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--moves", type=int, default=10)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--no-scale", action="store_true")
+    args = ap.parse_args()
+
+    if not args.no_scale:
+        cluster.down(log=lambda _m: None)
+        path = cluster.up(9, 20, log=lambda _m: None)
+        deploy(path)
+        cold, warm = asyncio.run(scale_round(topology.load_topology(path)))
+        print(f"scale (9 masters + 20 workers): one status round {cold:.2f} s cold (connecting), {warm:.2f} s warm")
+        cluster.down(log=lambda _m: None)
+
+    path = cluster.up(3, 3, log=lambda _m: None)
+    deploy(path)
+    topo = topology.load_topology(path)
+    lat = asyncio.run(latency(topo, args.moves))
+    if lat:
+        print(f"detection latency ({len(lat)} VIP moves): median {1000 * statistics.median(lat):.0f} ms, "
+              f"worst {1000 * max(lat):.0f} ms")
+    cpu, rss = asyncio.run(cost(topo, args.seconds))
+    print(f"cost (3 masters + 3 workers, {args.seconds:g} s, 1 s interval): {cpu:.1f} % of one core, "
+          f"peak RSS {rss:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
