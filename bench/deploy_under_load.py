@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -30,17 +28,6 @@ MAX_SECONDS = 120  # the client stops by itself after this, whatever happens
 TIMEOUT = 1.0
 
 
-def request(ctx: ssl.SSLContext, host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=TIMEOUT) as raw:
-            with ctx.wrap_socket(raw, server_hostname=host) as s:
-                s.settimeout(TIMEOUT)
-                s.sendall(b"GET /readyz HTTP/1.0\r\nHost: api\r\n\r\n")
-                return s.recv(32).split(b" ")[1:2] == [b"200"]
-    except OSError:
-        return False
-
-
 class Client(threading.Thread):
     """Fresh connections at a fixed rate until stopped (or MAX_SECONDS)."""
 
@@ -49,9 +36,6 @@ class Client(threading.Thread):
         self.host, self.port = host, port
         self.results: list[tuple[float, bool]] = []
         self.stop = threading.Event()
-        self.ctx = ssl.create_default_context()
-        self.ctx.check_hostname = False
-        self.ctx.verify_mode = ssl.CERT_NONE
 
     def run(self) -> None:
         start = time.monotonic()
@@ -61,7 +45,8 @@ class Client(threading.Thread):
             delay = due - time.monotonic()
             if delay > 0:
                 self.stop.wait(delay)
-            self.results.append((time.monotonic(), request(self.ctx, self.host, self.port)))
+            ok = cluster.apiserver_ready(self.host, self.port, timeout=TIMEOUT)  # fresh TLS connection
+            self.results.append((time.monotonic(), ok))
             n += 1
 
     def report(self) -> dict:

@@ -135,13 +135,6 @@ def parse_haproxy(text: str) -> list[HSection]:
     return sections
 
 
-def find_section(sections: list[HSection], kind: str, name: str) -> HSection | None:
-    for s in sections:
-        if s.kind in ((kind, "listen") if kind in ("frontend", "backend") else (kind,)) and s.name == name:
-            return s
-    return None
-
-
 def parse_timeout(value: str) -> float | None:
     """HAProxy time: '20s', '5000' (ms), '1m', '1h' → seconds."""
     m = re.fullmatch(r"(\d+)(us|ms|s|m|h|d)?", value)

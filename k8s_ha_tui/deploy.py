@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 from . import render
-from .collector.ssh import HostKeyPolicy, NodeConnection, SshError, connect_all
+from .collector.ssh import HostKeyPolicy, NodeConnection, connect_all
 from .errors import UserError
 from .render import PATHS, RenderedFile
 from .topology import Master, Topology
@@ -345,7 +345,7 @@ def now_stamp() -> str:
 
 
 async def prepare(topo: Topology, policy: HostKeyPolicy, options: Options, log: Log,
-                  desired: Callable[[NodePlan, Master], "asyncio.Future | list[FileChange]"]) -> list[NodePlan]:
+                  desired: Callable[[NodePlan, Master], Awaitable[list[FileChange]]]) -> list[NodePlan]:
     """Connect, probe and plan every master in parallel; nothing on a node changes here."""
     conns = await connect_all(topo, topo.masters, policy)
     try:
@@ -476,5 +476,3 @@ def summary_rows(plans: list[NodePlan]) -> list[tuple[str, str, str, str, str]]:
     return [(p.name, p.result, ", ".join(Path(c.path).name for c in p.changed) or "-",
              p.backup or "-", f"{p.seconds:.1f} s" if p.seconds else "-") for p in plans]
 
-
-__all__ = ["deploy", "rollback", "Options", "DeployError", "SshError", "diff_text", "summary_rows"]

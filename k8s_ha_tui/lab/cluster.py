@@ -190,7 +190,7 @@ def _build(state: LabState, paths: LabPaths, log) -> None:
     log(f"network: {L.SUBNET} on bridge {L.BRIDGE} in {L.BRIDGE_NETNS}; you are {L.ROOT_ADDRESS} on {L.ROOT_LINK}")
     unshare_pids = {n.name: nodes.start(n, paths) for n in node_list}
     for n in node_list:
-        init = nodes.wait_ready(n, unshare_pids[n.name])
+        init = nodes.wait_ready(n, unshare_pids[n.name], paths)
         state.pids[n.name] = {"unshare": unshare_pids[n.name], "init": init}
     state.save(paths)
     tp.atomic_write(paths.known_hosts, "".join(nodes.host_key_line(n, paths) for n in node_list), mode=0o644)

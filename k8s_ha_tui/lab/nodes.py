@@ -137,7 +137,7 @@ chown -R {OPERATOR}:{OPERATOR} /run/{OPERATOR}
 def start(node: LabNode, paths: LabPaths) -> int:
     """Start the node: returns the pid (in the root PID namespace) of its `unshare` process."""
     home = paths.node(node.name)
-    log = open(home / "var" / "log" / "node.log", "ab")
+    log = open(paths.log(node.name), "ab")
     cmd = ["ip", "netns", "exec", node.netns,
            "unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--",
            node_python(), str(home / "bin" / "lab-nodeinit.py"), str(home / "setup.sh"), "--",
@@ -156,11 +156,11 @@ def init_pid(unshare_pid: int) -> int | None:
     return int(children[0]) if children else None
 
 
-def wait_ready(node: LabNode, unshare_pid: int, timeout: float = 15) -> int:
+def wait_ready(node: LabNode, unshare_pid: int, paths: LabPaths, timeout: float = 15) -> int:
     """Wait until sshd answers on the node's address; returns the node's init pid."""
     def sshd_answers() -> bool:
         if not alive(unshare_pid):
-            raise LabError(f"node {node.name} did not start; see {L.state_dir()}/nodes/{node.name}/var/log/node.log")
+            raise LabError(f"node {node.name} did not start; see {paths.log(node.name)}")
         try:
             with socket.create_connection((node.address, 22), timeout=0.5) as s:
                 return s.recv(4).startswith(b"SSH-")
