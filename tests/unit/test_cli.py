@@ -51,3 +51,12 @@ def test_lab_commands_refuse_cleanly_without_root_or_lab(tmp_path):
     res = run("lab", "fault", "k8s-master-01", "apiserver-down", env={"K8S_HA_TUI_LAB_DIR": str(tmp_path),
                                                                     "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
     assert res.returncode != 0 and res.stderr.startswith("error: ") and "Traceback" not in res.stderr
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(example_path):
+    """`k8s-ha-tui lint ... | head -1`: the pipe closes before the output is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "k8s_ha_tui", "lint", "-t", str(example_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=30) == 141 and err == "", err
