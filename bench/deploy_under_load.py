@@ -13,57 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import yaml
+from benchlib import Client, deploy
 
-from k8s_ha_tui.lab import cluster, layout
-
-RATE = 20  # requests per second
-MAX_SECONDS = 120  # the client stops by itself after this, whatever happens
-TIMEOUT = 1.0
-
-
-class Client(threading.Thread):
-    """Fresh connections at a fixed rate until stopped (or MAX_SECONDS)."""
-
-    def __init__(self, host: str, port: int):
-        super().__init__(daemon=True)
-        self.host, self.port = host, port
-        self.results: list[tuple[float, bool]] = []
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        start = time.monotonic()
-        n = 0
-        while not self.stop.is_set() and n < RATE * MAX_SECONDS:
-            due = start + n / RATE
-            delay = due - time.monotonic()
-            if delay > 0:
-                self.stop.wait(delay)
-            ok = cluster.apiserver_ready(self.host, self.port, timeout=TIMEOUT)  # fresh TLS connection
-            self.results.append((time.monotonic(), ok))
-            n += 1
-
-    def report(self) -> dict:
-        ok_times = [t for t, ok in self.results if ok]
-        edges = [self.results[0][0]] + ok_times + [self.results[-1][0]] if self.results else []
-        gap = max((b - a for a, b in zip(edges, edges[1:])), default=0.0)
-        return {"sent": len(self.results), "failed": sum(not ok for _, ok in self.results),
-                "longest_gap_ms": round(gap * 1000)}
-
-
-def deploy(topology: Path) -> float:
-    started = time.monotonic()
-    res = subprocess.run([sys.executable, "-m", "k8s_ha_tui", "deploy", "-t", str(topology), "--yes"],
-                         capture_output=True, text=True, timeout=300)
-    if res.returncode != 0:
-        raise SystemExit(f"deploy failed: {res.stderr.strip()}")
-    return time.monotonic() - started
+from k8s_ha_tui.lab import cluster
 
 
 def main() -> int:
@@ -81,13 +38,12 @@ def main() -> int:
 
     runs = []
     for label, topo in (("change check.rise", changed), ("change it back", base)):
-        client = Client(layout.VIP, 8443)
+        client = Client()
         client.start()
         time.sleep(1.0)  # load before the deploy starts, so its first node is under load too
         seconds = deploy(topo)
         time.sleep(1.0)
-        client.stop.set()
-        client.join()
+        client.finish()
         runs.append({"run": label, "deploy_seconds": round(seconds, 1), **client.report()})
     changed.unlink()
 

@@ -19,39 +19,15 @@ import argparse
 import asyncio
 import resource
 import statistics
-import subprocess
 import sys
 import time
+
+from benchlib import VipWatch, deploy
 
 from k8s_ha_tui import topology
 from k8s_ha_tui.collector.poll import Collector
 from k8s_ha_tui.collector.ssh import policy_for
-from k8s_ha_tui.lab import cluster, layout
-
-
-def deploy(path) -> None:
-    res = subprocess.run([sys.executable, "-m", "k8s_ha_tui", "deploy", "-t", str(path), "--yes"],
-                         capture_output=True, text=True, timeout=300)
-    if res.returncode != 0:
-        raise SystemExit(f"deploy failed: {res.stderr.strip()}")
-
-
-async def vip_added(node: str, stop: asyncio.Event, seen: dict) -> None:
-    """Record when the kernel adds the VIP in `node`'s namespace."""
-    proc = await asyncio.create_subprocess_exec("ip", "-n", f"{layout.NETNS_PREFIX}{node}", "-o", "monitor",
-                                                "address", stdout=asyncio.subprocess.PIPE)
-    try:
-        while not stop.is_set():
-            try:
-                line = await asyncio.wait_for(proc.stdout.readline(), 0.5)
-            except asyncio.TimeoutError:
-                continue
-            text = line.decode()
-            if f" {layout.VIP}/" in text and not text.startswith("Deleted"):
-                seen.setdefault(node, []).append(time.monotonic())
-    finally:
-        proc.terminate()
-        await proc.wait()
+from k8s_ha_tui.lab import cluster
 
 
 async def latency(topo, moves: int) -> list[float]:
@@ -62,9 +38,7 @@ async def latency(topo, moves: int) -> list[float]:
 
     collector = Collector(topo, policy_for(topo), interval=1.0, on_snapshot=on_snapshot)
     task = asyncio.ensure_future(collector.run())
-    stop = asyncio.Event()
-    added: dict = {}
-    watchers = [asyncio.ensure_future(vip_added(m.name, stop, added)) for m in topo.masters]
+    watch = VipWatch([m.name for m in topo.masters])
     results = []
     try:
         await asyncio.sleep(3)
@@ -86,14 +60,13 @@ async def latency(topo, moves: int) -> list[float]:
                     break
                 await asyncio.sleep(0.01)
             new = collector.latest.holders[0]
-            t_kernel = max((t for t in added.get(new, []) if t >= started), default=None)
+            t_kernel = max((t for t, n in watch.added if n == new and t >= started), default=None)
             t_seen = next((t for t, h in first_seen if t >= started and h == (new,)), None)
             if t_kernel and t_seen:
                 results.append(max(0.0, t_seen - t_kernel))
             await asyncio.sleep(2)
     finally:
-        stop.set()
-        await asyncio.gather(*watchers, return_exceptions=True)
+        watch.close()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         for n in topo.masters:

@@ -114,13 +114,18 @@ def lab_topology(state: LabState, paths: LabPaths) -> tp.Topology:
     }, "lab topology")
 
 
-def apiserver_ready(address: str, port: int = L.APISERVER_PORT, timeout: float = 1.0) -> bool:
-    """GET /readyz over TLS answers 200 (the lab's certificate is self-signed: no verification)."""
+def apiserver_ready(address: str, port: int = L.APISERVER_PORT, timeout: float = 1.0,
+                    connect_timeout: float | None = None) -> bool:
+    """GET /readyz over TLS answers 200 (the lab's certificate is self-signed: no verification).
+
+    connect_timeout, when given, bounds the TCP connect alone (is anybody answering at that
+    address?) and `timeout` the TLS exchange after it."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection((address, port), timeout=timeout) as raw:
+        with socket.create_connection((address, port), timeout=connect_timeout or timeout) as raw:
+            raw.settimeout(timeout)
             with ctx.wrap_socket(raw, server_hostname=address) as s:
                 s.sendall(b"GET /readyz HTTP/1.0\r\nHost: lab\r\n\r\n")
                 head = b""

@@ -1,0 +1,132 @@
+"""What the lab benchmarks share: the API client loop, deploy, and the kernel's view of the VIP.
+
+Everything here talks to the lab only (198.18.0.0/24 and the lab's namespaces) and every loop
+is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from k8s_ha_tui.lab import cluster, layout
+
+RATE = 20  # requests per second
+MAX_SECONDS = 120  # a client stops by itself after this, whatever happens
+TIMEOUT = 1.0  # the TLS exchange, once connected
+# HAProxy on the VIP holder accepts at once, whatever its backends do; a connect that takes
+# longer means nobody answers at the VIP right now. Short, so the client notices the VIP come
+# back within a quarter second instead of one whole timeout later.
+CONNECT_TIMEOUT = 0.25
+
+
+class Client(threading.Thread):
+    """Fresh TLS connections to /readyz at a fixed rate until stopped (or MAX_SECONDS)."""
+
+    def __init__(self, host: str = layout.VIP, port: int = 8443):
+        super().__init__(daemon=True)
+        self.host, self.port = host, port
+        self.results: list[tuple[float, bool]] = []  # (when it finished, answered 200)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        start = time.monotonic()
+        n = 0
+        while not self.stop.is_set() and n < RATE * MAX_SECONDS:
+            delay = start + n / RATE - time.monotonic()
+            if delay > 0:
+                self.stop.wait(delay)
+            ok = cluster.apiserver_ready(self.host, self.port, timeout=TIMEOUT, connect_timeout=CONNECT_TIMEOUT)
+            self.results.append((time.monotonic(), ok))
+            n += 1
+
+    def ok_for(self, seconds: float) -> bool:
+        """Every request of the last `seconds` answered (and there were some)."""
+        now = time.monotonic()
+        recent = [ok for t, ok in list(self.results) if t >= now - seconds]
+        return len(recent) >= RATE * seconds / 2 and all(recent)
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.join()
+
+    def report(self, since: float | None = None) -> dict:
+        """sent and failed (from `since` on), and the longest stretch without a success."""
+        results = list(self.results)
+        counted = [ok for t, ok in results if since is None or t >= since]
+        ok_times = [t for t, ok in results if ok]
+        edges = [results[0][0]] + ok_times + [results[-1][0]] if results else []
+        gap = max((b - a for a, b in zip(edges, edges[1:])), default=0.0)
+        out = {"sent": len(counted), "failed": sum(not ok for ok in counted), "longest_gap_ms": round(gap * 1000)}
+        if since is not None:  # when each failure ended, for reading a run's story in --json
+            out["failed_at_s"] = [round(t - since, 2) for t, ok in results if not ok and t >= since]
+        return out
+
+
+def deploy(topology: Path, templates: Path | None = None) -> float:
+    """`k8s-ha-tui deploy` as an operator runs it; seconds it took."""
+    cmd = [sys.executable, "-m", "k8s_ha_tui", "deploy", "-t", str(topology), "--yes"]
+    if templates is not None:
+        cmd += ["--templates", str(templates)]
+    started = time.monotonic()
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if res.returncode != 0:
+        raise SystemExit(f"deploy failed: {res.stderr.strip() or res.stdout.strip()[-500:]}")
+    return time.monotonic() - started
+
+
+def netns(node: str) -> str:
+    return f"{layout.NETNS_PREFIX}{node}"
+
+
+def holders(masters: list[str]) -> list[str]:
+    """The masters whose kernel has the VIP on its lab link right now."""
+    out = []
+    for m in masters:
+        res = subprocess.run(["ip", "-n", netns(m), "-4", "-o", "addr", "show", "dev", layout.NODE_LINK],
+                             capture_output=True, text=True, timeout=10)
+        if f" {layout.VIP}/" in res.stdout:
+            out.append(m)
+    return out
+
+
+class VipWatch:
+    """When the kernel adds the VIP on each master (`ip monitor address` in its namespace)."""
+
+    def __init__(self, masters: list[str]):
+        self.added: list[tuple[float, str]] = []
+        self._procs = []
+        for m in masters:
+            proc = subprocess.Popen(["ip", "-n", netns(m), "-o", "monitor", "address"],
+                                    stdout=subprocess.PIPE, text=True)
+            self._procs.append(proc)
+            threading.Thread(target=self._read, args=(m, proc), daemon=True).start()
+
+    def _read(self, node: str, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            if f" {layout.VIP}/" in line and not line.startswith("Deleted"):
+                self.added.append((time.monotonic(), node))
+
+    def first_added(self, since: float, other_than: str) -> float | None:
+        """When a node other than `other_than` first got the VIP after `since`."""
+        return next((t for t, n in list(self.added) if t >= since and n != other_than), None)
+
+    def close(self) -> None:
+        for proc in self._procs:
+            proc.terminate()
+            proc.wait(timeout=5)
+
+
+def wait_for(condition, timeout: float, what: str, step: float = 0.2):
+    """Poll until condition() is truthy; SystemExit naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise SystemExit(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(step)

@@ -1,0 +1,281 @@
+"""How long the Kubernetes API is gone through the VIP when something breaks: seed vs ours (lab).
+
+Two configurations rendered from the lab's topology and deployed in turn:
+- seed: the seed script's settings — check interval 3, fall 10, rise 2, weight -2, VRRPv2 with
+  1 s adverts and PASS auth, priorities 149/148/147, its check script (local apiserver + the VIP)
+  and its HAProxy settings (bench/seed_templates; only its two fatal defects repaired);
+- ours: the topology model's defaults and the packaged templates (`--set` tries other values).
+For each scenario, on the VIP holder, --runs times: a client loop opens a fresh TLS connection to
+https://VIP:8443/readyz 20 times a second; the fault is injected (or the tool's own `failover`
+runs); the kernel's address events say when another master gets the VIP. Printed per cell: time
+to a new holder, requests failed, longest gap without a success — median and spread — and the
+ratio seed/ours. A run ends when the configuration's own detection time has passed and the API
+has answered for 3 s (or after --window seconds); the fault is healed and the cluster must be
+healthy again (`k8s-ha-tui status`) before the next run.
+
+usage: sudo .venv/bin/python bench/failover.py [--runs 3] [--configs seed,ours]
+       [--scenarios haproxy-down,...] [--set check.fall=1 ...] [--json]
+Leaves the 3+3 lab up with our defaults deployed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from benchlib import Client, VipWatch, deploy, wait_for
+
+from k8s_ha_tui import topology
+from k8s_ha_tui.lab import cluster
+from k8s_ha_tui.lint import master_down_seconds
+from k8s_ha_tui.render import templates_dir
+
+BENCH = Path(__file__).resolve().parent
+SEED_CHANGES = {
+    "check": {"interval": 3, "fall": 10, "rise": 2, "weight": -2},
+    "vrrp": {"version": 2, "advert_int": 1, "auth_pass": "k8s-test"},
+}
+SEED_PRIORITIES = (149, 148, 147)  # BASE_PRIORITY 150 minus the last octet's distance from the VIP's
+SCENARIOS = {
+    "haproxy-down": "holder's HAProxy dies",
+    "apiserver-down": "holder's apiserver dies",
+    "apiserver-hang": "holder's apiserver hangs",
+    "keepalived-down": "keepalived dies on the holder",
+    "offline": "holder drops off the network",
+    "failover": "controlled failover (k8s-ha-tui failover)",
+    "cpu-busy": "no fault, every core busy (flapping?)",
+}
+# HAProxy routes around a bad apiserver, and a busy machine is no reason: the VIP should stay.
+STAYS = {"apiserver-down", "apiserver-hang", "cpu-busy"}
+BUSY_S = 15  # how long the busy loops run (they stop by themselves)
+BUSY_LOOP = "import time\nend = time.monotonic() + {s}\nwhile time.monotonic() < end: pass"
+_busy: list[subprocess.Popen] = []
+QUIET_S = 3.0  # a run ends once the API has answered this long after the detection time
+
+
+@dataclass
+class Config:
+    name: str
+    topology: Path
+    templates: Path | None
+
+    def topo(self) -> topology.Topology:
+        return topology.load_topology(self.topology)
+
+    def detection_s(self) -> float:
+        """The longest this configuration may take to act on a fault: check, then VRRP."""
+        t = self.topo()
+        return t.check.interval * (t.check.fall + 1) + master_down_seconds(t.vrrp.advert_int)
+
+
+def set_path(data: dict, dotted: str, text: str) -> None:
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        data = data.setdefault(p, {})
+    data[leaf] = yaml.safe_load(text)
+
+
+def make_configs(base: Path, workdir: Path, overrides: list[str]) -> dict[str, Config]:
+    data = yaml.safe_load(base.read_text())
+    seed = json.loads(json.dumps(data))
+    for section, values in SEED_CHANGES.items():
+        seed.setdefault(section, {}).update(values)
+    for master, prio in zip(seed["masters"], SEED_PRIORITIES):
+        master["priority"] = prio
+    ours = {k: v for k, v in data.items() if k not in ("vrrp", "check")}  # the model's defaults
+    ours["vrrp"] = {"router_id": data["vrrp"]["router_id"]}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        set_path(ours, key, value)
+    templates = workdir / "seed-templates"
+    shutil.copytree(templates_dir(), templates)
+    for f in (BENCH / "seed_templates").glob("*.j2"):
+        shutil.copy(f, templates / f.name)
+    configs = {}
+    for name, d, tpl in (("seed", seed, templates), ("ours", ours, None)):
+        path = workdir / f"{name}.yaml"
+        topology.save_topology(topology.topology_from_dict(d, name), path)
+        configs[name] = Config(name, path, tpl)
+    return configs
+
+
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "k8s_ha_tui", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def healthy_holder(config: Config) -> str | None:
+    """The holder, when `k8s-ha-tui status` calls the cluster healthy and it is the top master."""
+    res = cli("status", "-t", str(config.topology), "--json")
+    try:
+        snap = json.loads(res.stdout)
+    except ValueError:
+        return None
+    top = config.topo().masters[0].name
+    return top if snap.get("health") == "healthy" and snap.get("holders") == [top] else None
+
+
+def cause(scenario: str, holder: str, config: Config) -> None:
+    if scenario == "cpu-busy":  # two busy loops per core, on the machine every node shares
+        _busy.extend(subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(s=BUSY_S)])
+                     for _ in range(2 * (os.cpu_count() or 1)))
+    elif scenario == "failover":
+        res = cli("failover", "-t", str(config.topology), "--yes")
+        if res.returncode != 0:
+            raise SystemExit(f"failover failed: {res.stderr.strip()}")
+    else:
+        cluster.fault(holder, scenario)
+
+
+def heal(scenario: str, holder: str, config: Config) -> None:
+    if scenario == "cpu-busy":
+        for proc in _busy:
+            proc.terminate()
+            proc.wait(timeout=10)
+        _busy.clear()
+    elif scenario == "failover":
+        res = cli("maintenance", "-t", str(config.topology), "--yes", holder, "off")
+        if res.returncode != 0:
+            raise SystemExit(f"maintenance off failed: {res.stderr.strip()}")
+    else:
+        cluster.heal(holder)
+
+
+def run_once(config: Config, scenario: str, window: float) -> dict:
+    holder = wait_for(lambda: healthy_holder(config), 90, f"a healthy cluster ({config.name})", step=0.5)
+    masters = [m.name for m in config.topo().masters]
+    watch = VipWatch(masters)
+    client = Client()
+    client.start()
+    try:
+        wait_for(lambda: client.ok_for(1.0), 10, "the API answering through the VIP before the fault")
+        t0 = time.monotonic()
+        cause(scenario, holder, config)
+        calm_after = t0 + max(config.detection_s(), BUSY_S if scenario == "cpu-busy" else 0)
+        while time.monotonic() < t0 + window:
+            moved = watch.first_added(t0, other_than=holder) is not None
+            settled = moved or scenario in STAYS or time.monotonic() >= calm_after
+            if settled and time.monotonic() >= calm_after and client.ok_for(QUIET_S):
+                break
+            time.sleep(0.1)
+    finally:
+        client.finish()
+        watch.close()
+    heal(scenario, holder, config)
+    moved_at = watch.first_added(t0, other_than=holder)
+    return {"config": config.name, "scenario": scenario,
+            "new_holder_s": round(moved_at - t0, 3) if moved_at else None, **client.report(since=t0)}
+
+
+# --- the table ---------------------------------------------------------------------------------------
+
+def summary(values: list[float | None]) -> tuple[float | None, float | None, float | None]:
+    """median, min, max of the runs that had a value (None when none had)."""
+    got = [v for v in values if v is not None]
+    if not got:
+        return None, None, None
+    return statistics.median(got), min(got), max(got)
+
+
+def cell(values: list, unit: str = "", scale: float = 1.0, digits: int = 1) -> str:
+    med, lo, hi = summary(values)
+    if med is None:
+        return "-"
+    fmt = f"{{:.{digits}f}}"
+    text = fmt.format(med * scale) + unit
+    if lo != hi:
+        text += f" ({fmt.format(lo * scale)}-{fmt.format(hi * scale)})"
+    missing = sum(v is None for v in values)
+    return text + (f" [{missing} none]" if missing else "")
+
+
+def ratio(seed: list, ours: list) -> str:
+    s, _, _ = summary(seed)
+    o, _, _ = summary(ours)
+    if s is None or o is None:
+        return "-"
+    if o == 0:
+        return "inf" if s > 0 else "="
+    return f"{s / o:.0f}x" if s / o >= 10 else f"{s / o:.1f}x"
+
+
+def table(results: list[dict], configs: list[str]) -> str:
+    head = f"{'scenario':<42} {'config':<5} {'new holder (s)':>22} {'failed':>14} {'longest gap (s)':>22}"
+    lines = [head, "-" * len(head)]
+    for scenario, text in SCENARIOS.items():
+        runs = {c: [r for r in results if r["scenario"] == scenario and r["config"] == c] for c in configs}
+        if not any(runs.values()):
+            continue
+        for c in configs:
+            rs = runs[c]
+            if not rs:
+                continue
+            lines.append(f"{text:<42} {c:<5} {cell([r['new_holder_s'] for r in rs], digits=2):>22} "
+                         f"{cell([r['failed'] for r in rs], digits=0):>14} "
+                         f"{cell([r['longest_gap_ms'] for r in rs], scale=0.001, digits=2):>22}")
+            text = ""
+        if len(configs) == 2 and all(runs.values()):
+            seed, ours = runs["seed"], runs["ours"]
+            lines.append(f"{'':<42} {'ratio':<5} {ratio([r['new_holder_s'] for r in seed], [r['new_holder_s'] for r in ours]):>22} "
+                         f"{ratio([r['failed'] for r in seed], [r['failed'] for r in ours]):>14} "
+                         f"{ratio([r['longest_gap_ms'] for r in seed], [r['longest_gap_ms'] for r in ours]):>22}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--configs", default="seed,ours")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="try another value for ours, e.g. check.fall=2 (repeatable)")
+    ap.add_argument("--window", type=float, default=45, help="longest a run watches after the fault (s)")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--table", metavar="FILE", help="print the table of an earlier --json run and stop")
+    args = ap.parse_args()
+    if args.table:
+        saved = json.loads(Path(args.table).read_text())
+        print(table(saved["results"], [n for n in ("seed", "ours") if any(r["config"] == n for r in saved["results"])]))
+        return 0
+    names = args.configs.split(",")
+    scenarios = args.scenarios.split(",")
+    if not set(names) <= {"seed", "ours"} or not set(scenarios) <= set(SCENARIOS):
+        ap.error(f"configs: seed, ours; scenarios: {', '.join(SCENARIOS)}")
+
+    base = cluster.up(3, 3, log=lambda _m: None)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="k8s-ha-bench-") as tmp:
+        configs = make_configs(base, Path(tmp), args.set)
+        # ours last, so the lab is left with our defaults.
+        for name in sorted(names, key=lambda n: n == "ours"):
+            config = configs[name]
+            seconds = deploy(config.topology, config.templates)
+            print(f"{name}: deployed in {seconds:.0f} s", file=sys.stderr)
+            for scenario in scenarios:
+                for i in range(args.runs):
+                    r = run_once(config, scenario, args.window)
+                    print(f"  {name} {scenario} run {i + 1}: new holder {r['new_holder_s']} s, "
+                          f"{r['failed']}/{r['sent']} failed, longest gap {r['longest_gap_ms']} ms", file=sys.stderr)
+                    results.append(r)
+        if "ours" not in names:
+            deploy(configs["ours"].topology)
+    if args.json:
+        print(json.dumps({"when": time.strftime("%Y-%m-%d"), "runs": args.runs, "set": args.set,
+                          "results": results}, indent=2))
+    else:
+        print(table(results, [n for n in ("seed", "ours") if n in names]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
