@@ -82,17 +82,6 @@ def netns(node: str) -> str:
     return f"{layout.NETNS_PREFIX}{node}"
 
 
-def holders(masters: list[str]) -> list[str]:
-    """The masters whose kernel has the VIP on its lab link right now."""
-    out = []
-    for m in masters:
-        res = subprocess.run(["ip", "-n", netns(m), "-4", "-o", "addr", "show", "dev", layout.NODE_LINK],
-                             capture_output=True, text=True, timeout=10)
-        if f" {layout.VIP}/" in res.stdout:
-            out.append(m)
-    return out
-
-
 class VipWatch:
     """When the kernel adds the VIP on each master (`ip monitor address` in its namespace)."""
 

@@ -92,8 +92,9 @@ def make_configs(base: Path, workdir: Path, overrides: list[str]) -> dict[str, C
         seed.setdefault(section, {}).update(values)
     for master, prio in zip(seed["masters"], SEED_PRIORITIES):
         master["priority"] = prio
-    ours = {k: v for k, v in data.items() if k not in ("vrrp", "check")}  # the model's defaults
-    ours["vrrp"] = {"router_id": data["vrrp"]["router_id"]}
+    defaults = {k: v for k, v in data.items() if k not in ("vrrp", "check")}  # the model's own
+    defaults["vrrp"] = {"router_id": data["vrrp"]["router_id"]}
+    ours = json.loads(json.dumps(defaults))
     for item in overrides:
         key, _, value = item.partition("=")
         set_path(ours, key, value)
@@ -102,7 +103,7 @@ def make_configs(base: Path, workdir: Path, overrides: list[str]) -> dict[str, C
     for f in (BENCH / "seed_templates").glob("*.j2"):
         shutil.copy(f, templates / f.name)
     configs = {}
-    for name, d, tpl in (("seed", seed, templates), ("ours", ours, None)):
+    for name, d, tpl in (("seed", seed, templates), ("ours", ours, None), ("defaults", defaults, None)):
         path = workdir / f"{name}.yaml"
         topology.save_topology(topology.topology_from_dict(d, name), path)
         configs[name] = Config(name, path, tpl)
@@ -232,6 +233,17 @@ def table(results: list[dict], configs: list[str]) -> str:
     return "\n".join(lines)
 
 
+def merged(runs: list[list[dict]]) -> list[dict]:
+    """Results of several --json files; a (config, scenario) cell measured again replaces the old."""
+    cells: dict[tuple[str, str], list[dict]] = {}
+    for results in runs:
+        fresh: dict[tuple[str, str], list[dict]] = {}
+        for r in results:
+            fresh.setdefault((r["config"], r["scenario"]), []).append(r)
+        cells.update(fresh)
+    return [r for rs in cells.values() for r in rs]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
@@ -241,13 +253,14 @@ def main() -> int:
                     help="try another value for ours, e.g. check.fall=2 (repeatable)")
     ap.add_argument("--window", type=float, default=45, help="longest a run watches after the fault (s)")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--table", metavar="FILE", help="print the table of an earlier --json run and stop")
+    ap.add_argument("--table", metavar="FILE", nargs="+",
+                    help="print the table of earlier --json runs and stop (a later file's cells replace an earlier's)")
     args = ap.parse_args()
     if args.table:
-        saved = json.loads(Path(args.table).read_text())
-        print(table(saved["results"], [n for n in ("seed", "ours") if any(r["config"] == n for r in saved["results"])]))
+        results = merged([json.loads(Path(f).read_text())["results"] for f in args.table])
+        print(table(results, [n for n in ("seed", "ours") if any(r["config"] == n for r in results)]))
         return 0
-    names = args.configs.split(",")
+    names = sorted(args.configs.split(","), key=lambda n: n == "ours")  # ours last
     scenarios = args.scenarios.split(",")
     if not set(names) <= {"seed", "ours"} or not set(scenarios) <= set(SCENARIOS):
         ap.error(f"configs: seed, ours; scenarios: {', '.join(SCENARIOS)}")
@@ -256,8 +269,7 @@ def main() -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="k8s-ha-bench-") as tmp:
         configs = make_configs(base, Path(tmp), args.set)
-        # ours last, so the lab is left with our defaults.
-        for name in sorted(names, key=lambda n: n == "ours"):
+        for name in names:
             config = configs[name]
             seconds = deploy(config.topology, config.templates)
             print(f"{name}: deployed in {seconds:.0f} s", file=sys.stderr)
@@ -267,8 +279,8 @@ def main() -> int:
                     print(f"  {name} {scenario} run {i + 1}: new holder {r['new_holder_s']} s, "
                           f"{r['failed']}/{r['sent']} failed, longest gap {r['longest_gap_ms']} ms", file=sys.stderr)
                     results.append(r)
-        if "ours" not in names:
-            deploy(configs["ours"].topology)
+        if args.set or names[-1:] != ["ours"]:  # leave the lab with the plain defaults
+            deploy(configs["defaults"].topology)
     if args.json:
         print(json.dumps({"when": time.strftime("%Y-%m-%d"), "runs": args.runs, "set": args.set,
                           "results": results}, indent=2))

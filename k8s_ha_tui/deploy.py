@@ -409,10 +409,32 @@ async def apply_node(p: NodePlan, topo: Topology, stamp: str, options: Options, 
     log(f"{p.name}: verified in {p.seconds:.1f} s")
 
 
+def vrrp_version_of(keepalived_conf: str | None) -> int | None:
+    if keepalived_conf is None:
+        return None
+    return 3 if re.search(r"^\s*vrrp_version\s+3\b", keepalived_conf, re.M) else 2
+
+
+def version_change_warning(plans: list[NodePlan]) -> str | None:
+    """Masters on VRRP v2 and v3 ignore each other's adverts: during such a rollout two of them
+    hold the VIP for a while (seen in the lab). Say so before anyone confirms."""
+    for p in plans:
+        for c in p.changed:
+            old, new = vrrp_version_of(c.old), vrrp_version_of(c.new)
+            if c.path == PATHS.keepalived_conf and old and new and old != new:
+                return (f"warning: VRRP version {old} → {new}: masters on different versions do not hear "
+                        "each other, so until the last one is done two may hold the VIP (the API still "
+                        "answers through either: every HAProxy reaches every apiserver)")
+    return None
+
+
 async def run_rollout(topo: Topology, plans: list[NodePlan], stamp: str, options: Options,
                       confirm: Callable[[list[NodePlan]], bool], log: Log) -> list[NodePlan]:
     try:
         await stage_and_validate(plans, stamp, log)
+        warning = version_change_warning(plans)
+        if warning:
+            log(warning)
         if options.dry_run or not any(p.changed for p in plans):
             for p in plans:
                 p.result = "would change" if p.changed else "unchanged"

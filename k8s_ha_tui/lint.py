@@ -16,8 +16,10 @@ from .topology import Topology
 
 Level = Literal["error", "warning"]
 
+# Thresholds from bench/failover.py's lab runs (README, "Failover speed").
 SLOW_DETECTION_WARN_S = 3
 SLOW_DETECTION_ERROR_S = 10
+SLOW_TAKEOVER_WARN_S = 2.0  # a vanished holder replaced after longer than this: too slow
 SHORT_PROXY_TIMEOUT_S = 60
 FLAPPY_ADVERT_S = 0.3
 
@@ -42,7 +44,7 @@ def has_errors(findings: list[Finding]) -> bool:
     return any(f.level == "error" for f in findings)
 
 
-def _master_down_seconds(advert: float, priority: int = 100) -> float:
+def master_down_seconds(advert: float, priority: int = 100) -> float:
     """VRRP's master-down interval: 3 × advert + skew, skew = (256 - priority) / 256 × advert."""
     return 3 * advert + (256 - priority) / 256 * advert
 
@@ -60,7 +62,7 @@ def lint_topology(topo: Topology) -> list[Finding]:
             f"a dead HAProxy is noticed only after check.interval × check.fall = {detect} s",
             "use check.interval 1 and check.fall 2 (or fewer)", "check"))
     if chk.weight != 0:
-        wait = _master_down_seconds(vrrp.advert_int)
+        wait = master_down_seconds(vrrp.advert_int)
         out.append(Finding(
             "T002", "warning",
             f"check.weight {chk.weight} only changes the priority: the backup still waits the "
@@ -83,6 +85,13 @@ def lint_topology(topo: Topology) -> list[Finding]:
             "T005", "warning",
             f"{len(topo.masters)} masters: etcd tolerates no more failures than with {len(topo.masters) - 1}",
             "use an odd number of masters", "masters"))
+    takeover = master_down_seconds(vrrp.advert_int)
+    if takeover > SLOW_TAKEOVER_WARN_S:
+        out.append(Finding(
+            "T007", "warning",
+            f"a holder that drops off the network is replaced only after 3 × vrrp.advert_int + skew "
+            f"(~{takeover:.1f} s); meanwhile the API is unreachable through the VIP",
+            "use vrrp.version 3 with vrrp.advert_int 0.5", "vrrp.advert_int"))
     if vrrp.version == 3 and vrrp.advert_int < FLAPPY_ADVERT_S:
         out.append(Finding(
             "T006", "warning",

@@ -24,8 +24,9 @@ SEED_DEFAULTS: dict = {
     "health_port": 8404,
     "masters": [{"name": f"k8s-master-0{i}", "address": f"10.0.3.1{i}"} for i in (1, 2, 3)],
     "workers": [{"name": f"k8s-node-0{i}", "address": f"10.0.3.2{i}"} for i in (1, 2, 3)],
-    "vrrp": {"router_id": 51, "version": 2, "advert_int": 1, "unicast": False},
-    "check": {"interval": 1, "fall": 2, "rise": 2, "weight": 0},
+    # Our measured defaults (topology.py), not the seed's slow timers.
+    "vrrp": {"router_id": 51, "version": tp.Vrrp().version, "advert_int": tp.Vrrp().advert_int, "unicast": False},
+    "check": tp.Check().model_dump(),
     "ssh": {"user": "root", "port": 22, "identity_file": "~/.ssh/id_ed25519",
             "known_hosts": "~/.ssh/known_hosts", "become": "none"},
 }
@@ -189,7 +190,7 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
     v = s.get("vrrp", {})
     vrrp: dict = {"router_id": ask.number("VRRP virtual router id (unique on this network):",
                                           v.get("router_id", 51), tp.check_router_id)}
-    vrrp["version"] = int(prompter.select("VRRP version:", ["2", "3"], str(v.get("version", 2))))
+    vrrp["version"] = int(prompter.select("VRRP version:", ["2", "3"], str(v.get("version", tp.Vrrp().version))))
     if vrrp["version"] == 2:
         prompter.show("PASS authentication only guards against a neighbour's VRRP by mistake: it "
                       "travels in clear text. Leave empty for none.")
@@ -197,7 +198,10 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
                                _problem(tp.check_auth_pass))
         if pw:
             vrrp["auth_pass"] = pw
-    vrrp["advert_int"] = ask.text("VRRP advert interval in seconds:", f"{v.get('advert_int', 1):g}",
+    advert = v.get("advert_int", tp.Vrrp().advert_int)
+    if vrrp["version"] == 2 and advert != int(advert):
+        advert = 1  # VRRPv2 counts whole seconds
+    vrrp["advert_int"] = ask.text("VRRP advert interval in seconds:", f"{advert:g}",
                                   lambda x: tp.check_advert_int(x, vrrp["version"]), _as_float)
     vrrp["unicast"] = prompter.confirm("Use unicast VRRP (where multicast is blocked, as in most clouds)?",
                                        bool(v.get("unicast", False)))
@@ -209,7 +213,7 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
 
     out["check"] = {
         "interval": ask.number("Seconds between health checks:", c.get("interval", 1), check_field("interval")),
-        "fall": ask.number("Failed checks before a node gives up the VIP:", c.get("fall", 2), check_field("fall")),
+        "fall": ask.number("Failed checks before a node gives up the VIP:", c.get("fall", tp.Check().fall), check_field("fall")),
         "rise": ask.number("Good checks before a node may take the VIP again:", c.get("rise", 2),
                            check_field("rise")),
         "weight": c.get("weight", 0),

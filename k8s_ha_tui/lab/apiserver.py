@@ -51,6 +51,13 @@ def make_handler(node: str):
     return Handler
 
 
+class Server(ThreadingHTTPServer):
+    # A real kube-apiserver listens with a long backlog: when it hangs, the kernel goes on
+    # accepting connections for a long time. http.server's default of 5 would start dropping
+    # them at once, which a TCP-only health check then notices (unlike in real life).
+    request_queue_size = 1024
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bind", default="0.0.0.0")
@@ -63,7 +70,7 @@ def main() -> int:
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
-    server = ThreadingHTTPServer((args.bind, args.port), make_handler(args.name))
+    server = Server((args.bind, args.port), make_handler(args.name))
     server.daemon_threads = True
     # The handshake happens in each request's thread, so a client that connects and says
     # nothing (a TCP check, a port scan) cannot stall the accept loop.

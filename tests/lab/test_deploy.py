@@ -115,8 +115,9 @@ def test_dry_run_shows_the_diff_and_changes_nothing(bare_lab, tmp_path):
     before = snapshot(bare_lab)
     res = tool("deploy", "-t", str(variant(bare_lab, tmp_path, check={"rise": 3})), "--dry-run")
     assert res.returncode == 0, res.stderr
-    assert "-    default-server check check-ssl verify none inter 1s fall 2 rise 2" in res.stdout
-    assert "+    default-server check check-ssl verify none inter 1s fall 2 rise 3" in res.stdout
+    line = "default-server check check-ssl verify none inter 1s fastinter 250ms fall 1 rise {} observe layer4"
+    assert f"-    {line.format(2)}" in res.stdout
+    assert f"+    {line.format(3)}" in res.stdout
     assert res.stdout.count(" would change ") == 3
     assert "Plan (dry run): deploy to k8s-master-02 → k8s-master-03 → k8s-master-01" in res.stdout
     assert snapshot(bare_lab) == before

@@ -185,6 +185,37 @@ def test_offline_node_is_unreachable_until_healed(healthy):
     wait_for(lambda: tcp_open("198.18.0.13", 22), 10, "master-03 back on the network")
 
 
+def backend_status(lab, node: str, server: str) -> str:
+    """What `node`'s HAProxy says of `server`, as `k8s-ha-tui status --json` reports it."""
+    res = subprocess.run([sys.executable, "-m", "k8s_ha_tui", "status", "-t", str(lab.topology_path), "--json"],
+                         capture_output=True, text=True, timeout=30)
+    nodes = {n["name"]: n for n in json.loads(res.stdout)["nodes"]}
+    return next((b["status"] for b in nodes[node]["backends"] if b["server"] == server), "?")
+
+
+def test_a_dead_apiserver_costs_clients_no_request(healthy):
+    """Round robin still sends every third new connection to it until the check marks it down;
+    each one is refused and retried on another apiserver (option redispatch 1)."""
+    cluster.fault("k8s-master-02", "apiserver-down")
+    answers = [readyz("198.18.0.10", 8443) for _ in range(30)]  # back to back, right after the kill
+    assert answers.count(False) == 0
+    wait_for(lambda: backend_status(healthy, "k8s-master-01", "k8s-master-02") == "DOWN", 10,
+             "the holder's HAProxy to mark the dead apiserver DOWN")
+
+
+def test_after_a_partition_heals_clients_follow_the_winner(healthy):
+    """master-01 drops off; master-02 takes the VIP and announces it. When master-01 comes back
+    it wins again, but the last ARP announcement clients saw was master-02's: the winner must
+    announce again (vrrp_higher_prio_send_advert), or clients keep the loser's MAC for the
+    neighbour table's whole timeout (seen in the lab: more than 10 s)."""
+    cluster.fault("k8s-master-01", "offline")
+    wait_for(lambda: "k8s-master-02" in healthy.holders(), 10, "master-02 to take the VIP")
+    wait_for(lambda: readyz("198.18.0.10", 8443), 5, "the API through the VIP on master-02")
+    cluster.heal("k8s-master-01")
+    wait_for(lambda: healthy.holders() == ["k8s-master-01"], 10, "master-01 to win the VIP back")
+    wait_for(lambda: readyz("198.18.0.10", 8443), 8, "the API through the VIP on master-01")
+
+
 def test_worker_refuses_master_faults_and_unknown_nodes(lab):
     with pytest.raises(cluster.LabError, match="is a worker"):
         cluster.fault("k8s-node-01", "haproxy-down")

@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings, strategies as st
 
 from k8s_ha_tui import election, lint, topology as tp
-from k8s_ha_tui.wizard import SEED_DEFAULTS
+from k8s_ha_tui.wizard import SEED_DEFAULTS, defaults_topology
 
 SEED = Path(__file__).parent.parent / "fixtures" / "seed"
 
@@ -73,12 +73,22 @@ def test_cli_lint_of_good_topology_exits_0(example_path):
 def test_slow_and_unsafe_topology_is_an_error():
     data = copy.deepcopy(SEED_DEFAULTS)
     data["check"] = {"interval": 3, "fall": 10, "weight": -2}  # the seed's settings
+    data["vrrp"] = {"router_id": 51, "version": 2, "advert_int": 1}
     findings = lint.lint_topology(tp.topology_from_dict(data))
     codes = {f.code: f for f in findings}
     assert codes["T001"].level == "error" and "30 s" in codes["T001"].message
     assert "T002" in codes
+    assert "T007" in codes and "~3.6 s" in codes["T007"].message  # 3 × 1 s + skew (priority 100)
     # 150/140/130 with weight -2: a failed master-01 (148) still beats master-02 (140).
     assert codes["T003"].level == "error" and "k8s-master-01 keeps the VIP" in codes["T003"].message
+
+
+def test_measured_defaults_lint_clean_and_faster_adverts_warn():
+    assert lint.lint_topology(defaults_topology()) == []
+    data = copy.deepcopy(SEED_DEFAULTS)
+    data["vrrp"] = {"router_id": 51, "version": 3, "advert_int": 0.1}
+    codes = {f.code for f in lint.lint_topology(tp.topology_from_dict(data))}
+    assert codes == {"T006"}
 
 
 def test_simulator_counterexample_is_real():

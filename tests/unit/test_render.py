@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -24,12 +26,24 @@ def topo(**changes) -> tp.Topology:
     return tp.topology_from_dict(data)
 
 
+class _Healthz(BaseHTTPRequestHandler):
+    calls = 0
+
+    def do_GET(self):  # noqa: N802 - the http.server API
+        type(self).calls += 1
+        self.send_response(200 if self.path == "/healthz" else 404)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 def node_files(t: tp.Topology, i: int = 0, **kw) -> dict[str, str]:
     return {f.path: f.text for f in render.render_node(t, t.masters[i], **kw)}
 
 
 def test_tree_has_every_file_with_safe_modes(tmp_path):
-    t = topo(vrrp={"auth_pass": "pw"})
+    t = topo(vrrp={"version": 2, "advert_int": 1, "auth_pass": "pw"})
     out = render.write_tree(render.render_all(t), tmp_path / "out")
     for m in t.masters:
         base = out / m.name
@@ -48,8 +62,9 @@ def test_keepalived_config_fixes_every_seed_defect():
     root = parse_keepalived(node_files(topo())[render.PATHS.keepalived_conf])
     g = root.first("global_defs")
     assert g.first("enable_script_security") and g.value("router_id") == "k8s-master-01"
+    assert g.first("vrrp_higher_prio_send_advert")  # the winner re-announces after a partition
     script = root.first("vrrp_script")
-    assert script.value("weight") == "0" and script.value("interval") == "1" and script.value("fall") == "2"
+    assert script.value("weight") == "0" and script.value("interval") == "1" and script.value("fall") == "1"
     inst = root.first("vrrp_instance")
     assert inst.value("priority") == "150" and inst.value("state") == "BACKUP"
     assert inst.first("virtual_ipaddress").words() == ["10.0.3.10/24"]
@@ -63,6 +78,35 @@ def test_check_script_asks_local_haproxy_not_the_vip():
     assert "http://127.0.0.1:8404/healthz" in text and "10.0.3.10" not in text
 
 
+def run_check_script(tmp_path, port: int) -> int:
+    script = tmp_path / "check.sh"
+    script.write_text(node_files(topo(health_port=port))[render.PATHS.check_script])
+    return subprocess.run(["sh", str(script)], timeout=10).returncode
+
+
+def test_check_script_passes_on_a_live_haproxy_and_fails_on_a_dead_one(tmp_path):
+    """Run for real with curl: 200 from the monitor URI passes; nobody listening fails."""
+    server = HTTPServer(("127.0.0.1", 0), _Healthz)
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert run_check_script(tmp_path, port) == 0
+        assert _Healthz.calls == 1  # the first try answered: no second one
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run_check_script(tmp_path, port) == 1  # port closed: both tries refused
+
+
+def test_both_check_tries_fit_in_keepalived_script_timeout():
+    for interval in (1, 2, 3, 60):
+        t = topo(check={"interval": interval})
+        text = node_files(t)[render.PATHS.check_script]
+        per_try = float(text.split("--max-time ")[1].split()[0])
+        assert "for try in 1 2" in text and 2 * per_try + 0.1 <= interval
+
+
 def test_haproxy_is_tcp_with_a_real_tls_readyz_check():
     sections = parse_haproxy(node_files(topo())[render.PATHS.haproxy_cfg])
     be = next(s for s in sections if s.kind == "backend")
@@ -70,7 +114,12 @@ def test_haproxy_is_tcp_with_a_real_tls_readyz_check():
     assert be.mode() == "tcp" and fe.mode() == "tcp"
     assert fe.directives("bind")[0][1][1] == "*:8443"
     assert be.directives("http-check", "send")[0][1][2:] == ["meth", "GET", "uri", "/readyz"]
-    assert "check-ssl" in be.directives("default-server")[0][1]
+    server_opts = be.directives("default-server")[0][1]
+    assert "check-ssl" in server_opts
+    # traffic that fails to connect counts against a server, and is retried elsewhere at once
+    assert server_opts[server_opts.index("observe") + 1] == "layer4"
+    defaults = next(s for s in sections if s.kind == "defaults")
+    assert defaults.directives("option", "redispatch")[0][1][2:] == ["1"]
     assert [t[1:3] for _, t in be.directives("server")] == [
         ["k8s-master-01", "10.0.3.11:6443"], ["k8s-master-02", "10.0.3.12:6443"], ["k8s-master-03", "10.0.3.13:6443"]]
 
@@ -100,7 +149,7 @@ def test_per_master_interface_and_priority():
 
 
 def test_rendered_configs_have_no_lint_findings():
-    files = node_files(topo(vrrp={"auth_pass": "pw"}))
+    files = node_files(topo(vrrp={"version": 2, "advert_int": 1, "auth_pass": "pw"}))
     findings = lint_configs(files[render.PATHS.keepalived_conf], files[render.PATHS.haproxy_cfg],
                             files[render.PATHS.check_script])
     assert findings == []

@@ -104,7 +104,7 @@ def test_load_reports_missing_corrupt_and_non_mapping_files(tmp_path):
 
 
 def test_save_is_private_and_round_trips(tmp_path):
-    t = tp.topology_from_dict({**base(), "vrrp": {"router_id": 51, "auth_pass": "pw"}})
+    t = tp.topology_from_dict({**base(), "vrrp": {"router_id": 51, "version": 2, "auth_pass": "pw"}})
     path = tmp_path / "t.yaml"
     tp.save_topology(t, path)
     assert path.stat().st_mode & 0o777 == 0o600
@@ -124,3 +124,11 @@ def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
         tp.atomic_write(path, "new\n")
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["t.yaml"]
+
+
+def test_advert_default_follows_the_vrrp_version():
+    assert tp.topology_from_dict(base()).vrrp.advert_int == 0.5 and tp.topology_from_dict(base()).vrrp.version == 3
+    v2 = tp.topology_from_dict({**base(), "vrrp": {"version": 2}})
+    assert v2.vrrp.advert_int == 1
+    with pytest.raises(UserError, match="0.5 must be whole seconds"):
+        tp.topology_from_dict({**base(), "vrrp": {"version": 2, "advert_int": 0.5}})

@@ -72,6 +72,7 @@ def test_bad_answers_are_refused_as_typed_then_corrected():
         "cp-2 address": ["10.0.9.12", "10.0.3.10", "10.0.3.11", "10.0.3.12"],
         "kube-apiserver port": ["8443", "6443"],
         "Failed checks before": ["0", "2"],
+        "VRRP version": ["2"],
         "advert interval": ["0.5", "1"],
     })
     t = wizard.ask_topology(p)
@@ -89,10 +90,10 @@ def test_bad_answers_are_refused_as_typed_then_corrected():
 
 
 def test_v2_password_is_checked_and_v3_skips_it():
-    p = ScriptedPrompter({"auth_pass": ["far-too-long", "ok-pass"]})
+    p = ScriptedPrompter({"VRRP version": ["2"], "auth_pass": ["far-too-long", "ok-pass"]})
     assert wizard.ask_topology(p).vrrp.auth_pass == "ok-pass"
     assert any("longer than 8" in r for _, r in p.rejected)
-    p3 = ScriptedPrompter({"VRRP version": ["3"], "advert interval": ["0.005", "0.2"]})
+    p3 = ScriptedPrompter({"advert interval": ["0.005", "0.2"]})  # version 3 is the default
     t3 = wizard.ask_topology(p3)
     assert t3.vrrp.version == 3 and t3.vrrp.advert_int == 0.2 and t3.vrrp.auth_pass is None
     assert not any("auth_pass" in q for q in p3.asked)
@@ -104,7 +105,7 @@ def test_starting_from_a_file_keeps_its_values(example_path):
 
 
 def test_summary_masks_the_password():
-    t = wizard.ask_topology(ScriptedPrompter({"auth_pass": ["s3cret"]}))
+    t = wizard.ask_topology(ScriptedPrompter({"VRRP version": ["2"], "auth_pass": ["s3cret"]}))
     assert "s3cret" not in wizard.summary(t) and "********" in wizard.summary(t)
 
 
