@@ -13,9 +13,13 @@ ratio seed/ours. A run ends when the configuration's own detection time has pass
 has answered for 3 s (or after --window seconds); the fault is healed and the cluster must be
 healthy again (`k8s-ha-tui status`) before the next run.
 
+The last scenario injects nothing but keeps every core busy for 15 s: a setting that flaps
+would move the VIP there.
+
 usage: sudo .venv/bin/python bench/failover.py [--runs 3] [--configs seed,ours]
-       [--scenarios haproxy-down,...] [--set check.fall=1 ...] [--json]
-Leaves the 3+3 lab up with our defaults deployed.
+       [--scenarios haproxy-down,...] [--set vrrp.advert_int=0.3 ...] [--json]
+       .venv/bin/python bench/failover.py --table RUN.json [MORE.json ...]
+Leaves the 3+3 lab up with the plain defaults deployed.
 """
 
 from __future__ import annotations
@@ -246,13 +250,13 @@ def merged(runs: list[list[dict]]) -> list[dict]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--configs", default="seed,ours")
-    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--runs", type=int, default=3, help="runs per cell (default 3)")
+    ap.add_argument("--configs", default="seed,ours", help="seed, ours or both (default seed,ours)")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, of: {', '.join(SCENARIOS)}")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="try another value for ours, e.g. check.fall=2 (repeatable)")
+                    help="try another value for ours, e.g. vrrp.advert_int=0.3 (repeatable)")
     ap.add_argument("--window", type=float, default=45, help="longest a run watches after the fault (s)")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json", action="store_true", help="every run as JSON instead of the table")
     ap.add_argument("--table", metavar="FILE", nargs="+",
                     help="print the table of earlier --json runs and stop (a later file's cells replace an earlier's)")
     args = ap.parse_args()
