@@ -110,6 +110,22 @@ class ClusterStatus:
         return [f"{m.name}→{b.server}" for m in self.masters if m.reachable for b in m.backends if not b.up]
 
     @property
+    def impaired(self) -> list[str]:
+        """Reachable masters that could not take the VIP for a reason nobody chose: a service
+        stopped, or VRRP in FAULT outside maintenance (its HAProxy check fails)."""
+        out = []
+        for m in self.masters:
+            if not m.reachable:
+                continue
+            stopped = [f"{svc} {state}" for svc, state in (("keepalived", m.keepalived), ("haproxy", m.haproxy))
+                       if state in ("inactive", "failed")]
+            if m.vrrp_state == "FAULT" and not m.maintenance:
+                stopped.append("VRRP FAULT")
+            if stopped:
+                out.append(f"{m.name}: {', '.join(stopped)}")
+        return out
+
+    @property
     def api_down(self) -> bool:
         """Nobody who could ask got an answer through the VIP."""
         answers = [n.api_via_vip for n in (*self.masters, *self.workers) if n.reachable and n.api_via_vip is not None]
@@ -126,6 +142,7 @@ class ClusterStatus:
             out.append(f"API DOWN through the VIP {self.vip}:{self.frontend_port}")
         if self.unreachable:
             out.append(f"unreachable: {', '.join(self.unreachable)}")
+        out += self.impaired
         if self.backends_down:
             out.append(f"backends down: {', '.join(self.backends_down)}")
         out += [f"{m.name} in maintenance" for m in self.masters if m.maintenance]
@@ -136,7 +153,7 @@ class ClusterStatus:
     def health(self) -> Health:
         if self.split_brain or self.no_holder or self.api_down:
             return Health.CRITICAL
-        if self.unreachable or self.backends_down or any(m.maintenance for m in self.masters):
+        if self.unreachable or self.impaired or self.backends_down or any(m.maintenance for m in self.masters):
             return Health.DEGRADED
         return Health.HEALTHY
 

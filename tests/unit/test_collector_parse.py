@@ -86,6 +86,11 @@ def test_health_and_alarms():
     down = cluster(master("m0", vrrp_state="MASTER", holds_vip=True, api_via_vip=False),
                    workers=(WorkerStatus("w", "10.0.3.21", True, api_via_vip=False),))
     assert down.api_down and down.health is Health.CRITICAL
+    dead_lb = cluster(master("m0", vrrp_state="FAULT", haproxy="inactive", check="BAD"),
+                      master("m1", vrrp_state="MASTER", holds_vip=True))
+    assert dead_lb.health is Health.DEGRADED and "m0: haproxy inactive, VRRP FAULT" in dead_lb.alarms
+    planned = cluster(master("m0", vrrp_state="FAULT", maintenance=True), master("m1", vrrp_state="MASTER", holds_vip=True))
+    assert planned.impaired == [] and planned.alarms == ["m0 in maintenance"]
     d = lost.as_dict()
     assert {"vip", "holders", "split_brain", "nodes", "workers"} <= set(d)
     assert {"name", "role", "reachable", "vrrp_state", "effective_priority", "holds_vip", "maintenance",
