@@ -78,10 +78,6 @@ def deploy(topology: Path, templates: Path | None = None) -> float:
     return time.monotonic() - started
 
 
-def netns(node: str) -> str:
-    return f"{layout.NETNS_PREFIX}{node}"
-
-
 class VipWatch:
     """When the kernel adds the VIP on each master (`ip monitor address` in its namespace)."""
 
@@ -89,7 +85,7 @@ class VipWatch:
         self.added: list[tuple[float, str]] = []
         self._procs = []
         for m in masters:
-            proc = subprocess.Popen(["ip", "-n", netns(m), "-o", "monitor", "address"],
+            proc = subprocess.Popen(["ip", "-n", layout.netns_of(m), "-o", "monitor", "address"],
                                     stdout=subprocess.PIPE, text=True)
             self._procs.append(proc)
             threading.Thread(target=self._read, args=(m, proc), daemon=True).start()

@@ -70,15 +70,13 @@ QUIET_S = 3.0  # a run ends once the API has answered this long after the detect
 @dataclass
 class Config:
     name: str
-    topology: Path
+    topology: Path  # the file, for the CLI
+    topo: topology.Topology
     templates: Path | None
-
-    def topo(self) -> topology.Topology:
-        return topology.load_topology(self.topology)
 
     def detection_s(self) -> float:
         """The longest this configuration may take to act on a fault: check, then VRRP."""
-        t = self.topo()
+        t = self.topo
         return t.check.interval * (t.check.fall + 1) + master_down_seconds(t.vrrp.advert_int)
 
 
@@ -109,8 +107,9 @@ def make_configs(base: Path, workdir: Path, overrides: list[str]) -> dict[str, C
     configs = {}
     for name, d, tpl in (("seed", seed, templates), ("ours", ours, None), ("defaults", defaults, None)):
         path = workdir / f"{name}.yaml"
-        topology.save_topology(topology.topology_from_dict(d, name), path)
-        configs[name] = Config(name, path, tpl)
+        topo = topology.topology_from_dict(d, name)
+        topology.save_topology(topo, path)
+        configs[name] = Config(name, path, topo, tpl)
     return configs
 
 
@@ -126,7 +125,7 @@ def healthy_holder(config: Config) -> str | None:
         snap = json.loads(res.stdout)
     except ValueError:
         return None
-    top = config.topo().masters[0].name
+    top = config.topo.masters[0].name
     return top if snap.get("health") == "healthy" and snap.get("holders") == [top] else None
 
 
@@ -158,7 +157,7 @@ def heal(scenario: str, holder: str, config: Config) -> None:
 
 def run_once(config: Config, scenario: str, window: float) -> dict:
     holder = wait_for(lambda: healthy_holder(config), 90, f"a healthy cluster ({config.name})", step=0.5)
-    masters = [m.name for m in config.topo().masters]
+    masters = [m.name for m in config.topo.masters]
     watch = VipWatch(masters)
     client = Client()
     client.start()

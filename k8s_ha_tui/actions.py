@@ -177,10 +177,7 @@ async def backend(snap: ClusterStatus, conn_for: ConnFor, server: str, state: st
             continue
         conn = await conn_for(m.name)
         try:
-            reader, writer = await conn.conn.open_unix_connection(PATHS.stats_socket)
-            writer.write(f"set server {BACKEND}/{server} state {state}\n".encode())
-            answer = (await asyncio.wait_for(reader.read(), 5)).decode(errors="replace").strip()
-            writer.close()
+            answer = (await conn.haproxy(PATHS.stats_socket, f"set server {BACKEND}/{server} state {state}", 5)).strip()
         except Exception as exc:  # noqa: BLE001 - reported per node
             failed.append(f"{m.name} ({exc or type(exc).__name__})")
             continue

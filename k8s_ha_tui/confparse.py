@@ -80,6 +80,13 @@ def parse_keepalived(text: str) -> KBlock:
     return root
 
 
+def vrrp_version(root: KBlock) -> int:
+    """The VRRP version a parsed keepalived.conf speaks (global_defs vrrp_version; 2 by default)."""
+    gdefs = root.first("global_defs")
+    text = gdefs.value("vrrp_version") if gdefs else None
+    return 3 if text == "3" else 2
+
+
 # --- HAProxy ---------------------------------------------------------------------------------
 
 SECTION_KEYWORDS = ("global", "defaults", "frontend", "backend", "listen", "peers", "resolvers",

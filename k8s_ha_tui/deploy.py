@@ -21,8 +21,9 @@ from typing import Awaitable, Callable
 
 from . import render
 from .collector.ssh import HostKeyPolicy, NodeConnection, connect_all
+from .confparse import parse_keepalived, vrrp_version
 from .errors import UserError
-from .render import PATHS, RenderedFile
+from .render import PATHS
 from .topology import Master, Topology
 
 STAGING = "/run/k8s-ha-tui/staging"  # root-only, and gone after a reboot
@@ -410,9 +411,7 @@ async def apply_node(p: NodePlan, topo: Topology, stamp: str, options: Options, 
 
 
 def vrrp_version_of(keepalived_conf: str | None) -> int | None:
-    if keepalived_conf is None:
-        return None
-    return 3 if re.search(r"^\s*vrrp_version\s+3\b", keepalived_conf, re.M) else 2
+    return None if keepalived_conf is None else vrrp_version(parse_keepalived(keepalived_conf))
 
 
 def version_change_warning(plans: list[NodePlan]) -> str | None:

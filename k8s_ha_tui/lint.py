@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from .confparse import HSection, KBlock, parse_haproxy, parse_keepalived, parse_timeout
+from .confparse import HSection, KBlock, parse_haproxy, parse_keepalived, parse_timeout, vrrp_version
 from .election import Candidate, combinations_count, unsafe_combinations
 from .topology import Topology
 
@@ -60,13 +60,13 @@ def lint_topology(topo: Topology) -> list[Finding]:
         out.append(Finding(
             "T001", level,
             f"a dead HAProxy is noticed only after check.interval × check.fall = {detect} s",
-            "use check.interval 1 and check.fall 2 (or fewer)", "check"))
+            "use the defaults: check.interval 1, check.fall 1", "check"))
+    takeover = master_down_seconds(vrrp.advert_int)
     if chk.weight != 0:
-        wait = master_down_seconds(vrrp.advert_int)
         out.append(Finding(
             "T002", "warning",
             f"check.weight {chk.weight} only changes the priority: the backup still waits the "
-            f"master-down interval (~{wait:.1f} s) before it takes the VIP",
+            f"master-down interval (~{takeover:.1f} s) before it takes the VIP",
             "use check.weight 0: a failed check then means FAULT and a handover within the skew time",
             "check.weight"))
         candidates = [Candidate(m.name, m.address, topo.priority_of(m)) for m in topo.masters]
@@ -85,7 +85,6 @@ def lint_topology(topo: Topology) -> list[Finding]:
             "T005", "warning",
             f"{len(topo.masters)} masters: etcd tolerates no more failures than with {len(topo.masters) - 1}",
             "use an odd number of masters", "masters"))
-    takeover = master_down_seconds(vrrp.advert_int)
     if takeover > SLOW_TAKEOVER_WARN_S:
         out.append(Finding(
             "T007", "warning",
@@ -125,7 +124,7 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
     gdefs = root.first("global_defs")
     scripts = root.all("vrrp_script")
     instances = root.all("vrrp_instance")
-    version = _int(gdefs.value("vrrp_version") if gdefs else None, 2)
+    version = vrrp_version(root)
     uses_scripts = bool(scripts) or any(i.first(k) for i in instances for k in ("notify", "notify_master"))
     if uses_scripts and not (gdefs and gdefs.first("enable_script_security")):
         add("K101", "error", gdefs.line if gdefs else 0,

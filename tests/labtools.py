@@ -83,7 +83,7 @@ class Lab:
         """Masters whose eth0 carries the VIP (asked of the kernel, not of keepalived)."""
         out = []
         for m in self.topo.masters:
-            res = subprocess.run(["ip", "-n", f"{layout.NETNS_PREFIX}{m.name}", "-o", "-4", "addr", "show",
+            res = subprocess.run(["ip", "-n", layout.netns_of(m.name), "-o", "-4", "addr", "show",
                                   "dev", layout.NODE_LINK], capture_output=True, text=True)
             if f" {self.topo.vip}/" in res.stdout:
                 out.append(m.name)

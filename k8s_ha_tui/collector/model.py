@@ -37,12 +37,18 @@ class BackendServer:
 
 
 @dataclass(frozen=True)
-class MasterStatus:
+class NodeStatus:
+    """What every node's snapshot says: who, and whether we reach it (or since when not)."""
+
     name: str
     address: str
     reachable: bool
     unreachable_since: float | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class MasterStatus(NodeStatus):
     keepalived: str = "unknown"  # active / inactive / failed / unknown
     haproxy: str = "unknown"
     vrrp_state: str = "UNKNOWN"
@@ -64,12 +70,7 @@ class MasterStatus:
 
 
 @dataclass(frozen=True)
-class WorkerStatus:
-    name: str
-    address: str
-    reachable: bool
-    unreachable_since: float | None = None
-    error: str | None = None
+class WorkerStatus(NodeStatus):
     api_via_vip: bool | None = None
 
 

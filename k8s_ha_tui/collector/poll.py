@@ -16,7 +16,7 @@ from typing import Awaitable, Callable
 from ..render import PATHS
 from ..topology import Node, Topology
 from . import parse
-from .model import ClusterStatus, MasterStatus, WorkerStatus
+from .model import ClusterStatus, MasterStatus, NodeStatus, WorkerStatus
 from .ssh import HostKeyPolicy, NodeConnection, SshError, connect
 
 PROBE_TIMEOUT = 5.0
@@ -86,7 +86,7 @@ class Session:
     error: str | None = None
     next_try: float = 0.0
     backoff: float = 1.0
-    last: MasterStatus | WorkerStatus | None = None
+    last: NodeStatus | None = None
     watcher: asyncio.Task | None = None
     wake: asyncio.Event | None = None
     vip_seen_at: float = 0.0  # when the address stream last changed holds_vip (monotonic)
@@ -103,7 +103,7 @@ class Session:
         self.next_try = time.monotonic() + self.backoff
         self.backoff = min(BACKOFF_MAX, self.backoff * 2)
 
-    def down_status(self) -> MasterStatus | WorkerStatus:
+    def down_status(self) -> NodeStatus:
         cls = MasterStatus if self.is_master else WorkerStatus
         return cls(name=self.node.name, address=self.node.address, reachable=False,
                    unreachable_since=self.unreachable_since, error=self.error)
@@ -144,16 +144,11 @@ class Collector:
     async def _stats(self, conn: NodeConnection):
         """`show stat` through the node's HAProxy admin socket (asyncssh UNIX-socket forwarding)."""
         try:
-            reader, writer = await asyncio.wait_for(conn.conn.open_unix_connection(PATHS.stats_socket),
-                                                    STATS_TIMEOUT)
-            writer.write(b"show stat\n")
-            data = await asyncio.wait_for(reader.read(), STATS_TIMEOUT)
-            writer.close()
-            return parse.show_stat(data.decode(errors="replace"))
+            return parse.show_stat(await conn.haproxy(PATHS.stats_socket, "show stat", STATS_TIMEOUT))
         except Exception:  # no HAProxy, no permission, or garbage: the backends are unknown
             return ()
 
-    async def _poll(self, s: Session) -> MasterStatus | WorkerStatus:
+    async def _poll(self, s: Session) -> NodeStatus:
         if not await self._ensure(s):
             s.last = s.down_status()
             return s.last

@@ -106,6 +106,17 @@ class NodeConnection:
                            f"{detail[-1] if detail else f'exit {res.exit_status}'}")
         return res
 
+    async def haproxy(self, socket_path: str, command: str, timeout: float = COMMAND_TIMEOUT) -> str:
+        """One command to the node's HAProxy runtime API, over asyncssh's UNIX-socket forwarding
+        (no socat on the node); HAProxy answers and closes."""
+        reader, writer = await asyncio.wait_for(self.conn.open_unix_connection(socket_path), timeout)
+        try:
+            writer.write(f"{command}\n".encode())
+            data = await asyncio.wait_for(reader.read(), timeout)
+        finally:
+            writer.close()
+        return data.decode(errors="replace")
+
     def close(self) -> None:
         self.conn.close()
 

@@ -33,6 +33,11 @@ def state_dir() -> Path:
     return Path(os.environ.get("K8S_HA_TUI_LAB_DIR", str(DEFAULT_STATE_DIR)))
 
 
+def netns_of(name: str) -> str:
+    """The network namespace of the lab node called `name`."""
+    return f"{NETNS_PREFIX}{name}"
+
+
 @dataclass(frozen=True)
 class LabNode:
     name: str
@@ -42,7 +47,7 @@ class LabNode:
 
     @property
     def netns(self) -> str:
-        return f"{NETNS_PREFIX}{self.name}"
+        return netns_of(self.name)
 
     @property
     def bridge_port(self) -> str:
