@@ -1,4 +1,5 @@
-"""Operator actions on a live cluster, each behind interlocks, each written to the audit log.
+"""Operator actions on a live cluster: each under the cluster lock, behind interlocks judged on
+a snapshot taken under that lock, and in the audit trail whatever its result (see guard.py).
 
 - failover: move the VIP off its holder and keep it off. Make-before-break: the target's
   priority is raised (priority_boost track file) so it takes the VIP while the old holder still
@@ -12,19 +13,15 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
-import json
-import os
-import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Awaitable, Callable
 
+from . import auditlog, guard
 from .collector.model import ClusterStatus
 from .collector.ssh import NodeConnection
-from .errors import UserError
-from .render import PATHS
+from .errors import Refused, UserError
+from .paths import PATHS
 
 MAX_PRIORITY = 254
 MOVE_TIMEOUT = 20.0
@@ -32,13 +29,6 @@ BACKEND_STATES = ("ready", "drain", "maint")
 BACKEND = "apiserver"
 
 ConnFor = Callable[[str], Awaitable[NodeConnection]]
-
-
-class Refused(UserError):
-    """An interlock said no; the message says why."""
-
-    def __init__(self, message: str):
-        super().__init__(message, code=3)
 
 
 @dataclass(frozen=True)
@@ -51,26 +41,6 @@ class Outcome:
     def text(self) -> str:
         took = f" in {self.seconds:.2f} s" if self.seconds is not None else ""
         return f"{self.action} {self.target}: {self.result}{took}"
-
-
-# --- audit -----------------------------------------------------------------------------------
-
-def audit_path() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "k8s-ha-tui" / "audit.log"
-
-
-def audit(cluster: str, action: str, target: str, result: str, seconds: float | None = None) -> None:
-    """One JSON line per action: when, who, what, result. The file is the user's own (0600)."""
-    path = audit_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    entry = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "who": f"{getpass.getuser()}@{socket.gethostname()}",
-             "cluster": cluster, "action": action, "target": target, "result": result}
-    if seconds is not None:
-        entry["seconds"] = round(seconds, 3)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a") as f:
-        f.write(json.dumps(entry) + "\n")
 
 
 # --- interlocks (pure: tested without a cluster) ----------------------------------------------------
@@ -142,6 +112,7 @@ async def failover(snap: ClusterStatus, conn_for: ConnFor, target: str | None = 
                    timeout: float = MOVE_TIMEOUT) -> Outcome:
     holder, chosen = failover_target(snap, target)
     t = snap.master(chosen)
+    assert t is not None  # failover_target chose it from snap.masters
     old, new = await conn_for(holder), await conn_for(chosen)
     boost = max(0, MAX_PRIORITY - (t.base_priority or 0))
     started = time.monotonic()
@@ -154,7 +125,6 @@ async def failover(snap: ClusterStatus, conn_for: ConnFor, target: str | None = 
         await _write_flag(new, PATHS.boost_file, 0)
     outcome = Outcome("failover", f"{holder} → {chosen}", f"VIP answers on {chosen}; {holder} stays in maintenance",
                       seconds)
-    audit(snap.name, "failover", f"{holder}->{chosen}", outcome.result, seconds)
     return outcome
 
 
@@ -164,7 +134,6 @@ async def maintenance(snap: ClusterStatus, conn_for: ConnFor, node: str, on: boo
         return await failover(snap, conn_for)
     await _write_flag(await conn_for(node), PATHS.maintenance_file, 1 if on else 0)
     outcome = Outcome("maintenance", node, "on" if on else "off (may take the VIP back by priority)")
-    audit(snap.name, "maintenance", node, outcome.result)
     return outcome
 
 
@@ -183,7 +152,75 @@ async def backend(snap: ClusterStatus, conn_for: ConnFor, server: str, state: st
             continue
         (failed if answer else done).append(m.name if not answer else f"{m.name} ({answer})")
     result = f"{state} on {', '.join(done) or 'no node'}" + (f"; failed on {', '.join(failed)}" if failed else "")
-    audit(snap.name, f"backend {state}", server, result)
     if failed and not done:
         raise UserError(f"backend {server}: {result}", code=1)
     return Outcome(f"backend {state}", server, result)
+
+
+# --- one wording for every front end, and the way every action runs ------------------------------
+
+@dataclass(frozen=True)
+class Request:
+    """What the operator asked for. `describe` runs the interlocks and says, in the words both the
+    CLI and the monitor show, what will happen; `act` does it."""
+
+    kind: str  # failover | maintenance | backend
+    node: str | None = None  # failover: the target (None: the best); maintenance: the master; backend: the server
+    state: str | None = None  # maintenance: on | off; backend: ready | drain | maint
+
+    @property
+    def action(self) -> str:
+        return f"backend {self.state}" if self.kind == "backend" else (
+            f"maintenance {self.state}" if self.kind == "maintenance" else "failover")
+
+    def target(self, snap: ClusterStatus | None = None) -> str:
+        if self.kind == "failover" and snap is not None:
+            holder, chosen = failover_target(snap, self.node)
+            return f"{holder}->{chosen}"
+        return self.node or "best eligible master"
+
+    def describe(self, snap: ClusterStatus) -> str:
+        if self.kind == "failover":
+            holder, target = failover_target(snap, self.node)
+            return (f"Failover: move the VIP from {holder} to {target}: {target}'s priority is raised so it "
+                    f"takes over while {holder} still serves (no dropped requests), then {holder} stays in "
+                    f"maintenance until 'maintenance {holder} off'.")
+        if self.kind == "maintenance":
+            on = self.state == "on"
+            node = self.node or "?"
+            check_maintenance(snap, node, on)
+            if on and node in snap.holders:
+                return f"{node} holds the VIP: it moves first (make-before-break), then {node} enters maintenance."
+            return (f"Maintenance {self.state} for {node}: " +
+                    ("keepalived there goes to FAULT and will not take the VIP." if on else
+                     "it may take the VIP back if its priority is the highest."))
+        check_backend(snap, self.node or "?", self.state or "?")
+        return f"Backend {self.node}: set state {self.state} on every reachable master's HAProxy."
+
+    async def act(self, snap: ClusterStatus, conn_for: ConnFor) -> Outcome:
+        if self.kind == "failover":
+            return await failover(snap, conn_for, self.node)
+        if self.kind == "maintenance":
+            return await maintenance(snap, conn_for, self.node or "?", self.state == "on")
+        return await backend(snap, conn_for, self.node or "?", self.state or "?")
+
+
+class NotConfirmed(Refused):
+    def __init__(self) -> None:
+        super().__init__("not confirmed; nothing was changed")
+
+
+async def perform(request: Request, cluster: str, conns: list[NodeConnection], total_masters: int,
+                  snapshot: Callable[[], Awaitable[ClusterStatus]], conn_for: ConnFor,
+                  confirm: Callable[[str], Awaitable[bool]], lock: guard.LockOptions,
+                  log: Callable[[str], None]) -> Outcome:
+    """Lock, look (a fresh snapshot), judge (interlocks), ask, act — and audit, whatever happens."""
+    async with guard.change(conns, total_masters, cluster, request.action, request.target(), lock, log) as op:
+        snap = await snapshot()
+        question = request.describe(snap)  # Refused here is audited as refused
+        op.target = request.target(snap)
+        if not await confirm(question):
+            raise NotConfirmed()
+        outcome = await request.act(snap, conn_for)
+        op.result, op.seconds = auditlog.ok(outcome.result), outcome.seconds
+        return outcome

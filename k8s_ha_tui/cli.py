@@ -30,11 +30,14 @@ def cmd_wizard(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}")
     else:
         prompter = wizard.QuestionaryPrompter()
-        topo = wizard.ask_topology(prompter, wizard.start_from(args.start))
-        if not wizard.confirm_and_write(prompter, topo, args.output,
-                                        lambda t: topology.save_topology(t, args.output)):
-            print("nothing written")
-            return 1
+        try:
+            topo = wizard.ask_topology(prompter, wizard.start_from(args.start))
+            if not wizard.confirm_and_write(prompter, topo, args.output,
+                                            lambda t: topology.save_topology(t, args.output)):
+                print("nothing written")
+                return 1
+        except KeyboardInterrupt:
+            raise UserError("aborted; nothing was written", code=130) from None
         print(f"wrote {args.output}")
     if args.render_dir:
         out = render.write_tree(render.render_all(topo), args.render_dir)
@@ -87,8 +90,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 def _confirm_rollout(args: argparse.Namespace, what: str):
     """Ask before changing live nodes, unless --yes; never guess when nobody can answer."""
-    def confirm(plans) -> bool:
+    async def confirm(plans) -> bool:
         from .deploy import rollout_order
+        from .interrupts import ask
 
         order = " → ".join(p.name for p in rollout_order(plans) if p.changed)
         print(f"\nPlan: {what} {order} (one at a time, each verified before the next; "
@@ -97,7 +101,7 @@ def _confirm_rollout(args: argparse.Namespace, what: str):
             return True
         if not sys.stdin.isatty():
             raise UserError("not confirmed: run with --yes to deploy without a terminal")
-        return input("Go ahead? [y/N] ").strip().lower() in ("y", "yes")
+        return (await ask("Go ahead? [y/N] ")).strip().lower() in ("y", "yes")
     return confirm
 
 
@@ -111,23 +115,38 @@ def _print_summary(plans) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
 
 
-def _rollout(args: argparse.Namespace, what: str, run) -> int:
-    import asyncio
+def _lock_options(args: argparse.Namespace):
+    from .guard import LockOptions
 
+    return LockOptions(wait=args.wait, break_stale=args.break_stale_lock)
+
+
+def _rollout(args: argparse.Namespace, what: str, run) -> int:
     from . import deploy as d, topology
     from .collector.ssh import policy_for
+    from .interrupts import Interrupted
 
     topo = topology.load_topology(args.topology)
     policy = policy_for(topo, args.accept_new_host_keys)
     options = d.Options(dry_run=args.dry_run, allow_install=not args.no_install,
                         verify_timeout=args.verify_timeout,
-                        template_dir=Path(args.templates) if getattr(args, "templates", None) else None)
-    log = lambda line: print(line, flush=True)  # noqa: E731
+                        template_dir=Path(args.templates) if getattr(args, "templates", None) else None,
+                        topology_file=args.topology, keep_backups=args.keep_backups, lock=_lock_options(args))
+    ctx = d.Rollout(topo, policy, options, lambda line: print(line, flush=True))
     try:
-        plans = asyncio.run(run(d, topo, policy, options, _confirm_rollout(args, what), log))
-    except d.DeployError as exc:
-        if exc.plans:
-            _print_summary(exc.plans)
+        plans = ctx.interrupts.run(lambda: run(d, ctx, _confirm_rollout(args, what)))
+    except Interrupted as exc:
+        if ctx.plans:
+            _print_summary(ctx.plans)
+        if exc.abandoned:
+            raise UserError("interrupted twice: cleanup abandoned. A node marked 'unreachable, state unknown' "
+                            "may hold the new files (its swap finishes on the node by itself); the cluster lock "
+                            "may be left behind (--break-stale-lock removes it once its holder is gone)",
+                            code=130) from None
+        raise UserError("interrupted: the rollout stopped; every node is as the table says", code=130) from None
+    except UserError:
+        if ctx.plans and any(p.result != "unchanged" for p in ctx.plans):
+            _print_summary(ctx.plans)
         raise
     for entry in policy.recorded:
         print(f"recorded new host key: {entry}")
@@ -142,14 +161,42 @@ def _rollout(args: argparse.Namespace, what: str, run) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    return _rollout(args, "deploy to",
-                    lambda d, topo, policy, options, confirm, log: d.deploy(topo, policy, options, confirm, log))
+    return _rollout(args, "deploy to", lambda d, ctx, confirm: d.deploy(ctx, confirm))
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    if args.list:
+        return _list_backups(args)
     return _rollout(args, f"restore backup {args.to or '(latest)'} on",
-                    lambda d, topo, policy, options, confirm, log: d.rollback(topo, policy, options, args.to,
-                                                                            confirm, log))
+                    lambda d, ctx, confirm: d.rollback(ctx, args.to, confirm))
+
+
+def _list_backups(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import deploy as d, topology
+    from .collector.ssh import policy_for
+
+    topo = topology.load_topology(args.topology)
+    found = asyncio.run(d.list_all_backups(topo, policy_for(topo, args.accept_new_host_keys)))
+    if not found:
+        raise UserError("no master could be reached", code=1)
+    by_id: dict = {}
+    for node, infos in found.items():
+        for info in infos:
+            by_id.setdefault(info.id, (info, []))[1].append(node)
+    rows = [("backup", "made by", "for", "topology", "previous", "on"),
+            *((i.id, i.who, i.action, i.topology, i.previous or "-", ", ".join(nodes))
+              for i, nodes in (by_id[k] for k in sorted(by_id)))]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    missing = [m.name for m in topo.masters if m.name not in found]
+    if missing:
+        print(f"unreachable, not listed: {', '.join(missing)}")
+    if len(rows) == 1:
+        print("no backups yet (deploy makes one on every master it changes)")
+    return 0
 
 
 def _status_text(snap) -> str:
@@ -157,6 +204,8 @@ def _status_text(snap) -> str:
     holders = ", ".join(snap.holders) or "NOBODY"
     lines = [f"{snap.name}: VIP {snap.vip} held by {holders} — {snap.health.name}"]
     lines += [f"  ALARM {a}" for a in snap.alarms]
+    if snap.lock:
+        lines.append(f"  LOCKED {snap.lock.describe()}")
     lines.append(f"  {'master':<15} {'ssh':<5} {'vrrp':<7} {'prio':>9} {'check':<6} {'vip':<4} "
                  f"{'maint':<5} {'keepalived':<10} {'haproxy':<8} backends up")
     for m in snap.masters:
@@ -187,79 +236,65 @@ def cmd_status(args: argparse.Namespace) -> int:
     return int(snap.health)
 
 
-def _ask(args: argparse.Namespace, question: str) -> None:
-    """Actions that could drop the API ask first (or take --yes)."""
-    print(question)
-    if args.yes:
-        return
-    if not sys.stdin.isatty():
-        raise UserError("not confirmed: run with --yes to act without a terminal")
-    if input("Go ahead? [y/N] ").strip().lower() not in ("y", "yes"):
-        raise UserError("not confirmed; nothing was changed", code=1)
-
-
-def _run_action(args: argparse.Namespace, describe, act) -> int:
-    """Snapshot, interlocks and description, confirmation, then the action on kept connections."""
-    import asyncio
-
-    from . import topology
+def _run_action(args: argparse.Namespace, request) -> int:
+    """Connect, lock, snapshot, interlocks, confirmation, action, audit (actions.perform)."""
+    from . import actions, topology
     from .collector.poll import snapshot
-    from .collector.ssh import connect, policy_for
+    from .collector.ssh import connect_reachable, policy_for
+    from .interrupts import Interrupted, Interrupts, ask
 
     topo = topology.load_topology(args.topology)
     policy = policy_for(topo)
 
+    async def confirm(question: str) -> bool:
+        print(question)
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UserError("not confirmed: run with --yes to act without a terminal")
+        return (await ask("Go ahead? [y/N] ")).strip().lower() in ("y", "yes")
+
     async def main() -> str:
-        snap = await snapshot(topo, policy)
-        _ask(args, describe(snap))
-        conns: dict = {}
+        conns, _errors = await connect_reachable(topo, topo.masters, policy)
+        by_name = {c.name: c for c in conns}
 
         async def conn_for(name: str):
-            if name not in conns:
-                conns[name] = await connect(topo, topo.master(name), policy)
-            return conns[name]
+            if name not in by_name:
+                raise UserError(f"{name} is unreachable", code=1)
+            return by_name[name]
         try:
-            return (await act(snap, conn_for)).text()
+            outcome = await actions.perform(request, topo.name, conns, len(topo.masters),
+                                            lambda: snapshot(topo, policy), conn_for, confirm,
+                                            _lock_options(args), lambda line: print(line, flush=True))
+            return outcome.text()
         finally:
-            for c in conns.values():
+            for c in conns:
                 c.close()
 
-    print(asyncio.run(main()))
+    try:
+        print(Interrupts().run(main))
+    except Interrupted:
+        raise UserError(f"interrupted: {request.action} stopped (a failover removes its priority boost "
+                        "first); see `status` for where the VIP is", code=130) from None
     return 0
 
 
 def cmd_failover(args: argparse.Namespace) -> int:
-    from . import actions
+    from .actions import Request
 
-    def describe(snap) -> str:
-        holder, target = actions.failover_target(snap, args.to)
-        return (f"Failover: raise {target}'s priority so it takes the VIP from {holder} while {holder} still "
-                f"serves, then put {holder} in maintenance (it stays out until 'maintenance {holder} off').")
-    return _run_action(args, describe, lambda snap, conn_for: actions.failover(snap, conn_for, args.to))
+    return _run_action(args, Request("failover", args.to))
 
 
 def cmd_maintenance(args: argparse.Namespace) -> int:
-    from . import actions
+    from .actions import Request
 
-    on = args.state == "on"
-
-    def describe(snap) -> str:
-        actions.check_maintenance(snap, args.node, on)
-        if on and args.node in snap.holders:
-            return f"{args.node} holds the VIP: it moves first (make-before-break), then {args.node} enters maintenance."
-        return (f"Maintenance {args.state} for {args.node}: " +
-                ("keepalived there goes to FAULT and will not take the VIP." if on else
-                 "it may take the VIP back if its priority is the highest."))
-    return _run_action(args, describe, lambda snap, conn_for: actions.maintenance(snap, conn_for, args.node, on))
+    return _run_action(args, Request("maintenance", args.node, args.state))
 
 
 def cmd_backend(args: argparse.Namespace) -> int:
-    from . import actions
+    from .actions import Request
 
-    def describe(snap) -> str:
-        actions.check_backend(snap, args.server, args.state)
-        return f"Backend {args.server}: set state {args.state} on every reachable master's HAProxy."
-    return _run_action(args, describe, lambda snap, conn_for: actions.backend(snap, conn_for, args.server, args.state))
+    return _run_action(args, Request("backend", args.server, args.state))
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -272,9 +307,47 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rollout_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-t", "--topology", required=True, metavar="FILE")
+def _lock_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask before changing the nodes")
+    p.add_argument("--wait", type=_seconds(0, 3600), nargs="?", const=600.0, default=0.0, metavar="SECONDS",
+                   help="if another operator holds the cluster lock, queue for it this long "
+                        "(default: refuse at once; --wait alone: 600)")
+    p.add_argument("--break-stale-lock", action="store_true",
+                   help="remove a cluster lock whose holder is gone (its process died on this machine, or it "
+                        "was not renewed for 120 s); a live holder's lock is never broken")
+
+
+def _seconds(low: float, high: float):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value:g} is outside {low:g}–{high:g} seconds")
+        return value
+    return parse
+
+
+def _count(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}–{high}")
+        return value
+    return parse
+
+
+def _rollout_arguments(p: argparse.ArgumentParser) -> None:
+    from .backups import KEEP, KEEP_RANGE
+
+    p.add_argument("-t", "--topology", required=True, metavar="FILE")
+    _lock_arguments(p)
+    p.add_argument("--keep-backups", type=_count(*KEEP_RANGE), default=KEEP, metavar="N", help=f"backups kept per master, oldest pruned first; the one made now and the one "
+                                     f"restored are never pruned ({KEEP_RANGE[0]}–{KEEP_RANGE[1]}, default: %(default)s)")
     p.add_argument("--dry-run", action="store_true", help="validate on the nodes and show the diff; change nothing")
     p.add_argument("--accept-new-host-keys", action="store_true",
                    help="trust and record host keys not yet in known_hosts (never changed ones)")
@@ -328,7 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rb = sub.add_parser("rollback", help="restore a deploy backup on every master, the same careful way")
     _rollout_arguments(rb)
-    rb.add_argument("--to", metavar="TIMESTAMP", help="the backup to restore (default: the latest)")
+    rb.add_argument("--to", metavar="BACKUP", help="the backup to restore (default: the latest; see --list)")
+    rb.add_argument("--list", action="store_true", help="list every master's backups: who made them, for what, "
+                                                        "from which topology, and the one before; change nothing")
     rb.set_defaults(func=cmd_rollback)
 
     mo = sub.add_parser("monitor", help="the live monitor (TUI): VIP holder, VRRP, backends, actions")
@@ -348,21 +423,21 @@ def build_parser() -> argparse.ArgumentParser:
     fo = sub.add_parser("failover", help="move the VIP off its holder on purpose (it stays in maintenance)")
     fo.add_argument("-t", "--topology", required=True, metavar="FILE")
     fo.add_argument("--to", metavar="MASTER", help="the master to take the VIP (default: the best eligible one)")
-    fo.add_argument("--yes", action="store_true", help="do not ask first")
+    _lock_arguments(fo)
     fo.set_defaults(func=cmd_failover)
 
     ma = sub.add_parser("maintenance", help="take a master out of (or back into) the VIP election")
     ma.add_argument("-t", "--topology", required=True, metavar="FILE")
     ma.add_argument("node")
     ma.add_argument("state", choices=["on", "off"])
-    ma.add_argument("--yes", action="store_true", help="do not ask first")
+    _lock_arguments(ma)
     ma.set_defaults(func=cmd_maintenance)
 
     be = sub.add_parser("backend", help="drain, ready or maint one apiserver on every master's HAProxy")
     be.add_argument("-t", "--topology", required=True, metavar="FILE")
     be.add_argument("server")
     be.add_argument("state", choices=["drain", "ready", "maint"])
-    be.add_argument("--yes", action="store_true", help="do not ask first")
+    _lock_arguments(be)
     be.set_defaults(func=cmd_backend)
 
     from .lab.cli import add_lab_commands
@@ -382,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
-        print("\naborted; nothing was written", file=sys.stderr)
+        print("\ninterrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`... | head`): say nothing more, as other Unix tools do.

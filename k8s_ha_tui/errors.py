@@ -7,3 +7,10 @@ class UserError(Exception):
     def __init__(self, message: str, code: int = 2):
         super().__init__(message)
         self.code = code
+
+
+class Refused(UserError):
+    """An interlock or the cluster lock said no; the message says why. Exit 3."""
+
+    def __init__(self, message: str):
+        super().__init__(message, code=3)

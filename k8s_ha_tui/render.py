@@ -16,36 +16,12 @@ from pathlib import Path
 import jinja2
 
 from .errors import UserError
+from .paths import PATHS
 from .topology import Master, Topology
 
 RENDER_MARKER = ".k8s-ha-tui-render"
 
 
-@dataclass(frozen=True)
-class NodePaths:
-    """Where things live on a master. Deploy, actions and the collector use the same paths."""
-
-    keepalived_conf: str = "/etc/keepalived/keepalived.conf"
-    check_script: str = "/etc/keepalived/check_apiserver.sh"
-    notify_script: str = "/etc/keepalived/notify.sh"
-    maintenance_file: str = "/etc/keepalived/maintenance"
-    boost_file: str = "/etc/keepalived/priority_boost"
-    haproxy_cfg: str = "/etc/haproxy/haproxy.cfg"
-    stats_socket: str = "/run/haproxy/admin.sock"
-    state_dir: str = "/run/k8s-ha-tui"
-    keepalived_pod: str = "/etc/kubernetes/manifests/keepalived.yaml"
-    haproxy_pod: str = "/etc/kubernetes/manifests/haproxy.yaml"
-
-    @property
-    def state_file(self) -> str:
-        return f"{self.state_dir}/vrrp-state"
-
-    @property
-    def events_file(self) -> str:
-        return f"{self.state_dir}/vrrp-events.log"
-
-
-PATHS = NodePaths()
 EVENTS_KEPT = 500
 
 

@@ -23,13 +23,21 @@ class EventTracker:
     no_holder_told: bool = False
     split_since: float | None = None
     split_told: bool = False
+    audit_seen: set = field(default_factory=set)
+
+    AUDIT_AT_START = 5  # the newest entries shown when the monitor opens
 
     def update(self, snap: ClusterStatus) -> list[str]:
         prev, self.previous = self.previous, snap
         if prev is None:
             holders = ", ".join(snap.holders) or "nobody"
-            return [f"watching {snap.name}: VIP {snap.vip} on {holders}"]
+            return [f"watching {snap.name}: VIP {snap.vip} on {holders}", *self._audit(snap)[-self.AUDIT_AT_START:]]
         events: list[str] = []
+        events += self._audit(snap)
+        if snap.lock and (prev.lock is None or prev.lock.id != snap.lock.id):
+            events.append(f"cluster locked: {snap.lock.describe()}")
+        elif prev.lock and snap.lock is None and all(m.reachable for m in snap.masters if m.lock is None):
+            events.append(f"cluster lock released ({prev.lock.what} by {prev.lock.who})")
         events += self._vip(prev, snap)
         events += self._split(snap)
         for old, new in zip(prev.masters, snap.masters):
@@ -51,6 +59,12 @@ class EventTracker:
         elif prev.api_down and not snap.api_down:
             events.append("API answers through the VIP again")
         return events
+
+    def _audit(self, snap: ClusterStatus) -> list[str]:
+        """Audit entries from the masters not shown yet: what another operator did."""
+        new = [e for e in snap.recent_audit if e not in self.audit_seen]
+        self.audit_seen.update(new)
+        return [f"audit {e.when[11:19]} {e.text()}" for e in new]
 
     def _vip(self, prev: ClusterStatus, snap: ClusterStatus) -> list[str]:
         """A move is from the last single holder to the next one; its time runs from the first

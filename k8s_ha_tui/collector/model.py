@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 
+from ..auditlog import AuditEntry
+from ..lockfile import LockInfo
+
 VRRP_STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "INIT")
 
 
@@ -61,6 +64,8 @@ class MasterStatus(NodeStatus):
     backends: tuple[BackendServer, ...] = ()
     api_via_vip: bool | None = None
     last_transition: float | None = None
+    lock: LockInfo | None = None  # the cluster lock as this master has it
+    audit: tuple[AuditEntry, ...] = ()  # its newest audit entries
 
     @property
     def eligible(self) -> bool:
@@ -158,6 +163,18 @@ class ClusterStatus:
             return Health.DEGRADED
         return Health.HEALTHY
 
+    @property
+    def lock(self) -> LockInfo | None:
+        """The cluster lock, if any master has one (the most recently renewed)."""
+        locks = [m.lock for m in self.masters if m.reachable and m.lock is not None]
+        return max(locks, key=lambda lk: lk.renewed) if locks else None
+
+    @property
+    def recent_audit(self) -> list[AuditEntry]:
+        """Every master's newest audit entries, merged (each entry is on every master), oldest first."""
+        seen = {e for m in self.masters if m.reachable for e in m.audit}
+        return sorted(seen, key=lambda e: e.when)
+
     def master(self, name: str) -> MasterStatus | None:
         return next((m for m in self.masters if m.name == name), None)
 
@@ -171,7 +188,9 @@ class ClusterStatus:
             "holders": self.holders,
             "split_brain": self.split_brain,
             "alarms": self.alarms,
-            "nodes": [{**asdict(m), "role": "master", "backends": [asdict(b) for b in m.backends]}
-                      for m in self.masters],
+            "lock": None if self.lock is None else {k: v for k, v in asdict(self.lock).items() if k != "token"},
+            "nodes": [{**{k: v for k, v in asdict(m).items() if k not in ("lock", "audit")}, "role": "master",
+                       "backends": [asdict(b) for b in m.backends]} for m in self.masters],
+            "recent_audit": [asdict(e) for e in self.recent_audit],
             "workers": [{**asdict(w), "role": "worker"} for w in self.workers],
         }

@@ -13,13 +13,16 @@ import time
 from dataclasses import dataclass, replace
 from typing import Awaitable, Callable
 
-from ..render import PATHS
+from ..auditlog import parse_lines
+from ..lockfile import lock_probe, parse_probe
+from ..paths import PATHS
 from ..topology import Node, Topology
 from . import parse
 from .model import ClusterStatus, MasterStatus, NodeStatus, WorkerStatus
 from .ssh import HostKeyPolicy, NodeConnection, SshError, connect
 
 PROBE_TIMEOUT = 5.0
+AUDIT_SHOWN = 20  # the newest entries of each master's audit log, for the monitor
 STATS_TIMEOUT = 3.0
 BACKOFF_MAX = 10.0
 
@@ -44,6 +47,8 @@ def master_probe(topo: Topology) -> str:
         f"echo @@maintenance; cat {PATHS.maintenance_file} 2>/dev/null",
         f"echo @@boost; cat {PATHS.boost_file} 2>/dev/null",
         f"echo @@data; {_DUMP}",
+        f"echo @@lock; {lock_probe(PATHS.lock_file)}",
+        f"echo @@audit; tail -n {AUDIT_SHOWN} {PATHS.audit_log} 2>/dev/null | tr -c '[:print:]\\n' '?'",
         _api_probe(topo),
     ])
 
@@ -72,6 +77,8 @@ def master_status(topo: Topology, node: Node, output: str, backends) -> MasterSt
         backends=backends,
         api_via_vip=(api == "200") if api else None,
         last_transition=data.get("last_transition") or notify.get("last_transition"),
+        lock=parse_probe(s.get("lock", "")),
+        audit=tuple(parse_lines(s.get("audit", ""))),
     )
 
 

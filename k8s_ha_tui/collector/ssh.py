@@ -74,6 +74,12 @@ def _client_factory(policy: HostKeyPolicy, host: str, port: int, outcome: dict):
     return Client
 
 
+def _head(command: str) -> str:
+    """A command as an error message names it: its first line, cut short."""
+    first = command.strip().splitlines()[0] if command.strip() else ""
+    return first[:60] + ("…" if len(first) > 60 or "\n" in command.strip() else "")
+
+
 @dataclass
 class NodeConnection:
     """One open SSH connection to a node, running commands as root (directly or with sudo)."""
@@ -93,16 +99,17 @@ class NodeConnection:
         return command
 
     async def run(self, command: str, input: str | None = None, timeout: float = COMMAND_TIMEOUT,
-                  check: bool = True) -> asyncssh.SSHCompletedProcess:
+                  check: bool = True, label: str | None = None) -> asyncssh.SSHCompletedProcess:
+        """Run as root; `label` names a long command in errors."""
         try:
             res = await asyncio.wait_for(self.conn.run(self.wrap(command), input=input, check=False), timeout)
         except asyncio.TimeoutError:
-            raise SshError(f"{self.name}: no answer within {timeout:g} s to: {command[:60]}") from None
+            raise SshError(f"{self.name}: no answer within {timeout:g} s to: {label or _head(command)}") from None
         except (asyncssh.Error, OSError) as exc:
             raise SshError(f"{self.name}: SSH failed: {exc}") from None
         if check and res.exit_status != 0:
             detail = (str(res.stderr or "") or str(res.stdout or "")).strip().splitlines()
-            raise SshError(f"{self.name}: `{command[:60]}` failed: "
+            raise SshError(f"{self.name}: `{label or _head(command)}` failed: "
                            f"{detail[-1] if detail else f'exit {res.exit_status}'}")
         return res
 
@@ -159,6 +166,22 @@ async def connect_all(topo: Topology, nodes: list[Node], policy: HostKeyPolicy) 
                 r.close()
         raise errors[0]
     return list(results)
+
+
+async def connect_reachable(topo: Topology, nodes: list[Node], policy: HostKeyPolicy
+                            ) -> tuple[list[NodeConnection], dict[str, str]]:
+    """Connect to every node in parallel: the connections made, and why the others failed."""
+    results = await asyncio.gather(*(connect(topo, n, policy) for n in nodes), return_exceptions=True)
+    conns = [r for r in results if isinstance(r, NodeConnection)]
+    errors = {n.name: str(r) for n, r in zip(nodes, results) if isinstance(r, BaseException)}
+    return conns, errors
+
+
+async def reconnect(conn: NodeConnection, topo: Topology, policy: HostKeyPolicy) -> None:
+    """Replace a lost link in place, so everyone holding this NodeConnection uses the new one."""
+    fresh = await connect(topo, conn.node, policy)
+    conn.conn.close()
+    conn.conn = fresh.conn
 
 
 def policy_for(topo: Topology, accept_new: bool = False) -> HostKeyPolicy:

@@ -22,6 +22,7 @@ from ..collector.model import ClusterStatus, Health, MasterStatus
 from ..collector.poll import Collector
 from ..collector.ssh import HostKeyPolicy, NodeConnection, SshError, connect
 from ..errors import UserError
+from ..guard import LockOptions
 from ..topology import Topology
 from .confirm_modal import ConfirmModal
 from .log_modal import LogModal
@@ -105,8 +106,10 @@ class MonitorApp(App):
         for line in self.tracker.update(snap):
             self.log_event(line, warn=any(w in line for w in ("SPLIT", "lost", "DOWN", "NO HOLDER")))
         holders = ", ".join(snap.holders) or "NOBODY"
+        lock = f"\n {snap.lock.describe()} — actions wait for it" if snap.lock else ""
         banner.update(Text.assemble((f" {snap.name} ", "bold"), "  VIP ", (snap.vip, "bold"), "  →  ",
-                                    (holders, "bold"), f"   [{snap.health.name}]"))
+                                    (holders, "bold"), f"   [{snap.health.name}]", lock))
+        self.refresh_bindings()
         for cls in HEALTH_CLASS.values():
             banner.set_class(cls == HEALTH_CLASS[snap.health], cls)
         alarms = self.query_one("#alarms", Static)
@@ -179,14 +182,23 @@ class MonitorApp(App):
                     return s.conn
         return await connect(self.topo, self.topo.master(name), self.policy)
 
-    def _ask_then(self, title: str, check, question: str, act) -> None:
+    ACTIONS = ("failover", "maintenance", "backend")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Greys out (None) the action keys while a change runs — ours, or another operator's
+        (the cluster lock) — so the footer says so before anyone presses them."""
+        if action in self.ACTIONS and (self.busy or (self.status is not None and self.status.lock is not None)):
+            return None
+        return True
+
+    def _ask_then(self, title: str, request: actions.Request) -> None:
         """Interlocks first (a refusal is shown, nothing asked), then the question, then the action."""
         if self.status is None or self.busy:
             self.notify("wait for the first status" if self.status is None else "an action is running",
                         severity="warning")
             return
         try:
-            check()
+            question = request.describe(self.status)
         except UserError as exc:
             self.log_event(f"refused: {exc}", warn=True)
             self.notify(str(exc), title="refused", severity="error")
@@ -194,20 +206,36 @@ class MonitorApp(App):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.perform_action(title, act)
+                self.perform_action(title, request)
         self.push_screen(ConfirmModal(title, question), answered)
 
+    async def _fresh_status(self) -> ClusterStatus:
+        """Taken after the lock is ours, so the interlocks judge what is true now."""
+        if self.collector is not None:
+            return await self.collector.poll_once()
+        assert self.status is not None
+        return self.status
+
     @work(exclusive=True, group="action")
-    async def perform_action(self, title: str, act) -> None:
+    async def perform_action(self, title: str, request: actions.Request) -> None:
         self.busy = True
+        self.refresh_bindings()
         self.log_event(f"{title}: started")
+        conns = [s.conn for s in self.collector.sessions if s.is_master and s.conn is not None] \
+            if self.collector else []
+
+        async def yes(_question: str) -> bool:
+            return True  # the operator answered the dialog already
         try:
-            outcome = await act(self.status, self.conn_for)
+            outcome = await actions.perform(request, self.topo.name, conns, len(self.topo.masters),
+                                            self._fresh_status, self.conn_for, yes, LockOptions(),
+                                            self.log_event)
             self.post_message(ActionFinished(outcome.text(), True))
         except (UserError, SshError) as exc:
             self.post_message(ActionFinished(f"{title} failed: {exc}", False))
         finally:
             self.busy = False
+            self.refresh_bindings()
 
     @on(ActionFinished)
     def action_done(self, message: ActionFinished) -> None:
@@ -221,38 +249,20 @@ class MonitorApp(App):
         self._failover(target)
 
     def _failover(self, target: str | None) -> None:
-        try:
-            holder, chosen = actions.failover_target(self.status, target) if self.status else ("?", "?")
-        except UserError:
-            holder, chosen = "?", "?"
-        question = (f"Move the VIP from {holder} to {chosen}: {chosen}'s priority is raised so it takes "
-                    f"over while {holder} still serves (no dropped requests), then {holder} stays in "
-                    f"maintenance until you release it (m).")
-        self._ask_then("Failover", lambda: actions.failover_target(self.status, target), question,
-                       lambda snap, conn_for: actions.failover(snap, conn_for, target))
+        self._ask_then("Failover", actions.Request("failover", target))
 
     def action_maintenance(self) -> None:
         m = self.selected_master()
         if m is None:
             return
-        on_ = not m.maintenance
-        if on_ and self.status and m.name in self.status.holders:
-            question = f"{m.name} holds the VIP: it moves first (make-before-break), then {m.name} enters maintenance."
-        elif on_:
-            question = f"{m.name} goes to FAULT and will not take the VIP until maintenance is off."
-        else:
-            question = f"{m.name} leaves maintenance and may take the VIP back if its priority is the highest."
-        self._ask_then(f"Maintenance {'on' if on_ else 'off'}: {m.name}",
-                       lambda: actions.check_maintenance(self.status, m.name, on_), question,
-                       lambda snap, conn_for: actions.maintenance(snap, conn_for, m.name, on_))
+        state = "off" if m.maintenance else "on"
+        self._ask_then(f"Maintenance {state}: {m.name}", actions.Request("maintenance", m.name, state))
 
     def action_backend(self, state: str) -> None:
         m = self.selected_master()
         if m is None:
             return
-        self._ask_then(f"Backend {state}: {m.name}", lambda: actions.check_backend(self.status, m.name, state),
-                       f"Set apiserver {m.name} to {state} on every reachable master's HAProxy.",
-                       lambda snap, conn_for: actions.backend(snap, conn_for, m.name, state))
+        self._ask_then(f"Backend {state}: {m.name}", actions.Request("backend", m.name, state))
 
     @work(exclusive=True, group="logs")
     async def action_logs(self) -> None:

@@ -120,10 +120,13 @@ def test_interlocks():
 
 
 def test_audit_log_is_private_json_lines(tmp_path, monkeypatch):
+    from k8s_ha_tui import auditlog, guard
+
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
-    actions.audit("c", "failover", "a->b", "done", 1.234)
+    guard.append_local(auditlog.entry("c", "failover", "a->b", auditlog.ok("done"), 1.234))
     path = tmp_path / "k8s-ha-tui" / "audit.log"
     assert path.stat().st_mode & 0o777 == 0o600
     import json
     entry = json.loads(path.read_text())
     assert entry["action"] == "failover" and entry["seconds"] == 1.234 and "@" in entry["who"]
+    assert entry["result"] == "ok: done"

@@ -10,7 +10,9 @@ import pytest
 
 CORE = ["k8s_ha_tui.topology", "k8s_ha_tui.render", "k8s_ha_tui.lint", "k8s_ha_tui.election",
         "k8s_ha_tui.confparse", "k8s_ha_tui.collector.model", "k8s_ha_tui.collector.parse",
-        "k8s_ha_tui.collector.poll", "k8s_ha_tui.collector.ssh", "k8s_ha_tui.deploy", "k8s_ha_tui.actions"]
+        "k8s_ha_tui.collector.poll", "k8s_ha_tui.collector.ssh", "k8s_ha_tui.deploy", "k8s_ha_tui.actions",
+        "k8s_ha_tui.guard", "k8s_ha_tui.backups", "k8s_ha_tui.lockfile", "k8s_ha_tui.auditlog",
+        "k8s_ha_tui.interrupts", "k8s_ha_tui.paths", "k8s_ha_tui.deploy_steps"]
 UI = ("textual", "questionary", "prompt_toolkit")
 
 

@@ -1,0 +1,39 @@
+"""Where things live on a master. Deploy, actions, the cluster lock, the audit trail and the
+collector all use these paths, so they are defined once, below every module that needs them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NodePaths:
+    """Every path on a master that k8s-ha-tui reads or writes."""
+
+    keepalived_conf: str = "/etc/keepalived/keepalived.conf"
+    check_script: str = "/etc/keepalived/check_apiserver.sh"
+    notify_script: str = "/etc/keepalived/notify.sh"
+    maintenance_file: str = "/etc/keepalived/maintenance"
+    boost_file: str = "/etc/keepalived/priority_boost"
+    haproxy_cfg: str = "/etc/haproxy/haproxy.cfg"
+    stats_socket: str = "/run/haproxy/admin.sock"
+    state_dir: str = "/run/k8s-ha-tui"
+    keepalived_pod: str = "/etc/kubernetes/manifests/keepalived.yaml"
+    haproxy_pod: str = "/etc/kubernetes/manifests/haproxy.yaml"
+    # On every master; a master that reboots loses its copy, the others keep the cluster locked.
+    lock_file: str = "/run/k8s-ha-tui/lock"
+    audit_log: str = "/var/log/k8s-ha-tui/audit.log"
+    backups: str = "/var/backups/k8s-ha-tui"
+    staging: str = "/run/k8s-ha-tui/staging"  # root-only, and gone after a reboot
+    transaction_lock: str = "/run/k8s-ha-tui/transaction.lock"  # flock: one file swap at a time
+
+    @property
+    def state_file(self) -> str:
+        return f"{self.state_dir}/vrrp-state"
+
+    @property
+    def events_file(self) -> str:
+        return f"{self.state_dir}/vrrp-events.log"
+
+
+PATHS = NodePaths()
