@@ -276,6 +276,22 @@ def diff_text(plan: NodePlan) -> str:
 
 # --- making it live -------------------------------------------------------------------------------
 
+# HAProxy's reload (USR2 to its master) returns before the master has re-executed; a second
+# reload in that window was seen lost in the lab (a restore right after an interrupted deploy
+# left HAProxy on the new config). So a reload is done when a new worker exists.
+_RELOAD_HAPROXY = r"""children() { pgrep -P "$1" 2>/dev/null | tr '\n' ' '; }
+reload_haproxy() {
+  m=$(systemctl show haproxy 2>/dev/null 9>&- | sed -n 's/^MainPID=//p'); old=" $(children "$m")"
+  out=$(systemctl reload haproxy 2>&1 9>&-) || fail reload haproxy: $out
+  [ -n "$m" ] && [ "$m" != 0 ] || return 0
+  i=0; while [ $i -lt 200 ]; do
+    for p in $(children "$m"); do case "$old" in *" $p "*) ;; *) return 0 ;; esac; done
+    sleep 0.05; i=$((i+1))
+  done
+  fail reload haproxy: no new worker within 10 s
+}"""
+
+
 def commit_script(changes: list[FileChange], source: str | None, services: dict[str, bool],
                   hold: bool = False) -> str:
     """One node-side transaction: every file in place and every daemon told, or no file changed.
@@ -288,7 +304,7 @@ def commit_script(changes: list[FileChange], source: str | None, services: dict[
     or be stopped. `hold` (tests only) pauses between the first and second file while
     TEST_HOLD exists on the node, so a test can interrupt exactly there."""
     lines = ["trap '' HUP PIPE", f"mkdir -p {PATHS.state_dir}", f"exec 9>{PATHS.transaction_lock}",
-             "flock 9", "fail() { echo \"FAILED $*\"; exit 1; }"]
+             "flock 9", "fail() { echo \"FAILED $*\"; exit 1; }", _RELOAD_HAPROXY]
     staged = []
     for c in changes:
         if c.new is not None:
@@ -308,8 +324,9 @@ def commit_script(changes: list[FileChange], source: str | None, services: dict[
             lines.append(f"out=$(systemctl stop {svc} 2>&1 9>&-) || fail stop {svc}: $out")
             continue
         # 9>&-: a daemon started from here must not inherit (and so hold forever) the flock.
+        reload = "reload_haproxy" if svc == "haproxy" else f"out=$(systemctl reload {svc} 2>&1 9>&-) || fail reload {svc}: $out"
         lines.append(f"systemctl enable {svc} >/dev/null 2>&1 9>&-; if systemctl is-active --quiet {svc}; then "
-                     f"out=$(systemctl reload {svc} 2>&1 9>&-) || fail reload {svc}: $out; "
+                     f"{reload}; "
                      f"else out=$(systemctl start {svc} 2>&1 9>&-) || fail start {svc}: $out; fi")
     lines.append("echo COMMITTED")
     return "\n".join(lines) + "\n"
