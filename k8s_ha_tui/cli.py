@@ -309,7 +309,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def _lock_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask before changing the nodes")
-    p.add_argument("--wait", type=_seconds(0, 3600), nargs="?", const=600.0, default=0.0, metavar="SECONDS",
+    p.add_argument("--wait", type=_bounded(float, 0, 3600, " seconds"), nargs="?", const=600.0, default=0.0, metavar="SECONDS",
                    help="if another operator holds the cluster lock, queue for it this long "
                         "(default: refuse at once; --wait alone: 600)")
     p.add_argument("--break-stale-lock", action="store_true",
@@ -317,26 +317,15 @@ def _lock_arguments(p: argparse.ArgumentParser) -> None:
                         "was not renewed for 120 s); a live holder's lock is never broken")
 
 
-def _seconds(low: float, high: float):
-    def parse(text: str) -> float:
+def _bounded(kind: type, low: float, high: float, unit: str = ""):
+    """An argparse type: a number of `kind` within [low, high], else a one-line error."""
+    def parse(text: str):
         try:
-            value = float(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+            raise argparse.ArgumentTypeError(f"not a {'whole ' if kind is int else ''}number: {text!r}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value:g} is outside {low:g}–{high:g} seconds")
-        return value
-    return parse
-
-
-def _count(low: int, high: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is outside {low}–{high}")
+            raise argparse.ArgumentTypeError(f"{value:g} is outside {low:g}–{high:g}{unit}")
         return value
     return parse
 
@@ -346,7 +335,7 @@ def _rollout_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("-t", "--topology", required=True, metavar="FILE")
     _lock_arguments(p)
-    p.add_argument("--keep-backups", type=_count(*KEEP_RANGE), default=KEEP, metavar="N", help=f"backups kept per master, oldest pruned first; the one made now and the one "
+    p.add_argument("--keep-backups", type=_bounded(int, *KEEP_RANGE), default=KEEP, metavar="N", help=f"backups kept per master, oldest pruned first; the one made now and the one "
                                      f"restored are never pruned ({KEEP_RANGE[0]}–{KEEP_RANGE[1]}, default: %(default)s)")
     p.add_argument("--dry-run", action="store_true", help="validate on the nodes and show the diff; change nothing")
     p.add_argument("--accept-new-host-keys", action="store_true",

@@ -83,8 +83,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     path = up(3, 3)
     topo = topology.load_topology(path)
     print(f"\ndeploying keepalived + HAProxy to the lab's masters ({path})")
-    asyncio.run(deploy.deploy(topo, policy_for(topo), deploy.Options(), lambda _plans: True,
-                                      lambda line: print(f"  {line}", flush=True)))
+    async def yes(_plans) -> bool:
+        return True
+    ctx = deploy.Rollout(topo, policy_for(topo), deploy.Options(topology_file=str(path)),
+                         lambda line: print(f"  {line}", flush=True))
+    asyncio.run(deploy.deploy(ctx, yes))
     print(f"\nThe lab runs 3 masters and 3 workers on {L.SUBNET}: real sshd, keepalived and HAProxy, and a "
           f"TLS kube-apiserver stand-in on each master.\nThe API answers at https://{L.VIP}:{topo.frontend_port}/readyz "
           f"(curl -k). Topology: {path}")

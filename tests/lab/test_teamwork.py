@@ -16,33 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from k8s_ha_tui.collector.poll import _DUMP
-from k8s_ha_tui.lab import cluster, layout
+from k8s_ha_tui.lab import cluster, inspect, layout
 from labtools import wait_for
 
 MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 HOLD = "/run/k8s-ha-tui/test-hold"
 LOCK = "/run/k8s-ha-tui/lock"
 AUDIT = "/var/log/k8s-ha-tui/audit.log"
-
-# Per master: the rise in both files on disk, the rise keepalived and HAProxy run with.
-RUNNING = _DUMP + r"""
-echo; echo "FILES $(grep -m1 -o 'rise [0-9]*' /etc/keepalived/keepalived.conf | cut -d' ' -f2) \
-$(grep -m1 -o ' rise [0-9]*' /etc/haproxy/haproxy.cfg | cut -d' ' -f3)"
-echo "KEEPALIVED $(grep -m1 'Rise = ' /tmp/keepalived.data | awk '{print $3}')"
-. /usr/local/sbin/k8s-ha-tui-lab.env
-echo "HAPROXY $($LAB_PYTHON -c '
-import csv, io, socket
-s = socket.socket(socket.AF_UNIX); s.connect("/run/haproxy/admin.sock"); s.sendall(b"show stat\n"); d = b""
-while True:
-    c = s.recv(65536)
-    if not c: break
-    d += c
-rows = csv.DictReader(io.StringIO(d.decode().lstrip("# ")))
-print(" ".join(sorted({r["check_rise"] for r in rows if r["svname"] not in ("FRONTEND", "BACKEND")})))
-')"
-"""
-
 
 def tool(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "k8s_ha_tui", *args], capture_output=True, text=True,
@@ -85,18 +65,11 @@ def variant(lab, tmp_path: Path, name: str, **check) -> Path:
     return path
 
 
-def running(lab, node: str) -> dict[str, str]:
-    out = lab.ssh(node, RUNNING, timeout=30).stdout
-    return {line.split(" ", 1)[0]: line.split(" ", 1)[1].strip() for line in out.splitlines()
-            if line.split(" ", 1)[0] in ("FILES", "KEEPALIVED", "HAPROXY")}
-
-
-def rise_everywhere(lab, node: str) -> str:
+def rise_everywhere(_lab, node: str) -> str:
     """The one rise a consistent node has on disk and in both daemons; fails on any mismatch."""
-    r = running(lab, node)
-    on_disk = set(r["FILES"].split())
-    assert len(on_disk) == 1 and r["KEEPALIVED"] in on_disk and r["HAPROXY"] in on_disk, f"{node}: {r}"
-    return on_disk.pop()
+    rise = inspect.consistent_rise(node)
+    assert rise is not None, f"{node}: {inspect.running_rise(node)}"
+    return rise
 
 
 def rows(out: str) -> dict[str, str]:

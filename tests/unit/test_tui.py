@@ -117,3 +117,27 @@ async def test_theme_toggles():
         before = a.theme
         await pilot.press("t")
         assert a.theme != before
+
+
+async def test_another_operators_change_greys_out_the_actions_and_is_shown():
+    from k8s_ha_tui import auditlog
+    from k8s_ha_tui.lockfile import LockInfo
+
+    held = LockInfo("id1", "alice@laptop", "laptop", 1, "deploy all masters", TOPO.name, 990.0, 995.0, "t")
+    seen = auditlog.AuditEntry("2026-11-29T06:40:00+0000", "bob@box", TOPO.name, "failover",
+                               "k8s-master-01->k8s-master-02", "ok: VIP answers on k8s-master-02", 2.5)
+    locked = snap(master(0, vrrp_state="MASTER", holds_vip=True, lock=held, audit=(seen,)), master(1), master(2))
+    a = app()
+    async with a.run_test(size=(120, 40)) as pilot:
+        a.post_message(StatusPolled(HEALTHY))
+        await pilot.pause()
+        assert a.check_action("failover", ()) is True
+        a.post_message(StatusPolled(locked))
+        await pilot.pause()
+        assert "deploy all masters by alice@laptop" in text_of(a.query_one("#banner", Static))
+        assert a.check_action("failover", ()) is None and a.check_action("maintenance", ()) is None
+        assert a.check_action("logs", ()) is True  # looking is always allowed
+        assert "bob@box: failover k8s-master-01->k8s-master-02: ok" in log_text(a)
+        await pilot.press("f")
+        await pilot.pause()
+        assert not isinstance(a.screen, ConfirmModal)
