@@ -7,8 +7,8 @@ not at all if the rollout is quicker. After each run every master must be consis
 in both files on disk equal to the one keepalived and HAProxy run with; the lock released.
 The 20 req/s client runs through every run. Targets: 0 failed requests, 100 % consistent.
 
-usage: sudo .venv/bin/python bench/interrupted_rollouts.py [--runs 20] [--seed 1] [--json]
-Needs the lab (it brings it up and leaves it deployed with its own topology). About 15 s a run.
+usage: sudo .venv/bin/python bench/interrupted_rollouts.py [--runs 30] [--seed 1] [--json]
+Needs the lab (it brings it up and leaves it deployed with its own topology). About 10 s a run.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ MAX_RUNS = 200
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=20, help=f"interrupted rollouts (1–{MAX_RUNS}, default 20)")
+    ap.add_argument("--runs", type=int, default=30, help=f"rollouts (1–{MAX_RUNS}, default 30)")
     ap.add_argument("--seed", type=int, default=1, help="for the interruption points (default 1)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -52,13 +52,13 @@ def main() -> int:
         path.chmod(0o600)
         variants.append(path)
 
-    client = Client()
-    client.start()
-    runs = []
+    runs, loads = [], []
     started = time.monotonic()
     try:
         for i in range(args.runs):
-            delay = rng.uniform(0.3, 12.0)
+            client = Client()  # one per run: a client stops by itself after MAX_SECONDS
+            client.start()
+            delay = rng.uniform(0.3, 9.0)
             sig = rng.choice([signal.SIGINT, signal.SIGTERM])
             proc = subprocess.Popen([sys.executable, "-m", "k8s_ha_tui", "deploy", "-t", str(variants[i % 2]),
                                      "--yes"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -84,12 +84,14 @@ def main() -> int:
                       f"{'consistent' if r['consistent'] else 'INCONSISTENT'}  rise {list(rises.values())}  "
                       f"{', '.join(results)}", flush=True)
             time.sleep(1.0)  # the client sees the last node settle before the next run
+            client.finish()
+            loads.append(client.report())
     finally:
-        client.finish()
         for v in variants:
             v.unlink(missing_ok=True)
     deploy(base)
-    load = client.report()
+    load = {"sent": sum(x["sent"] for x in loads), "failed": sum(x["failed"] for x in loads),
+            "longest_gap_ms": max((x["longest_gap_ms"] for x in loads), default=0)}
     summary = {"runs": len(runs), "interrupted": sum(r["signal"] != "-" for r in runs),
                "consistent": sum(r["consistent"] for r in runs), "requests": load["sent"],
                "failed": load["failed"], "longest_gap_ms": load["longest_gap_ms"],
