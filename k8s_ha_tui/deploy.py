@@ -25,7 +25,8 @@ from .collector.ssh import HostKeyPolicy, SshError, connect_all, reconnect
 from .confparse import parse_keepalived, vrrp_version
 from .deploy_steps import (DEPLOYED, DEPLOYED_OK, INSTALLED, INSTALLING, RESTORED, SERVICE_FILES, UNCHANGED,
                            DeployError, FileChange, NodePlan, clean_stage, commit, configured_after,
-                           diff_text, ensure_packages, probe, read_files, stage, validate, verify)
+                           diff_text, ensure_packages, probe, read_files, require_root, stage, validate,
+                           verify)
 from .interrupts import Interrupts
 from .paths import PATHS
 from .topology import Master, Topology
@@ -189,6 +190,12 @@ Desired = Callable[[NodePlan, Master], Awaitable[list[FileChange]]]
 async def _run(ctx: Rollout, action: str, desired: Desired, confirm: Confirm, protected: set[str]) -> None:
     topo, options = ctx.topo, ctx.options
     conns = await connect_all(topo, topo.masters, ctx.policy)
+    try:
+        await asyncio.gather(*(require_root(c, topo) for c in conns))
+    except BaseException:
+        for c in conns:
+            c.close()
+        raise
     lock: AbstractAsyncContextManager = (nullcontext() if options.dry_run else
                                          guard.change(conns, len(topo.masters), topo.name, action, "all masters",
                                                       options.lock, ctx.log))

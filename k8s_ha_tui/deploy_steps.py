@@ -155,12 +155,21 @@ def parse_probe(out: str, vip: str) -> NodeState:
     return NodeState(holds, active, hv, kv, missing, maint, uid)
 
 
+def _require_root(name: str, uid: str, topo: Topology) -> None:
+    if uid != "0":
+        raise DeployError(f"{name}: commands run as {topo.ssh.user}, not root; "
+                          "set ssh.become: sudo (with passwordless sudo) or log in as root")
+
+
+async def require_root(conn: NodeConnection, topo: Topology) -> None:
+    """Before anything is written on the node, the cluster lock included."""
+    _require_root(conn.name, str((await conn.run("id -u", check=False)).stdout or "").strip(), topo)
+
+
 async def probe(conn: NodeConnection, topo: Topology) -> NodeState:
     """One round trip: packages, versions, service states, maintenance, and the VIP."""
     state = parse_probe(str((await conn.run(probe_script(topo))).stdout or ""), topo.vip)
-    if state.uid != "0":
-        raise DeployError(f"{conn.name}: commands run as {topo.ssh.user}, not root; "
-                          "set ssh.become: sudo (with passwordless sudo) or log in as root")
+    _require_root(conn.name, state.uid, topo)
     return state
 
 

@@ -105,7 +105,7 @@ def test_failed_verification_rolls_back_that_node_and_the_vip_stays(bare_lab, tm
     assert res.returncode == 1
     assert "rollout stopped: k8s-master-02: verification failed" in res.stderr, res.stdout
     assert "does not serve /readyz" in res.stderr
-    assert "rolled back" in res.stdout and res.stdout.count(" unchanged ") == 2  # the others untouched
+    assert "restored from backup" in res.stdout and res.stdout.count(" unchanged ") == 2  # the others untouched
     after = snapshot(bare_lab)
     assert {m: after[m].split("\n")[:4] for m in MASTERS} == {m: before[m].split("\n")[:4] for m in MASTERS}
     assert samples and all(s == ["k8s-master-01"] for s in samples)
