@@ -26,7 +26,6 @@ from .paths import PATHS
 MAX_PRIORITY = 254
 MOVE_TIMEOUT = 20.0
 BACKEND_STATES = ("ready", "drain", "maint")
-BACKEND = "apiserver"
 
 ConnFor = Callable[[str], Awaitable[NodeConnection]]
 
@@ -75,17 +74,21 @@ def check_maintenance(snap: ClusterStatus, node: str, on: bool) -> None:
         raise Refused(f"{node} is the last master that can hold the VIP: maintenance would drop the API")
 
 
-def check_backend(snap: ClusterStatus, server: str, state: str) -> None:
+def check_backend(snap: ClusterStatus, master: str, state: str) -> None:
+    """`master` names the apiserver by its master; HAProxy's servers are found by address."""
     if state not in BACKEND_STATES:
         raise Refused(f"unknown backend state {state!r}; choose {', '.join(BACKEND_STATES)}")
-    names = {b.server for m in snap.masters for b in m.backends}
-    if names and server not in names:
-        raise Refused(f"no backend server named {server!r}; HAProxy has {', '.join(sorted(names))}")
+    if snap.master(master) is None:
+        raise Refused(f"no master named {master!r}; the masters are {', '.join(m.name for m in snap.masters)}")
+    reachable = [m for m in snap.masters if m.reachable]
+    if reachable and not any(m.backends_of(master) for m in reachable):
+        raise Refused(f"no HAProxy server sends to {master}'s apiserver (its address and the apiserver port); "
+                      "`doctor` shows what the HAProxy configs point at")
     if state != "ready":
-        others_up = {b.server for m in snap.masters if m.reachable for b in m.backends
-                     if b.server != server and b.status.startswith("UP")}
+        others_up = {b.master for m in reachable for b in m.backends
+                     if b.master not in (None, master) and b.status.startswith("UP")}
         if not others_up:
-            raise Refused(f"{server} is the last healthy apiserver: {state} would leave HAProxy nothing to send to")
+            raise Refused(f"{master} is the last healthy apiserver: {state} would leave HAProxy nothing to send to")
 
 
 # --- the actions ----------------------------------------------------------------------------------
@@ -137,24 +140,32 @@ async def maintenance(snap: ClusterStatus, conn_for: ConnFor, node: str, on: boo
     return outcome
 
 
-async def backend(snap: ClusterStatus, conn_for: ConnFor, server: str, state: str) -> Outcome:
-    check_backend(snap, server, state)
+async def backend(snap: ClusterStatus, conn_for: ConnFor, master: str, state: str) -> Outcome:
+    """`set server` for every server, in every reachable HAProxy, that sends to `master`."""
+    check_backend(snap, master, state)
     done, failed = [], []
     for m in snap.masters:
         if not m.reachable:
             failed.append(f"{m.name} (unreachable)")
             continue
-        conn = await conn_for(m.name)
-        try:
-            answer = (await conn.haproxy(PATHS.stats_socket, f"set server {BACKEND}/{server} state {state}", 5)).strip()
-        except Exception as exc:  # noqa: BLE001 - reported per node
-            failed.append(f"{m.name} ({exc or type(exc).__name__})")
+        servers = m.backends_of(master)
+        if not servers:
+            failed.append(f"{m.name} (no server sends to {master})")
             continue
-        (failed if answer else done).append(m.name if not answer else f"{m.name} ({answer})")
+        conn = await conn_for(m.name)
+        answers = []
+        for b in servers:
+            try:
+                answer = await conn.haproxy(PATHS.stats_socket, f"set server {b.backend}/{b.server} state {state}", 5)
+            except Exception as exc:  # noqa: BLE001 - reported per node
+                answer = str(exc) or type(exc).__name__
+            if answer.strip():
+                answers.append(answer.strip())
+        (failed if answers else done).append(f"{m.name} ({'; '.join(answers)})" if answers else m.name)
     result = f"{state} on {', '.join(done) or 'no node'}" + (f"; failed on {', '.join(failed)}" if failed else "")
     if failed and not done:
-        raise UserError(f"backend {server}: {result}", code=1)
-    return Outcome(f"backend {state}", server, result)
+        raise UserError(f"backend {master}: {result}", code=1)
+    return Outcome(f"backend {state}", master, result)
 
 
 # --- one wording for every front end, and the way every action runs ------------------------------
@@ -165,7 +176,7 @@ class Request:
     CLI and the monitor show, what will happen; `act` does it."""
 
     kind: str  # failover | maintenance | backend
-    node: str | None = None  # failover: the target (None: the best); maintenance: the master; backend: the server
+    node: str | None = None  # failover: the target (None: the best); maintenance / backend: the master
     state: str | None = None  # maintenance: on | off; backend: ready | drain | maint
 
     @property
@@ -195,7 +206,8 @@ class Request:
                     ("keepalived there goes to FAULT and will not take the VIP." if on else
                      "it may take the VIP back if its priority is the highest."))
         check_backend(snap, self.node or "?", self.state or "?")
-        return f"Backend {self.node}: set state {self.state} on every reachable master's HAProxy."
+        return (f"Backend {self.node}: set state {self.state} on every reachable master's HAProxy, for each "
+                f"server that sends to {self.node}'s apiserver.")
 
     async def act(self, snap: ClusterStatus, conn_for: ConnFor) -> Outcome:
         if self.kind == "failover":

@@ -422,9 +422,11 @@ def build_parser() -> argparse.ArgumentParser:
     _lock_arguments(ma)
     ma.set_defaults(func=cmd_maintenance)
 
-    be = sub.add_parser("backend", help="drain, ready or maint one apiserver on every master's HAProxy")
+    be = sub.add_parser("backend", help="drain, ready or maint one apiserver on every master's HAProxy",
+                        description="Sets the state of every HAProxy server that sends to MASTER's apiserver "
+                                    "(found by address and port, whatever the servers are called).")
     be.add_argument("-t", "--topology", required=True, metavar="FILE")
-    be.add_argument("server")
+    be.add_argument("server", metavar="MASTER", help="the master whose apiserver to drain, ready or maint")
     be.add_argument("state", choices=["drain", "ready", "maint"])
     _lock_arguments(be)
     be.set_defaults(func=cmd_backend)

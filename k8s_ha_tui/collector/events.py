@@ -46,12 +46,13 @@ class EventTracker:
                 events.append(f"{new.name} VRRP {old.vrrp_state} → {new.vrrp_state}")
             if old.maintenance != new.maintenance and new.reachable:
                 events.append(f"{new.name} maintenance {'on' if new.maintenance else 'off'}")
-            before = {b.server: b for b in old.backends}
+            before = {(b.backend, b.server): b for b in old.backends}
             for b in new.backends:
-                was = before.get(b.server)
+                was = before.get((b.backend, b.server))
                 if was and was.status != b.status:
                     check = f" ({b.check_status})" if b.check_status and not b.up else ""
-                    events.append(f"{new.name} backend {b.server} {was.status} → {b.status}{check}")
+                    named = b.master if b.master in (None, b.server) else f"{b.master} ({b.server})"
+                    events.append(f"{new.name} backend {named or b.server} {was.status} → {b.status}{check}")
         for old, new in zip(prev.workers, snap.workers):
             events += self._node(old, new)
         if snap.api_down and not prev.api_down:

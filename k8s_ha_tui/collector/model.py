@@ -33,6 +33,8 @@ class BackendServer:
     check_status: str  # L7OK, L4CON, L4TOUT, ...
     check_duration_ms: int | None
     last_change_s: int | None
+    address: str = ""  # ADDR:PORT it sends to (show stat's addr)
+    master: str | None = None  # the master at that address and the apiserver port; None: none of ours
 
     @property
     def up(self) -> bool:
@@ -66,6 +68,10 @@ class MasterStatus(NodeStatus):
     last_transition: float | None = None
     lock: LockInfo | None = None  # the cluster lock as this master has it
     audit: tuple[AuditEntry, ...] = ()  # its newest audit entries
+
+    def backends_of(self, master: str) -> list[BackendServer]:
+        """This HAProxy's servers that send to `master`'s apiserver, whatever they are called."""
+        return [b for b in self.backends if b.master == master]
 
     @property
     def eligible(self) -> bool:
@@ -112,8 +118,10 @@ class ClusterStatus:
 
     @property
     def backends_down(self) -> list[str]:
-        """'node→server' for every backend a reachable node's HAProxy sees as not up."""
-        return [f"{m.name}→{b.server}" for m in self.masters if m.reachable for b in m.backends if not b.up]
+        """'node→master' for every apiserver a reachable node's HAProxy sees as not up (servers
+        that point at none of the masters are not the apiserver's: doctor reports those)."""
+        return [f"{m.name}→{b.master}" for m in self.masters if m.reachable for b in m.backends
+                if b.master is not None and not b.up]
 
     @property
     def impaired(self) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import replace
 
 from .model import VRRP_STATES, BackendServer
 
@@ -99,10 +100,23 @@ def show_stat(text: str) -> tuple[BackendServer, ...]:
             out.append(BackendServer(
                 backend=row["pxname"], server=server, status=(row.get("status") or "?").strip(),
                 check_status=(row.get("check_status") or "").strip().lstrip("* "),
-                check_duration_ms=_int(row.get("check_duration")), last_change_s=_int(row.get("lastchg"))))
+                check_duration_ms=_int(row.get("check_duration")), last_change_s=_int(row.get("lastchg")),
+                address=(row.get("addr") or "").strip()))
     except (csv.Error, KeyError):
         return ()
     return tuple(out)
+
+
+def attach_masters(servers: tuple[BackendServer, ...], masters: dict[str, str],
+                   names: set[str]) -> tuple[BackendServer, ...]:
+    """Each server with the master it sends to: by ADDR:PORT (`masters` maps "address:port" to a
+    master's name), so hand-made configs with servers called anything map too; by name only
+    where HAProxy did not say the address (versions before 1.9)."""
+    def master_of(b: BackendServer) -> str | None:
+        if b.address:
+            return masters.get(b.address)
+        return b.server if b.server in names else None
+    return tuple(replace(b, master=master_of(b)) for b in servers)
 
 
 def flag_file(text: str) -> int:

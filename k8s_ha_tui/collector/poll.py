@@ -128,6 +128,7 @@ class Collector:
         self.interval = interval
         self.on_snapshot = on_snapshot
         self.watch_vip = watch_vip
+        self.apiservers = {f"{m.address}:{topo.apiserver_port}": m.name for m in topo.masters}
         self.sessions = [Session(m, True) for m in topo.masters] + [Session(w, False) for w in topo.workers]
         self.latest: ClusterStatus | None = None
 
@@ -151,9 +152,10 @@ class Collector:
     async def _stats(self, conn: NodeConnection):
         """`show stat` through the node's HAProxy admin socket (asyncssh UNIX-socket forwarding)."""
         try:
-            return parse.show_stat(await conn.haproxy(PATHS.stats_socket, "show stat", STATS_TIMEOUT))
+            servers = parse.show_stat(await conn.haproxy(PATHS.stats_socket, "show stat", STATS_TIMEOUT))
         except Exception:  # no HAProxy, no permission, or garbage: the backends are unknown
             return ()
+        return parse.attach_masters(servers, self.apiservers, {m.name for m in self.topo.masters})
 
     async def _poll(self, s: Session) -> NodeStatus:
         if not await self._ensure(s):

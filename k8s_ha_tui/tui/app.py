@@ -144,10 +144,10 @@ class MonitorApp(App):
         table = self.query_one("#backends", DataTable)
         table.clear()
         for m in snap.masters:
-            by_server = {b.server: b for b in m.backends}
             cells = []
-            for server in (x.name for x in self.topo.masters):
-                b = by_server.get(server)
+            for apiserver in (x.name for x in self.topo.masters):
+                found = m.backends_of(apiserver)
+                b = found[0] if found else None
                 if b is None or not m.reachable:
                     cells.append("?")
                     continue

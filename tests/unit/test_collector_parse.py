@@ -31,6 +31,23 @@ def test_show_stat_by_header_name():
     assert all(isinstance(s.check_duration_ms, int) for s in servers)
 
 
+def test_servers_map_to_masters_by_address_not_name():
+    rows = ("# pxname,svname,status,check_status,addr\n"
+            "kube_api,FRONTEND,OPEN,,\n"
+            "kube_api_be,cp-a,UP,L7OK,10.0.3.11:6443\n"
+            "kube_api_be,cp-b,DOWN,L4CON,10.0.3.12:6443\n"
+            "kube_api_be,cp-x,UP,L7OK,10.0.3.99:6443\n"
+            "kube_api_be,m3,UP,L7OK,10.0.3.13:7443\n"
+            "old,m2,UP,L7OK,\n")
+    masters = {"10.0.3.11:6443": "m1", "10.0.3.12:6443": "m2", "10.0.3.13:6443": "m3"}
+    found = parse.attach_masters(parse.show_stat(rows), masters, {"m1", "m2", "m3"})
+    assert [(b.server, b.master) for b in found] == [
+        ("cp-a", "m1"), ("cp-b", "m2"), ("cp-x", None), ("m3", None), ("m2", "m2")]
+    snap = cluster(master("n1", backends=found))
+    assert snap.backends_down == ["n1→m2"]  # cp-x (none of ours) raises no alarm
+    assert [b.server for b in snap.masters[0].backends_of("m1")] == ["cp-a"]
+
+
 def test_master_status_from_a_whole_probe():
     topo = defaults_topology()
     out = "\n".join(["@@services", "active active", "@@addr",
@@ -108,14 +125,19 @@ def test_interlocks():
     with pytest.raises(actions.Refused, match="last master that can hold the VIP"):
         actions.check_maintenance(only, "m0", True)
     actions.check_maintenance(only, "m1", False)
+    # Servers called anything: what counts is the master they send to.
     one_up = cluster(master("m0", vrrp_state="MASTER", holds_vip=True, backends=(
-        BackendServer("apiserver", "a", "UP", "L7OK", 1, 5), BackendServer("apiserver", "b", "DOWN", "L4CON", 1, 5))))
-    with pytest.raises(actions.Refused, match="a is the last healthy apiserver"):
-        actions.check_backend(one_up, "a", "drain")
-    actions.check_backend(one_up, "b", "maint")
-    actions.check_backend(one_up, "a", "ready")
-    with pytest.raises(actions.Refused, match="no backend server named 'zz'"):
-        actions.check_backend(one_up, "zz", "drain")
+        BackendServer("kube", "cp-a", "UP", "L7OK", 1, 5, master="m0"),
+        BackendServer("kube", "cp-b", "DOWN", "L4CON", 1, 5, master="m1"))), master("m1"))
+    with pytest.raises(actions.Refused, match="m0 is the last healthy apiserver"):
+        actions.check_backend(one_up, "m0", "drain")
+    actions.check_backend(one_up, "m1", "maint")
+    actions.check_backend(one_up, "m0", "ready")
+    with pytest.raises(actions.Refused, match="no master named 'cp-a'"):
+        actions.check_backend(one_up, "cp-a", "drain")
+    lonely = cluster(master("m0", backends=(BackendServer("kube", "x", "UP", "L7OK", 1, 5, master=None),)))
+    with pytest.raises(actions.Refused, match="no HAProxy server sends to m0's apiserver"):
+        actions.check_backend(lonely, "m0", "ready")
     assert issubclass(actions.Refused, UserError)
 
 

@@ -20,7 +20,8 @@ def master(i: int, **kw) -> MasterStatus:
     base = dict(reachable=True, keepalived="active", haproxy="active", vrrp_state="BACKUP",
                 base_priority=TOPO.priority_of(m), effective_priority=TOPO.priority_of(m), check="GOOD",
                 api_via_vip=True,
-                backends=tuple(BackendServer("apiserver", x.name, "UP", "L7OK", 2, 30) for x in TOPO.masters))
+                backends=tuple(BackendServer("apiserver", x.name, "UP", "L7OK", 2, 30, master=x.name)
+                               for x in TOPO.masters))
     base.update(kw)
     return MasterStatus(name=m.name, address=m.address, **base)
 
