@@ -5,21 +5,26 @@ They understand structure, not every keyword: keepalived's nested blocks and HAP
 
 from __future__ import annotations
 
+import fnmatch
+import posixpath
 import re
 import shlex
 from dataclasses import dataclass, field
+from typing import Mapping
 
 
 # --- keepalived ------------------------------------------------------------------------------
 
 @dataclass
 class KBlock:
-    """A keepalived statement: `keyword args...` and, for blocks, the statements inside."""
+    """A keepalived statement: `keyword args...` and, for blocks, the statements inside; `source`
+    is the file it came from (an `include`d file names itself)."""
 
     keyword: str
     args: list[str]
     line: int
     children: list[KBlock] = field(default_factory=list)
+    source: str = ""
 
     def all(self, keyword: str) -> list[KBlock]:
         return [c for c in self.children if c.keyword == keyword]
@@ -36,25 +41,64 @@ class KBlock:
         """The bare entries of a list block such as virtual_ipaddress or track_script."""
         return [c.keyword for c in self.children]
 
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}" if self.line else self.source
 
-def _keepalived_tokens(text: str):
-    """(line number, tokens) for every line, with comments gone and braces split off."""
+
+MAX_INCLUDE_DEPTH = 8  # keepalived's own limit is similar; it stops include loops too
+_COMMENT = re.compile(r"(?<!\S)[!#]")
+
+
+def _line_tokens(raw: str) -> list[str]:
+    """One line's tokens as keepalived sees them: white space splits, double quotes group, '!' or
+    '#' after white space starts a comment, braces stand alone."""
+    line = _COMMENT.split(raw, maxsplit=1)[0]
+    if '"' not in line and "'" not in line:
+        return line.replace("{", " { ").replace("}", " } ").split()
+    line = line.replace("{", " { ").replace("}", " } ")
+    try:
+        return shlex.split(line, comments=False, posix=True)
+    except ValueError:  # an unterminated quote: keepalived takes the words as they are
+        return line.split()
+
+
+def _keepalived_tokens(text: str, source: str, files: Mapping[str, str] | None, depth: int = 0):
+    """(source, line number, tokens) for every line; `include PATTERN` lines are replaced by
+    the lines of the files in `files` that match (absolute, or relative to the including file)."""
     for n, raw in enumerate(text.splitlines(), start=1):
-        line = re.split(r"(?<!\S)[!#]", raw, maxsplit=1)[0]
-        line = line.replace("{", " { ").replace("}", " } ")
-        try:
-            tokens = shlex.split(line, comments=False, posix=True)
-        except ValueError:
-            tokens = line.split()
-        if tokens:
-            yield n, tokens
+        tokens = _line_tokens(raw)
+        if not tokens:
+            continue
+        if tokens[0] == "include" and len(tokens) > 1 and files is not None and depth < MAX_INCLUDE_DEPTH:
+            for path in include_matches(resolve_include(tokens[1], source), files):
+                yield from _keepalived_tokens(files[path], path, files, depth + 1)
+            continue
+        yield source, n, tokens
 
 
-def parse_keepalived(text: str) -> KBlock:
-    """The whole file as a root block. Unbalanced braces are tolerated (lint reports them)."""
-    root = KBlock("<root>", [], 0)
+def resolve_include(pattern: str, including: str) -> str:
+    """An include pattern as an absolute path (relative ones start at the including file's folder)."""
+    return pattern if pattern.startswith("/") else posixpath.join(posixpath.dirname(including) or "/", pattern)
+
+
+def include_matches(pattern: str, files: Mapping[str, str]) -> list[str]:
+    """Which of `files` an include pattern takes, in the sorted order glob(3) gives."""
+    return sorted(p for p in files if fnmatch.fnmatchcase(p, pattern))
+
+
+def include_patterns(text: str, source: str) -> list[str]:
+    """The absolute include patterns one file names (for fetching them from a node)."""
+    return [resolve_include(t[1], source) for _, _, t in _keepalived_tokens(text, source, None)
+            if t[0] == "include" and len(t) > 1]
+
+
+def parse_keepalived(text: str, source: str = "keepalived.conf", files: Mapping[str, str] | None = None) -> KBlock:
+    """The whole config as a root block, includes followed through `files` (path → text).
+    Unbalanced braces are tolerated (lint reports what it can); unknown keywords are kept."""
+    root = KBlock("<root>", [], 0, source=source)
     stack = [root]
-    for n, tokens in _keepalived_tokens(text):
+    for src, n, tokens in _keepalived_tokens(text, source, files):
         i = 0
         while i < len(tokens):
             tok = tokens[i]
@@ -71,7 +115,7 @@ def parse_keepalived(text: str) -> KBlock:
             j = i + 1
             while j < len(tokens) and tokens[j] not in ("{", "}"):
                 j += 1
-            stmt = KBlock(tok, tokens[i + 1:j], n)
+            stmt = KBlock(tok, tokens[i + 1:j], n, source=src)
             stack[-1].children.append(stmt)
             if j < len(tokens) and tokens[j] == "{":
                 stack.append(stmt)
@@ -80,8 +124,12 @@ def parse_keepalived(text: str) -> KBlock:
     return root
 
 
-def vrrp_version(root: KBlock) -> int:
-    """The VRRP version a parsed keepalived.conf speaks (global_defs vrrp_version; 2 by default)."""
+def vrrp_version(root: KBlock, instance: KBlock | None = None) -> int:
+    """The VRRP version a parsed keepalived.conf speaks: the instance's own `version`, else
+    global_defs vrrp_version, else 2."""
+    own = instance.value("version") if instance else None
+    if own in ("2", "3"):
+        return int(own)
     gdefs = root.first("global_defs")
     text = gdefs.value("vrrp_version") if gdefs else None
     return 3 if text == "3" else 2
@@ -99,8 +147,10 @@ class HSection:
     name: str
     line: int
     lines: list[tuple[int, list[str]]] = field(default_factory=list)
-    # The `defaults` section in force where this one starts (HAProxy inherits from the last one).
+    # The `defaults` section in force where this one starts (HAProxy inherits from the last one,
+    # or from the one named by `from NAME`).
     defaults: HSection | None = None
+    source: str = "haproxy.cfg"
 
     def directives(self, *words: str) -> list[tuple[int, list[str]]]:
         """Lines whose first words are `words`, e.g. directives('option', 'httpchk')."""
@@ -121,25 +171,80 @@ class HSection:
         base = self.defaults.directives(*words) if self.defaults else []
         return base + own
 
+    def servers(self) -> list[Server]:
+        """`server` and `server-template` lines: each with the address and port it sends to."""
+        out = []
+        for n, t in self.lines:
+            word = t[0].lower()
+            if word == "server" and len(t) > 2:
+                out.append(Server(n, t[1], *split_address(t[2]), t))
+            elif word == "server-template" and len(t) > 3:
+                out.append(Server(n, f"{t[1]}1-{t[2]}", *split_address(t[3]), t))
+        return out
 
-def parse_haproxy(text: str) -> list[HSection]:
+    def where(self, line: int) -> str:
+        return f"{self.source}:{line}" if line else self.source
+
+
+@dataclass(frozen=True)
+class Server:
+    line: int
+    name: str
+    host: str
+    port: int | None
+    tokens: list[str]
+
+
+def split_address(spec: str) -> tuple[str, int | None]:
+    """'10.0.0.1:6443', '[fd00::1]:6443', 'name:6443', 'ipv4@10.0.0.1:6443' → (host, port)."""
+    spec = spec.split("@", 1)[-1]
+    host, sep, port = spec.rpartition(":")
+    if not sep or not port.isdigit() or (host.count(":") and not host.startswith("[")):
+        return spec.strip("[]"), None  # no port, or a bare IPv6 address
+    return host.strip("[]"), int(port)
+
+
+def _haproxy_words(raw: str) -> list[str]:
+    """A line's words without its comment ('#' not inside quotes or after a backslash)."""
+    if "#" in raw and ('"' in raw or "'" in raw or "\\#" in raw):
+        try:
+            lex = shlex.shlex(raw, posix=True)
+            lex.whitespace_split, lex.commenters = True, "#"
+            return list(lex)
+        except ValueError:
+            pass
+    return raw.split("#", 1)[0].split()
+
+
+def parse_haproxy(text: str, source: str = "haproxy.cfg", state: dict | None = None) -> list[HSection]:
+    """Sections in order. `state` carries the defaults in force from one file into the next, as
+    HAProxy does with several -f files (see parse_haproxy_files)."""
+    state = state if state is not None else {}
     sections: list[HSection] = []
-    current_defaults: HSection | None = None
     for n, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
+        tokens = _haproxy_words(raw)
+        if not tokens:
             continue
-        tokens = line.split()
         if tokens[0].lower() in SECTION_KEYWORDS:
-            sec = HSection(tokens[0].lower(), tokens[1] if len(tokens) > 1 else "", n,
-                           defaults=current_defaults)
+            named = tokens[tokens.index("from") + 1] if "from" in tokens[1:-1] else None
+            base = state.get("named", {}).get(named) if named else state.get("current")
+            name = tokens[1] if len(tokens) > 1 and tokens[1] != "from" else ""
+            sec = HSection(tokens[0].lower(), name, n, defaults=base, source=source)
             sections.append(sec)
             if sec.kind == "defaults":
-                current_defaults = sec
+                state["current"] = sec
+                if sec.name:
+                    state.setdefault("named", {})[sec.name] = sec
             continue
         if sections:
             sections[-1].lines.append((n, tokens))
     return sections
+
+
+def parse_haproxy_files(files: list[tuple[str, str]]) -> list[HSection]:
+    """Several config files read as one, in order (HAProxy's `-f a -f b`, or a conf.d folder)."""
+    state: dict = {}
+    return [sec for path, text in files for sec in parse_haproxy(text, path, state)]
 
 
 def parse_timeout(value: str) -> float | None:

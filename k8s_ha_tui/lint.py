@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Callable, Literal, Mapping
 
-from .confparse import HSection, KBlock, parse_haproxy, parse_keepalived, parse_timeout, vrrp_version
+from .confparse import HSection, KBlock, parse_haproxy_files, parse_keepalived, parse_timeout, vrrp_version
 from .election import Candidate, combinations_count, unsafe_combinations
 from .topology import Topology
 
@@ -114,25 +114,27 @@ def _vips(instance: KBlock) -> list[str]:
     return [w for w in (block.words() if block else [])]
 
 
-def lint_keepalived(text: str, check_script: str | None = None, where: str = "keepalived.conf") -> list[Finding]:
-    root = parse_keepalived(text)
+def lint_keepalived(text: str, check_script: str | None = None, where: str = "keepalived.conf",
+                    files: Mapping[str, str] | None = None) -> list[Finding]:
+    """Findings on a keepalived.conf (its `include`d files taken from `files`, path → text); each
+    names the file and line it is about."""
+    root = parse_keepalived(text, where, files)
     out: list[Finding] = []
 
-    def add(code: str, level: Level, line: int, message: str, fix: str) -> None:
-        out.append(Finding(code, level, message, fix, f"{where}:{line}" if line else where))
+    def add(code: str, level: Level, at: KBlock | None, message: str, fix: str) -> None:
+        out.append(Finding(code, level, message, fix, at.where if at is not None else where))
 
     gdefs = root.first("global_defs")
     scripts = root.all("vrrp_script")
     instances = root.all("vrrp_instance")
-    version = vrrp_version(root)
     uses_scripts = bool(scripts) or any(i.first(k) for i in instances for k in ("notify", "notify_master"))
     if uses_scripts and not (gdefs and gdefs.first("enable_script_security")):
-        add("K101", "error", gdefs.line if gdefs else 0,
+        add("K101", "error", gdefs,
             "scripts run without enable_script_security (keepalived logs a SECURITY VIOLATION)",
             "add enable_script_security and script_user root to global_defs; keep scripts root-owned")
     rid = gdefs.value("router_id") if gdefs else None
     if rid in (None, "LVS_DEVEL"):
-        add("K107", "warning", gdefs.line if gdefs else 0,
+        add("K107", "warning", gdefs,
             f"router_id is {rid or 'unset'}: every node logs under the same sample name",
             "set router_id to the node's own name")
 
@@ -144,11 +146,11 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
         detect = interval * fall
         if detect > SLOW_DETECTION_WARN_S:
             level: Level = "error" if detect > SLOW_DETECTION_ERROR_S else "warning"
-            add("K103", level, s.line,
+            add("K103", level, s,
                 f"vrrp_script {name}: a failure is noticed only after interval {interval} × fall {fall} = {detect} s",
                 "use interval 1 and fall 2")
         if weight != 0:
-            add("K102", "warning", (s.first("weight") or s).line,
+            add("K102", "warning", s.first("weight") or s,
                 f"vrrp_script {name}: weight {weight} never hands the VIP over faster than the master-down "
                 "interval, and only if the drop beats the next node's priority",
                 "use weight 0: a failed check then means FAULT and an immediate handover")
@@ -159,25 +161,25 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
         auth = inst.first("authentication")
         pw = auth.value("auth_pass") if auth else None
         if pw is not None and len(pw) > 8:
-            add("K105", "error", auth.first("auth_pass").line,
+            add("K105", "error", auth.first("auth_pass"),
                 f"vrrp_instance {iname}: auth_pass is {len(pw)} characters; keepalived silently uses the first 8",
                 "use at most 8 characters")
-        if auth and (version == 3 or _int(inst.value("version"), version) == 3):
-            add("K105", "error", auth.line,
+        if auth and vrrp_version(root, inst) == 3:
+            add("K105", "error", auth,
                 f"vrrp_instance {iname}: PASS authentication is not part of VRRPv3", "remove the authentication block")
         vips = _vips(inst)
         all_vips += [v.split("/")[0] for v in vips]
         for v in vips:
-            if "/" not in v:
-                add("K106", "warning", inst.first("virtual_ipaddress").line,
+            if "/" not in v and ":" not in v:  # an IPv6 address without a length is a /128 by design
+                add("K106", "warning", inst.first("virtual_ipaddress"),
                     f"vrrp_instance {iname}: VIP {v} has no prefix length, so keepalived adds it as /32",
-                    f"write {v}/24 (the subnet's real length) and a dev")
+                    f"write {v}/LEN with the subnet's real length, and a dev")
         if not (inst.first("track_script") or inst.first("track_process")):
-            add("K108", "warning", inst.line,
+            add("K108", "warning", inst,
                 f"vrrp_instance {iname}: nothing is tracked, so the VIP stays on a node whose HAProxy is dead",
                 "track a script that checks the local HAProxy")
         if not inst.first("track_file"):
-            add("K109", "warning", inst.line,
+            add("K109", "warning", inst,
                 f"vrrp_instance {iname}: no vrrp_track_file maintenance switch; the VIP cannot be moved on purpose cleanly",
                 "add a vrrp_track_file with weight 0 and track it")
 
@@ -185,11 +187,11 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
     script_texts += [" ".join(s.first("script").args) for s in scripts if s.first("script")]
     for vip in all_vips:
         if any(re.search(rf"(?<![\d.]){re.escape(vip)}(?![\d])", t) for t in script_texts):
-            add("K104", "error", scripts[0].line if scripts else 0,
+            add("K104", "error", scripts[0] if scripts else None,
                 f"the check script tests the VIP {vip}: during a cluster-wide API outage the VIP then moves around uselessly",
                 "check the LOCAL HAProxy (e.g. its monitor-uri on 127.0.0.1), never the VIP")
     if scripts and check_script is None:
-        add("K110", "warning", scripts[0].line,
+        add("K110", "warning", scripts[0],
             "the check script itself was not read, so what it tests is unknown",
             "pass --check-script FILE to lint it too")
     return out
@@ -197,13 +199,19 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
 
 # --- haproxy.cfg ------------------------------------------------------------------------------
 
-def _backends_used(fe: HSection, sections: list[HSection]) -> list[HSection]:
+Add = Callable[[str, Level, HSection, int, str, str], None]
+ANY_ADDRESS = ("", "*", "0.0.0.0", "::", "[::]")
+
+
+def backends_used(fe: HSection, sections: list[HSection]) -> list[HSection]:
+    """The backends a frontend sends to (default_backend and use_backend), or itself for a listen."""
     names = {t[1] for _, t in fe.directives("default_backend") if len(t) > 1}
     names |= {t[1] for _, t in fe.directives("use_backend") if len(t) > 1}
-    return [s for s in sections if s.kind == "backend" and s.name in names]
+    found = [s for s in sections if s.kind in ("backend", "listen") and s.name in names]
+    return found or ([fe] if fe.servers() else [])
 
 
-def _bind_ports(fe: HSection) -> list[tuple[int, str, int]]:
+def bind_ports(fe: HSection) -> list[tuple[int, str, int]]:
     """(line, address, port) for each bind; address '' or '*' means every address."""
     out = []
     for n, t in fe.directives("bind"):
@@ -212,10 +220,6 @@ def _bind_ports(fe: HSection) -> list[tuple[int, str, int]]:
             if port.isdigit():
                 out.append((n, addr, int(port)))
     return out
-
-
-def _servers(be: HSection) -> list[tuple[int, list[str]]]:
-    return be.directives("server")
 
 
 def _check_kind(be: HSection) -> tuple[str, int]:
@@ -242,19 +246,18 @@ def _check_path(be: HSection) -> str | None:
     return path
 
 
-def _lint_pair(fe: HSection, be: HSection, add) -> None:
+def _lint_pair(fe: HSection, be: HSection, add: Add) -> None:
     """What can go wrong between a frontend and the backend it sends the apiserver traffic to."""
     if fe.mode() == "tcp" and be.mode() == "http":
         why = "" if be.own_mode() else " (no mode of its own, so it takes the defaults' mode http)"
-        add("H201", "error", be.line,
+        add("H201", "error", be, be.line,
             f"backend {be.name} runs in HTTP mode behind TCP frontend {fe.name}{why}: "
             "TLS to the apiserver through it fails",
             f"put 'mode tcp' in backend {be.name} (and in defaults)")
-    server_ports = {int(t[2].rpartition(":")[2]) for _, t in _servers(be)
-                    if len(t) > 2 and t[2].rpartition(":")[2].isdigit()}
-    for n, addr, port in _bind_ports(fe):
-        if port in server_ports and addr in ("", "*", "0.0.0.0", "::", "[::]"):
-            add("H202", "error", n,
+    server_ports = {srv.port for srv in be.servers() if srv.port is not None}
+    for n, addr, port in bind_ports(fe):
+        if port in server_ports and addr in ANY_ADDRESS:
+            add("H202", "error", fe, n,
                 f"frontend {fe.name} binds every address on port {port}, the apiserver's own port: "
                 "on a master it collides with kube-apiserver",
                 "give HAProxy its own port (e.g. 8443) and use it in controlPlaneEndpoint")
@@ -263,64 +266,64 @@ def _lint_pair(fe: HSection, be: HSection, add) -> None:
         if found and len(found[-1][1]) > 2:
             secs = parse_timeout(found[-1][1][2])
             if secs is not None and secs < SHORT_PROXY_TIMEOUT_S:
-                add("H209", "warning", found[-1][0],
+                owner = section if any(n == found[-1][0] for n, _ in section.lines) else (section.defaults or section)
+                add("H209", "warning", owner, found[-1][0],
                     f"timeout {word} {found[-1][1][2]} cuts quiet kube-apiserver watches (kubectl get -w, logs -f)",
                     f"use timeout {word} 1h in TCP mode")
 
 
-def _lint_backend(be: HSection, add) -> None:
+def _lint_backend(be: HSection, add: Add) -> None:
     """The backend's own health checking."""
     kind, kline = _check_kind(be)
     httpchk_lines = [n for n, _ in be.inherited("option", "httpchk")]
     if httpchk_lines and kind != "httpchk":
-        add("H203", "error", kline,
+        add("H203", "error", be, kline,
             f"backend {be.name}: 'option {kind}' comes after 'option httpchk' and wins, so no HTTP check runs",
             "keep only option httpchk, with http-check send meth GET uri /readyz")
     elif kind != "httpchk":
-        add("H206", "warning", be.line,
+        add("H206", "warning", be, be.line,
             f"backend {be.name}: only a TCP connect check, so an apiserver that accepts but is not ready stays in rotation",
             "use option httpchk with http-check send meth GET uri /readyz and check-ssl")
     path = _check_path(be)
     if path and path.split("?")[0] in ("/healthz", "/"):
-        add("H204", "warning", httpchk_lines[-1] if httpchk_lines else be.line,
+        add("H204", "warning", be, httpchk_lines[-1] if httpchk_lines else be.line,
             f"backend {be.name}: checks {path}; /healthz is deprecated since Kubernetes 1.16",
             "check /readyz")
-    servers = _servers(be)
+    servers = be.servers()
     defaults = [w for _, t in be.inherited("default-server") for w in t]
     if kind == "httpchk" and "check-ssl" not in defaults and \
-            not all("check-ssl" in t or "ssl" in t for _, t in servers):
-        add("H205", "warning", servers[0][0],
+            not all("check-ssl" in srv.tokens or "ssl" in srv.tokens for srv in servers):
+        add("H205", "warning", be, servers[0].line,
             f"backend {be.name}: the HTTP check speaks plain HTTP to the TLS apiserver and fails",
             "add check-ssl verify none to the servers (or default-server)")
-    unchecked = [t[1] for _, t in servers if "check" not in t and "check" not in defaults]
+    unchecked = [srv.name for srv in servers if "check" not in srv.tokens and "check" not in defaults]
     if unchecked:
-        add("H208", "warning", servers[0][0],
+        add("H208", "warning", be, servers[0].line,
             f"backend {be.name}: server(s) {', '.join(unchecked)} have no health check",
             "add check to every server (or to default-server)")
 
 
-def lint_haproxy(text: str, where: str = "haproxy.cfg") -> list[Finding]:
-    sections = parse_haproxy(text)
+def lint_haproxy(text: str, where: str = "haproxy.cfg", more: list[tuple[str, str]] | None = None) -> list[Finding]:
+    """Findings on a haproxy.cfg (and on `more` files read after it, as HAProxy's further -f)."""
+    sections = parse_haproxy_files([(where, text), *(more or [])])
     out: list[Finding] = []
 
-    def add(code: str, level: Level, line: int, message: str, fix: str) -> None:
-        out.append(Finding(code, level, message, fix, f"{where}:{line}" if line else where))
+    def add(code: str, level: Level, sec: HSection, line: int, message: str, fix: str) -> None:
+        out.append(Finding(code, level, message, fix, sec.where(line)))
 
-    frontends = [s for s in sections if s.kind in ("frontend", "listen")]
-    backends = [s for s in sections if s.kind in ("backend", "listen") and _servers(s)]
-
-    for fe in frontends:
-        for be in _backends_used(fe, sections) or ([fe] if _servers(fe) else []):
+    for fe in (s for s in sections if s.kind in ("frontend", "listen")):
+        for be in backends_used(fe, sections):
             _lint_pair(fe, be, add)
-    for be in backends:
+    for be in (s for s in sections if s.kind in ("backend", "listen") and s.servers()):
         _lint_backend(be, add)
 
     if not any("level" in t and "admin" in t for s in sections if s.kind == "global"
                for _, t in s.directives("stats", "socket")):
         glob = next((s for s in sections if s.kind == "global"), None)
-        add("H207", "warning", glob.line if glob else 0,
-            "no stats socket at level admin: the monitor cannot read backend health or drain a server",
-            "add 'stats socket /run/haproxy/admin.sock mode 660 level admin' to global")
+        out.append(Finding("H207", "warning",
+                           "no stats socket at level admin: the monitor cannot read backend health or drain a server",
+                           "add 'stats socket /run/haproxy/admin.sock mode 660 level admin' to global",
+                           glob.where(glob.line) if glob else where))
     return out
 
 
