@@ -1,13 +1,18 @@
 """Operator actions on a live cluster: each under the cluster lock, behind interlocks judged on
 a snapshot taken under that lock, and in the audit trail whatever its result (see guard.py).
 
-- failover: move the VIP off its holder and keep it off. Make-before-break: the target's
-  priority is raised (priority_boost track file) so it takes the VIP while the old holder still
-  serves; then the old holder goes into maintenance (FAULT, it holds nothing by then) and the
-  boost is removed. Measured in the lab: see README.
-- maintenance on/off: the vrrp_track_file switch (non-zero: FAULT). On the VIP holder, "on" is
-  a failover, so the VIP moves make-before-break.
+- failover: move the VIP off its holder and keep it off. Method "boost" (make-before-break):
+  the target's priority is raised (priority_boost track file) so it takes the VIP while the old
+  holder still serves; then the old holder goes into maintenance (FAULT, it holds nothing by
+  then) and the boost is removed. Method "stop": keepalived stops on the holder, whose last
+  advert has priority 0, so the best backup takes over after its skew time; for clusters whose
+  running keepalived follows neither track file (hand-made ones). Both measured: see README.
+- maintenance on/off: the vrrp_track_file switch (non-zero: FAULT), or with method "stop"
+  keepalived stopped / started. On the VIP holder, "on" is a failover.
 - backend drain/ready/maint: `set server` on every reachable master's HAProxy.
+
+What a node can do is read from its RUNNING keepalived (MasterStatus.tracks_*): an action that
+cannot work there is refused at once, with the way out, before anything is written.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from . import auditlog, guard
-from .collector.model import ClusterStatus
+from .collector.model import ClusterStatus, MasterStatus
 from .collector.ssh import NodeConnection
 from .errors import Refused, UserError
 from .paths import PATHS
 
 MAX_PRIORITY = 254
 MOVE_TIMEOUT = 20.0
+METHODS = ("boost", "stop")  # failover; maintenance takes "file" (what boost means there) or "stop"
 BACKEND_STATES = ("ready", "drain", "maint")
 
 ConnFor = Callable[[str], Awaitable[NodeConnection]]
@@ -64,7 +70,36 @@ def failover_target(snap: ClusterStatus, target: str | None = None) -> tuple[str
     return holder, best.name
 
 
-def check_maintenance(snap: ClusterStatus, node: str, on: bool) -> None:
+def _cannot(node: str, what: str, path: str, method_hint: str) -> Refused:
+    return Refused(f"{node}'s running keepalived does not follow {path}, so {what} cannot work there; "
+                   f"`deploy` this tool's configs to make it possible, or {method_hint}")
+
+
+def require_tracks(m: MasterStatus, maintenance: bool = False, boost: bool = False, what: str = "") -> None:
+    """Refuse at once where the node's running keepalived lacks the track file the action writes."""
+    if (maintenance and m.tracks_maintenance is None) or (boost and m.tracks_boost is None):
+        raise Refused(f"{m.name}: keepalived is not running there, so {what} cannot work; "
+                      f"`maintenance {m.name} off --method stop` starts it")
+    if maintenance and not m.tracks_maintenance:
+        raise _cannot(m.name, what, PATHS.maintenance_file, "use --method stop (keepalived is stopped instead)")
+    if boost and not m.tracks_boost:
+        raise _cannot(m.name, what, PATHS.boost_file,
+                      "use --method stop (keepalived stops on the holder: the VIP moves break-before-make)")
+
+
+def stop_failover_target(snap: ClusterStatus, target: str | None) -> tuple[str, str]:
+    """With keepalived stopped on the holder, VRRP elects the backup with the highest effective
+    priority (ties: the higher address): `--to` must name that one."""
+    holder, _ = failover_target(snap, target)
+    candidates = [m for m in snap.masters if m.name != holder and m.eligible]
+    elected = max(candidates, key=lambda m: (m.effective_priority or m.base_priority or 0,
+                                             tuple(int(x) for x in m.address.split("."))))
+    if target is not None and target != elected.name:
+        raise Refused(f"with --method stop VRRP elects {elected.name} (the highest priority), not {target}")
+    return holder, elected.name
+
+
+def check_maintenance(snap: ClusterStatus, node: str, on: bool, method: str = "file") -> None:
     m = snap.master(node)
     if m is None:
         raise Refused(f"no master named {node!r}")
@@ -72,6 +107,14 @@ def check_maintenance(snap: ClusterStatus, node: str, on: bool) -> None:
         raise Refused(f"{node} is unreachable: its maintenance switch cannot be set")
     if on and not any(o.eligible for o in snap.masters if o.name != node):
         raise Refused(f"{node} is the last master that can hold the VIP: maintenance would drop the API")
+    if method == "stop":
+        if not on and m.keepalived == "active" and not m.maintenance:
+            raise Refused(f"{node}: keepalived is running and not in maintenance; nothing to start")
+        return
+    if on or m.keepalived == "active":
+        require_tracks(m, maintenance=True, what="the maintenance switch")
+    else:
+        raise Refused(f"{node}: keepalived is not running; `maintenance {node} off --method stop` starts it")
 
 
 def check_backend(snap: ClusterStatus, master: str, state: str) -> None:
@@ -111,14 +154,44 @@ async def _wait_holder(conn: NodeConnection, vip: str, port: int, timeout: float
     raise UserError(f"{conn.name} did not take the VIP within {timeout:g} s", code=1)
 
 
-async def failover(snap: ClusterStatus, conn_for: ConnFor, target: str | None = None,
-                   timeout: float = MOVE_TIMEOUT) -> Outcome:
+def plan_failover(snap: ClusterStatus, target: str | None, method: str = "boost") -> tuple[str, str]:
+    """(holder, target), every interlock judged, or Refused before anything is written."""
+    if method not in METHODS:
+        raise Refused(f"unknown failover method {method!r}; choose {', '.join(METHODS)}")
+    if method == "stop":
+        return stop_failover_target(snap, target)
     holder, chosen = failover_target(snap, target)
-    t = snap.master(chosen)
-    assert t is not None  # failover_target chose it from snap.masters
+    require_tracks(_known(snap, chosen), boost=True, what="a make-before-break failover")
+    require_tracks(_known(snap, holder), maintenance=True, what="keeping the old holder off the VIP")
+    return holder, chosen
+
+
+def _known(snap: ClusterStatus, name: str) -> MasterStatus:
+    m = snap.master(name)
+    assert m is not None  # the name came from snap.masters
+    return m
+
+
+async def _service(conn: NodeConnection, verb: str) -> None:
+    await conn.run(f"systemctl {verb} keepalived", timeout=30, label=f"systemctl {verb} keepalived")
+
+
+async def failover(snap: ClusterStatus, conn_for: ConnFor, target: str | None = None,
+                   timeout: float = MOVE_TIMEOUT, method: str = "boost") -> Outcome:
+    holder, chosen = plan_failover(snap, target, method)
     old, new = await conn_for(holder), await conn_for(chosen)
-    boost = max(0, MAX_PRIORITY - (t.base_priority or 0))
     started = time.monotonic()
+    if method == "stop":
+        await _service(old, "stop")
+        try:
+            seconds = await _wait_holder(new, snap.vip, snap.frontend_port, timeout)
+        except BaseException:
+            await _service(old, "start")  # nobody took over: the old holder takes the VIP back
+            raise
+        return Outcome("failover", f"{holder} → {chosen}",
+                       f"VIP answers on {chosen}; keepalived stays stopped on {holder} until "
+                       f"'maintenance {holder} off --method stop'", seconds)
+    boost = max(0, MAX_PRIORITY - (_known(snap, chosen).base_priority or 0))
     try:
         await _write_flag(new, PATHS.boost_file, boost)
         await _wait_holder(new, snap.vip, snap.frontend_port, timeout)
@@ -126,18 +199,22 @@ async def failover(snap: ClusterStatus, conn_for: ConnFor, target: str | None = 
         await _write_flag(old, PATHS.maintenance_file, 1)
     finally:
         await _write_flag(new, PATHS.boost_file, 0)
-    outcome = Outcome("failover", f"{holder} → {chosen}", f"VIP answers on {chosen}; {holder} stays in maintenance",
-                      seconds)
-    return outcome
+    return Outcome("failover", f"{holder} → {chosen}", f"VIP answers on {chosen}; {holder} stays in maintenance",
+                   seconds)
 
 
-async def maintenance(snap: ClusterStatus, conn_for: ConnFor, node: str, on: bool) -> Outcome:
-    check_maintenance(snap, node, on)
+async def maintenance(snap: ClusterStatus, conn_for: ConnFor, node: str, on: bool, method: str = "file") -> Outcome:
+    check_maintenance(snap, node, on, method)
+    stop = method == "stop"
     if on and node in snap.holders:
-        return await failover(snap, conn_for)
-    await _write_flag(await conn_for(node), PATHS.maintenance_file, 1 if on else 0)
-    outcome = Outcome("maintenance", node, "on" if on else "off (may take the VIP back by priority)")
-    return outcome
+        return await failover(snap, conn_for, method="stop" if stop else "boost")
+    conn = await conn_for(node)
+    if stop:
+        await _service(conn, "stop" if on else "start")
+        return Outcome("maintenance", node, "on: keepalived stopped" if on else
+                       "off: keepalived started (may take the VIP back by priority)")
+    await _write_flag(conn, PATHS.maintenance_file, 1 if on else 0)
+    return Outcome("maintenance", node, "on" if on else "off (may take the VIP back by priority)")
 
 
 async def backend(snap: ClusterStatus, conn_for: ConnFor, master: str, state: str) -> Outcome:
@@ -178,30 +255,45 @@ class Request:
     kind: str  # failover | maintenance | backend
     node: str | None = None  # failover: the target (None: the best); maintenance / backend: the master
     state: str | None = None  # maintenance: on | off; backend: ready | drain | maint
+    method: str | None = None  # failover: boost | stop; maintenance: file | stop (None: the default)
 
     @property
     def action(self) -> str:
         return f"backend {self.state}" if self.kind == "backend" else (
             f"maintenance {self.state}" if self.kind == "maintenance" else "failover")
 
+    @property
+    def stop(self) -> bool:
+        return self.method == "stop"
+
     def target(self, snap: ClusterStatus | None = None) -> str:
         if self.kind == "failover" and snap is not None:
-            holder, chosen = failover_target(snap, self.node)
+            holder, chosen = plan_failover(snap, self.node, self.method or "boost")
             return f"{holder}->{chosen}"
         return self.node or "best eligible master"
 
     def describe(self, snap: ClusterStatus) -> str:
         if self.kind == "failover":
-            holder, target = failover_target(snap, self.node)
+            holder, target = plan_failover(snap, self.node, self.method or "boost")
+            if self.stop:
+                return (f"Failover (method stop): stop keepalived on {holder}; its last advert has priority 0, "
+                        f"so {target} takes the VIP after its skew time (break-before-make: a short gap). "
+                        f"keepalived stays stopped on {holder} until 'maintenance {holder} off --method stop'.")
             return (f"Failover: move the VIP from {holder} to {target}: {target}'s priority is raised so it "
                     f"takes over while {holder} still serves (no dropped requests), then {holder} stays in "
                     f"maintenance until 'maintenance {holder} off'.")
         if self.kind == "maintenance":
             on = self.state == "on"
             node = self.node or "?"
-            check_maintenance(snap, node, on)
+            check_maintenance(snap, node, on, self.method or "file")
             if on and node in snap.holders:
-                return f"{node} holds the VIP: it moves first (make-before-break), then {node} enters maintenance."
+                how = "keepalived stops there, break-before-make" if self.stop else "make-before-break"
+                plan_failover(snap, None, "stop" if self.stop else "boost")
+                return f"{node} holds the VIP: it moves first ({how}), then {node} stays out of the election."
+            if self.stop:
+                return (f"Maintenance {self.state} for {node}: keepalived there is " +
+                        ("stopped, so it will not take the VIP." if on else
+                         "started; it may take the VIP back if its priority is the highest."))
             return (f"Maintenance {self.state} for {node}: " +
                     ("keepalived there goes to FAULT and will not take the VIP." if on else
                      "it may take the VIP back if its priority is the highest."))
@@ -211,9 +303,9 @@ class Request:
 
     async def act(self, snap: ClusterStatus, conn_for: ConnFor) -> Outcome:
         if self.kind == "failover":
-            return await failover(snap, conn_for, self.node)
+            return await failover(snap, conn_for, self.node, method=self.method or "boost")
         if self.kind == "maintenance":
-            return await maintenance(snap, conn_for, self.node or "?", self.state == "on")
+            return await maintenance(snap, conn_for, self.node or "?", self.state == "on", self.method or "file")
         return await backend(snap, conn_for, self.node or "?", self.state or "?")
 
 

@@ -282,13 +282,14 @@ def _run_action(args: argparse.Namespace, request) -> int:
 def cmd_failover(args: argparse.Namespace) -> int:
     from .actions import Request
 
-    return _run_action(args, Request("failover", args.to))
+    return _run_action(args, Request("failover", args.to, method=args.method))
 
 
 def cmd_maintenance(args: argparse.Namespace) -> int:
     from .actions import Request
 
-    return _run_action(args, Request("maintenance", args.node, args.state))
+    method = {"boost": "file", "stop": "stop"}[args.method] if args.method else None
+    return _run_action(args, Request("maintenance", args.node, args.state, method=method))
 
 
 def cmd_backend(args: argparse.Namespace) -> int:
@@ -315,6 +316,13 @@ def _lock_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--break-stale-lock", action="store_true",
                    help="remove a cluster lock whose holder is gone (its process died on this machine, or it "
                         "was not renewed for 120 s); a live holder's lock is never broken")
+
+
+def _method_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=["boost", "stop"], default=None,
+                   help="boost (default): this tool's track files, make-before-break, no dropped request; "
+                        "stop: stop (or start) keepalived, for a running config without those files "
+                        "(break-before-make: measured gap in the README)")
 
 
 def _bounded(kind: type, low: float, high: float, unit: str = ""):
@@ -412,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     fo = sub.add_parser("failover", help="move the VIP off its holder on purpose (it stays in maintenance)")
     fo.add_argument("-t", "--topology", required=True, metavar="FILE")
     fo.add_argument("--to", metavar="MASTER", help="the master to take the VIP (default: the best eligible one)")
+    _method_argument(fo)
     _lock_arguments(fo)
     fo.set_defaults(func=cmd_failover)
 
@@ -419,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     ma.add_argument("-t", "--topology", required=True, metavar="FILE")
     ma.add_argument("node")
     ma.add_argument("state", choices=["on", "off"])
+    _method_argument(ma)
     _lock_arguments(ma)
     ma.set_defaults(func=cmd_maintenance)
 

@@ -68,6 +68,10 @@ class MasterStatus(NodeStatus):
     last_transition: float | None = None
     lock: LockInfo | None = None  # the cluster lock as this master has it
     audit: tuple[AuditEntry, ...] = ()  # its newest audit entries
+    # What its RUNNING keepalived follows (None: unknown, keepalived is not running): whether the
+    # maintenance switch and the priority boost that actions write can work on this node.
+    tracks_maintenance: bool | None = None
+    tracks_boost: bool | None = None
 
     def backends_of(self, master: str) -> list[BackendServer]:
         """This HAProxy's servers that send to `master`'s apiserver, whatever they are called."""

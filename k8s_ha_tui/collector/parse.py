@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from .model import VRRP_STATES, BackendServer
 
@@ -37,41 +38,166 @@ def holds_address(ip_output: str, address: str) -> bool:
     return any(re.search(rf"\sinet {re.escape(address)}/\d+\s", f" {line} ") for line in ip_output.splitlines())
 
 
-def keepalived_data(text: str) -> dict:
-    """From keepalived's DATA dump (/tmp/keepalived.data): the first VRRP instance's state,
-    base and effective priority, last transition, and the tracked script's status."""
-    out: dict = {}
-    section = ""
-    in_instance = False
+@dataclass(frozen=True)
+class RunningInstance:
+    """One vrrp_instance as the running keepalived has it (its DATA dump): what is in force now,
+    whatever the files on disk say. The PASS password itself is never kept, only a digest."""
+
+    name: str
+    state: str | None = None
+    version: int | None = None
+    router_id: int | None = None
+    base_priority: int | None = None
+    effective_priority: int | None = None
+    advert_int: float | None = None
+    interface: str | None = None
+    auth_type: str | None = None
+    auth_digest: str | None = None  # sha256 of the PASS password, to compare nodes
+    unicast_peers: tuple[str, ...] = ()
+    vips: tuple[str, ...] = ()  # "ADDR/LEN"
+    last_transition: float | None = None
+    tracked_files: tuple[tuple[str, int], ...] = ()  # (track file name, weight)
+    tracked_scripts: tuple[tuple[str, int], ...] = ()
+
+    def has_vip(self, vip: str) -> bool:
+        return any(v.split("/")[0] == vip for v in self.vips)
+
+
+@dataclass(frozen=True)
+class KeepalivedData:
+    instances: tuple[RunningInstance, ...] = ()
+    track_files: dict = field(default_factory=dict)  # name → (file path, weight)
+    script_status: dict = field(default_factory=dict)  # script name → GOOD/BAD
+
+    def instance_for(self, vip: str | None) -> RunningInstance | None:
+        """The instance that carries `vip` (several instances are common), else the first."""
+        match = next((i for i in self.instances if vip and i.has_vip(vip)), None)
+        return match or (self.instances[0] if self.instances else None)
+
+    def tracks_file(self, instance: RunningInstance, path: str, weight_positive: bool) -> bool:
+        """Whether the instance follows the track file at `path`: weight 0 (FAULT on non-zero)
+        for a maintenance switch, a positive weight for a priority boost."""
+        for name, weight in instance.tracked_files:
+            file, own = self.track_files.get(name, (None, 0))
+            w = weight if weight is not None else own
+            if file == path and ((w > 0) if weight_positive else (w == 0)):
+                return True
+        return False
+
+
+def _seconds(value: str) -> float | None:
+    m = re.match(r"(\d+(?:\.\d+)?)\s*(milli-sec|sec)", value)
+    if not m:
+        return None
+    return float(m.group(1)) / (1000 if m.group(2) == "milli-sec" else 1)
+
+
+_INSTANCE_KEYS = {"State": "state", "VRRP Version": "version", "Virtual Router ID": "router_id",
+                  "Priority": "base_priority", "Effective priority": "effective_priority",
+                  "Interface": "interface", "Authentication type": "auth_type"}
+_INT_KEYS = {"version", "router_id", "base_priority", "effective_priority"}
+
+
+def running_keepalived(text: str) -> KeepalivedData:
+    """keepalived's DATA dump (/tmp/keepalived.data) read for every instance, its tracked files
+    and scripts. Garbage gives an empty result, never an exception."""
+    instances: list[dict] = []
+    track_files: dict[str, tuple[str | None, int]] = {}
+    scripts: dict[str, str] = {}
+    section, sub, current_file, current_script = "", "", None, None
     for raw in text.splitlines():
         line = raw.strip()
         m = re.match(r"-+<\s*(.+?)\s*>-+", line)
         if m:
-            section = m.group(1)
+            section, sub = m.group(1), ""
             continue
         key, sep, value = line.partition(" = ")
-        if not sep:
-            continue
         if section == "VRRP Topology":
             if key == "VRRP Instance":
-                if in_instance:  # only the first instance
-                    section = "done"
-                    continue
-                in_instance = True
-                out["instance"] = value
-            elif key == "State" and value in VRRP_STATES:
-                out["state"] = value
-            elif key == "Priority":
-                out["base_priority"] = _int(value)
-            elif key == "Effective priority":
-                out["effective_priority"] = _int(value)
+                instances.append({"name": value, "lists": {}})
+                continue
+            if not instances:
+                continue
+            inst = instances[-1]
+            if line.endswith(":") and not sep:
+                sub = line[:-1].split(" (")[0].strip()
+                continue
+            if not sep and sub:
+                inst["lists"].setdefault(sub, []).append(line)
+                continue
+            sub = ""
+            if key in _INSTANCE_KEYS:
+                name = _INSTANCE_KEYS[key]
+                inst[name] = _int(value) if name in _INT_KEYS else value.split()[0] if value else None
+            elif key == "Advert interval":
+                inst["advert_int"] = _seconds(value)
+            elif key == "Password":
+                inst["auth_digest"] = hashlib.sha256(value.encode()).hexdigest()
             elif key == "Last transition":
                 try:
-                    out["last_transition"] = float(value.split()[0])
+                    inst["last_transition"] = float(value.split()[0])
                 except (ValueError, IndexError):
                     pass
-        elif section == "VRRP Scripts" and key == "Status" and "check" not in out:
-            out["check"] = "GOOD" if value == "GOOD" else "BAD"
+            elif key.startswith("Virtual IP"):
+                sub = "Virtual IP"
+        elif section == "VRRP Track files":
+            if key == "Track file":
+                current_file = value
+                track_files[value] = (None, 0)
+            elif current_file and key == "File":
+                track_files[current_file] = (value, track_files[current_file][1])
+            elif current_file and key == "Weight":
+                track_files[current_file] = (track_files[current_file][0], _int(value) or 0)
+        elif section == "VRRP Scripts":
+            if key == "VRRP Script":
+                current_script = value
+            elif current_script and key == "Status" and current_script not in scripts:
+                scripts[current_script] = "GOOD" if value == "GOOD" else "BAD"
+    return KeepalivedData(tuple(_instance(i) for i in instances), track_files, scripts)
+
+
+_ADDRESS = re.compile(r"[0-9A-Fa-f:.]+(/\d+)?(\s|$)")
+
+
+def _weighted(lines: list[str]) -> tuple[tuple[str, int], ...]:
+    """'name weight -20' or 'name, weight 0' → (name, weight)."""
+    out = []
+    for line in lines:
+        m = re.match(r"(\S+?),?\s+weight\s+(-?\d+)", line)
+        if m:
+            out.append((m.group(1), int(m.group(2))))
+    return tuple(out)
+
+
+def _instance(raw: dict) -> RunningInstance:
+    lists = raw.pop("lists")
+    state = raw.get("state")
+    return RunningInstance(
+        name=raw["name"], state=state if state in VRRP_STATES else None, version=raw.get("version"),
+        router_id=raw.get("router_id"), base_priority=raw.get("base_priority"),
+        effective_priority=raw.get("effective_priority"), advert_int=raw.get("advert_int"),
+        interface=raw.get("interface"), auth_type=raw.get("auth_type"), auth_digest=raw.get("auth_digest"),
+        unicast_peers=tuple(x.split()[0] for x in lists.get("Unicast Peer", []) if _ADDRESS.match(x)),
+        vips=tuple(x.split()[0] for x in lists.get("Virtual IP", []) if _ADDRESS.match(x)),
+        last_transition=raw.get("last_transition"),
+        tracked_files=_weighted(lists.get("Tracked files", [])),
+        tracked_scripts=_weighted(lists.get("Tracked scripts", [])))
+
+
+def keepalived_data(text: str, vip: str | None = None) -> dict:
+    """From keepalived's DATA dump: the state, base and effective priority, last transition and
+    check status of the instance that carries `vip` (else the first)."""
+    data = running_keepalived(text)
+    inst = data.instance_for(vip)
+    if inst is None:
+        return {}
+    out: dict = {"instance": inst.name}
+    for key in ("state", "base_priority", "effective_priority", "last_transition"):
+        if getattr(inst, key) is not None:
+            out[key] = getattr(inst, key)
+    statuses = [data.script_status[name] for name, _ in inst.tracked_scripts if name in data.script_status]
+    if statuses:
+        out["check"] = "GOOD" if all(x == "GOOD" for x in statuses) else "BAD"
     return out
 
 

@@ -57,7 +57,9 @@ def master_status(topo: Topology, node: Node, output: str, backends) -> MasterSt
     """Everything one master said, as a MasterStatus (pure: tested with garbage too)."""
     s = parse.sections(output)
     services = (s.get("services") or "").split()
-    data = parse.keepalived_data(s.get("data", ""))
+    running = parse.running_keepalived(s.get("data", ""))
+    data = parse.keepalived_data(s.get("data", ""), topo.vip)
+    inst = running.instance_for(topo.vip)
     notify = parse.notify_state(s.get("notify", ""))
     state = data.get("state") or notify.get("state") or "UNKNOWN"
     keepalived = services[0] if len(services) > 0 else "unknown"
@@ -78,6 +80,8 @@ def master_status(topo: Topology, node: Node, output: str, backends) -> MasterSt
         api_via_vip=(api == "200") if api else None,
         last_transition=data.get("last_transition") or notify.get("last_transition"),
         lock=parse_probe(s.get("lock", "")),
+        tracks_maintenance=None if inst is None else running.tracks_file(inst, PATHS.maintenance_file, False),
+        tracks_boost=None if inst is None else running.tracks_file(inst, PATHS.boost_file, True),
         audit=tuple(parse_lines(s.get("audit", ""))),
     )
 

@@ -64,6 +64,13 @@ def cmd_heal(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_handmade(args: argparse.Namespace) -> int:
+    from .cluster import install_handmade
+
+    print(install_handmade())
+    return 0
+
+
 def cmd_shell(args: argparse.Namespace) -> int:
     from .cluster import shell_command
 
@@ -135,6 +142,12 @@ def add_lab_commands(sub) -> None:
     he.add_argument("node")
     he.add_argument("kind", nargs="?", choices=list(KINDS))
     he.set_defaults(func=cmd_heal)
+
+    ls.add_parser("handmade", help="replace keepalived + HAProxy on the masters with a hand-made setup",
+                  description="Installs a keepalived + HAProxy that k8s-ha-tui did not render (VRRPv2, unicast, "
+                              "PASS auth, router id 77, servers cp-a/cp-b/cp-c, no maintenance or boost files) "
+                              "on every lab master, to try discover, doctor and adoption on. `deploy` replaces it "
+                              "again.").set_defaults(func=cmd_handmade)
 
     sh = ls.add_parser("shell", help="an interactive shell inside a node")
     sh.add_argument("node")

@@ -305,6 +305,19 @@ def heal(name: str, kind: str | None = None) -> str:
     return f"{name}: healed {', '.join(todo)}" if todo else f"{name}: no faults to heal"
 
 
+def install_handmade() -> str:
+    """A hand-made keepalived + HAProxy on every master (lab/handmade.py), replacing ours."""
+    from . import handmade
+
+    state, _ = _require_state()
+    masters = [n for n in state.nodes() if n.is_master]
+    handmade.install(masters, {m.name: state.init(m.name) for m in masters})
+    return (f"hand-made keepalived + HAProxy on {', '.join(m.name for m in masters)}: VRRPv2, unicast, PASS auth, "
+            f"router id {handmade.ROUTER_ID}, priorities {'/'.join(map(str, handmade.PRIORITIES[:len(masters)]))}, "
+            f"frontend kube_api on :{handmade.FRONTEND_PORT}, servers {', '.join(handmade.SERVER_NAMES[:len(masters)])}. "
+            f"Try: k8s-ha-tui discover --masters {','.join(m.address for m in masters)} ...")
+
+
 def shell_command(name: str) -> list[str]:
     state, _ = _require_state()
     state.node(name)

@@ -65,6 +65,7 @@ class MonitorApp(App):
     def compose(self) -> ComposeResult:
         yield Static("connecting…", id="banner")
         yield Static("", id="alarms")
+        yield Static("", id="unavailable")
         with Horizontal(id="tables"):
             with Vertical(id="left"):
                 yield DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
@@ -118,6 +119,7 @@ class MonitorApp(App):
         self._fill_nodes(snap)
         self._fill_backends(snap)
         self._fill_workers(snap)
+        self._show_unavailable()
 
     def _fill_nodes(self, snap: ClusterStatus) -> None:
         table = self.query_one("#nodes", DataTable)
@@ -186,10 +188,53 @@ class MonitorApp(App):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Greys out (None) the action keys while a change runs — ours, or another operator's
-        (the cluster lock) — so the footer says so before anyone presses them."""
-        if action in self.ACTIONS and (self.busy or (self.status is not None and self.status.lock is not None)):
+        (the cluster lock) — and where the interlocks already refuse it for the selected master
+        (a hand-made node that does not follow our track files, say), so the footer says so
+        before anyone presses them; `#unavailable` says why."""
+        if action not in self.ACTIONS:
+            return True
+        if self.busy or (self.status is not None and self.status.lock is not None):
             return None
-        return True
+        return None if self.refusal(action, parameters) else True
+
+    def request_for(self, action: str, parameters: tuple[object, ...] = ()) -> actions.Request | None:
+        """The request a key would make for the selected master."""
+        sel = self.selected_master()
+        if action == "failover":
+            target = sel.name if sel and self.status and sel.name not in self.status.holders and sel.eligible else None
+            return actions.Request("failover", target)
+        if sel is None:
+            return None
+        if action == "maintenance":
+            return actions.Request("maintenance", sel.name, "off" if sel.maintenance else "on")
+        return actions.Request("backend", sel.name, str(parameters[0]) if parameters else "drain")
+
+    def refusal(self, action: str, parameters: tuple[object, ...] = ()) -> str | None:
+        """Why the interlocks would refuse this key now, or None."""
+        request = self.request_for(action, parameters)
+        if self.status is None or request is None:
+            return None
+        try:
+            request.describe(self.status)
+        except UserError as exc:
+            return str(exc)
+        return None
+
+    def _show_unavailable(self) -> None:
+        reasons = []
+        for key, action in (("f", "failover"), ("m", "maintenance")):
+            why = self.refusal(action)
+            if why:
+                reasons.append(f" {key} unavailable: {why}")
+        hint = self.query_one("#unavailable", Static)
+        hint.update("\n".join(reasons))
+        hint.display = bool(reasons)
+
+    @on(DataTable.RowHighlighted, "#nodes")
+    def _selection_moved(self) -> None:
+        self.refresh_bindings()
+        if self.status is not None:
+            self._show_unavailable()
 
     def _ask_then(self, title: str, request: actions.Request) -> None:
         """Interlocks first (a refusal is shown, nothing asked), then the question, then the action."""
@@ -244,25 +289,19 @@ class MonitorApp(App):
 
     def action_failover(self) -> None:
         """To the selected master if it can take the VIP, else to the best eligible one."""
-        sel = self.selected_master()
-        target = sel.name if sel and self.status and sel.name not in self.status.holders and sel.eligible else None
-        self._failover(target)
-
-    def _failover(self, target: str | None) -> None:
-        self._ask_then("Failover", actions.Request("failover", target))
+        request = self.request_for("failover")
+        if request is not None:
+            self._ask_then("Failover", request)
 
     def action_maintenance(self) -> None:
-        m = self.selected_master()
-        if m is None:
-            return
-        state = "off" if m.maintenance else "on"
-        self._ask_then(f"Maintenance {state}: {m.name}", actions.Request("maintenance", m.name, state))
+        request = self.request_for("maintenance")
+        if request is not None:
+            self._ask_then(f"Maintenance {request.state}: {request.node}", request)
 
     def action_backend(self, state: str) -> None:
-        m = self.selected_master()
-        if m is None:
-            return
-        self._ask_then(f"Backend {state}: {m.name}", actions.Request("backend", m.name, state))
+        request = self.request_for("backend", (state,))
+        if request is not None:
+            self._ask_then(f"Backend {state}: {request.node}", request)
 
     @work(exclusive=True, group="logs")
     async def action_logs(self) -> None:

@@ -79,7 +79,8 @@ def test_garbage_from_a_node_never_raises(garbage):
 def master(name, **kw) -> MasterStatus:
     base = dict(address=f"10.0.3.{11 + int(name[-1])}", reachable=True, keepalived="active", haproxy="active",
                 vrrp_state="BACKUP", base_priority=150 - 10 * int(name[-1]), check="GOOD",
-                backends=(BackendServer("apiserver", "a", "UP", "L7OK", 1, 5),))
+                backends=(BackendServer("apiserver", "a", "UP", "L7OK", 1, 5),),
+                tracks_maintenance=True, tracks_boost=True)
     base.update(kw)
     return MasterStatus(name=name, **base)
 
@@ -139,6 +140,45 @@ def test_interlocks():
     with pytest.raises(actions.Refused, match="no HAProxy server sends to m0's apiserver"):
         actions.check_backend(lonely, "m0", "ready")
     assert issubclass(actions.Refused, UserError)
+
+
+def test_actions_know_what_a_hand_made_node_cannot_do():
+    hand = dict(tracks_maintenance=False, tracks_boost=False)
+    snap = cluster(master("m0", vrrp_state="MASTER", holds_vip=True, **hand),
+                   master("m1", effective_priority=110, **hand), master("m2", effective_priority=100, **hand))
+    with pytest.raises(actions.Refused, match="m1's running keepalived does not follow /etc/keepalived/priority_boost"
+                                              ".*`deploy`.*--method stop"):
+        actions.plan_failover(snap, None)
+    with pytest.raises(actions.Refused, match="does not follow /etc/keepalived/maintenance"):
+        actions.check_maintenance(snap, "m2", True)
+    assert actions.plan_failover(snap, None, "stop") == ("m0", "m1")  # VRRP's choice: the highest priority
+    with pytest.raises(actions.Refused, match="VRRP elects m1"):
+        actions.plan_failover(snap, "m2", "stop")
+    actions.check_maintenance(snap, "m2", True, "stop")
+    stopped = cluster(master("m0", vrrp_state="MASTER", holds_vip=True, **hand),
+                      master("m1", keepalived="inactive", vrrp_state="STOP", tracks_maintenance=None))
+    with pytest.raises(actions.Refused, match="--method stop` starts it"):
+        actions.check_maintenance(stopped, "m1", False)
+    actions.check_maintenance(stopped, "m1", False, "stop")
+    with pytest.raises(actions.Refused, match="nothing to start"):
+        actions.check_maintenance(snap, "m1", False, "stop")
+    text = actions.Request("failover", method="stop").describe(snap)
+    assert "stop keepalived on m0" in text and "m1 takes the VIP" in text
+
+
+def test_running_keepalived_says_what_it_tracks():
+    ours = parse.running_keepalived((FIX / "keepalived.data").read_text())
+    inst = ours.instance_for("198.18.0.10")
+    assert inst.router_id == 51 and inst.vips == ("198.18.0.10/24",)
+    assert ours.tracks_file(inst, "/etc/keepalived/maintenance", False)
+    assert ours.tracks_file(inst, "/etc/keepalived/priority_boost", True)
+    hand = parse.running_keepalived((FIX / "keepalived-handmade.data").read_text())
+    inst = hand.instance_for("198.18.0.10")
+    assert (inst.name, inst.version, inst.router_id, inst.advert_int, inst.base_priority) == ("KUBE_API", 2, 77, 1.0, 120)
+    assert inst.unicast_peers == ("198.18.0.12", "198.18.0.13") and inst.auth_type == "SIMPLE_PASSWORD"
+    assert inst.auth_digest and "lab-77ok" not in repr(hand)  # the password itself is never kept
+    assert not hand.tracks_file(inst, "/etc/keepalived/maintenance", False)
+    assert inst.tracked_scripts == (("check_api", -20),)
 
 
 def test_audit_log_is_private_json_lines(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ def master(i: int, **kw) -> MasterStatus:
     m = TOPO.masters[i]
     base = dict(reachable=True, keepalived="active", haproxy="active", vrrp_state="BACKUP",
                 base_priority=TOPO.priority_of(m), effective_priority=TOPO.priority_of(m), check="GOOD",
-                api_via_vip=True,
+                api_via_vip=True, tracks_maintenance=True, tracks_boost=True,
                 backends=tuple(BackendServer("apiserver", x.name, "UP", "L7OK", 2, 30, master=x.name)
                                for x in TOPO.masters))
     base.update(kw)
@@ -105,11 +105,25 @@ async def test_interlock_refuses_without_asking():
         await pilot.pause()
         await pilot.press("f")
         await pilot.pause()
-        assert not isinstance(a.screen, ConfirmModal)
-        assert "refused: no other master is reachable, healthy and out of maintenance" in log_text(a)
-        await pilot.press("m")  # selected row: k8s-master-01, the last eligible one
+        assert not isinstance(a.screen, ConfirmModal)  # the key is greyed out, and the reason shown
+        assert not a.active_bindings["f"].enabled and not a.active_bindings["m"].enabled
+        why = text_of(a.query_one("#unavailable", Static))
+        assert "f unavailable: no other master is reachable, healthy and out of maintenance" in why
+        # selected row: k8s-master-01, the last eligible one
+        assert "m unavailable: k8s-master-01 is the last master that can hold the VIP" in why
+
+
+async def test_keys_a_hand_made_node_cannot_serve_are_greyed_with_the_reason():
+    a = app()
+    async with a.run_test(size=(120, 36)) as pilot:
+        hand = dict(tracks_maintenance=False, tracks_boost=False)
+        a.post_message(StatusPolled(snap(master(0, vrrp_state="MASTER", holds_vip=True, **hand),
+                                         master(1, **hand), master(2, **hand))))
         await pilot.pause()
-        assert "refused: k8s-master-01 is the last master that can hold the VIP" in log_text(a)
+        assert not a.active_bindings["f"].enabled and not a.active_bindings["m"].enabled
+        assert a.active_bindings["d"].enabled  # the HAProxy side works whatever keepalived follows
+        why = text_of(a.query_one("#unavailable", Static))
+        assert "does not follow /etc/keepalived/priority_boost" in why and "--method stop" in why
 
 
 async def test_theme_toggles():
