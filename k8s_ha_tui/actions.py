@@ -184,7 +184,8 @@ async def failover(snap: ClusterStatus, conn_for: ConnFor, target: str | None = 
     if method == "stop":
         await _service(old, "stop")
         try:
-            seconds = await _wait_holder(new, snap.vip, snap.frontend_port, timeout)
+            await _wait_holder(new, snap.vip, snap.frontend_port, timeout)
+            seconds = time.monotonic() - started
         except BaseException:
             await _service(old, "start")  # nobody took over: the old holder takes the VIP back
             raise

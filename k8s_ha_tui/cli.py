@@ -78,13 +78,43 @@ def cmd_lint(args: argparse.Namespace) -> int:
         )
     else:
         raise UserError("lint needs -t TOPOLOGY, or --keepalived FILE and/or --haproxy FILE")
-    if args.json:
+    _print_findings(findings, args.json)
+    return 1 if lint.has_errors(findings) else 0
+
+
+def _print_findings(findings, as_json: bool) -> None:
+    if as_json:
         print(json.dumps([f.as_dict() for f in findings], indent=2))
-    else:
-        for f in findings:
-            print(f.text())
-        errors = sum(f.level == "error" for f in findings)
-        print(f"{errors} error(s), {len(findings) - errors} warning(s)")
+        return
+    for f in findings:
+        print(f.text())
+    errors = sum(f.level == "error" for f in findings)
+    print(f"{errors} error(s), {len(findings) - errors} warning(s)")
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import doctor, lint, topology
+    from .collector.ssh import connect_reachable, policy_for
+    from .nodeconfig import read_node
+
+    topo = topology.load_topology(args.topology)
+
+    async def main():
+        conns, errors = await connect_reachable(topo, topo.masters, policy_for(topo))
+        try:
+            return await asyncio.gather(*(read_node(c) for c in conns)), errors
+        finally:
+            for c in conns:
+                c.close()
+    nodes, errors = asyncio.run(main())
+    findings = doctor.diagnose(list(nodes), topo)
+    _print_findings(findings, args.json)
+    if errors:
+        for name, why in errors.items():
+            print(f"error: {why}", file=sys.stderr)
+        return 2
     return 1 if lint.has_errors(findings) else 0
 
 
@@ -298,6 +328,47 @@ def cmd_backend(args: argparse.Namespace) -> int:
     return _run_action(args, Request("backend", args.server, args.state))
 
 
+def _addresses(text: str, what: str) -> list[str]:
+    from .topology import check_ipv4
+
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            out.append(check_ipv4(part))
+        except ValueError as exc:
+            raise UserError(f"{what}: {exc}", code=2) from None
+    if len(set(out)) != len(out):
+        raise UserError(f"{what}: an address is given twice", code=2)
+    return out
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import discover, topology
+    from .collector.ssh import HostKeyPolicy
+
+    masters = _addresses(args.masters, "--masters")
+    workers = _addresses(args.workers, "--workers") if args.workers else []
+    try:
+        ssh = topology.Ssh(user=args.ssh_user, port=args.ssh_port, identity_file=args.identity_file,
+                           known_hosts=args.known_hosts, become=args.become)
+    except ValueError as exc:
+        raise UserError(f"ssh settings: {str(exc).splitlines()[-1].strip()}", code=2) from None
+    policy = HostKeyPolicy(Path(ssh.known_hosts).expanduser(), args.accept_new_host_keys)
+    found = asyncio.run(discover.read_cluster(masters, workers, ssh, policy))
+    result = discover.describe(*found, ssh, args.name)
+    for entry in policy.recorded:
+        print(f"recorded new host key: {entry}")
+    for note in result.notes:
+        print(f"note: {note}")
+    topology.save_topology(result.topology, args.output)
+    t = result.topology
+    print(f"wrote {args.output}: {t.name}, VIP {t.vip}/{t.prefix}, router id {t.vrrp.router_id}, VRRPv{t.vrrp.version}, "
+          f"masters {', '.join(f'{m.name} ({t.priority_of(m)})' for m in t.masters)}")
+    return 0
+
+
 def cmd_monitor(args: argparse.Namespace) -> int:
     from . import topology
     from .collector.ssh import policy_for
@@ -402,6 +473,36 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--list", action="store_true", help="list every master's backups: who made them, for what, "
                                                         "from which topology, and the one before; change nothing")
     rb.set_defaults(func=cmd_rollback)
+
+    dr = sub.add_parser("doctor", help="lint what really runs on every master, and what files alone cannot show",
+                        description="Reads every master's live keepalived (includes followed) and HAProxy configs over "
+                                    "SSH and lints them (findings name the node, the remote path and line); adds a "
+                                    "reload pending (file differs from the running daemon), masters that disagree, "
+                                    "priority ties, differing server sets, missing or unsafe check scripts. "
+                                    "Exit 0: no error; 1: errors found; 2: a master could not be read.")
+    dr.add_argument("-t", "--topology", required=True, metavar="FILE")
+    dr.add_argument("--json", action="store_true", help="print the findings as a JSON list")
+    dr.set_defaults(func=cmd_doctor)
+
+    di = sub.add_parser("discover", help="write a topology file that describes a running cluster",
+                        description="Connects to the masters (host keys checked as deploy does), reads the running "
+                                    "keepalived (its includes followed) and HAProxy configs, keepalived's own state "
+                                    "and the interfaces, and writes a topology (0600) for status, monitor, doctor and "
+                                    "the actions. Prints one line for each thing the model cannot express and each "
+                                    "thing the masters disagree on.")
+    di.add_argument("--masters", required=True, metavar="ADDR[,ADDR...]")
+    di.add_argument("--workers", metavar="ADDR[,ADDR...]", help="workers, to see the API through the VIP from them")
+    di.add_argument("-o", "--output", required=True, metavar="FILE")
+    di.add_argument("--name", help="the cluster's name (default: from the VRRP instance's)")
+    di.add_argument("--ssh-user", default="root", metavar="USER")
+    di.add_argument("--ssh-port", type=_bounded(int, 1, 65535), default=22, metavar="PORT")
+    di.add_argument("--identity-file", default="~/.ssh/id_ed25519", metavar="FILE")
+    di.add_argument("--known-hosts", default="~/.ssh/known_hosts", metavar="FILE")
+    di.add_argument("--accept-new-host-keys", action="store_true",
+                    help="trust and record host keys not yet in known_hosts (never changed ones)")
+    di.add_argument("--become", choices=["none", "sudo"], default="none",
+                    help="sudo: run as root with passwordless sudo (default: log in as root)")
+    di.set_defaults(func=cmd_discover)
 
     mo = sub.add_parser("monitor", help="the live monitor (TUI): VIP holder, VRRP, backends, actions")
     mo.add_argument("-t", "--topology", required=True, metavar="FILE")

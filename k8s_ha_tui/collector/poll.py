@@ -26,7 +26,7 @@ AUDIT_SHOWN = 20  # the newest entries of each master's audit log, for the monit
 STATS_TIMEOUT = 3.0
 BACKOFF_MAX = 10.0
 
-_DUMP = ("pf=/run/keepalived.pid; f=/tmp/keepalived.data; "
+KEEPALIVED_DUMP = ("pf=/run/keepalived.pid; f=/tmp/keepalived.data; "
          "if [ -s $pf ]; then rm -f $f; kill -s $(keepalived --signum=DATA) $(cat $pf) 2>/dev/null; "
          "i=0; last=-1; while [ $i -lt 25 ]; do s=$(stat -c %s $f 2>/dev/null || echo -1); "
          "[ \"$s\" -gt 0 ] && [ \"$s\" = \"$last\" ] && break; last=$s; sleep 0.02; i=$((i+1)); done; "
@@ -46,7 +46,7 @@ def master_probe(topo: Topology) -> str:
         f"echo @@notify; cat {PATHS.state_file} 2>/dev/null",
         f"echo @@maintenance; cat {PATHS.maintenance_file} 2>/dev/null",
         f"echo @@boost; cat {PATHS.boost_file} 2>/dev/null",
-        f"echo @@data; {_DUMP}",
+        f"echo @@data; {KEEPALIVED_DUMP}",
         f"echo @@lock; {lock_probe(PATHS.lock_file)}",
         f"echo @@audit; tail -n {AUDIT_SHOWN} {PATHS.audit_log} 2>/dev/null | tr -c '[:print:]\\n' '?'",
         _api_probe(topo),

@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncssh
 
 from ..errors import UserError
-from ..topology import Node, Topology
+from ..topology import Node, Ssh, Topology
 
 CONNECT_TIMEOUT = 5
 KEEPALIVE_INTERVAL = 5
@@ -129,7 +129,11 @@ class NodeConnection:
 
 
 async def connect(topo: Topology, node: Node, policy: HostKeyPolicy) -> NodeConnection:
-    ssh = topo.ssh
+    return await connect_as(topo.ssh, node, policy)
+
+
+async def connect_as(ssh: Ssh, node: Node, policy: HostKeyPolicy) -> NodeConnection:
+    """`connect` before there is a topology (discover): the SSH settings alone."""
     outcome: dict = {}
     identity = Path(ssh.identity_file).expanduser() if ssh.identity_file else None
     options = dict(
@@ -158,7 +162,11 @@ async def connect(topo: Topology, node: Node, policy: HostKeyPolicy) -> NodeConn
 
 async def connect_all(topo: Topology, nodes: list[Node], policy: HostKeyPolicy) -> list[NodeConnection]:
     """Connect to every node in parallel; if any fails, close the others and raise the first error."""
-    results = await asyncio.gather(*(connect(topo, n, policy) for n in nodes), return_exceptions=True)
+    return await connect_all_as(topo.ssh, nodes, policy)
+
+
+async def connect_all_as(ssh: Ssh, nodes: list[Node], policy: HostKeyPolicy) -> list[NodeConnection]:
+    results = await asyncio.gather(*(connect_as(ssh, n, policy) for n in nodes), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         for r in results:
