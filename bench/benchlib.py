@@ -83,6 +83,9 @@ class VipWatch:
 
     def __init__(self, masters: list[str]):
         self.added: list[tuple[float, str]] = []
+        self.events: list[tuple[float, str, bool]] = []  # (when, node, added or deleted)
+        self.initial = [m for m in masters if f" {layout.VIP}/" in subprocess.run(
+            ["ip", "-n", layout.netns_of(m), "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout]
         self._procs = []
         for m in masters:
             proc = subprocess.Popen(["ip", "-n", layout.netns_of(m), "-o", "monitor", "address"],
@@ -92,8 +95,24 @@ class VipWatch:
 
     def _read(self, node: str, proc: subprocess.Popen) -> None:
         for line in proc.stdout:
-            if f" {layout.VIP}/" in line and not line.startswith("Deleted"):
-                self.added.append((time.monotonic(), node))
+            if f" {layout.VIP}/" not in line:
+                continue
+            now, added = time.monotonic(), not line.startswith("Deleted")
+            self.events.append((now, node, added))
+            if added:
+                self.added.append((now, node))
+
+    def holders_story(self) -> dict:
+        """The most masters that held the VIP at once, and the longest time nobody held it (ms)."""
+        holders, most, empty_since, longest = set(self.initial), len(self.initial), None, 0.0
+        for t, node, added in sorted(self.events):
+            (holders.add if added else holders.discard)(node)
+            most = max(most, len(holders))
+            if not holders and empty_since is None:
+                empty_since = t
+            elif holders and empty_since is not None:
+                longest, empty_since = max(longest, t - empty_since), None
+        return {"most_holders_at_once": most, "longest_without_holder_ms": round(longest * 1000)}
 
     def first_added(self, since: float, other_than: str) -> float | None:
         """When a node other than `other_than` first got the VIP after `since`."""

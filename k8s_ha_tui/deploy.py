@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from . import auditlog, backups, guard, render
+from . import adopt, auditlog, backups, guard, render
+from .collector.parse import running_keepalived
+from .collector.poll import KEEPALIVED_DUMP
 from .collector.ssh import HostKeyPolicy, SshError, connect_all, reconnect
-from .confparse import parse_keepalived, vrrp_version
+from .vrrpview import from_running
 from .deploy_steps import (DEPLOYED, DEPLOYED_OK, INSTALLED, INSTALLING, RESTORED, SERVICE_FILES, UNCHANGED,
                            DeployError, FileChange, NodePlan, clean_stage, commit, configured_after,
                            diff_text, ensure_packages, probe, read_files, require_root, stage, validate,
@@ -60,6 +62,7 @@ class Rollout:
     interrupts: Interrupts = field(default_factory=Interrupts)
     plans: list[NodePlan] = field(default_factory=list)
     lock_note: str = ""
+    cutover: adopt.CutOver | None = None  # when the masters would stop hearing each other
 
     @property
     def hold_between_files(self) -> bool:
@@ -70,23 +73,6 @@ class Rollout:
 def rollout_order(plans: list[NodePlan]) -> list[NodePlan]:
     """Masters without the VIP first (in topology order), the holder(s) last."""
     return sorted(plans, key=lambda p: p.state.holds_vip)
-
-
-def vrrp_version_of(keepalived_conf: str | None) -> int | None:
-    return None if keepalived_conf is None else vrrp_version(parse_keepalived(keepalived_conf))
-
-
-def version_change_warning(plans: list[NodePlan]) -> str | None:
-    """Masters on VRRP v2 and v3 ignore each other's adverts: during such a rollout two of them
-    hold the VIP for a while (seen in the lab). Say so before anyone confirms."""
-    for p in plans:
-        for c in p.changed:
-            old, new = vrrp_version_of(c.old), vrrp_version_of(c.new)
-            if c.path == PATHS.keepalived_conf and old and new and old != new:
-                return (f"warning: VRRP version {old} → {new}: masters on different versions do not hear "
-                        "each other, so until the last one is done two may hold the VIP (the API still "
-                        "answers through either: every HAProxy reaches every apiserver)")
-    return None
 
 
 def results_text(plans: list[NodePlan]) -> str:
@@ -212,6 +198,7 @@ async def _run(ctx: Rollout, action: str, desired: Desired, confirm: Confirm, pr
                 await ensure_packages(p, topo, options.allow_install, ctx.log)
             for p, m in zip(ctx.plans, topo.masters):
                 p.changes = await desired(p, m)
+            await _plan_cutover(ctx)
             try:
                 await _roll(ctx, action, confirm, protected)
             finally:
@@ -239,21 +226,107 @@ def _audit_result(ctx: Rollout) -> str | None:
 async def _roll(ctx: Rollout, action: str, confirm: Confirm, protected: set[str]) -> None:
     stamp = backups.new_id()
     await stage_and_validate(ctx, stamp)
-    warning = version_change_warning(ctx.plans)
-    if warning:
-        ctx.log(warning)
+    if ctx.cutover:
+        for line in ctx.cutover.plan_lines():
+            ctx.log(line)
     if ctx.options.dry_run or not any(p.changed for p in ctx.plans):
         for p in ctx.plans:
             p.result = "would change" if p.changed else UNCHANGED
         return
     if not await confirm(ctx.plans):
         raise DeployError("nothing was changed (not confirmed)")
-    for p in rollout_order(ctx.plans):
-        if ctx.interrupts.requested:  # asked to stop while a protected cleanup ran
-            raise asyncio.CancelledError
-        await apply_node(ctx, p, stamp, action, protected | {stamp})
+    by_name = {p.name: p for p in ctx.plans}
+    order = ([by_name[n] for n in (*ctx.cutover.first, ctx.cutover.holder)] if ctx.cutover
+             else rollout_order(ctx.plans))
+    try:
+        for p in order:
+            if ctx.interrupts.requested:  # asked to stop while a protected cleanup ran
+                raise asyncio.CancelledError
+            await apply_node(ctx, p, stamp, action, protected | {stamp})
+            if p.final_keepalived is not None:
+                await _second_load(ctx, p)
+        for name in ctx.cutover.first if ctx.cutover else ():
+            await _release(ctx, by_name[name])
+    finally:
+        for p in ctx.plans:
+            if p.release and p.state.maintenance and p.result == DEPLOYED_OK:
+                p.note = (f"in maintenance: the cut-over did not finish; `maintenance {p.name} off` once every "
+                          "master runs the new configs")
     if ctx.interrupts.requested:
         raise asyncio.CancelledError
+
+
+# --- the cut-over (adopt.py): masters that would stop hearing each other ------------------------
+
+async def _running_view(p: NodePlan, vip: str):
+    if not p.state.active.get("keepalived"):
+        return None
+    inst = running_keepalived(str((await p.conn.run(KEEPALIVED_DUMP, check=False, timeout=15)).stdout or "")
+                              ).instance_for(vip)
+    return from_running(inst) if inst is not None else None
+
+
+async def _plan_cutover(ctx: Rollout) -> None:
+    """Decide between a rolling deploy and a cut-over; for a cut-over, add the maintenance switch
+    to every master but the holder, and the owner variant to the holder (when the router id
+    changes). Part of the changes, so they are staged, validated, shown and backed up."""
+    vip = ctx.topo.vip
+    running = {p.name: await _running_view(p, vip) for p in ctx.plans}
+    new = {p.name: adopt.view_of_text(next((c.new for c in p.changes if c.path == PATHS.keepalived_conf), None), vip)
+           for p in ctx.plans}
+    order = [p.name for p in rollout_order(ctx.plans)]
+    ctx.cutover = adopt.plan(running, new, order, [p.name for p in ctx.plans if p.state.holds_vip])
+    if ctx.cutover is None:
+        return
+    texts = {p.name: next((c.new for c in p.changes if c.path == PATHS.keepalived_conf), None) for p in ctx.plans}
+    blind = [n for n in ctx.cutover.first if not adopt.follows_maintenance(texts[n], vip)]
+    if blind:
+        raise DeployError(f"{', '.join(ctx.cutover.changes)}: the masters would stop hearing each other, and the "
+                          f"configs for {', '.join(blind)} do not follow {PATHS.maintenance_file}, so they cannot "
+                          "be kept out of the election meanwhile (two VIP holders); nothing was changed")
+    live = await asyncio.gather(*(read_files(p.conn, [PATHS.maintenance_file]) for p in ctx.plans))
+    for p, files in zip(ctx.plans, live):
+        if p.name in ctx.cutover.first:
+            p.changes.append(FileChange(PATHS.maintenance_file, files[PATHS.maintenance_file], adopt.MAINTENANCE_ON, 0o644))
+            p.release = not p.state.maintenance  # it goes back into the election at the end
+            p.state.maintenance = True  # verified as FAULT: in the new group, claiming nothing
+        elif ctx.cutover.router_id_changes:
+            conf = next(c for c in p.changes if c.path == PATHS.keepalived_conf)
+            p.final_keepalived, conf.new = conf.new, adopt.owner_variant(conf.new or "")
+
+
+async def _second_load(ctx: Rollout, p: NodePlan) -> None:
+    """The holder, MASTER under the new router id with priority 255: now its own priority (the
+    same router id, so keepalived keeps the state). Put back from the backup if it fails."""
+    conf = next(c for c in p.changes if c.path == PATHS.keepalived_conf)
+    step = FileChange(PATHS.keepalived_conf, conf.new, p.final_keepalived, conf.mode)
+    ctx.log(f"{p.name}: now with its own priority (same router id: it stays MASTER)")
+    source = f"{p.stage}/final"
+    await p.conn.run(f"mkdir -p {source}/etc/keepalived && cat > {source}{PATHS.keepalived_conf}",
+                     input=step.new)
+    try:
+        await commit(p, [step], source, {"keepalived": True})
+        await verify(p, ctx.topo, ctx.options.verify_timeout)
+    except BaseException:
+        with ctx.interrupts.protected():
+            await _restore(ctx, p)
+        raise
+    conf.new, p.final_keepalived = step.new, None
+
+
+async def _release(ctx: Rollout, p: NodePlan) -> None:
+    """Maintenance off on a master that joined the new group in FAULT, then verified as a backup."""
+    if not p.release or p.result != DEPLOYED_OK:
+        return
+    path = PATHS.maintenance_file
+    await p.conn.run(f"printf '0\\n' > {path}.k8s-ha-tui-new && mv -f {path}.k8s-ha-tui-new {path}")
+    p.state.maintenance = False
+    ctx.log(f"{p.name}: maintenance off; verifying it as a backup in the new group")
+    try:
+        await verify(p, ctx.topo, ctx.options.verify_timeout)
+    except (DeployError, SshError) as exc:
+        p.result, p.note = INSTALLED, f"out of maintenance, but: {exc}"
+        raise DeployError(f"rollout stopped: {exc}") from None
 
 
 async def deploy(ctx: Rollout, confirm: Confirm) -> list[NodePlan]:

@@ -90,6 +90,10 @@ class NodePlan:
     result: str = UNCHANGED
     note: str = ""
     seconds: float = 0.0
+    # A cut-over (adopt.py): the holder's own keepalived.conf, loaded after the owner variant; and
+    # whether a master put in maintenance for it goes back into the election at the end.
+    final_keepalived: str | None = None
+    release: bool = False
 
     @property
     def name(self) -> str:
