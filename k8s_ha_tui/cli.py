@@ -62,6 +62,24 @@ def _read(path: str) -> str:
         raise UserError(f"{path}: cannot read: {exc.strerror if isinstance(exc, OSError) else exc}") from None
 
 
+def _included(path: str, text: str) -> dict[str, str]:
+    """The files a local keepalived.conf includes (globs expanded, nested, bounded), by path."""
+    import glob
+
+    from .confparse import MAX_INCLUDE_DEPTH, include_patterns
+
+    files: dict[str, str] = {}
+    todo = [(str(Path(path).resolve()), text)]
+    for _ in range(MAX_INCLUDE_DEPTH):
+        found = [p for src, body in todo for pat in include_patterns(body, src) for p in sorted(glob.glob(pat))
+                 if p not in files and Path(p).is_file()]
+        todo = [(p, _read(p)) for p in dict.fromkeys(found)]
+        files.update(todo)
+        if not todo:
+            break
+    return files
+
+
 def cmd_lint(args: argparse.Namespace) -> int:
     from . import lint, topology
 
@@ -70,11 +88,14 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if args.topology:
         findings = lint.lint_topology(topology.load_topology(args.topology))
     elif args.keepalived or args.haproxy:
+        keepalived = _read(args.keepalived) if args.keepalived else None
         findings = lint.lint_configs(
-            _read(args.keepalived) if args.keepalived else None,
+            keepalived,
             _read(args.haproxy) if args.haproxy else None,
             _read(args.check_script) if args.check_script else None,
-            keepalived_name=args.keepalived or "", haproxy_name=args.haproxy or "",
+            keepalived_name=str(Path(args.keepalived).resolve()) if args.keepalived else "",
+            haproxy_name=args.haproxy or "",
+            keepalived_files=_included(args.keepalived, keepalived) if keepalived is not None else None,
         )
     else:
         raise UserError("lint needs -t TOPOLOGY, or --keepalived FILE and/or --haproxy FILE")

@@ -22,6 +22,10 @@ SLOW_DETECTION_ERROR_S = 10
 SLOW_TAKEOVER_WARN_S = 2.0  # a vanished holder replaced after longer than this: too slow
 SHORT_PROXY_TIMEOUT_S = 60
 FLAPPY_ADVERT_S = 0.3
+NOTIFY_KEYWORDS = ("notify", "notify_master", "notify_backup", "notify_fault", "notify_stop")
+# A vrrp_script that runs a program from here (killall, pidof, sh -c '...') says all it does in
+# its own line: there is no script file to read.
+SYSTEM_BINARIES = ("/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/lib")
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,8 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
     gdefs = root.first("global_defs")
     scripts = root.all("vrrp_script")
     instances = root.all("vrrp_instance")
-    uses_scripts = bool(scripts) or any(i.first(k) for i in instances for k in ("notify", "notify_master"))
+    notifiers = [*instances, *root.all("vrrp_sync_group")]
+    uses_scripts = bool(scripts) or any(b.first(k) for b in notifiers for k in NOTIFY_KEYWORDS)
     if uses_scripts and not (gdefs and gdefs.first("enable_script_security")):
         add("K101", "error", gdefs,
             "scripts run without enable_script_security (keepalived logs a SECURITY VIOLATION)",
@@ -190,8 +195,10 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
             add("K104", "error", scripts[0] if scripts else None,
                 f"the check script tests the VIP {vip}: during a cluster-wide API outage the VIP then moves around uselessly",
                 "check the LOCAL HAProxy (e.g. its monitor-uri on 127.0.0.1), never the VIP")
-    if scripts and check_script is None:
-        add("K110", "warning", scripts[0],
+    script_files = [s for s in scripts if s.first("script") and s.first("script").args
+                    and not s.first("script").args[0].startswith(SYSTEM_BINARIES)]
+    if script_files and check_script is None:
+        add("K110", "warning", script_files[0],
             "the check script itself was not read, so what it tests is unknown",
             "pass --check-script FILE to lint it too")
     return out
@@ -328,10 +335,11 @@ def lint_haproxy(text: str, where: str = "haproxy.cfg", more: list[tuple[str, st
 
 
 def lint_configs(keepalived: str | None, haproxy: str | None, check_script: str | None = None,
-                 keepalived_name: str = "keepalived.conf", haproxy_name: str = "haproxy.cfg") -> list[Finding]:
+                 keepalived_name: str = "keepalived.conf", haproxy_name: str = "haproxy.cfg",
+                 keepalived_files: Mapping[str, str] | None = None) -> list[Finding]:
     out: list[Finding] = []
     if keepalived is not None:
-        out += lint_keepalived(keepalived, check_script, keepalived_name)
+        out += lint_keepalived(keepalived, check_script, keepalived_name, keepalived_files)
     if haproxy is not None:
         out += lint_haproxy(haproxy, haproxy_name)
     return out

@@ -18,12 +18,12 @@ from .collector.poll import KEEPALIVED_DUMP
 from .collector.ssh import NodeConnection
 from .confparse import include_matches, include_patterns, parse_keepalived
 from .deploy_steps import read_files
+from .lint import NOTIFY_KEYWORDS, SYSTEM_BINARIES
 
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 MAX_FILES = 64  # includes and conf.d files read from one node, at most
 MAX_ROUNDS = 8  # include depth
-SYSTEM_BINARIES = ("/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/lib")  # scripts there are programs: not read
 
 # The newest process of HAProxy's (a worker after each reload): its start time, as epoch seconds.
 _HAPROXY_LOADED = ("m=$(head -n 1 /run/haproxy.pid 2>/dev/null); [ -n \"$m\" ] && { "
@@ -174,7 +174,7 @@ def script_paths(node_root) -> list[str]:
         if cmd and cmd.args:
             out.append(cmd.args[0].split()[0])
     for inst in node_root.all("vrrp_instance"):
-        for key in ("notify", "notify_master", "notify_backup", "notify_fault", "notify_stop"):
+        for key in NOTIFY_KEYWORDS:
             cmd = inst.first(key)
             if cmd and cmd.args:
                 out.append(cmd.args[0].split()[0])

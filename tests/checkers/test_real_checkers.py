@@ -7,7 +7,7 @@ import copy
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from k8s_ha_tui import render, topology as tp
+from k8s_ha_tui import adopt, render, topology as tp
 from k8s_ha_tui.errors import UserError
 from strategies import MUTATIONS, valid_topologies
 
@@ -38,6 +38,19 @@ def test_checkers_do_catch_a_broken_config(checkers, example_path, tmp_path):
     conf3 = out / "k8s-master-03/etc/keepalived/keepalived.conf"
     conf3.write_text(conf3.read_text().replace("interface ens3", "interface nosuchif0"))
     assert not checkers.keepalived(out / "k8s-master-03", ["ens3"]).ok
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(data=valid_topologies())
+def test_the_cut_over_owner_variant_passes_keepalived_t(checkers, tmp_path_factory, data):
+    """The holder's first load in a router id change (adopt.owner_variant) is a config keepalived takes."""
+    t = tp.topology_from_dict(data)
+    out = render.write_tree(render.render_all(t), tmp_path_factory.mktemp("r") / "out")
+    for m in t.masters:
+        conf = out / m.name / "etc/keepalived/keepalived.conf"
+        conf.write_text(adopt.owner_variant(conf.read_text()))
+    assert_clean(checkers.check_rendered(out, t))
 
 
 def test_haproxy_2_0_syntax_is_valid_too(checkers, example_path, tmp_path):

@@ -1,0 +1,127 @@
+"""discover and doctor on what masters answer, without a cluster: the lab's hand-made configs
+(lab/handmade.py) and a real DATA dump of them, then drifted and garbled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from k8s_ha_tui import discover, doctor, nodeconfig
+from k8s_ha_tui.collector.parse import running_keepalived
+from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.lab import handmade, layout
+from k8s_ha_tui.topology import Ssh
+
+FIX = Path(__file__).parent.parent / "fixtures" / "nodes"
+MASTERS = [n for n in layout.lab_nodes(3, 0)]
+DUMP = (FIX / "keepalived-handmade.data").read_text()  # k8s-master-01's, MASTER with priority 120
+
+
+def live(i: int, edit=lambda path, text: text, running: bool | None = None, scripts=None) -> nodeconfig.LiveNode:
+    files = {p: edit(p, t) for p, (t, _mode) in handmade.files_for(i, MASTERS).items()}
+    runs = (i == 0) if running is None else running
+    facts = nodeconfig.Facts(hostname=MASTERS[i].name, uid="0", keepalived_running=runs, haproxy_running=True,
+                             haproxy_loaded_at=2000.0,
+                             addresses=[("eth0", MASTERS[i].address, 24)] + ([("eth0", layout.VIP, 24)] if i == 0 else []),
+                             running=running_keepalived(DUMP) if runs else running_keepalived(""))
+    kfiles = {p: t for p, t in files.items() if p.startswith("/etc/keepalived/") and p.endswith(".conf")}
+    return nodeconfig.LiveNode(MASTERS[i].name, MASTERS[i].address, facts, kfiles,
+                               [("/etc/haproxy/haproxy.cfg", files["/etc/haproxy/haproxy.cfg"])],
+                               {p: 1000.0 for p in files},
+                               scripts if scripts is not None else {"/etc/keepalived/check_api.sh": ("root", "755")},
+                               {"/etc/keepalived/check_api.sh": files["/etc/keepalived/check_api.sh"]})
+
+
+def cluster(**kw):
+    return [live(i, **kw) for i in range(3)]
+
+
+def test_discover_describes_the_hand_made_cluster_as_it_runs():
+    found = discover.describe(cluster(), [], Ssh(identity_file="/k", known_hosts="/h"))
+    t = found.topology
+    assert (t.vip, t.prefix, t.interface, t.frontend_port, t.apiserver_port) == (layout.VIP, 24, "eth0", 8443, 6443)
+    assert (t.vrrp.router_id, t.vrrp.version, t.vrrp.advert_int, t.vrrp.unicast) == (77, 2, 1, True)
+    assert t.vrrp.auth_pass == handmade.AUTH_PASS
+    assert [(m.name, t.priority_of(m)) for m in t.masters] == [
+        ("k8s-master-01", 120), ("k8s-master-02", 110), ("k8s-master-03", 100)]
+    assert (t.check.interval, t.check.fall, t.check.rise, t.check.weight) == (2, 2, 2, -20)
+    assert t.name == "kube-api" and t.ssh.identity_file == "/k"
+    assert any("check_api.sh" in n for n in found.notes)
+    assert not any("disagree" in n for n in found.notes)
+
+
+def test_discover_names_what_the_masters_disagree_on_and_what_it_cannot_express():
+    def other_router(path, text):
+        return text.replace("virtual_router_id 77", "virtual_router_id 78").replace("advert_int 1", "advert_int 1\n    nopreempt")
+    nodes = cluster()
+    nodes[2] = live(2, other_router)
+    found = discover.describe(nodes, [], Ssh())
+    assert found.topology.vrrp.router_id == 77  # most masters
+    assert any(n.startswith("masters disagree on the virtual router id: 77 on k8s-master-01, k8s-master-02; "
+                            "78 on k8s-master-03") for n in found.notes)
+    tied = cluster(edit=lambda p, t: t.replace("priority 110", "priority 100"))
+    found = discover.describe(tied, [], Ssh())
+    assert sorted(found.topology.priority_of(m) for m in found.topology.masters) == [99, 100, 120]
+    assert any(n.startswith("priority tie") for n in found.notes)
+
+
+def test_discover_refuses_a_cluster_without_vrrp_in_one_line():
+    bare = cluster(edit=lambda p, t: "" if p.endswith("kube-api.conf") else t, running=False)
+    with pytest.raises(UserError, match="no master runs or configures a VRRP instance"):
+        discover.describe(bare, [], Ssh())
+
+
+def codes(findings) -> list[str]:
+    return [f.code for f in findings]
+
+
+def test_doctor_lints_the_live_files_naming_node_path_and_line():
+    t = discover.describe(cluster(), [], Ssh()).topology
+    findings = doctor.diagnose(cluster(), t)
+    k102 = next(f for f in findings if f.code == "K102")
+    assert k102.where.startswith("k8s-master-01:/etc/keepalived/conf.d/kube-api.conf:")
+    # A consistent cluster: nothing cross-node; only that keepalived is not running where the
+    # fixture gives no DATA dump.
+    assert [(f.code, f.where) for f in findings if f.code.startswith("D")] == [
+        ("D309", "k8s-master-02"), ("D309", "k8s-master-03")]
+
+
+def test_doctor_finds_what_files_alone_cannot_show():
+    t = discover.describe(cluster(), [], Ssh()).topology
+    nodes = cluster()
+    nodes[0] = live(0, lambda p, text: text.replace("priority 120", "priority 125"),
+                    scripts={"/etc/keepalived/check_api.sh": ("operator", "777")})
+    nodes[0].mtimes["/etc/haproxy/haproxy.cfg"] = 3000.0  # newer than HAProxy's last load
+    nodes[1] = live(1, lambda p, text: text.replace("virtual_router_id 77", "virtual_router_id 78"),
+                    scripts={"/etc/keepalived/check_api.sh": None})
+    nodes[2] = live(2, lambda p, text: text.replace("priority 100", "priority 110").replace(
+        "        198.18.0.12\n", ""))
+    found = {f.code: f for f in doctor.diagnose(nodes, t)}
+    assert "priority is 120, the file says 125" in found["D305"].message
+    assert found["D306"].where == "k8s-master-01:/etc/haproxy/haproxy.cfg"
+    assert "operator" in found["D308"].message and found["D307"].where.startswith("k8s-master-02:")
+    assert "router id 78" in found["D301"].message and found["D301"].level == "error"
+    assert "k8s-master-02, k8s-master-03 all have 110" in found["D303"].message
+    assert "198.18.0.12" in found["D310"].message
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=3000))
+def test_node_answers_never_raise(garbage):
+    facts = nodeconfig.parse_facts(garbage)
+    assert isinstance(facts.addresses, list)
+    nodeconfig.parse_facts("@@keepalived_cmd\n" + garbage)
+    nodeconfig.parse_addresses(garbage)
+    running_keepalived(garbage)
+
+
+def test_facts_from_a_real_answer():
+    out = ("@@hostname\nk8s-master-01\n@@uid\n0\n@@keepalived_cmd\n/usr/sbin/keepalived\n--dont-fork\n-f\n/etc/ka.conf\n"
+           "@@haproxy_cmd\n/usr/sbin/haproxy\n-W\n-f\n/etc/haproxy/haproxy.cfg\n-f\n/etc/haproxy/conf.d\n"
+           "@@haproxy_loaded\n1795939535\n@@addr\n2: eth0    inet 198.18.0.11/24 scope global eth0\n@@data\n")
+    f = nodeconfig.parse_facts(out)
+    assert (f.hostname, f.keepalived_conf, f.haproxy_loaded_at) == ("k8s-master-01", "/etc/ka.conf", 1795939535.0)
+    assert f.haproxy_configs == ["/etc/haproxy/haproxy.cfg", "/etc/haproxy/conf.d"]
+    assert f.addresses == [("eth0", "198.18.0.11", 24)] and f.keepalived_running and f.haproxy_running
