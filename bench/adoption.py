@@ -7,8 +7,10 @@ Under the 20 requests/s TLS client loop, for each run:
   adoption deploy           `deploy` of the lab topology (our defaults: router id 51, VRRPv3 0.5 s,
                             no auth, multicast): the cut-over of adopt.py.
 Prints requests sent and failed, the longest gap without an answer, the most masters that held
-the VIP at once (kernel's view, every address event) and the longest time nobody held it.
-Targets for the adoption: 0 failed, never two holders.
+the VIP at once and for how long (kernel's view, every address event), and the longest time
+nobody held it. Targets for the adoption: 0 failed, never two holders (a cut-over whose holder
+is not the new top priority ends with an ordinary VRRP preemption inside the new group: the
+new holder adds the VIP as the old one drops it, well under a millisecond apart).
 
 usage: sudo .venv/bin/python bench/adoption.py [--runs N] [--json]    (N: 1-5, default 3; ~40 s a run)
 Needs the lab (it brings it up) and leaves it running our configs.
@@ -53,7 +55,14 @@ def healthy(topo_file: Path) -> bool:
     return res.returncode == 0
 
 
+def one_holder(masters: list[str]) -> bool:
+    res = [subprocess.run(["ip", "-n", layout.netns_of(m), "-o", "-4", "addr", "show"], capture_output=True,
+                          text=True).stdout for m in masters]
+    return sum(f" {layout.VIP}/" in out for out in res) == 1
+
+
 def measured(what, masters: list[str]) -> dict:
+    wait_for(lambda: one_holder(masters), 30, "exactly one VIP holder before the run")
     client, watch = Client(), VipWatch(masters)
     client.start()
     time.sleep(1.0)  # load before the change starts
@@ -64,7 +73,7 @@ def measured(what, masters: list[str]) -> dict:
     time.sleep(1.5)
     client.finish()
     watch.close()
-    return {"seconds": round(seconds, 1), **client.report(since), **watch.holders_story()}
+    return {"seconds": round(seconds, 1), **client.report(since), **watch.holders_story(since)}
 
 
 def one_run(lab_topology: Path, workdir: Path) -> list[dict]:
@@ -94,16 +103,16 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'run':<36} {'time':>6} {'sent':>5} {'failed':>6} {'longest gap':>12} {'holders at once':>16} "
-          f"{'no holder':>10}")
+    print(f"{'run':<36} {'time':>6} {'sent':>5} {'failed':>6} {'longest gap':>12} {'holders':>8} "
+          f"{'two holders':>12} {'no holder':>10}")
     for r in rows:
         print(f"{r['run']:<36} {r['seconds']:>5.1f}s {r['sent']:>5} {r['failed']:>6} {r['longest_gap_ms']:>9} ms "
-              f"{r['most_holders_at_once']:>16} {r['longest_without_holder_ms']:>7} ms")
+              f"{r['most_holders_at_once']:>8} {r['longest_two_holders_ms']:>9} ms {r['longest_without_holder_ms']:>7} ms")
     for kind in ("failover --method stop (hand-made)", "adoption deploy"):
         mine = [r for r in rows if r["run"] == kind]
         print(f"{kind}: failed {sum(r['failed'] for r in mine)} of {sum(r['sent'] for r in mine)}, median gap "
-              f"{statistics.median(r['longest_gap_ms'] for r in mine):.0f} ms, at most "
-              f"{max(r['most_holders_at_once'] for r in mine)} holder(s) at once")
+              f"{statistics.median(r['longest_gap_ms'] for r in mine):.0f} ms, two holders for at most "
+              f"{max(r['longest_two_holders_ms'] for r in mine)} ms")
     print(f"({args.runs} run(s) in {time.monotonic() - started:.0f} s on the lab: {layout.SUBNET})")
     return 0
 

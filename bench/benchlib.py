@@ -102,17 +102,27 @@ class VipWatch:
             if added:
                 self.added.append((now, node))
 
-    def holders_story(self) -> dict:
-        """The most masters that held the VIP at once, and the longest time nobody held it (ms)."""
-        holders, most, empty_since, longest = set(self.initial), len(self.initial), None, 0.0
-        for t, node, added in sorted(self.events):
+    def holders_story(self, since: float = 0.0) -> dict:
+        """From `since` on: the most masters that held the VIP at once, the longest time two or
+        more held it, and the longest time nobody held it (ms). Events before `since` only set
+        the starting point. (Each node's events are read by its own thread: a VRRP preemption,
+        where the new holder adds the VIP as the old one deletes it, shows as ~0 ms of two.)"""
+        holders = set(self.initial)
+        events = sorted(self.events)
+        for _, node, added in (e for e in events if e[0] < since):
+            (holders.add if added else holders.discard)(node)
+        most, spans = len(holders), {"none": [None, 0.0], "two": [None, 0.0]}
+        for t, node, added in (e for e in events if e[0] >= since):
             (holders.add if added else holders.discard)(node)
             most = max(most, len(holders))
-            if not holders and empty_since is None:
-                empty_since = t
-            elif holders and empty_since is not None:
-                longest, empty_since = max(longest, t - empty_since), None
-        return {"most_holders_at_once": most, "longest_without_holder_ms": round(longest * 1000)}
+            for key, now in (("none", not holders), ("two", len(holders) > 1)):
+                began = spans[key][0]
+                if now and began is None:
+                    spans[key][0] = t
+                elif not now and began is not None:
+                    spans[key] = [None, max(spans[key][1], t - began)]
+        return {"most_holders_at_once": most, "longest_two_holders_ms": round(spans["two"][1] * 1000, 1),
+                "longest_without_holder_ms": round(spans["none"][1] * 1000)}
 
     def first_added(self, since: float, other_than: str) -> float | None:
         """When a node other than `other_than` first got the VIP after `since`."""

@@ -17,7 +17,8 @@ Pure: deploy.py runs the steps.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 from .confparse import parse_keepalived
 from .paths import PATHS
@@ -26,11 +27,12 @@ from .vrrpview import VrrpView, file_views
 OWNER_PRIORITY = 255
 
 
-def view_of_text(text: str | None, vip: str) -> VrrpView | None:
-    """The instance of a keepalived.conf that carries the VIP, if any."""
+def view_of_text(text: str | None, vip: str, files: Mapping[str, str] | None = None) -> VrrpView | None:
+    """The instance of a keepalived.conf (its includes from `files`) that carries the VIP, if any."""
     if not text:
         return None
-    return next((v for v in file_views(parse_keepalived(text)) if v.has_vip(vip)), None)
+    root = parse_keepalived(text, PATHS.keepalived_conf, files)
+    return next((v for v in file_views(root) if v.has_vip(vip)), None)
 
 
 def _describe(old: VrrpView, new: VrrpView) -> list[str]:
@@ -49,26 +51,40 @@ def _describe(old: VrrpView, new: VrrpView) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass
 class CutOver:
     """Why a rolling deploy cannot be used, and the order of the cut-over."""
 
     changes: list[str]  # what the masters would no longer agree on
     router_id_changes: bool
-    first: list[str]  # into the new group in maintenance, in this order
+    first: list[str]  # into the new group kept out of the election, in this order
     holder: str  # the last to change: it keeps serving until then
+    stopped: set[str] = field(default_factory=set)  # of `first`: kept out by a stopped keepalived
+    owner_load: bool = True  # the holder's new instance is in its main file: the owner variant works
+    gap_s: float = 0.0  # without the owner variant: the new group's master-down interval
 
     def plan_lines(self) -> list[str]:
-        hold = (f"first loaded with priority {OWNER_PRIORITY} so it is MASTER at once, then with its own"
-                if self.router_id_changes else "keepalived keeps its MASTER state across the reload")
+        if not self.router_id_changes:
+            hold = "keepalived keeps its MASTER state across the reload"
+        elif self.owner_load:
+            hold = f"first loaded with priority {OWNER_PRIORITY} so it is MASTER at once, then with its own"
+        else:
+            hold = (f"its instance is in an included file, so it is MASTER again only after the master-down "
+                    f"interval: about {self.gap_s:.1f} s without the VIP")
         lines = [f"VRRP changes that masters would not hear each other across: {', '.join(self.changes)}. "
                  "A rolling deploy would make two VIP holders, so this is a cut-over:"]
+        switched = [n for n in self.first if n not in self.stopped]
+        stopped = [n for n in self.first if n in self.stopped]
+        out = []
+        if switched:
+            out.append(f"{', '.join(switched)} with maintenance on (FAULT: claiming nothing)")
+        if stopped:
+            out.append(f"{', '.join(stopped)} with keepalived stopped (the new config has no maintenance switch)")
         if self.first:
-            lines.append(f"  1. {', '.join(self.first)}: new configs with maintenance on (FAULT in the new group: "
-                         "they claim nothing); the holder alone keeps the VIP")
+            lines.append(f"  1. new configs, out of the election: {'; '.join(out)}; the holder alone keeps the VIP")
         lines.append(f"  2. {self.holder}: new configs ({hold})")
         if self.first:
-            lines.append(f"  3. {', '.join(self.first)}: maintenance off, one by one (backups in the new group)")
+            lines.append(f"  3. {', '.join(self.first)}: back into the election one by one (backups in the new group)")
         return lines
 
 
@@ -89,12 +105,12 @@ def plan(running: dict[str, VrrpView | None], new: dict[str, VrrpView | None], o
     return CutOver(changes, router_id_changes, [n for n in order if n != holder], holder)
 
 
-def follows_maintenance(text: str | None, vip: str) -> bool:
+def follows_maintenance(text: str | None, vip: str, files: Mapping[str, str] | None = None) -> bool:
     """Whether a keepalived.conf's VIP instance tracks the maintenance file with weight 0 — what
-    keeps a master out of the election during a cut-over."""
+    keeps a master out of the election during a cut-over (else its keepalived is stopped)."""
     if not text:
         return False
-    root = parse_keepalived(text)
+    root = parse_keepalived(text, PATHS.keepalived_conf, files)
     names = {b.args[0] for b in root.all("vrrp_track_file") if b.args and b.value("file") == PATHS.maintenance_file
              and (b.value("weight") or "0") == "0"}
     for inst in root.all("vrrp_instance"):

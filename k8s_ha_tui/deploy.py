@@ -30,6 +30,8 @@ from .deploy_steps import (DEPLOYED, DEPLOYED_OK, INSTALLED, INSTALLING, RESTORE
                            diff_text, ensure_packages, probe, read_files, require_root, stage, validate,
                            verify)
 from .interrupts import Interrupts
+from .lint import master_down_seconds
+from .nodeconfig import keepalived_files
 from .paths import PATHS
 from .topology import Master, Topology
 
@@ -133,10 +135,14 @@ async def apply_node(ctx: Rollout, p: NodePlan, backup_id: str, action: str, pro
     await _backup(ctx, p, backup_id, action, protected)
     try:
         p.result = INSTALLING
-        await commit(p, p.changed, p.stage, _wanted_services(p.changed, services), ctx.hold_between_files)
+        wanted = _wanted_services(p.changed, services)
+        if p.keep_stopped and "keepalived" in wanted:
+            wanted["keepalived"] = False  # a cut-over keeps it out of the election this way
+        await commit(p, p.changed, p.stage, wanted, ctx.hold_between_files)
         p.result = INSTALLED
         ctx.log(f"{p.name}: installed {len(p.changed)} file(s), backup in {p.backup}; {', '.join(services)} "
-                f"reloaded; verifying{' (in maintenance: expecting FAULT)' if p.state.maintenance else ''}")
+                f"reloaded; verifying{' (in maintenance: expecting FAULT)' if p.state.maintenance else ''}"
+                f"{' (keepalived kept stopped)' if p.keep_stopped else ''}")
         if all(configured_after(p.changes, s) for s in SERVICE_FILES):
             await verify(p, ctx.topo, ctx.options.verify_timeout)
     except BaseException as exc:  # a failure, a lost link or a signal: put this node back first
@@ -249,9 +255,10 @@ async def _roll(ctx: Rollout, action: str, confirm: Confirm, protected: set[str]
             await _release(ctx, by_name[name])
     finally:
         for p in ctx.plans:
-            if p.release and p.state.maintenance and p.result == DEPLOYED_OK:
-                p.note = (f"in maintenance: the cut-over did not finish; `maintenance {p.name} off` once every "
-                          "master runs the new configs")
+            if p.release and (p.state.maintenance or p.keep_stopped) and p.result == DEPLOYED_OK:
+                how = "keepalived stopped" if p.keep_stopped else "in maintenance"
+                undo = (f"maintenance {p.name} off --method stop" if p.keep_stopped else f"maintenance {p.name} off")
+                p.note = f"{how}: the cut-over did not finish; `{undo}` once every master runs the new configs"
     if ctx.interrupts.requested:
         raise asyncio.CancelledError
 
@@ -267,30 +274,36 @@ async def _running_view(p: NodePlan, vip: str):
 
 
 async def _plan_cutover(ctx: Rollout) -> None:
-    """Decide between a rolling deploy and a cut-over; for a cut-over, add the maintenance switch
-    to every master but the holder, and the owner variant to the holder (when the router id
-    changes). Part of the changes, so they are staged, validated, shown and backed up."""
+    """Decide between a rolling deploy and a cut-over; for a cut-over, keep every master but the
+    holder out of the election (the maintenance switch where the new config follows it, else a
+    stopped keepalived), and give the holder the owner variant when the router id changes. The
+    switch and the variant are part of the changes: staged, validated, shown and backed up."""
     vip = ctx.topo.vip
     running = {p.name: await _running_view(p, vip) for p in ctx.plans}
-    new = {p.name: adopt.view_of_text(next((c.new for c in p.changes if c.path == PATHS.keepalived_conf), None), vip)
-           for p in ctx.plans}
-    order = [p.name for p in rollout_order(ctx.plans)]
-    ctx.cutover = adopt.plan(running, new, order, [p.name for p in ctx.plans if p.state.holds_vip])
-    if ctx.cutover is None:
-        return
     texts = {p.name: next((c.new for c in p.changes if c.path == PATHS.keepalived_conf), None) for p in ctx.plans}
-    blind = [n for n in ctx.cutover.first if not adopt.follows_maintenance(texts[n], vip)]
-    if blind:
-        raise DeployError(f"{', '.join(ctx.cutover.changes)}: the masters would stop hearing each other, and the "
-                          f"configs for {', '.join(blind)} do not follow {PATHS.maintenance_file}, so they cannot "
-                          "be kept out of the election meanwhile (two VIP holders); nothing was changed")
+    files = {p.name: await keepalived_files(p.conn, PATHS.keepalived_conf, texts[p.name]) if texts[p.name] else {}
+             for p in ctx.plans}
+    new = {n: adopt.view_of_text(texts[n], vip, files[n]) for n in texts}
+    order = [p.name for p in rollout_order(ctx.plans)]
+    cut = adopt.plan(running, new, order, [p.name for p in ctx.plans if p.state.holds_vip])
+    ctx.cutover = cut
+    if cut is None:
+        return
+    cut.stopped = {n for n in cut.first if not adopt.follows_maintenance(texts[n], vip, files[n])}
+    holder_view = new.get(cut.holder)
+    cut.owner_load = adopt.view_of_text(texts[cut.holder], vip) is not None  # the instance is in the main file
+    if holder_view is not None and holder_view.advert_int:
+        cut.gap_s = master_down_seconds(holder_view.advert_int, holder_view.priority or 100)
     live = await asyncio.gather(*(read_files(p.conn, [PATHS.maintenance_file]) for p in ctx.plans))
-    for p, files in zip(ctx.plans, live):
-        if p.name in ctx.cutover.first:
-            p.changes.append(FileChange(PATHS.maintenance_file, files[PATHS.maintenance_file], adopt.MAINTENANCE_ON, 0o644))
+    for p, found in zip(ctx.plans, live):
+        if p.name in cut.stopped:
+            p.keep_stopped, p.release = True, True
+        elif p.name in cut.first:
+            p.changes.append(FileChange(PATHS.maintenance_file, found[PATHS.maintenance_file], adopt.MAINTENANCE_ON,
+                                        0o644))
             p.release = not p.state.maintenance  # it goes back into the election at the end
             p.state.maintenance = True  # verified as FAULT: in the new group, claiming nothing
-        elif ctx.cutover.router_id_changes:
+        elif cut.router_id_changes and cut.owner_load:
             conf = next(c for c in p.changes if c.path == PATHS.keepalived_conf)
             p.final_keepalived, conf.new = conf.new, adopt.owner_variant(conf.new or "")
 
@@ -315,17 +328,23 @@ async def _second_load(ctx: Rollout, p: NodePlan) -> None:
 
 
 async def _release(ctx: Rollout, p: NodePlan) -> None:
-    """Maintenance off on a master that joined the new group in FAULT, then verified as a backup."""
+    """Back into the election after a cut-over: maintenance off, or keepalived started; then
+    verified as a backup in the new group."""
     if not p.release or p.result != DEPLOYED_OK:
         return
     path = PATHS.maintenance_file
-    await p.conn.run(f"printf '0\\n' > {path}.k8s-ha-tui-new && mv -f {path}.k8s-ha-tui-new {path}")
-    p.state.maintenance = False
-    ctx.log(f"{p.name}: maintenance off; verifying it as a backup in the new group")
+    if p.keep_stopped:
+        await p.conn.run("systemctl start keepalived", timeout=30, label="systemctl start keepalived")
+        p.keep_stopped = False
+        ctx.log(f"{p.name}: keepalived started; verifying it as a backup in the new group")
+    else:
+        await p.conn.run(f"printf '0\\n' > {path}.k8s-ha-tui-new && mv -f {path}.k8s-ha-tui-new {path}")
+        p.state.maintenance = False
+        ctx.log(f"{p.name}: maintenance off; verifying it as a backup in the new group")
     try:
         await verify(p, ctx.topo, ctx.options.verify_timeout)
     except (DeployError, SshError) as exc:
-        p.result, p.note = INSTALLED, f"out of maintenance, but: {exc}"
+        p.result, p.note = INSTALLED, f"back in the election, but: {exc}"
         raise DeployError(f"rollout stopped: {exc}") from None
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .collector.parse import flag_file, sections
+from .collector.parse import flag_file, running_keepalived, sections
+from .collector.poll import KEEPALIVED_DUMP
 from .collector.ssh import NodeConnection
 from .errors import UserError
 from .paths import PATHS
@@ -94,6 +95,7 @@ class NodePlan:
     # whether a master put in maintenance for it goes back into the election at the end.
     final_keepalived: str | None = None
     release: bool = False
+    keep_stopped: bool = False  # kept out of the election by a stopped keepalived until released
 
     @property
     def name(self) -> str:
@@ -370,19 +372,33 @@ def verify_script(topo: Topology) -> str:
         f"echo LOCAL $(curl -sk --max-time 2 -o /dev/null -w '%{{http_code}}' https://127.0.0.1:{fe}/readyz)",
         f"echo VRRP $(cut -d' ' -f4 {PATHS.state_file} 2>/dev/null)",
         f"echo VIP $(curl -sk --max-time 2 -o /dev/null -w '%{{http_code}}' https://{topo.vip}:{fe}/readyz)",
+        # keepalived's own word on the state: also for configs without our notify script
+        f"echo @@data; {KEEPALIVED_DUMP}",
     ])
 
 
-def verify_failure(out: str, topo: Topology, maintenance: bool) -> str | None:
+def verify_failure(out: str, topo: Topology, maintenance: bool, keepalived_stopped: bool = False) -> str | None:
     """Why the node is not (yet) right, or None. A node in maintenance must be in FAULT (that is
-    what maintenance means) and still serve the API through its own HAProxy."""
-    facts = {line.split(" ", 1)[0]: line.split(" ", 1)[1].strip() for line in out.splitlines() if " " in line}
+    what maintenance means) and still serve the API through its own HAProxy; one kept out of the
+    election by a stopped keepalived (a cut-over to configs without the maintenance switch) must
+    have keepalived stopped."""
+    head, _, data = out.partition("@@data\n")
+    facts = {line.split(" ", 1)[0]: line.split(" ", 1)[1].strip() for line in head.splitlines() if " " in line}
+    running = running_keepalived(data).instance_for(topo.vip)
+    if running is not None and running.state:
+        facts["VRRP"] = running.state
     wanted = ("FAULT",) if maintenance else ("MASTER", "BACKUP")
-    if facts.get("ACTIVE") != "active active":
-        return f"services: haproxy/keepalived are {facts.get('ACTIVE', '?')}"
+    services = facts.get("ACTIVE", "?")
+    if keepalived_stopped:
+        if services.split()[:1] != ["active"] or services.split()[1:] == ["active"]:
+            return f"services: haproxy/keepalived are {services}, expected haproxy active, keepalived stopped"
+    elif services != "active active":
+        return f"services: haproxy/keepalived are {services}"
     if facts.get("LOCAL") != "200":
         return f"this node's HAProxy does not serve /readyz (HTTP {facts.get('LOCAL', '?')})"
-    if facts.get("VRRP") not in wanted:
+    if keepalived_stopped:
+        pass
+    elif facts.get("VRRP") not in wanted:
         because = " (it is in maintenance)" if maintenance else ""
         return f"VRRP state is {facts.get('VRRP') or 'unknown'}, expected {' or '.join(wanted)}{because}"
     if facts.get("VIP") != "200":
@@ -398,7 +414,7 @@ async def verify(plan: NodePlan, topo: Topology, timeout: float) -> None:
     passing_since: float | None = None
     while True:
         out = str((await plan.conn.run(verify_script(topo), check=False, timeout=10)).stdout or "")
-        reason = verify_failure(out, topo, plan.state.maintenance)
+        reason = verify_failure(out, topo, plan.state.maintenance, plan.keep_stopped)
         if reason is None:
             passing_since = passing_since or time.monotonic()
             if time.monotonic() - passing_since >= settle_seconds(topo):

@@ -148,21 +148,26 @@ async def _stat(conn: NodeConnection, paths: list[str]) -> dict[str, list[str] |
     return {p: (found.get(str(i), "").split() or None) for i, p in enumerate(paths)}
 
 
-async def _keepalived_files(conn: NodeConnection, main: str) -> dict[str, str]:
-    """The main file and, round by round, every file its includes match (bounded)."""
-    files: dict[str, str] = {}
-    todo = [main]
+async def keepalived_files(conn: NodeConnection, main: str, text: str | None = None) -> dict[str, str]:
+    """The main file (or `text` standing for it: a config about to be installed) and, round by
+    round, every file of the node's its includes match (bounded)."""
+    files: dict[str, str] = {} if text is None else {main: text}
+    todo = [main] if text is None else []
+    patterns = include_patterns(text, main) if text is not None else []
     for _ in range(MAX_ROUNDS):
-        wanted = [p for p in dict.fromkeys(todo) if p not in files][:MAX_FILES - len(files)]
-        if not wanted:
+        if todo:
+            wanted = [p for p in dict.fromkeys(todo) if p not in files][:MAX_FILES - len(files)]
+            got = await read_files(conn, wanted)
+            files.update({p: t for p, t in got.items() if t is not None})
+            patterns = [pat for p in wanted if got.get(p) is not None for pat in include_patterns(got[p] or "", p)]
+        if not patterns:
             break
-        got = await read_files(conn, wanted)
-        files.update({p: t for p, t in got.items() if t is not None})
-        patterns = [pat for p in wanted if got.get(p) is not None for pat in include_patterns(got[p] or "", p)]
-        folders = sorted({posixpath.dirname(pat) for pat in patterns})
-        listed = await _list(conn, folders)
+        listed = await _list(conn, sorted({posixpath.dirname(pat) for pat in patterns}))
         todo = [f for pat in patterns
                 for f in include_matches(pat, dict.fromkeys(listed.get(posixpath.dirname(pat), []), ""))]
+        patterns = []
+        if not todo:
+            break
     return files
 
 
@@ -190,7 +195,7 @@ async def read_facts(conn: NodeConnection) -> LiveNode:
 async def read_node(conn: NodeConnection) -> LiveNode:
     """Three to a few round trips: facts, config files (includes followed), stat of scripts."""
     facts = parse_facts(str((await conn.run(facts_script(), timeout=15)).stdout or ""))
-    kfiles = await _keepalived_files(conn, facts.keepalived_conf)
+    kfiles = await keepalived_files(conn, facts.keepalived_conf)
     folders = await _list(conn, facts.haproxy_configs)
     hpaths = [p for c in facts.haproxy_configs
               for p in (sorted(x for x in folders.get(c, []) if x.endswith(".cfg")) or [c])]

@@ -3,6 +3,8 @@ node-side transaction script and the parsers of deploy's node answers — garbag
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import base64
 import subprocess
 
@@ -140,6 +142,17 @@ def test_verification_expects_fault_in_maintenance_and_names_what_fails():
     assert deploy_steps.verify_failure(ok.replace("BACKUP", "FAULT"), topo, maintenance=True) is None
     assert "services" in deploy_steps.verify_failure("garbage", topo, maintenance=False)
     assert "does not serve /readyz" in deploy_steps.verify_failure(ok.replace("LOCAL 200", "LOCAL 000"), topo, False)
+    # keepalived's own DATA dump wins over the notify record (hand-made configs have no notify script)
+    dump = (Path(__file__).parent.parent / "fixtures" / "nodes" / "keepalived-handmade.data").read_text()
+    handmade = topo.model_copy(update={"vip": "198.18.0.10"})
+    no_notify = ok.replace("VRRP BACKUP", "VRRP") + "@@data\n" + dump
+    assert deploy_steps.verify_failure(no_notify, handmade, maintenance=False) is None
+    assert "expected FAULT" in deploy_steps.verify_failure(no_notify, handmade, maintenance=True)
+    # kept out of a cut-over by a stopped keepalived: that is what is expected
+    stopped = "ACTIVE active inactive\nLOCAL 200\nVRRP\nVIP 200\n"
+    assert deploy_steps.verify_failure(stopped, topo, False, keepalived_stopped=True) is None
+    assert "keepalived stopped" in deploy_steps.verify_failure(ok, topo, False, keepalived_stopped=True)
+    assert "services" in deploy_steps.verify_failure(stopped, topo, False)
 
 
 def test_the_transaction_swaps_every_file_or_none(tmp_path):
