@@ -28,6 +28,7 @@ from .confirm_modal import ConfirmModal
 from .log_modal import LogModal
 from .messages import ActionFinished, StatusPolled
 
+TRACKS_LONG = "'s running keepalived does not follow /etc/keepalived/"  # shortened in #unavailable
 HEALTH_CLASS = {Health.HEALTHY: "healthy", Health.DEGRADED: "degraded", Health.CRITICAL: "critical"}
 
 
@@ -221,13 +222,16 @@ class MonitorApp(App):
         return None
 
     def _show_unavailable(self) -> None:
-        reasons = []
+        reasons, way_out = [], ""
         for key, action in (("f", "failover"), ("m", "maintenance")):
             why = self.refusal(action)
             if why:
-                reasons.append(f" {key} unavailable: {why}")
+                short = why.split(", so ")[0].split("; ")[0]
+                reasons.append(f" {key} unavailable: {short.replace(TRACKS_LONG, ' does not follow ')}")
+                if "does not follow" in why:
+                    way_out = " (deploy this tool's configs, or the CLI's --method stop)"
         hint = self.query_one("#unavailable", Static)
-        hint.update("\n".join(reasons))
+        hint.update("\n".join(reasons) + way_out)
         hint.display = bool(reasons)
 
     @on(DataTable.RowHighlighted, "#nodes")

@@ -123,7 +123,7 @@ async def test_keys_a_hand_made_node_cannot_serve_are_greyed_with_the_reason():
         assert not a.active_bindings["f"].enabled and not a.active_bindings["m"].enabled
         assert a.active_bindings["d"].enabled  # the HAProxy side works whatever keepalived follows
         why = text_of(a.query_one("#unavailable", Static))
-        assert "does not follow /etc/keepalived/priority_boost" in why and "--method stop" in why
+        assert "k8s-master-02 does not follow priority_boost" in why and "--method stop" in why
 
 
 async def test_theme_toggles():
