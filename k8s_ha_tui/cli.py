@@ -369,6 +369,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
     from . import discover, topology
     from .collector.ssh import HostKeyPolicy
 
+    topology.check_writable(args.output)  # before connecting anywhere
     masters = _addresses(args.masters, "--masters")
     workers = _addresses(args.workers, "--workers") if args.workers else []
     try:

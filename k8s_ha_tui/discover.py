@@ -104,7 +104,25 @@ def _prefix(vip: str, views: list[VrrpView], nodes: list[LiveNode], notes: list[
     return prefix
 
 
-def _check(block: KBlock | None, root: KBlock | None, notes: list[str]) -> dict:
+RENDERED = re.compile(r"in cluster (\S+): rendered by k8s-ha-tui")
+
+
+def ours(node: LiveNode) -> str | None:
+    """The cluster name, when the node runs configs this tool rendered (their first line says so)."""
+    m = RENDERED.search((node.keepalived_text or "")[:300])
+    return m.group(1) if m else None
+
+
+def _health_port(nodes: list[LiveNode]) -> int | None:
+    """The port of the tool's own health frontend (k8s-ha-health), where the configs are ours."""
+    for n in nodes:
+        for sec in parse_haproxy_files(n.haproxy_files):
+            if sec.kind == "frontend" and sec.name == "k8s-ha-health" and bind_ports(sec):
+                return bind_ports(sec)[0][2]
+    return None
+
+
+def _check(block: KBlock | None, root: KBlock | None, notes: list[str], rendered: bool = False) -> dict:
     """The tracked vrrp_script's timing, where the model can hold it."""
     tracked = block.first("track_script").words() if block is not None and block.first("track_script") else []
     script = next((s for s in (root.all("vrrp_script") if root else []) if s.args and s.args[0] in tracked), None)
@@ -124,12 +142,13 @@ def _check(block: KBlock | None, root: KBlock | None, notes: list[str]) -> dict:
             notes.append(f"vrrp_script {script.args[0]}: {key} {value} is outside what the model allows; default used")
             out.pop(key, None)
     command = script.value("script") or "?"
-    notes.append(f"vrrp_script {script.args[0]} runs {command!r}: what it tests is not modelled (the tool's check "
-                 f"asks the local HAProxy); its interval, fall, rise and weight are kept")
+    if not rendered:
+        notes.append(f"vrrp_script {script.args[0]} runs {command!r}: what it tests is not modelled (the tool's check "
+                     f"asks the local HAProxy); its interval, fall, rise and weight are kept")
     return out
 
 
-def _not_modelled(root: KBlock, block: KBlock | None, view: VrrpView, notes: list[str]) -> None:
+def _not_modelled(root: KBlock, block: KBlock | None, view: VrrpView, notes: list[str], rendered: bool) -> None:
     for other in root.all("vrrp_instance"):
         if other.args[:1] != [view.name]:
             notes.append(f"vrrp_instance {' '.join(other.args)} is not modelled (the tool watches {view.name})")
@@ -140,7 +159,7 @@ def _not_modelled(root: KBlock, block: KBlock | None, view: VrrpView, notes: lis
         extra = sorted({c.keyword for c in block.children} - MODELLED)
         if extra:
             notes.append(f"vrrp_instance {view.name}: {', '.join(extra)} not modelled")
-        if block.first("notify"):
+        if block.first("notify") and not rendered:
             notes.append(f"vrrp_instance {view.name}: its notify script is replaced by the tool's on deploy")
     if view.auth_type == "AH":
         notes.append("AH authentication is not modelled (only PASS)")
@@ -191,7 +210,8 @@ def describe(nodes: list[LiveNode], workers: list[LiveNode], ssh: Ssh, name: str
     interface = _agree(notes, "the interface", {n: x.interface for n, x in v.items()})
     first = nodes[0]
     root = first.keepalived_root()
-    _not_modelled(root, views[first.name][1], v[first.name], notes)
+    rendered_as = ours(first)
+    _not_modelled(root, views[first.name][1], v[first.name], notes, rendered_as is not None)
     masters = []
     taken: set[int] = set()
     for node, nm in zip(nodes, names):
@@ -212,20 +232,18 @@ def describe(nodes: list[LiveNode], workers: list[LiveNode], ssh: Ssh, name: str
     if password and version == 2 and v[first.name].auth_type == "PASS":
         vrrp["auth_pass"] = password[:8]
     data = {
-        "name": name or _cluster_name(v[first.name].name),
+        "name": name or rendered_as or _cluster_name(v[first.name].name),
         "vip": vip, "prefix": _prefix(vip, list(v.values()), nodes, notes),
         "interface": interface or "eth0",
         **_haproxy(nodes, {n.address: nm for n, nm in zip(nodes, names)}, notes),
         "masters": masters,
         "workers": [{"name": nm, "address": w.address} for w, nm in zip(workers, _names(workers, notes, "worker"))],
         "vrrp": vrrp,
-        "check": _check(block, root, notes),
+        "check": _check(block, root, notes, rendered_as is not None),
         "ssh": ssh.model_dump(),
     }
-    if data.get("frontend_port", 8443) != 8404 and data.get("apiserver_port", 6443) != 8404:
-        data["health_port"] = 8404
-    else:
-        data["health_port"] = 8405
+    taken = {data.get("frontend_port", 8443), data.get("apiserver_port", 6443)}
+    data["health_port"] = _health_port(nodes) or next(p for p in (8404, 8405, 8406) if p not in taken)
     return Discovery(topology_from_dict(data, "the discovered cluster"), notes)
 
 

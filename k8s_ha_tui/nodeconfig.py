@@ -144,6 +144,8 @@ async def _list(conn: NodeConnection, folders: list[str]) -> dict[str, list[str]
 
 
 async def _stat(conn: NodeConnection, paths: list[str]) -> dict[str, list[str] | None]:
+    if not paths:
+        return {}
     found = sections(str((await conn.run(_stat_script(paths))).stdout or ""))
     return {p: (found.get(str(i), "").split() or None) for i, p in enumerate(paths)}
 

@@ -420,5 +420,23 @@ def atomic_write(path: str | os.PathLike, text: str, mode: int = 0o600) -> None:
 
 
 def save_topology(topo: Topology, path: str | os.PathLike) -> None:
-    """Saved 0600: the file may hold vrrp.auth_pass."""
-    atomic_write(path, topology_yaml(topo), mode=0o600)
+    """Saved 0600: the file may hold vrrp.auth_pass. Written whole or not at all."""
+    check_writable(path)
+    try:
+        atomic_write(path, topology_yaml(topo), mode=0o600)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Before any work whose result goes there: a one-line error for a path that cannot be a file."""
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{p}: is a directory; give a file name")
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{p}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"{p}: {parent} is not writable")

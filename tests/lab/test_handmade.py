@@ -180,6 +180,18 @@ def test_adoption_deploy_never_makes_two_holders_and_keeps_the_api(hand):
     assert data == "0"  # released at the end of the cut-over
 
 
+def test_discover_on_our_own_configs_round_trips(hand, tmp_path):
+    """After the adoption: discover writes what deploy would render again, change for change nothing."""
+    lab, _, _ = hand
+    out = tmp_path / "again.yaml"
+    ssh = lab.topo.ssh
+    res = tool("discover", "--masters", ",".join(m.address for m in lab.topo.masters), "--identity-file",
+               str(ssh.identity_file), "--known-hosts", str(ssh.known_hosts), "-o", str(out))
+    assert res.returncode == 0 and "note:" not in res.stdout, res.stdout + res.stderr
+    res = tool("deploy", "-t", str(out), "--dry-run")
+    assert res.returncode == 0 and all(f"{m}  unchanged" in res.stdout for m in MASTERS), res.stdout[-1500:]
+
+
 def test_rolling_back_the_adoption_returns_to_the_hand_made_setup_without_two_holders(hand):
     lab, discovered, _ = hand
     watch = Holders(lab)
