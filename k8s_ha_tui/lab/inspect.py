@@ -4,11 +4,11 @@ four numbers agree runs what is on disk; a deploy that changes check.rise change
 
 from __future__ import annotations
 
-from ..collector.poll import _DUMP
+from ..collector.poll import KEEPALIVED_DUMP
 from .cluster import _require_state
 from .nodes import node_exec
 
-_RUNNING = _DUMP + r"""
+_RUNNING = KEEPALIVED_DUMP + r"""
 echo; echo "FILES $(grep -m1 -o 'rise [0-9]*' /etc/keepalived/keepalived.conf | cut -d' ' -f2) \
 $(grep -m1 -o ' rise [0-9]*' /etc/haproxy/haproxy.cfg | cut -d' ' -f3)"
 echo "KEEPALIVED $(grep -m1 'Rise = ' /tmp/keepalived.data | awk '{print $3}')"

@@ -12,6 +12,14 @@ from k8s_ha_tui.errors import UserError
 from strategies import MUTATIONS, valid_topologies
 
 
+def on_valid_topologies(examples: int):
+    """A test run on `examples` generated valid topologies (each one renders and runs the checkers)."""
+    def wrap(test):
+        return settings(max_examples=examples, deadline=None, suppress_health_check=[
+            HealthCheck.function_scoped_fixture, HealthCheck.too_slow])(given(data=valid_topologies())(test))
+    return wrap
+
+
 def assert_clean(results):
     for node, (ka, hp) in results.items():
         assert ka.ok and ka.output == "", f"keepalived -t on {node}: exit {ka.returncode}: {ka.output}"
@@ -40,9 +48,7 @@ def test_checkers_do_catch_a_broken_config(checkers, example_path, tmp_path):
     assert not checkers.keepalived(out / "k8s-master-03", ["ens3"]).ok
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
-@given(data=valid_topologies())
+@on_valid_topologies(15)
 def test_the_cut_over_owner_variant_passes_keepalived_t(checkers, tmp_path_factory, data):
     """The holder's first load in a router id change (adopt.owner_variant) is a config keepalived takes."""
     t = tp.topology_from_dict(data)
@@ -60,9 +66,7 @@ def test_haproxy_2_0_syntax_is_valid_too(checkers, example_path, tmp_path):
                                     checkers.haproxy(out / "k8s-master-01"))})
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
-@given(data=valid_topologies())
+@on_valid_topologies(50)
 def test_any_valid_topology_renders_configs_both_checkers_accept(checkers, tmp_path_factory, data):
     t = tp.topology_from_dict(data)
     out = render.write_tree(render.render_all(t), tmp_path_factory.mktemp("r") / "out")
