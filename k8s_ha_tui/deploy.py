@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from . import adopt, auditlog, backups, guard, render
-from .collector.parse import running_keepalived
+from .collector.keepalived import running_keepalived
 from .collector.poll import KEEPALIVED_DUMP
 from .collector.ssh import HostKeyPolicy, SshError, connect_all, reconnect
 from .vrrpview import from_running

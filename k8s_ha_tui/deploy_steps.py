@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .collector.parse import flag_file, running_keepalived, sections
+from .collector.keepalived import running_keepalived
+from .collector.parse import flag_file, sections
 from .collector.poll import KEEPALIVED_DUMP
 from .collector.ssh import NodeConnection
 from .errors import UserError

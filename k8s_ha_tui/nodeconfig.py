@@ -13,7 +13,8 @@ import posixpath
 import shlex
 from dataclasses import dataclass, field
 
-from .collector.parse import KeepalivedData, running_keepalived, sections
+from .collector.keepalived import KeepalivedData, running_keepalived
+from .collector.parse import sections
 from .collector.poll import KEEPALIVED_DUMP
 from .collector.ssh import NodeConnection
 from .confparse import include_matches, include_patterns, parse_keepalived

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from .collector.parse import RunningInstance
+from .collector.keepalived import RunningInstance
 from .confparse import KBlock, vrrp_version
 
 # keepalived's DATA dump words for the authentication types, as the config spells them.

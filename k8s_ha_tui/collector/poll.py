@@ -18,6 +18,7 @@ from ..lockfile import lock_probe, parse_probe
 from ..paths import PATHS
 from ..topology import Node, Topology
 from . import parse
+from .keepalived import keepalived_data, running_keepalived
 from .model import ClusterStatus, MasterStatus, NodeStatus, WorkerStatus
 from .ssh import HostKeyPolicy, NodeConnection, SshError, connect
 
@@ -57,8 +58,8 @@ def master_status(topo: Topology, node: Node, output: str, backends) -> MasterSt
     """Everything one master said, as a MasterStatus (pure: tested with garbage too)."""
     s = parse.sections(output)
     services = (s.get("services") or "").split()
-    running = parse.running_keepalived(s.get("data", ""))
-    data = parse.keepalived_data(s.get("data", ""), topo.vip)
+    running = running_keepalived(s.get("data", ""))
+    data = keepalived_data(s.get("data", ""), topo.vip)
     inst = running.instance_for(topo.vip)
     notify = parse.notify_state(s.get("notify", ""))
     state = data.get("state") or notify.get("state") or "UNKNOWN"

@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import given, settings, strategies as st
 
 from k8s_ha_tui import actions
-from k8s_ha_tui.collector import parse
+from k8s_ha_tui.collector import keepalived, parse
 from k8s_ha_tui.collector.model import BackendServer, ClusterStatus, Health, MasterStatus, WorkerStatus
 from k8s_ha_tui.collector.poll import master_status
 from k8s_ha_tui.errors import UserError
@@ -19,7 +19,7 @@ FIX = Path(__file__).parent.parent / "fixtures" / "nodes"
 
 
 def test_keepalived_data_dump():
-    d = parse.keepalived_data((FIX / "keepalived.data").read_text())
+    d = keepalived.keepalived_data((FIX / "keepalived.data").read_text())
     assert d["state"] == "BACKUP" and d["base_priority"] == 140 and d["effective_priority"] == 140
     assert d["check"] == "GOOD" and d["instance"] == "VI_51" and d["last_transition"] > 1.7e9
 
@@ -72,7 +72,7 @@ def test_garbage_from_a_node_never_raises(garbage):
     topo = defaults_topology()
     m = master_status(topo, topo.masters[0], garbage, parse.show_stat(garbage))
     assert m.vrrp_state in ("MASTER", "BACKUP", "FAULT", "STOP", "INIT", "UNKNOWN")
-    parse.keepalived_data(garbage)
+    keepalived.keepalived_data(garbage)
     parse.flag_file(garbage)
 
 
@@ -167,12 +167,12 @@ def test_actions_know_what_a_hand_made_node_cannot_do():
 
 
 def test_running_keepalived_says_what_it_tracks():
-    ours = parse.running_keepalived((FIX / "keepalived.data").read_text())
+    ours = keepalived.running_keepalived((FIX / "keepalived.data").read_text())
     inst = ours.instance_for("198.18.0.10")
     assert inst.router_id == 51 and inst.vips == ("198.18.0.10/24",)
     assert ours.tracks_file(inst, "/etc/keepalived/maintenance", False)
     assert ours.tracks_file(inst, "/etc/keepalived/priority_boost", True)
-    hand = parse.running_keepalived((FIX / "keepalived-handmade.data").read_text())
+    hand = keepalived.running_keepalived((FIX / "keepalived-handmade.data").read_text())
     inst = hand.instance_for("198.18.0.10")
     assert (inst.name, inst.version, inst.router_id, inst.advert_int, inst.base_priority) == ("KUBE_API", 2, 77, 1.0, 120)
     assert inst.unicast_peers == ("198.18.0.12", "198.18.0.13") and inst.auth_type == "SIMPLE_PASSWORD"

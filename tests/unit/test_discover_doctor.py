@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from k8s_ha_tui import discover, doctor, nodeconfig
-from k8s_ha_tui.collector.parse import running_keepalived
+from k8s_ha_tui.collector.keepalived import running_keepalived
 from k8s_ha_tui.errors import UserError
 from k8s_ha_tui.lab import handmade, layout
 from k8s_ha_tui.topology import Ssh
