@@ -391,6 +391,32 @@ def cmd_discover(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_exporter(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import exporter, topology
+    from .collector.ssh import policy_for
+
+    topos = [topology.load_topology(path) for path in args.topology]
+    names = [t.name for t in topos]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"cluster name {', '.join(twice)} appears in more than one topology file: the "
+                        "`cluster` label would mix them; give each cluster its own name")
+    try:
+        listen = exporter.parse_listen(args.listen)
+    except ValueError as exc:
+        raise UserError(f"--listen: {exc}") from None
+    try:
+        asyncio.run(exporter.serve(topos, [policy_for(t) for t in topos], listen, args.interval,
+                                   lambda where: print(f"serving /metrics on http://{where}/metrics for "
+                                                       f"{', '.join(names)} (every {args.interval:g} s)", flush=True)))
+    except OSError as exc:
+        raise UserError(f"--listen {args.listen}: {exc.strerror or exc}") from None
+    print("stopped")
+    return 0
+
+
 def cmd_monitor(args: argparse.Namespace) -> int:
     from . import topology
     from .collector.ssh import policy_for
@@ -525,6 +551,20 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--become", choices=["none", "sudo"], default="none",
                     help="sudo: run as root with passwordless sudo (default: log in as root)")
     di.set_defaults(func=cmd_discover)
+
+    ex = sub.add_parser("exporter", help="Prometheus metrics for one or many clusters, until stopped",
+                        description="Serves /metrics (Prometheus text format) for every cluster of the given "
+                                    "topology files from one process: keepalived's and HAProxy's usual metric "
+                                    "names with cluster and node labels, and k8s_ha_* for what only a view of the "
+                                    "whole cluster shows (split brain, holders, the API through the VIP). A scrape "
+                                    "never waits for SSH. Stop it with SIGTERM or Ctrl-C.")
+    ex.add_argument("-t", "--topology", required=True, action="append", metavar="FILE",
+                    help="a cluster's topology file; repeat for more clusters")
+    ex.add_argument("--listen", default="127.0.0.1:9651", metavar="ADDR:PORT",
+                    help="where to serve /metrics (default: %(default)s)")
+    ex.add_argument("--interval", type=_bounded(float, 1, 300, " seconds"), default=5.0, metavar="SECONDS",
+                    help="poll every node this often, 1-300 (default: %(default)s)")
+    ex.set_defaults(func=cmd_exporter)
 
     mo = sub.add_parser("monitor", help="the live monitor (TUI): VIP holder, VRRP, backends, actions")
     mo.add_argument("-t", "--topology", required=True, metavar="FILE")

@@ -179,3 +179,46 @@ def keepalived_data(text: str, vip: str | None = None) -> dict:
     if statuses:
         out["check"] = "GOOD" if all(x == "GOOD" for x in statuses) else "BAD"
     return out
+
+
+# The STATS dump's counters, by the names the widely used keepalived exporter gives them
+# (gen2brain/keepalived_exporter), so dashboards built on it read ours too.
+STATS_NAMES = {
+    ("Advertisements", "Received"): "advertisements_received",
+    ("Advertisements", "Sent"): "advertisements_sent",
+    ("", "Became master"): "become_master",
+    ("", "Released master"): "release_master",
+    ("Packet Errors", "Length"): "packet_length_errors",
+    ("Packet Errors", "TTL"): "ip_ttl_errors",
+    ("Packet Errors", "Invalid Type"): "invalid_type_received",
+    ("Packet Errors", "Advertisement Interval"): "advertisements_interval_errors",
+    ("Packet Errors", "Address List"): "address_list_errors",
+    ("Authentication Errors", "Invalid Type"): "authentication_invalid",
+    ("Authentication Errors", "Type Mismatch"): "authentication_mismatch",
+    ("Authentication Errors", "Failure"): "authentication_failure",
+    ("Priority Zero", "Received"): "priority_zero_received",
+    ("Priority Zero", "Sent"): "priority_zero_sent",
+}
+
+
+def keepalived_stats(text: str) -> dict[str, dict[str, int]]:
+    """keepalived's STATS dump (/tmp/keepalived.stats): instance → counter → value."""
+    out: dict[str, dict[str, int]] = {}
+    instance, group = None, ""
+    for raw in text.splitlines():
+        if raw.startswith("VRRP Instance:"):
+            instance, group = raw.split(":", 1)[1].strip(), ""
+            out[instance] = {}
+            continue
+        if instance is None or not raw.strip():
+            continue
+        key, _, value = raw.strip().partition(":")
+        depth = len(raw) - len(raw.lstrip())
+        if not value.strip():
+            group = key if depth <= 2 else group
+            continue
+        name = STATS_NAMES.get((group if depth > 2 else "", key))
+        number = _int(value)
+        if name and number is not None:
+            out[instance][name] = number
+    return out

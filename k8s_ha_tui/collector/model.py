@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from ..auditlog import AuditEntry
 from ..lockfile import LockInfo
+
+if TYPE_CHECKING:
+    from .keepalived import RunningInstance
 
 VRRP_STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "INIT")
 
@@ -35,6 +39,7 @@ class BackendServer:
     last_change_s: int | None
     address: str = ""  # ADDR:PORT it sends to (show stat's addr)
     master: str | None = None  # the master at that address and the apiserver port; None: none of ours
+    check_failures: int | None = None  # show stat's chkfail
 
     @property
     def up(self) -> bool:
@@ -72,6 +77,12 @@ class MasterStatus(NodeStatus):
     # maintenance switch and the priority boost that actions write can work on this node.
     tracks_maintenance: bool | None = None
     tracks_boost: bool | None = None
+    # For metrics: every VRRP instance the running keepalived has, its counters (instance →
+    # (counter, value)...; only when the collector asks for them), each HAProxy backend's
+    # active servers.
+    instances: tuple[RunningInstance, ...] = ()
+    vrrp_stats: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
+    proxies: tuple[tuple[str, int], ...] = ()
 
     def backends_of(self, master: str) -> list[BackendServer]:
         """This HAProxy's servers that send to `master`'s apiserver, whatever they are called."""
@@ -201,7 +212,8 @@ class ClusterStatus:
             "split_brain": self.split_brain,
             "alarms": self.alarms,
             "lock": None if self.lock is None else {k: v for k, v in asdict(self.lock).items() if k != "token"},
-            "nodes": [{**{k: v for k, v in asdict(m).items() if k not in ("lock", "audit")}, "role": "master",
+            "nodes": [{**{k: v for k, v in asdict(m).items() if k not in ("lock", "audit", "instances", "vrrp_stats",
+                                                                          "proxies")}, "role": "master",
                        "backends": [asdict(b) for b in m.backends]} for m in self.masters],
             "recent_audit": [asdict(e) for e in self.recent_audit],
             "workers": [{**asdict(w), "role": "worker"} for w in self.workers],

@@ -63,10 +63,21 @@ def show_stat(text: str) -> tuple[BackendServer, ...]:
                 backend=row["pxname"], server=server, status=(row.get("status") or "?").strip(),
                 check_status=(row.get("check_status") or "").strip().lstrip("* "),
                 check_duration_ms=_int(row.get("check_duration")), last_change_s=_int(row.get("lastchg")),
-                address=(row.get("addr") or "").strip()))
+                address=(row.get("addr") or "").strip(), check_failures=_int(row.get("chkfail"))))
     except (csv.Error, KeyError):
         return ()
     return tuple(out)
+
+
+def active_servers(text: str) -> tuple[tuple[str, int], ...]:
+    """From `show stat`: each backend's number of active (up) servers (its BACKEND row's `act`)."""
+    lines = text.lstrip("# ").splitlines()
+    try:
+        rows = list(csv.DictReader(io.StringIO("\n".join(lines))))
+    except csv.Error:
+        return ()
+    return tuple((r["pxname"], n) for r in rows if r.get("svname") == "BACKEND" and r.get("pxname")
+                 and (n := _int(r.get("act"))) is not None)
 
 
 def attach_masters(servers: tuple[BackendServer, ...], masters: dict[str, str],

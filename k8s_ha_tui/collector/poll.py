@@ -18,7 +18,7 @@ from ..lockfile import lock_probe, parse_probe
 from ..paths import PATHS
 from ..topology import Node, Topology
 from . import parse
-from .keepalived import keepalived_data, running_keepalived
+from .keepalived import keepalived_data, keepalived_stats, running_keepalived
 from .model import ClusterStatus, MasterStatus, NodeStatus, WorkerStatus
 from .ssh import HostKeyPolicy, NodeConnection, SshError, connect
 
@@ -27,11 +27,17 @@ AUDIT_SHOWN = 20  # the newest entries of each master's audit log, for the monit
 STATS_TIMEOUT = 3.0
 BACKOFF_MAX = 10.0
 
-KEEPALIVED_DUMP = ("pf=/run/keepalived.pid; f=/tmp/keepalived.data; "
-         "if [ -s $pf ]; then rm -f $f; kill -s $(keepalived --signum=DATA) $(cat $pf) 2>/dev/null; "
-         "i=0; last=-1; while [ $i -lt 25 ]; do s=$(stat -c %s $f 2>/dev/null || echo -1); "
-         "[ \"$s\" -gt 0 ] && [ \"$s\" = \"$last\" ] && break; last=$s; sleep 0.02; i=$((i+1)); done; "
-         "cat $f 2>/dev/null; fi")
+def keepalived_dump(signal: str, path: str) -> str:
+    """Ask the running keepalived for a dump (DATA or STATS) and print it once it is complete."""
+    return (f"pf=/run/keepalived.pid; f={path}; "
+            f"if [ -s $pf ]; then rm -f $f; kill -s $(keepalived --signum={signal}) $(cat $pf) 2>/dev/null; "
+            "i=0; last=-1; while [ $i -lt 25 ]; do s=$(stat -c %s $f 2>/dev/null || echo -1); "
+            "[ \"$s\" -gt 0 ] && [ \"$s\" = \"$last\" ] && break; last=$s; sleep 0.02; i=$((i+1)); done; "
+            "cat $f 2>/dev/null; fi")
+
+
+KEEPALIVED_DUMP = keepalived_dump("DATA", "/tmp/keepalived.data")
+KEEPALIVED_STATS = keepalived_dump("STATS", "/tmp/keepalived.stats")
 
 
 def _api_probe(topo: Topology) -> str:
@@ -39,9 +45,10 @@ def _api_probe(topo: Topology) -> str:
     return f"echo @@api; curl -sk --max-time 1 -o /dev/null -w '%{{http_code}}' {url}; echo"
 
 
-def master_probe(topo: Topology) -> str:
-    """One round trip per master per interval."""
+def master_probe(topo: Topology, stats: bool = False) -> str:
+    """One round trip per master per interval (`stats`: keepalived's counters too, for metrics)."""
     return "; ".join([
+        *([f"echo @@stats; {KEEPALIVED_STATS}"] if stats else []),
         "echo @@services; echo $(systemctl is-active keepalived) $(systemctl is-active haproxy)",
         "echo @@addr; ip -o -4 addr show",
         f"echo @@notify; cat {PATHS.state_file} 2>/dev/null",
@@ -54,11 +61,12 @@ def master_probe(topo: Topology) -> str:
     ])
 
 
-def master_status(topo: Topology, node: Node, output: str, backends) -> MasterStatus:
+def master_status(topo: Topology, node: Node, output: str, backends, proxies=()) -> MasterStatus:
     """Everything one master said, as a MasterStatus (pure: tested with garbage too)."""
     s = parse.sections(output)
     services = (s.get("services") or "").split()
     running = running_keepalived(s.get("data", ""))
+    counters = keepalived_stats(s.get("stats", ""))
     data = keepalived_data(s.get("data", ""), topo.vip)
     inst = running.instance_for(topo.vip)
     notify = parse.notify_state(s.get("notify", ""))
@@ -78,11 +86,14 @@ def master_status(topo: Topology, node: Node, output: str, backends) -> MasterSt
         maintenance=parse.flag_file(s.get("maintenance", "")) != 0,
         boost=parse.flag_file(s.get("boost", "")),
         backends=backends,
+        proxies=tuple(proxies),
         api_via_vip=(api == "200") if api else None,
         last_transition=data.get("last_transition") or notify.get("last_transition"),
         lock=parse_probe(s.get("lock", "")),
         tracks_maintenance=None if inst is None else running.tracks_file(inst, PATHS.maintenance_file, False),
         tracks_boost=None if inst is None else running.tracks_file(inst, PATHS.boost_file, True),
+        instances=running.instances,
+        vrrp_stats=tuple((name, tuple(sorted(values.items()))) for name, values in counters.items()),
         audit=tuple(parse_lines(s.get("audit", ""))),
     )
 
@@ -102,6 +113,7 @@ class Session:
     watcher: asyncio.Task | None = None
     wake: asyncio.Event | None = None
     vip_seen_at: float = 0.0  # when the address stream last changed holds_vip (monotonic)
+    last_duration: float | None = None  # seconds the last poll took (None: it did not finish)
 
     def lost(self, error: str) -> None:
         if self.conn:
@@ -127,12 +139,13 @@ class Collector:
 
     def __init__(self, topo: Topology, policy: HostKeyPolicy, interval: float = 1.0,
                  on_snapshot: Callable[[ClusterStatus], Awaitable[None] | None] | None = None,
-                 watch_vip: bool = True):
+                 watch_vip: bool = True, stats: bool = False):
         self.topo = topo
         self.policy = policy
         self.interval = interval
         self.on_snapshot = on_snapshot
         self.watch_vip = watch_vip
+        self.stats = stats
         self.apiservers = {f"{m.address}:{topo.apiserver_port}": m.name for m in topo.masters}
         self.sessions = [Session(m, True) for m in topo.masters] + [Session(w, False) for w in topo.workers]
         self.latest: ClusterStatus | None = None
@@ -155,24 +168,27 @@ class Collector:
         return True
 
     async def _stats(self, conn: NodeConnection):
-        """`show stat` through the node's HAProxy admin socket (asyncssh UNIX-socket forwarding)."""
+        """`show stat` through the node's HAProxy admin socket (asyncssh UNIX-socket forwarding):
+        its servers (with the master each sends to) and each backend's active servers."""
         try:
-            servers = parse.show_stat(await conn.haproxy(PATHS.stats_socket, "show stat", STATS_TIMEOUT))
+            text = await conn.haproxy(PATHS.stats_socket, "show stat", STATS_TIMEOUT)
         except Exception:  # no HAProxy, no permission, or garbage: the backends are unknown
-            return ()
-        return parse.attach_masters(servers, self.apiservers, {m.name for m in self.topo.masters})
+            return (), ()
+        servers = parse.attach_masters(parse.show_stat(text), self.apiservers, {m.name for m in self.topo.masters})
+        return servers, parse.active_servers(text)
 
     async def _poll(self, s: Session) -> NodeStatus:
         if not await self._ensure(s):
             s.last = s.down_status()
             return s.last
         asked_at = time.monotonic()
+        s.last_duration = None
         try:
             if s.is_master:
-                out, backends = await asyncio.gather(
-                    s.conn.run(master_probe(self.topo), timeout=PROBE_TIMEOUT, check=False),
+                out, (backends, proxies) = await asyncio.gather(
+                    s.conn.run(master_probe(self.topo, self.stats), timeout=PROBE_TIMEOUT, check=False),
                     self._stats(s.conn))
-                status = master_status(self.topo, s.node, str(out.stdout or ""), backends)
+                status = master_status(self.topo, s.node, str(out.stdout or ""), backends, proxies)
                 if s.vip_seen_at > asked_at and isinstance(s.last, MasterStatus):
                     # The address stream saw the VIP move while this probe was under way: it is newer.
                     status = replace(status, holds_vip=s.last.holds_vip)
@@ -184,6 +200,7 @@ class Collector:
             s.lost(str(exc).split(": ", 1)[-1])
             status = s.down_status()
         s.last = status
+        s.last_duration = time.monotonic() - asked_at
         return status
 
     async def _watch_vip(self, s: Session, conn: NodeConnection) -> None:
@@ -218,6 +235,12 @@ class Collector:
                 pass
 
     # --- the cluster ---
+
+    @property
+    def poll_seconds(self) -> float | None:
+        """How long the slowest node's last poll took: the cost of one status round."""
+        done = [s.last_duration for s in self.sessions if s.last_duration is not None]
+        return max(done) if done else None
 
     def current(self) -> ClusterStatus:
         statuses = [s.last or s.down_status() for s in self.sessions]

@@ -1,0 +1,196 @@
+"""Prometheus metrics for every cluster of the given topology files, from one process: a front
+end beside the monitor and `status`, reading the same ClusterStatus snapshots.
+
+One Collector per cluster polls in the background (asyncio); a scrape builds the metrics from
+the latest snapshots and never waits for SSH. Names follow what dashboards already use — the
+keepalived exporter's (gen2brain/keepalived_exporter) and HAProxy's own — with `cluster` and
+`node` labels added; what only a view of the whole cluster can say is under `k8s_ha_`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector as PromCollector, CollectorRegistry
+
+from .collector.keepalived import STATS_NAMES
+from .collector.model import ClusterStatus
+from .collector.poll import Collector
+from .collector.ssh import HostKeyPolicy
+from .topology import Topology
+
+DEFAULT_LISTEN = "127.0.0.1:9651"  # next to the keepalived exporter's 9650
+DEFAULT_INTERVAL = 5.0
+VRRP_CODES = {"INIT": 0, "BACKUP": 1, "MASTER": 2, "FAULT": 3}  # keepalived_vrrp_state, as the keepalived exporter
+SERVER_STATES = ("UP", "DOWN", "MAINT", "DRAIN", "NOLB")  # haproxy_server_status{state}, as HAProxy's exporter
+CHECK_STATES = ("HANA", "SOCKERR", "L4OK", "L4TOUT", "L4CON", "L6OK", "L6TOUT", "L6RSP", "L7TOUT", "L7RSP",
+                "L7OK", "L7OKC", "L7STS", "PROCERR", "PROCTOUT", "PROCOK", "INI", "UNK")
+
+
+@dataclass
+class Watch:
+    """One cluster as the exporter follows it: the latest snapshot and what only a history shows."""
+
+    topo: Topology
+    snap: ClusterStatus | None = None
+    collected_at: float | None = None  # wall clock of the latest snapshot
+    collect_seconds: float | None = None
+    moves: int = 0
+    last_move: float | None = None
+    _last_holder: str | None = field(default=None, repr=False)
+
+    def seen(self, snap: ClusterStatus, collect_seconds: float | None = None) -> None:
+        """A new snapshot: a VIP move is a single holder other than the last single holder."""
+        if len(snap.holders) == 1:
+            holder = snap.holders[0]
+            if self._last_holder is not None and holder != self._last_holder:
+                self.moves += 1
+                self.last_move = snap.taken_at
+            self._last_holder = holder
+        self.snap, self.collected_at = snap, snap.taken_at
+        if collect_seconds is not None:
+            self.collect_seconds = collect_seconds
+
+
+def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, labels=labels)
+
+
+def families(watches: Iterable[Watch]) -> list[Metric]:
+    """Every metric for every cluster (pure: a snapshot in, metric families out)."""
+    node = ["cluster", "node"]
+    server = ["cluster", "node", "proxy", "server", "master"]
+    f = {
+        "ka_up": _gauge("keepalived_up", "keepalived runs on the master (1) or not (0)", node),
+        "ka_state": _gauge("keepalived_vrrp_state", "VRRP state: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT",
+                           [*node, "iname", "intf", "vrid"]),
+        **{name: CounterMetricFamily(f"keepalived_{name}", f"keepalived STATS: {group or key} {key}".strip(),
+                                     labels=[*node, "iname"])
+           for (group, key), name in STATS_NAMES.items()},
+        "hp_status": _gauge("haproxy_server_status", "Server state as this HAProxy sees it (1 for the current one)",
+                            [*server, "state"]),
+        "hp_check": _gauge("haproxy_server_check_status", "Last health check status (1 for the current one)",
+                           [*server, "state"]),
+        "hp_fail": CounterMetricFamily("haproxy_server_check_failures", "Failed health checks", labels=server),
+        "hp_active": _gauge("haproxy_backend_active_servers", "Active (up) servers of a backend",
+                            ["cluster", "node", "proxy"]),
+        "holders": _gauge("k8s_ha_vip_holders", "Masters holding the VIP (the kernel's word)", ["cluster"]),
+        "holds": _gauge("k8s_ha_vip_holder", "This master holds the VIP", node),
+        "split": _gauge("k8s_ha_split_brain", "Two or more masters hold or claim the VIP", ["cluster"]),
+        "health": _gauge("k8s_ha_health", "0 healthy, 1 degraded, 2 critical (the rules of `status`)", ["cluster"]),
+        "api": _gauge("k8s_ha_api_up", "The API answers through the VIP, seen from this node", [*node, "role"]),
+        "reachable": _gauge("k8s_ha_node_reachable", "The exporter reaches the node over SSH", [*node, "role"]),
+        "prio": _gauge("k8s_ha_vrrp_effective_priority", "Effective VRRP priority of the VIP's instance", node),
+        "maint": _gauge("k8s_ha_maintenance", "The master is in maintenance", node),
+        "moves": CounterMetricFamily("k8s_ha_vip_moves", "Times the VIP moved to another master", labels=["cluster"]),
+        "last_move": _gauge("k8s_ha_last_vip_move_timestamp_seconds", "When the VIP last moved", ["cluster"]),
+        "duration": _gauge("k8s_ha_collect_duration_seconds", "The slowest node's last poll", ["cluster"]),
+        "collected": _gauge("k8s_ha_last_collect_timestamp_seconds", "When the cluster was last collected",
+                            ["cluster"]),
+    }
+    for w in watches:
+        _cluster(f, w)
+    return list(f.values())
+
+
+def _cluster(f: dict, w: Watch) -> None:
+    c, snap = w.topo.name, w.snap
+    f["moves"].add_metric([c], w.moves)
+    if w.last_move is not None:
+        f["last_move"].add_metric([c], w.last_move)
+    if snap is None:  # nothing collected yet: the collect timestamp is absent, which alerts
+        return
+    f["collected"].add_metric([c], w.collected_at or 0)
+    if w.collect_seconds is not None:
+        f["duration"].add_metric([c], w.collect_seconds)
+    f["holders"].add_metric([c], len(snap.holders))
+    f["split"].add_metric([c], int(snap.split_brain))
+    f["health"].add_metric([c], int(snap.health))
+    for m in snap.masters:
+        f["reachable"].add_metric([c, m.name, "master"], int(m.reachable))
+        if not m.reachable:
+            continue
+        f["ka_up"].add_metric([c, m.name], int(m.keepalived == "active"))
+        f["holds"].add_metric([c, m.name], int(m.holds_vip))
+        f["maint"].add_metric([c, m.name], int(m.maintenance))
+        if m.effective_priority is not None:
+            f["prio"].add_metric([c, m.name], m.effective_priority)
+        if m.api_via_vip is not None:
+            f["api"].add_metric([c, m.name, "master"], int(m.api_via_vip))
+        for inst in m.instances:
+            if inst.state in VRRP_CODES:
+                f["ka_state"].add_metric([c, m.name, inst.name, inst.interface or "", str(inst.router_id or "")],
+                                         VRRP_CODES[inst.state])
+        for iname, counters in m.vrrp_stats:
+            for name, value in counters:
+                f[name].add_metric([c, m.name, iname], value)
+        _haproxy(f, c, m)
+    for wk in snap.workers:
+        f["reachable"].add_metric([c, wk.name, "worker"], int(wk.reachable))
+        if wk.reachable and wk.api_via_vip is not None:
+            f["api"].add_metric([c, wk.name, "worker"], int(wk.api_via_vip))
+
+
+def _haproxy(f: dict, c: str, m) -> None:
+    for b in m.backends:
+        labels = [c, m.name, b.backend, b.server, b.master or ""]
+        current = b.status.split()[0] if b.status else ""
+        for state in SERVER_STATES:
+            f["hp_status"].add_metric([*labels, state], int(current == state))
+        for state in CHECK_STATES:
+            f["hp_check"].add_metric([*labels, state], int(b.check_status == state))
+        if b.check_failures is not None:
+            f["hp_fail"].add_metric(labels, b.check_failures)
+    for proxy, active in m.proxies:
+        f["hp_active"].add_metric([c, m.name, proxy], active)
+
+
+class Metrics(PromCollector):
+    """What prometheus_client asks on every scrape: the families of the latest snapshots."""
+
+    def __init__(self, watches: list[Watch]):
+        self.watches = watches
+
+    def collect(self) -> Iterator[Metric]:
+        yield from families(self.watches)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """'127.0.0.1:9651', ':9651' or '[::1]:9651' → (address, port); ValueError otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not ADDRESS:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+async def serve(topologies: list[Topology], policies: list[HostKeyPolicy], listen: tuple[str, int],
+                interval: float, started=lambda address: None) -> None:
+    """Collect every cluster and serve /metrics until SIGTERM or SIGINT."""
+    from prometheus_client import start_http_server
+
+    watches = [Watch(t) for t in topologies]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Metrics(watches))
+    server, _thread = start_http_server(listen[1], listen[0], registry=registry)
+    started(f"{listen[0]}:{server.server_port}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    collectors = []
+    for w, topo, policy in zip(watches, topologies, policies):
+        col = Collector(topo, policy, interval, stats=True)
+        col.on_snapshot = lambda snap, w=w, col=col: w.seen(snap, col.poll_seconds)
+        collectors.append(col)
+    tasks = [asyncio.ensure_future(c.run()) for c in collectors]
+    try:
+        await stop.wait()
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        server.shutdown()
