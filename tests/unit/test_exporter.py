@@ -1,0 +1,131 @@
+"""The exporter's metrics from synthetic snapshots (parsed back with prometheus_client's own
+parser), and the alert rules proven with the real promtool: each fires and clears."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import CollectorRegistry
+
+from k8s_ha_tui import exporter
+from k8s_ha_tui.collector.keepalived import RunningInstance, keepalived_stats
+from k8s_ha_tui.collector.model import BackendServer, ClusterStatus, MasterStatus, WorkerStatus
+from k8s_ha_tui.wizard import defaults_topology
+
+FIX = Path(__file__).parent.parent / "fixtures" / "nodes"
+PROM = Path(__file__).parent.parent.parent / "examples" / "prometheus"
+TOPO = defaults_topology()
+
+
+def master(i: int, **kw) -> MasterStatus:
+    m = TOPO.masters[i]
+    stats = keepalived_stats((FIX / "keepalived.stats").read_text())
+    base = dict(reachable=True, keepalived="active", haproxy="active", vrrp_state="BACKUP", effective_priority=150 - i,
+                api_via_vip=True, instances=(RunningInstance("VI_51", state="BACKUP", router_id=51, interface="ens3"),),
+                vrrp_stats=tuple((k, tuple(sorted(v.items()))) for k, v in stats.items()),
+                backends=(BackendServer("kube", "cp-a", "DOWN", "L4CON", 1, 5, "10.0.3.11:6443", TOPO.masters[0].name, 7),
+                          BackendServer("kube", "cp-b", "UP", "L7OK", 1, 5, "10.0.3.12:6443", TOPO.masters[1].name, 0)),
+                proxies=(("kube", 1),))
+    base.update(kw)
+    return MasterStatus(name=m.name, address=m.address, **base)
+
+
+def scrape(*watches: exporter.Watch) -> dict:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(exporter.Metrics(list(watches)))
+    text = generate_latest(registry).decode()
+    return {s.name + str(sorted(s.labels.items())): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def value(samples: dict, name: str, **labels) -> float:
+    return samples[name + str(sorted(labels.items()))]
+
+
+def test_metrics_of_a_cluster_under_the_names_dashboards_use():
+    w = exporter.Watch(TOPO)
+    holder = master(0, vrrp_state="MASTER", holds_vip=True,
+                    instances=(RunningInstance("VI_51", state="MASTER", router_id=51, interface="ens3"),))
+    snap = ClusterStatus("k8s", "10.0.3.10", 8443, 1000.0, (holder, master(1), MasterStatus("k8s-master-03", "x", False)),
+                         (WorkerStatus("w1", "10.0.3.21", True, api_via_vip=False),))
+    w.seen(snap, 0.25)
+    s = scrape(w)
+    c, m1 = TOPO.name, "k8s-master-01"
+    assert value(s, "keepalived_vrrp_state", cluster=c, node=m1, iname="VI_51", intf="ens3", vrid="51") == 2
+    assert value(s, "keepalived_up", cluster=c, node=m1) == 1
+    assert value(s, "keepalived_advertisements_sent_total", cluster=c, node=m1, iname="VI_51") > 0
+    assert value(s, "keepalived_become_master_total", cluster=c, node=m1, iname="VI_51") == 1
+    down = dict(cluster=c, node=m1, proxy="kube", server="cp-a", master=m1)
+    assert value(s, "haproxy_server_status", **down, state="DOWN") == 1
+    assert value(s, "haproxy_server_status", **down, state="UP") == 0
+    assert value(s, "haproxy_server_check_status", **down, state="L4CON") == 1
+    assert value(s, "haproxy_server_check_failures_total", **down) == 7
+    assert value(s, "haproxy_backend_active_servers", cluster=c, node=m1, proxy="kube") == 1
+    assert value(s, "k8s_ha_vip_holders", cluster=c) == 1 and value(s, "k8s_ha_split_brain", cluster=c) == 0
+    assert value(s, "k8s_ha_health", cluster=c) == 1  # an unreachable master and a backend down: degraded
+    assert value(s, "k8s_ha_node_reachable", cluster=c, node="k8s-master-03", role="master") == 0
+    assert value(s, "k8s_ha_api_up", cluster=c, node="w1", role="worker") == 0
+    assert value(s, "k8s_ha_vrrp_effective_priority", cluster=c, node=m1) == 150
+    assert value(s, "k8s_ha_collect_duration_seconds", cluster=c) == 0.25
+    assert value(s, "k8s_ha_last_collect_timestamp_seconds", cluster=c) == 1000.0
+
+
+def test_vip_moves_are_counted_from_snapshots():
+    w = exporter.Watch(TOPO)
+
+    def snap(t: float, *holders: int) -> ClusterStatus:
+        return ClusterStatus("k8s", "10.0.3.10", 8443, t, tuple(master(i, holds_vip=i in holders) for i in range(3)))
+    for t, holders in ((1, (0,)), (2, (0,)), (3, ()), (4, (1,)), (5, (0, 1)), (6, (1,)), (7, (2,))):
+        w.seen(snap(t, *holders))
+    s = scrape(w)
+    assert value(s, "k8s_ha_vip_moves_total", cluster=TOPO.name) == 2  # 0 → 1 (through nobody), 1 → 2
+    assert value(s, "k8s_ha_last_vip_move_timestamp_seconds", cluster=TOPO.name) == 7
+    assert value(s, "k8s_ha_split_brain", cluster=TOPO.name) == 0
+
+
+def test_a_cluster_not_collected_yet_has_no_collect_timestamp():
+    s = scrape(exporter.Watch(TOPO))
+    assert "k8s_ha_last_collect_timestamp_seconds" not in "".join(s)
+    assert value(s, "k8s_ha_vip_moves_total", cluster=TOPO.name) == 0
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1:9651", ":9651", "[::1]:9651"])
+def test_listen_addresses(text):
+    host, port = exporter.parse_listen(text)
+    assert port == 9651 and host in ("127.0.0.1", "0.0.0.0", "::1")
+
+
+@pytest.mark.parametrize("text", ["9651", "host:", "a:99999", "a:b"])
+def test_bad_listen_addresses(text):
+    with pytest.raises(ValueError):
+        exporter.parse_listen(text)
+
+
+def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    if shutil.which("promtool") is None:
+        from conftest import skip_or_fail
+        skip_or_fail("promtool is not installed (Debian package prometheus)")
+    return subprocess.run(["promtool", *args], capture_output=True, text=True, cwd=cwd, timeout=60)
+
+
+def test_every_alert_fires_and_clears_in_promtool(tmp_path):
+    res = promtool("test", "rules", "alerts_test.yml", cwd=PROM)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert promtool("check", "config", "prometheus.yml", cwd=PROM).returncode == 0
+    tested = {line.split("alertname:")[1].split(",")[0].strip() for line in (PROM / "alerts_test.yml").read_text().splitlines()
+              if "alertname:" in line}
+    rules = {line.split("alert:")[1].strip() for line in (PROM / "alerts.yml").read_text().splitlines() if "- alert:" in line}
+    assert rules and rules == tested
+
+
+def test_the_rule_tests_are_not_a_rubber_stamp(tmp_path):
+    for f in ("alerts.yml", "alerts_test.yml"):
+        shutil.copy(PROM / f, tmp_path / f)
+    rules = tmp_path / "alerts.yml"
+    rules.write_text(rules.read_text().replace("k8s_ha_split_brain == 1", "k8s_ha_split_brain == 2"))
+    assert promtool("test", "rules", "alerts_test.yml", cwd=tmp_path).returncode != 0
