@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
+import threading
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector as PromCollector, CollectorRegistry
 
 from .collector.keepalived import STATS_NAMES
@@ -167,15 +172,51 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+class Page:
+    """The /metrics page, rendered in the collecting loop once per interval and served as bytes:
+    a scrape only copies them (measured: rendering 20 clusters takes ~80 ms of CPU, which the
+    scrape would otherwise wait for, behind the SSH work, up to 0.9 s)."""
+
+    def __init__(self, watches: list[Watch]):
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(Metrics(watches))
+        self.body = b""
+
+    def render(self) -> None:
+        self.body = generate_latest(self.registry)
+
+    def app(self, environ, start_response):
+        if environ.get("PATH_INFO") not in ("/metrics", "/"):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"only /metrics here\n"]
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(self.body)))])
+        return [self.body]
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the stdlib's name
+        pass  # a scrape every few seconds is not news
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+def start_server(page: Page, listen: tuple[str, int]) -> _Server:
+    host, port = listen
+    _Server.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    server = make_server(host, port, page.app, _Server, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 async def serve(topologies: list[Topology], policies: list[HostKeyPolicy], listen: tuple[str, int],
                 interval: float, started=lambda address: None) -> None:
     """Collect every cluster and serve /metrics until SIGTERM or SIGINT."""
-    from prometheus_client import start_http_server
-
     watches = [Watch(t) for t in topologies]
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(Metrics(watches))
-    server, _thread = start_http_server(listen[1], listen[0], registry=registry)
+    page = Page(watches)
+    page.render()
+    server = start_server(page, listen)
     started(f"{listen[0]}:{server.server_port}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -188,7 +229,12 @@ async def serve(topologies: list[Topology], policies: list[HostKeyPolicy], liste
         collectors.append(col)
     tasks = [asyncio.ensure_future(c.run()) for c in collectors]
     try:
-        await stop.wait()
+        while not stop.is_set():
+            page.render()
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
     finally:
         for t in tasks:
             t.cancel()

@@ -49,7 +49,13 @@ def watched(lab, tmp_path):
     lab.deploy()
     wait_for(lambda: lab.holders() == ["k8s-master-01"], 20, "master-01 holding the VIP")
     exporter_port, prom_port = free_port(), free_port()
+    # A second cluster whose masters do not exist (unused lab addresses): a dead cluster is a metric.
+    ghost = yaml.safe_load(lab.topology_path.read_text())
+    ghost.update(name="ghost", workers=[], masters=[{"name": f"ghost-{i}", "address": f"198.18.0.{36 + i}"}
+                                                   for i in (1, 2, 3)])
+    (tmp_path / "ghost.yaml").write_text(yaml.safe_dump(ghost))
     exp = subprocess.Popen([sys.executable, "-m", "k8s_ha_tui", "exporter", "-t", str(lab.topology_path),
+                            "-t", str(tmp_path / "ghost.yaml"),
                             "--listen", f"127.0.0.1:{exporter_port}", "--interval", "1"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     config = yaml.safe_load((PROM / "prometheus.yml").read_text())
@@ -62,7 +68,7 @@ def watched(lab, tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{prom_port}"
     try:
-        yield lab, url, exp
+        yield lab, url, exp, f"http://127.0.0.1:{exporter_port}/metrics"
     finally:
         for proc in (prom, exp):  # only what this test started, by its own pid
             proc.terminate()
@@ -71,7 +77,9 @@ def watched(lab, tmp_path):
 
 
 def test_split_brain_fires_in_a_real_prometheus_and_resolves(watched):
-    lab, prom, exp = watched
+    lab, prom, exp, page = watched
+    wait_for(lambda: 'k8s_ha_node_reachable{cluster="ghost",node="ghost-1",role="master"} 0.0' in get(page), 60,
+             "the unreachable cluster reported as a metric")
     wait_for(lambda: '"k8s_ha_split_brain"' in get(f"{prom}/api/v1/query?query=k8s_ha_split_brain") and
              '"value"' in get(f"{prom}/api/v1/query?query=k8s_ha_split_brain"), 60,
              "Prometheus to have scraped the exporter")
