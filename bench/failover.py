@@ -230,7 +230,8 @@ def table(results: list[dict], configs: list[str]) -> str:
             text = ""
         if len(configs) == 2 and all(runs.values()):
             seed, ours = runs["seed"], runs["ours"]
-            lines.append(f"{'':<42} {'ratio':<5} {ratio([r['new_holder_s'] for r in seed], [r['new_holder_s'] for r in ours]):>22} "
+            moved = ratio([r['new_holder_s'] for r in seed], [r['new_holder_s'] for r in ours])
+            lines.append(f"{'':<42} {'ratio':<5} {moved:>22} "
                          f"{ratio([r['failed'] for r in seed], [r['failed'] for r in ours]):>14} "
                          f"{ratio([r['longest_gap_ms'] for r in seed], [r['longest_gap_ms'] for r in ours]):>22}")
     return "\n".join(lines)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from . import auditlog, guard
 from .collector.model import ClusterStatus, MasterStatus

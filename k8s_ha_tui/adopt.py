@@ -17,8 +17,8 @@ Pure: deploy.py runs the steps.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from .confparse import parse_keepalived
 from .paths import PATHS

@@ -12,7 +12,7 @@ import json
 import re
 import shlex
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .collector.parse import sections
 from .collector.ssh import NodeConnection
@@ -26,7 +26,7 @@ META = "META.json"
 
 
 def new_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 @dataclass(frozen=True)

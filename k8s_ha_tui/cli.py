@@ -133,7 +133,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     findings = doctor.diagnose(list(nodes), topo)
     _print_findings(findings, args.json)
     if errors:
-        for name, why in errors.items():
+        for why in errors.values():
             print(f"error: {why}", file=sys.stderr)
         return 2
     return 1 if lint.has_errors(findings) else 0
@@ -173,7 +173,8 @@ def _lock_options(args: argparse.Namespace):
 
 
 def _rollout(args: argparse.Namespace, what: str, run) -> int:
-    from . import deploy as d, topology
+    from . import deploy as d
+    from . import topology
     from .collector.ssh import policy_for
     from .interrupts import Interrupted
 
@@ -225,7 +226,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def _list_backups(args: argparse.Namespace) -> int:
     import asyncio
 
-    from . import deploy as d, topology
+    from . import deploy as d
+    from . import topology
     from .collector.ssh import policy_for
 
     topo = topology.load_topology(args.topology)
@@ -429,7 +431,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def _lock_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask before changing the nodes")
-    p.add_argument("--wait", type=_bounded(float, 0, 3600, " seconds"), nargs="?", const=600.0, default=0.0, metavar="SECONDS",
+    p.add_argument("--wait", type=_bounded(float, 0, 3600, " seconds"), nargs="?", const=600.0, default=0.0,
+                   metavar="SECONDS",
                    help="if another operator holds the cluster lock, queue for it this long "
                         "(default: refuse at once; --wait alone: 600)")
     p.add_argument("--break-stale-lock", action="store_true",
@@ -462,8 +465,9 @@ def _rollout_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("-t", "--topology", required=True, metavar="FILE")
     _lock_arguments(p)
-    p.add_argument("--keep-backups", type=_bounded(int, *KEEP_RANGE), default=KEEP, metavar="N", help=f"backups kept per master, oldest pruned first; the one made now and the one "
-                                     f"restored are never pruned ({KEEP_RANGE[0]}–{KEEP_RANGE[1]}, default: %(default)s)")
+    p.add_argument("--keep-backups", type=_bounded(int, *KEEP_RANGE), default=KEEP, metavar="N",
+                   help=f"backups kept per master, oldest pruned first; the one made now and the one restored are "
+                        f"never pruned ({KEEP_RANGE[0]}–{KEEP_RANGE[1]}, default: %(default)s)")
     p.add_argument("--dry-run", action="store_true", help="validate on the nodes and show the diff; change nothing")
     p.add_argument("--accept-new-host-keys", action="store_true",
                    help="trust and record host keys not yet in known_hosts (never changed ones)")

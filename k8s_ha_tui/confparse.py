@@ -9,9 +9,8 @@ import fnmatch
 import posixpath
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
-
 
 # --- keepalived ------------------------------------------------------------------------------
 

@@ -15,25 +15,44 @@ import asyncio
 import hashlib
 import os
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from . import adopt, auditlog, backups, guard, render
 from .collector.keepalived import running_keepalived
 from .collector.poll import KEEPALIVED_DUMP
 from .collector.ssh import HostKeyPolicy, SshError, connect_all, reconnect
-from .vrrpview import from_running
-from .deploy_steps import (DEPLOYED, DEPLOYED_OK, INSTALLED, INSTALLING, RESTORED, SERVICE_FILES, UNCHANGED,
-                           DeployError, FileChange, NodePlan, clean_stage, commit, configured_after,
-                           diff_text, ensure_packages, probe, read_files, require_root, stage, validate,
-                           verify)
+from .deploy_steps import (
+    DEPLOYED,
+    DEPLOYED_OK,
+    INSTALLED,
+    INSTALLING,
+    RESTORED,
+    SERVICE_FILES,
+    UNCHANGED,
+    DeployError,
+    FileChange,
+    NodePlan,
+    clean_stage,
+    commit,
+    configured_after,
+    diff_text,
+    ensure_packages,
+    probe,
+    read_files,
+    require_root,
+    stage,
+    validate,
+    verify,
+)
 from .interrupts import Interrupts
 from .lint import master_down_seconds
 from .nodeconfig import keepalived_files
 from .paths import PATHS
 from .topology import Master, Topology
+from .vrrpview import from_running
 
 __all__ = ["DeployError", "FileChange", "NodePlan", "Options", "Rollout", "deploy", "rollback", "diff_text"]
 

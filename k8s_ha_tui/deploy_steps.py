@@ -12,9 +12,9 @@ import difflib
 import re
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .collector.keepalived import running_keepalived
 from .collector.parse import flag_file, sections
@@ -248,9 +248,10 @@ async def validate(plan: NodePlan) -> None:
     has_keepalived = any(c.path == PATHS.keepalived_conf and c.new is not None for c in plan.changes)
     has_haproxy = any(c.path == PATHS.haproxy_cfg and c.new is not None for c in plan.changes)
     if has_keepalived:
+        check = f"exec keepalived -t -l -f {PATHS.keepalived_conf}"
         res = await plan.conn.run(
             f"unshare --mount --propagation private sh -c "
-            f"{shlex.quote(f'mount --bind {s}/etc/keepalived /etc/keepalived && exec keepalived -t -l -f {PATHS.keepalived_conf}')}"
+            f"{shlex.quote(f'mount --bind {s}/etc/keepalived /etc/keepalived && {check}')}"
             " 2>&1", check=False)
         if res.exit_status != 0:
             raise DeployError(f"{plan.name}: keepalived -t refused the new keepalived.conf: {_last_line(res.stdout)}")
@@ -340,7 +341,8 @@ def commit_script(changes: list[FileChange], source: str | None, services: dict[
             lines.append(f"out=$(systemctl stop {svc} 2>&1 9>&-) || fail stop {svc}: $out")
             continue
         # 9>&-: a daemon started from here must not inherit (and so hold forever) the flock.
-        reload = "reload_haproxy" if svc == "haproxy" else f"out=$(systemctl reload {svc} 2>&1 9>&-) || fail reload {svc}: $out"
+        reload = ("reload_haproxy" if svc == "haproxy" else
+                  f"out=$(systemctl reload {svc} 2>&1 9>&-) || fail reload {svc}: $out")
         lines.append(f"systemctl enable {svc} >/dev/null 2>&1 9>&-; if systemctl is-active --quiet {svc}; then "
                      f"{reload}; "
                      f"else out=$(systemctl start {svc} 2>&1 9>&-) || fail start {svc}: $out; fi")

@@ -14,10 +14,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from .collector.ssh import connect_all_as
 from .confparse import KBlock, parse_haproxy_files
 from .errors import UserError
 from .lint import backends_used, bind_ports
-from .collector.ssh import connect_all_as
 from .nodeconfig import LiveNode, read_facts, read_node
 from .paths import PATHS
 from .topology import Check, Node, Ssh, Topology, check_name, topology_from_dict

@@ -13,14 +13,15 @@ import asyncio
 import signal
 import socket
 import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.registry import Collector as PromCollector, CollectorRegistry
+from prometheus_client.registry import Collector as PromCollector
+from prometheus_client.registry import CollectorRegistry
 
 from .collector.keepalived import STATS_NAMES
 from .collector.model import ClusterStatus
@@ -233,7 +234,7 @@ async def serve(topologies: list[Topology], policies: list[HostKeyPolicy], liste
             page.render()
             try:
                 await asyncio.wait_for(stop.wait(), interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
     finally:
         for t in tasks:

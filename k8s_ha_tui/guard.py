@@ -18,10 +18,10 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Callable
 
 from . import auditlog
 from .collector.ssh import NodeConnection, SshError

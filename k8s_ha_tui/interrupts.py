@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Awaitable, Callable, Iterator, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -85,7 +86,8 @@ async def ask(prompt: str) -> str:
         try:
             line = input(prompt)
         except BaseException as exc:  # EOF, or a closed terminal
-            loop.call_soon_threadsafe(lambda: answer.done() or answer.set_exception(exc))
+            # Bound now: Python unbinds `exc` when this block ends, before the loop runs the callback.
+            loop.call_soon_threadsafe(lambda error=exc: answer.done() or answer.set_exception(error))
             return
         loop.call_soon_threadsafe(lambda: answer.done() or answer.set_result(line))
 

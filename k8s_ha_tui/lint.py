@@ -7,8 +7,9 @@ rules are the seed script's defects, measured with the real daemons (see DESIGN.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Callable, Literal, Mapping
+from typing import Literal
 
 from .confparse import HSection, KBlock, parse_haproxy_files, parse_keepalived, parse_timeout, vrrp_version
 from .election import Candidate, combinations_count, unsafe_combinations
@@ -193,7 +194,8 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
     for vip in all_vips:
         if any(re.search(rf"(?<![\d.]){re.escape(vip)}(?![\d])", t) for t in script_texts):
             add("K104", "error", scripts[0] if scripts else None,
-                f"the check script tests the VIP {vip}: during a cluster-wide API outage the VIP then moves around uselessly",
+                f"the check script tests the VIP {vip}: during a cluster-wide API outage the VIP then moves "
+                "around uselessly",
                 "check the LOCAL HAProxy (e.g. its monitor-uri on 127.0.0.1), never the VIP")
     script_files = [s for s in scripts if s.first("script") and s.first("script").args
                     and not s.first("script").args[0].startswith(SYSTEM_BINARIES)]

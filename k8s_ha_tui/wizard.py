@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import yaml
 
@@ -213,7 +214,8 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
 
     out["check"] = {
         "interval": ask.number("Seconds between health checks:", c.get("interval", 1), check_field("interval")),
-        "fall": ask.number("Failed checks before a node gives up the VIP:", c.get("fall", tp.Check().fall), check_field("fall")),
+        "fall": ask.number("Failed checks before a node gives up the VIP:", c.get("fall", tp.Check().fall),
+                           check_field("fall")),
         "rise": ask.number("Good checks before a node may take the VIP again:", c.get("rise", 2),
                            check_field("rise")),
         "weight": c.get("weight", 0),

@@ -7,9 +7,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from k8s_ha_tui import render, topology
 from k8s_ha_tui.lab import cluster, layout
@@ -43,7 +43,7 @@ class Lab:
     topology_path: Path
 
     @classmethod
-    def start(cls) -> "Lab":
+    def start(cls) -> Lab:
         path = cluster.up(3, 3, log=lambda _m: None)
         return cls(topology.load_topology(path), path)
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from .model import ClusterStatus
 
-
 SETTLE = 1.5  # seconds a no-holder or split-brain state must last before it is an event
 
 

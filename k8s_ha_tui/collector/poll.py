@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import shlex
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Awaitable, Callable
 
 from ..auditlog import parse_lines
 from ..lockfile import lock_probe, parse_probe
@@ -231,7 +231,7 @@ class Collector:
             s.wake.clear()
             try:
                 await asyncio.wait_for(s.wake.wait(), max(0.05, self.interval - (time.monotonic() - started)))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     # --- the cluster ---

@@ -103,7 +103,7 @@ class NodeConnection:
         """Run as root; `label` names a long command in errors."""
         try:
             res = await asyncio.wait_for(self.conn.run(self.wrap(command), input=input, check=False), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise SshError(f"{self.name}: no answer within {timeout:g} s to: {label or _head(command)}") from None
         except (asyncssh.Error, OSError) as exc:
             raise SshError(f"{self.name}: SSH failed: {exc}") from None
@@ -154,7 +154,7 @@ async def connect_as(ssh: Ssh, node: Node, policy: HostKeyPolicy) -> NodeConnect
     except asyncssh.PermissionDenied:
         raise SshError(f"{node.name}: {ssh.user}@{node.address} refused our key "
                        f"({identity or 'ssh-agent / default keys'})") from None
-    except (asyncssh.Error, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, asyncssh.Error, OSError) as exc:
         reason = str(exc) or type(exc).__name__
         raise SshError(f"{node.name}: cannot reach {node.address}:{ssh.port}: {reason}") from None
     return NodeConnection(node, conn, ssh.become)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import topology as tp
-from . import faults, layout as L, network, nodes
+from . import faults, network, nodes
+from . import layout as L
 from .layout import LabNode, LabPaths
 from .proc import LabError, alive, run, wait_until
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
-from k8s_ha_tui import adopt, render, topology as tp
-from k8s_ha_tui.errors import UserError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from strategies import MUTATIONS, valid_topologies
+
+from k8s_ha_tui import adopt, render
+from k8s_ha_tui import topology as tp
+from k8s_ha_tui.errors import UserError
 
 
 def on_valid_topologies(examples: int):

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from labtools import wait_for
 
 from k8s_ha_tui.lab import cluster
-from labtools import wait_for
 
 MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from labtools import Lab, wait_for
 
 from k8s_ha_tui.lab import cluster
-from labtools import Lab, wait_for
 
 MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 FILES = "/etc/keepalived/keepalived.conf /etc/keepalived/check_apiserver.sh /etc/keepalived/notify.sh " \

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from labtools import wait_for
 
 from k8s_ha_tui.lab import cluster
-from labtools import wait_for
 
 PROM = Path(__file__).parent.parent.parent / "examples" / "prometheus"
 

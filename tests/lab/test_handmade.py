@@ -12,9 +12,9 @@ import time
 
 import pytest
 import yaml
+from labtools import wait_for
 
 from k8s_ha_tui.lab import cluster, handmade, layout
-from labtools import wait_for
 
 MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 OUR_FILES = "/etc/keepalived/priority_boost /etc/keepalived/maintenance"

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from labtools import wait_for
 
 from k8s_ha_tui.lab import cluster, layout
-from labtools import wait_for
 
 MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 NODES = MASTERS + ["k8s-node-01", "k8s-node-02", "k8s-node-03"]

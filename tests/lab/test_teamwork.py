@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from labtools import wait_for
 
 from k8s_ha_tui.lab import cluster, inspect, layout
-from labtools import wait_for
 
 MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 HOLD = "/run/k8s-ha-tui/test-hold"

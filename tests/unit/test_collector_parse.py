@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from k8s_ha_tui import actions
 from k8s_ha_tui.collector import keepalived, parse
@@ -12,8 +14,6 @@ from k8s_ha_tui.collector.model import BackendServer, ClusterStatus, Health, Mas
 from k8s_ha_tui.collector.poll import master_status
 from k8s_ha_tui.errors import UserError
 from k8s_ha_tui.wizard import defaults_topology
-
-import pytest
 
 FIX = Path(__file__).parent.parent / "fixtures" / "nodes"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from k8s_ha_tui import adopt, render, topology as tp
+from k8s_ha_tui import adopt, render
+from k8s_ha_tui import topology as tp
 from k8s_ha_tui.confparse import parse_keepalived
 from k8s_ha_tui.wizard import SEED_DEFAULTS
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from k8s_ha_tui import discover, doctor, nodeconfig
 from k8s_ha_tui.collector.keepalived import running_keepalived
@@ -54,7 +55,8 @@ def test_discover_describes_the_hand_made_cluster_as_it_runs():
 
 def test_discover_names_what_the_masters_disagree_on_and_what_it_cannot_express():
     def other_router(path, text):
-        return text.replace("virtual_router_id 77", "virtual_router_id 78").replace("advert_int 1", "advert_int 1\n    nopreempt")
+        text = text.replace("virtual_router_id 77", "virtual_router_id 78")
+        return text.replace("advert_int 1", "advert_int 1\n    nopreempt")
     nodes = cluster()
     nodes[2] = live(2, other_router)
     found = discover.describe(nodes, [], Ssh())

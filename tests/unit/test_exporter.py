@@ -117,9 +117,10 @@ def test_every_alert_fires_and_clears_in_promtool(tmp_path):
     res = promtool("test", "rules", "alerts_test.yml", cwd=PROM)
     assert res.returncode == 0, res.stdout + res.stderr
     assert promtool("check", "config", "prometheus.yml", cwd=PROM).returncode == 0
-    tested = {line.split("alertname:")[1].split(",")[0].strip() for line in (PROM / "alerts_test.yml").read_text().splitlines()
-              if "alertname:" in line}
-    rules = {line.split("alert:")[1].strip() for line in (PROM / "alerts.yml").read_text().splitlines() if "- alert:" in line}
+    test_lines = (PROM / "alerts_test.yml").read_text().splitlines()
+    tested = {line.split("alertname:")[1].split(",")[0].strip() for line in test_lines if "alertname:" in line}
+    rule_lines = (PROM / "alerts.yml").read_text().splitlines()
+    rules = {line.split("alert:")[1].strip() for line in rule_lines if "- alert:" in line}
     assert rules and rules == tested
 
 

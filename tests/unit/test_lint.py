@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from k8s_ha_tui import election, lint, topology as tp
+from k8s_ha_tui import election, lint
+from k8s_ha_tui import topology as tp
 from k8s_ha_tui.wizard import SEED_DEFAULTS, defaults_topology
 
 SEED = Path(__file__).parent.parent / "fixtures" / "seed"

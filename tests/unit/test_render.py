@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from k8s_ha_tui import render, topology as tp
+from k8s_ha_tui import render
+from k8s_ha_tui import topology as tp
 from k8s_ha_tui.confparse import parse_haproxy, parse_keepalived
 from k8s_ha_tui.errors import UserError
 from k8s_ha_tui.lint import lint_configs

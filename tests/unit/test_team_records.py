@@ -3,12 +3,12 @@ node-side transaction script and the parsers of deploy's node answers — garbag
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import base64
 import subprocess
+from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from k8s_ha_tui import auditlog, backups, deploy_steps, lockfile, topology
 from k8s_ha_tui.deploy_steps import FileChange

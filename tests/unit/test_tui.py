@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from textual.widgets import DataTable, RichLog, Static
 
 from k8s_ha_tui.collector.model import BackendServer, ClusterStatus, MasterStatus, WorkerStatus
 from k8s_ha_tui.collector.ssh import HostKeyPolicy
@@ -10,7 +11,6 @@ from k8s_ha_tui.tui.app import MonitorApp
 from k8s_ha_tui.tui.confirm_modal import ConfirmModal
 from k8s_ha_tui.tui.messages import StatusPolled
 from k8s_ha_tui.wizard import defaults_topology
-from textual.widgets import DataTable, RichLog, Static
 
 TOPO = defaults_topology()
 

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from k8s_ha_tui import cli, topology as tp, wizard
+from k8s_ha_tui import cli, wizard
+from k8s_ha_tui import topology as tp
 
 
 class ScriptedPrompter:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pexpect
 import pytest
-
-from k8s_ha_tui import topology as tp, wizard
 from test_wizard import ScriptedPrompter
+
+from k8s_ha_tui import topology as tp
+from k8s_ha_tui import wizard
 
 EXE = shutil.which("k8s-ha-tui", path=str(Path(sys.executable).parent))
 
