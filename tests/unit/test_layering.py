@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,13 @@ def test_the_check_itself_can_fail():
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                        check=True).stdout)
     assert "questionary" in loaded
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_test_modules_have_unique_basenames():
+    """pytest imports test modules by basename here (no __init__.py): two test_x.py in different
+    folders break the whole collection, as CI found twice."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
