@@ -221,7 +221,8 @@ async def maintenance(snap: ClusterStatus, conn_for: ConnFor, node: str, on: boo
 async def backend(snap: ClusterStatus, conn_for: ConnFor, master: str, state: str) -> Outcome:
     """`set server` for every server, in every reachable HAProxy, that sends to `master`."""
     check_backend(snap, master, state)
-    done, failed = [], []
+    done: list[str] = []
+    failed: list[str] = []
     for m in snap.masters:
         if not m.reachable:
             failed.append(f"{m.name} (unreachable)")

@@ -281,7 +281,7 @@ def masked(text: str) -> str:
 
 
 def diff_text(plan: NodePlan) -> str:
-    out = []
+    out: list[str] = []
     for c in plan.changed:
         old = masked(c.old).splitlines(keepends=True) if c.old is not None else []
         new = masked(c.new).splitlines(keepends=True) if c.new is not None else []

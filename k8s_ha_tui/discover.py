@@ -68,7 +68,7 @@ def _agree(notes: list[str], what: str, values: dict[str, object], show=str) -> 
         return None
     winner = counts.most_common(1)[0][0]
     if len(counts) > 1:
-        groups = {}
+        groups: dict[object, list[str]] = {}
         for node, v in values.items():
             groups.setdefault(v, []).append(node)
         notes.append(f"masters disagree on {what}: " +
@@ -124,7 +124,8 @@ def _health_port(nodes: list[LiveNode]) -> int | None:
 
 def _check(block: KBlock | None, root: KBlock | None, notes: list[str], rendered: bool = False) -> dict:
     """The tracked vrrp_script's timing, where the model can hold it."""
-    tracked = block.first("track_script").words() if block is not None and block.first("track_script") else []
+    listed = block.first("track_script") if block is not None else None
+    tracked = listed.words() if listed is not None else []
     script = next((s for s in (root.all("vrrp_script") if root else []) if s.args and s.args[0] in tracked), None)
     if script is None:
         notes.append("no vrrp_script is tracked: the check is the model's (this node's HAProxy, on 127.0.0.1) "
@@ -226,8 +227,8 @@ def describe(nodes: list[LiveNode], workers: list[LiveNode], ssh: Ssh, name: str
             entry["interface"] = v[node.name].interface
         masters.append(entry)
     block = views[first.name][1]
-    password = next((b.first("authentication").value("auth_pass") for _, b in views.values()
-                     if b is not None and b.first("authentication")), None)
+    auths = [auth for _, b in views.values() if b is not None and (auth := b.first("authentication")) is not None]
+    password = next((p for auth in auths if (p := auth.value("auth_pass"))), None)
     vrrp = {"router_id": router_id, "version": version, "advert_int": advert, "unicast": unicast}
     if password and version == 2 and v[first.name].auth_type == "PASS":
         vrrp["auth_pass"] = password[:8]
@@ -254,7 +255,7 @@ async def read_cluster(masters: list[str], workers: list[str], ssh: Ssh, policy)
     conns = await connect_all_as(ssh, nodes, policy)
     try:
         for c in conns:
-            if (await c.run("id -u", check=False)).stdout.strip() != "0":
+            if str((await c.run("id -u", check=False)).stdout or "").strip() != "0":
                 raise UserError(f"{c.name}: commands run as {ssh.user}, not root; use --become sudo or log in as root")
         live = await asyncio.gather(*(read_node(c) for c in conns[:len(masters)]),
                                     *(read_facts(c) for c in conns[len(masters):]))

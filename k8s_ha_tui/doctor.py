@@ -142,10 +142,10 @@ def cross_node(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
             if missing:
                 out.append(_finding("D310", "error", f"unicast_peer lacks {', '.join(missing)}: those masters never "
                                     "hear this one", "list every other master in unicast_peer", n))
-    sets = {}
-    for n in nodes:
-        sections = parse_haproxy_files(n.haproxy_files)
-        sets[n.name] = tuple(sorted(f"{s.host}:{s.port}" for sec in sections for s in sec.servers()))
+    sets: dict[str, tuple[str, ...]] = {}
+    for node in nodes:
+        sections = parse_haproxy_files(node.haproxy_files)
+        sets[node.name] = tuple(sorted(f"{s.host}:{s.port}" for sec in sections for s in sec.servers()))
     if len(set(sets.values())) > 1:
         out.append(_finding("D304", "warning", "the HAProxy server sets differ: " + "; ".join(
             f"{', '.join(v) or 'none'} on {n}" for n, v in sets.items()), "send every HAProxy to every apiserver",

@@ -82,14 +82,22 @@ async def ask(prompt: str) -> str:
     loop = asyncio.get_running_loop()
     answer: asyncio.Future[str] = loop.create_future()
 
+    def fail(error: BaseException) -> None:
+        if not answer.done():
+            answer.set_exception(error)
+
+    def give(line: str) -> None:
+        if not answer.done():
+            answer.set_result(line)
+
     def read() -> None:
         try:
             line = input(prompt)
         except BaseException as exc:  # EOF, or a closed terminal
-            # Bound now: Python unbinds `exc` when this block ends, before the loop runs the callback.
-            loop.call_soon_threadsafe(lambda error=exc: answer.done() or answer.set_exception(error))
+            # Passed now: Python unbinds `exc` when this block ends, before the loop runs the callback.
+            loop.call_soon_threadsafe(fail, exc)
             return
-        loop.call_soon_threadsafe(lambda: answer.done() or answer.set_result(line))
+        loop.call_soon_threadsafe(give, line)
 
     threading.Thread(target=read, daemon=True).start()
     return await answer

@@ -119,6 +119,12 @@ def _vips(instance: KBlock) -> list[str]:
     return [w for w in (block.words() if block else [])]
 
 
+def script_command(script: KBlock) -> list[str]:
+    """A vrrp_script's `script` line (its words), or [] where it has none."""
+    line = script.first("script")
+    return line.args if line is not None else []
+
+
 def lint_keepalived(text: str, check_script: str | None = None, where: str = "keepalived.conf",
                     files: Mapping[str, str] | None = None) -> list[Finding]:
     """Findings on a keepalived.conf (its `include`d files taken from `files`, path → text); each
@@ -166,8 +172,8 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
         iname = inst.args[0] if inst.args else "?"
         auth = inst.first("authentication")
         pw = auth.value("auth_pass") if auth else None
-        if pw is not None and len(pw) > 8:
-            add("K105", "error", auth.first("auth_pass"),
+        if auth is not None and pw is not None and len(pw) > 8:
+            add("K105", "error", auth.first("auth_pass") or auth,
                 f"vrrp_instance {iname}: auth_pass is {len(pw)} characters; keepalived silently uses the first 8",
                 "use at most 8 characters")
         if auth and vrrp_version(root, inst) == 3:
@@ -190,15 +196,16 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
                 "add a vrrp_track_file with weight 0 and track it")
 
     script_texts = [check_script] if check_script else []
-    script_texts += [" ".join(s.first("script").args) for s in scripts if s.first("script")]
+    commands = {s.args[0] if s.args else "?": script_command(s) for s in scripts}
+    script_texts += [" ".join(c) for c in commands.values() if c]
     for vip in all_vips:
         if any(re.search(rf"(?<![\d.]){re.escape(vip)}(?![\d])", t) for t in script_texts):
             add("K104", "error", scripts[0] if scripts else None,
                 f"the check script tests the VIP {vip}: during a cluster-wide API outage the VIP then moves "
                 "around uselessly",
                 "check the LOCAL HAProxy (e.g. its monitor-uri on 127.0.0.1), never the VIP")
-    script_files = [s for s in scripts if s.first("script") and s.first("script").args
-                    and not s.first("script").args[0].startswith(SYSTEM_BINARIES)]
+    script_files = [s for s in scripts if script_command(s)
+                    and not script_command(s)[0].startswith(SYSTEM_BINARIES)]
     if script_files and check_script is None:
         add("K110", "warning", script_files[0],
             "the check script itself was not read, so what it tests is unknown",

@@ -71,7 +71,7 @@ def parse_lock(text: str, mtime: float | None) -> LockInfo:
         return LockInfo(id=str(data["id"]), who=str(data["who"]), host=str(data.get("host", "?")),
                         pid=int(data.get("pid", 0)), what=str(data.get("what", "?")),
                         cluster=str(data.get("cluster", "?")), since=float(data["since"]),
-                        renewed=float(data.get("renewed", data["since"])), token=token)
+                        renewed=float(data["renewed"] if "renewed" in data else data["since"]), token=token)
     except (ValueError, KeyError, TypeError, OverflowError):
         stamp = mtime or 0.0
         return LockInfo(id="", who="unknown (unreadable lock file)", host="?", pid=0, what="?", cluster="?",

@@ -210,8 +210,7 @@ async def read_node(conn: NodeConnection) -> LiveNode:
     for path, st in stats.items():
         if st and st[0].isdigit():
             node.mtimes[path] = float(st[0])
-    node.scripts = {p: (stats[p][1], stats[p][2]) if stats.get(p) and len(stats[p] or []) == 3 else None
-                    for p in scripts}
+    node.scripts = {p: (st[1], st[2]) if (st := stats.get(p)) and len(st) == 3 else None for p in scripts}
     texts = await read_files(conn, [p for p in scripts if node.scripts.get(p) and not p.startswith(SYSTEM_BINARIES)])
     node.script_texts = {p: t for p, t in texts.items() if t is not None and "\0" not in t[:4096]}
     return node

@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -144,7 +144,8 @@ def check_model_field(model: type[BaseModel], field: str, value):
     """One field of a model checked alone, as the wizard checks each answer when it is typed."""
     info = model.model_fields[field]
     try:
-        return TypeAdapter(Annotated[info.annotation, *info.metadata]).validate_python(value)
+        annotated: Any = Annotated[info.annotation, *info.metadata]  # built at run time: mypy cannot see it
+        return TypeAdapter(annotated).validate_python(value)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         raise ValueError(f"{value!r}: {err['msg'][0].lower()}{err['msg'][1:]}") from None

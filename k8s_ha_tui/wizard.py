@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import yaml
 
@@ -32,7 +32,7 @@ SEED_DEFAULTS: dict = {
             "known_hosts": "~/.ssh/known_hosts", "become": "none"},
 }
 
-Check = Callable[[str], object]
+Check = Callable[[Any], object]  # a field check: takes the converted answer, raises ValueError
 
 
 class Prompter(Protocol):
@@ -73,7 +73,7 @@ class QuestionaryPrompter:
         print(text)
 
 
-def _problem(check: Check, convert: Callable[[str], object] = str) -> Callable[[str], str | None]:
+def _problem(check: Check, convert: Callable[[str], Any] = str) -> Callable[[str], str | None]:
     """Turn a topology field check into 'None if fine, else the reason' for a typed answer."""
     def validate(answer: str) -> str | None:
         try:

@@ -52,8 +52,8 @@ class EventTracker:
                     check = f" ({b.check_status})" if b.check_status and not b.up else ""
                     named = b.master if b.master in (None, b.server) else f"{b.master} ({b.server})"
                     events.append(f"{new.name} backend {named or b.server} {was.status} → {b.status}{check}")
-        for old, new in zip(prev.workers, snap.workers):
-            events += self._node(old, new)
+        for old_worker, new_worker in zip(prev.workers, snap.workers):
+            events += self._node(old_worker, new_worker)
         if snap.api_down and not prev.api_down:
             events.append(f"API DOWN through the VIP {snap.vip}:{snap.frontend_port}")
         elif prev.api_down and not snap.api_down:

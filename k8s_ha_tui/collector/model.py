@@ -55,6 +55,7 @@ class NodeStatus:
     reachable: bool
     unreachable_since: float | None = None
     error: str | None = None
+    api_via_vip: bool | None = None  # the API through the VIP, asked from this node
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,6 @@ class MasterStatus(NodeStatus):
     maintenance: bool = False
     boost: int = 0
     backends: tuple[BackendServer, ...] = ()
-    api_via_vip: bool | None = None
     last_transition: float | None = None
     lock: LockInfo | None = None  # the cluster lock as this master has it
     audit: tuple[AuditEntry, ...] = ()  # its newest audit entries
@@ -97,7 +97,7 @@ class MasterStatus(NodeStatus):
 
 @dataclass(frozen=True)
 class WorkerStatus(NodeStatus):
-    api_via_vip: bool | None = None
+    """A worker: what it adds is its view of the API through the VIP (NodeStatus.api_via_vip)."""
 
 
 @dataclass(frozen=True)

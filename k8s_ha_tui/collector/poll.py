@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from ..auditlog import parse_lines
 from ..lockfile import lock_probe, parse_probe
 from ..paths import PATHS
-from ..topology import Node, Topology
+from ..topology import Master, Node, Topology
 from . import parse
 from .keepalived import keepalived_data, keepalived_stats, running_keepalived
 from .model import ClusterStatus, MasterStatus, NodeStatus, WorkerStatus
@@ -61,7 +61,7 @@ def master_probe(topo: Topology, stats: bool = False) -> str:
     ])
 
 
-def master_status(topo: Topology, node: Node, output: str, backends, proxies=()) -> MasterStatus:
+def master_status(topo: Topology, node: Master, output: str, backends, proxies=()) -> MasterStatus:
     """Everything one master said, as a MasterStatus (pure: tested with garbage too)."""
     s = parse.sections(output)
     services = (s.get("services") or "").split()
@@ -183,17 +183,20 @@ class Collector:
             return s.last
         asked_at = time.monotonic()
         s.last_duration = None
+        conn = s.conn
+        assert conn is not None  # _ensure connected it
+        status: NodeStatus
         try:
-            if s.is_master:
+            if isinstance(s.node, Master):
                 out, (backends, proxies) = await asyncio.gather(
-                    s.conn.run(master_probe(self.topo, self.stats), timeout=PROBE_TIMEOUT, check=False),
-                    self._stats(s.conn))
+                    conn.run(master_probe(self.topo, self.stats), timeout=PROBE_TIMEOUT, check=False),
+                    self._stats(conn))
                 status = master_status(self.topo, s.node, str(out.stdout or ""), backends, proxies)
                 if s.vip_seen_at > asked_at and isinstance(s.last, MasterStatus):
                     # The address stream saw the VIP move while this probe was under way: it is newer.
                     status = replace(status, holds_vip=s.last.holds_vip)
             else:
-                out = await s.conn.run(_api_probe(self.topo), timeout=PROBE_TIMEOUT, check=False)
+                out = await conn.run(_api_probe(self.topo), timeout=PROBE_TIMEOUT, check=False)
                 api = parse.sections(str(out.stdout or "")).get("api", "").strip()
                 status = WorkerStatus(s.node.name, s.node.address, True, api_via_vip=(api == "200") if api else None)
         except SshError as exc:
@@ -259,6 +262,7 @@ class Collector:
     async def poll_once(self) -> ClusterStatus:
         await asyncio.gather(*(self._poll(s) for s in self.sessions))
         await self._publish()
+        assert self.latest is not None  # _publish just set it
         return self.latest
 
     async def run(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,12 +161,12 @@ async def connect_as(ssh: Ssh, node: Node, policy: HostKeyPolicy) -> NodeConnect
     return NodeConnection(node, conn, ssh.become)
 
 
-async def connect_all(topo: Topology, nodes: list[Node], policy: HostKeyPolicy) -> list[NodeConnection]:
+async def connect_all(topo: Topology, nodes: Sequence[Node], policy: HostKeyPolicy) -> list[NodeConnection]:
     """Connect to every node in parallel; if any fails, close the others and raise the first error."""
     return await connect_all_as(topo.ssh, nodes, policy)
 
 
-async def connect_all_as(ssh: Ssh, nodes: list[Node], policy: HostKeyPolicy) -> list[NodeConnection]:
+async def connect_all_as(ssh: Ssh, nodes: Sequence[Node], policy: HostKeyPolicy) -> list[NodeConnection]:
     results = await asyncio.gather(*(connect_as(ssh, n, policy) for n in nodes), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
@@ -173,10 +174,10 @@ async def connect_all_as(ssh: Ssh, nodes: list[Node], policy: HostKeyPolicy) -> 
             if isinstance(r, NodeConnection):
                 r.close()
         raise errors[0]
-    return list(results)
+    return [r for r in results if isinstance(r, NodeConnection)]
 
 
-async def connect_reachable(topo: Topology, nodes: list[Node], policy: HostKeyPolicy
+async def connect_reachable(topo: Topology, nodes: Sequence[Node], policy: HostKeyPolicy
                             ) -> tuple[list[NodeConnection], dict[str, str]]:
     """Connect to every node in parallel: the connections made, and why the others failed."""
     results = await asyncio.gather(*(connect(topo, n, policy) for n in nodes), return_exceptions=True)

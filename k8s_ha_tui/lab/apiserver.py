@@ -36,10 +36,10 @@ def make_handler(node: str):
             if path in HEALTH:
                 self._send(200, b"ok", "text/plain; charset=utf-8")
             elif path == "/version":
-                body = {"major": "1", "minor": "30", "gitVersion": "v1.30.0-lab", "node": node}
+                body: dict[str, object] = {"major": "1", "minor": "30", "gitVersion": "v1.30.0-lab", "node": node}
                 self._send(200, json.dumps(body).encode(), "application/json")
             elif path == "/":
-                body = {"paths": ["/", "/healthz", "/livez", "/readyz", "/version"], "node": node}
+                body = {"paths": "/ /healthz /livez /readyz /version".split(), "node": node}
                 self._send(200, json.dumps(body).encode(), "application/json")
             else:
                 self._send(404, b'{"kind":"Status","code":404}', "application/json")

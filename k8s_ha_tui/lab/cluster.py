@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -205,7 +206,7 @@ def _build(state: LabState, paths: LabPaths, log) -> None:
             nodes.node_exec(state.init(n.name), ["/usr/local/sbin/systemctl", "start", "kube-apiserver"])
     for n in node_list:
         if n.is_master:
-            wait_until(lambda a=n.address: apiserver_ready(a), 15, f"kube-apiserver on {n.name}")
+            wait_until(functools.partial(apiserver_ready, n.address), 15, f"kube-apiserver on {n.name}")
     tp.save_topology(lab_topology(state, paths), paths.topology)
     log(f"nodes: {', '.join(f'{n.name} {n.address}' for n in node_list)}")
     log(f"ssh: ssh -i {paths.client_key} -o UserKnownHostsFile={paths.known_hosts} root@{node_list[0].address}")
@@ -270,7 +271,8 @@ def status() -> dict:
             "name": n.name, "role": n.role, "address": n.address, "netns": n.netns,
             "running": running,
             "addresses": _node_addresses(n) if running else [],
-            "daemons": {s: running and (s == "sshd" or _service_running(init, s)) for s in services},
+            "daemons": {s: running and (s == "sshd" or (init is not None and _service_running(init, s)))
+                        for s in services},
             "faults": state.faults.get(n.name, []),
         })
     return {"up": healthy(state), "subnet": str(L.SUBNET), "vip": L.VIP, "topology": str(paths.topology),

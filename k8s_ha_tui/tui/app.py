@@ -91,8 +91,9 @@ class MonitorApp(App):
 
     @work(exclusive=True, group="collector")
     async def run_collector(self) -> None:
-        self.collector = Collector(self.topo, self.policy, self.interval,
-                                   on_snapshot=lambda snap: self.post_message(StatusPolled(snap)))
+        def polled(snap: ClusterStatus) -> None:
+            self.post_message(StatusPolled(snap))
+        self.collector = Collector(self.topo, self.policy, self.interval, on_snapshot=polled)
         await self.collector.run()
 
     # --- showing a snapshot ---
@@ -147,7 +148,7 @@ class MonitorApp(App):
         table = self.query_one("#backends", DataTable)
         table.clear()
         for m in snap.masters:
-            cells = []
+            cells: list[str | Text] = []
             for apiserver in (x.name for x in self.topo.masters):
                 found = m.backends_of(apiserver)
                 b = found[0] if found else None
