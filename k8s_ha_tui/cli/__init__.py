@@ -1,0 +1,60 @@
+"""Command line: argument parsing and one small function per command, no logic of its own.
+
+The commands live by what they are for: configs.py (wizard, render, lint), rollouts.py (deploy,
+rollback), operate.py (status, monitor, failover, maintenance, backend), clusters.py (discover,
+doctor, exporter); common.py has the options they share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from ..errors import UserError
+from . import clusters, configs, operate, rollouts
+from .common import parents
+
+
+def _version() -> str:
+    try:
+        return version("k8s-ha-tui")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+source"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="k8s-ha-tui",
+        description="Set up, deploy and watch keepalived + HAProxy in front of kube-apiservers.",
+    )
+    p.add_argument("--version", action="version", version=f"k8s-ha-tui {_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    shared = parents()
+    for module in (configs, rollouts, clusters, operate):
+        module.add_parsers(sub, shared)
+
+    from ..lab.cli import add_lab_commands
+
+    add_lab_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe is still caught below
+        return code
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`... | head`): say nothing more, as other Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

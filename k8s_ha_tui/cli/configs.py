@@ -1,0 +1,113 @@
+"""wizard, render and lint: from questions to a topology, from a topology to files, and findings
+on a topology or on configs someone already runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UserError
+from .common import Parents, print_findings, read_text
+
+
+def cmd_wizard(args: argparse.Namespace) -> int:
+    from .. import render, topology, wizard
+
+    if args.defaults:
+        topo = wizard.defaults_topology() if not args.start else topology.load_topology(args.start)
+        topology.save_topology(topo, args.output)
+        print(f"wrote {args.output}")
+    else:
+        prompter = wizard.QuestionaryPrompter()
+        try:
+            topo = wizard.ask_topology(prompter, wizard.start_from(args.start))
+            if not wizard.confirm_and_write(prompter, topo, args.output,
+                                            lambda t: topology.save_topology(t, args.output)):
+                print("nothing written")
+                return 1
+        except KeyboardInterrupt:
+            raise UserError("aborted; nothing was written", code=130) from None
+        print(f"wrote {args.output}")
+    if args.render_dir:
+        out = render.write_tree(render.render_all(topo), args.render_dir)
+        print(f"rendered configs for {len(topo.masters)} masters into {out}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .. import render, topology
+
+    topo = topology.load_topology(args.topology)
+    files = render.render_all(topo, haproxy_version=args.haproxy_version)
+    out = render.write_tree(files, args.output)
+    print(f"rendered {len(files)} files for {len(topo.masters)} masters into {out}")
+    return 0
+
+
+def _included(path: str, text: str) -> dict[str, str]:
+    """The files a local keepalived.conf includes (globs expanded, nested, bounded), by path."""
+    import glob
+
+    from ..confparse import MAX_INCLUDE_DEPTH, include_patterns
+
+    files: dict[str, str] = {}
+    todo = [(str(Path(path).resolve()), text)]
+    for _ in range(MAX_INCLUDE_DEPTH):
+        found = [p for src, body in todo for pat in include_patterns(body, src) for p in sorted(glob.glob(pat))
+                 if p not in files and Path(p).is_file()]
+        todo = [(p, read_text(p)) for p in dict.fromkeys(found)]
+        files.update(todo)
+        if not todo:
+            break
+    return files
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from .. import lint, topology
+
+    if args.topology and (args.keepalived or args.haproxy):
+        raise UserError("lint takes either -t TOPOLOGY or --keepalived/--haproxy files, not both")
+    if args.topology:
+        findings = lint.lint_topology(topology.load_topology(args.topology))
+    elif args.keepalived or args.haproxy:
+        keepalived = read_text(args.keepalived) if args.keepalived else None
+        findings = lint.lint_configs(
+            keepalived,
+            read_text(args.haproxy) if args.haproxy else None,
+            read_text(args.check_script) if args.check_script else None,
+            keepalived_name=str(Path(args.keepalived).resolve()) if args.keepalived else "",
+            haproxy_name=args.haproxy or "",
+            keepalived_files=_included(args.keepalived, keepalived) if keepalived is not None else None,
+        )
+    else:
+        raise UserError("lint needs -t TOPOLOGY, or --keepalived FILE and/or --haproxy FILE")
+    print_findings(findings, args.json)
+    return 1 if lint.has_errors(findings) else 0
+
+
+def add_parsers(sub, p: Parents) -> None:
+    w = sub.add_parser("wizard", help="ask for the topology, write it, render configs",
+                       description="Ask for the cluster topology (the seed's cluster as defaults), "
+                                   "check every answer, write the topology file and render configs.")
+    w.add_argument("-o", "--output", default="topology.yaml", help="topology file to write (default: %(default)s)")
+    w.add_argument("--from", dest="start", metavar="FILE", help="start from an existing topology file")
+    w.add_argument("--defaults", action="store_true", help="write the defaults (or --from FILE) without asking")
+    w.add_argument("--render-dir", metavar="DIR", help="also render the configs into DIR")
+    w.set_defaults(func=cmd_wizard)
+
+    r = sub.add_parser("render", parents=[p.topology],
+                       help="render per-node configs from a topology",
+                       description="Write DIR/<master>/etc/... for every master and DIR/kubeadm-config.yaml.")
+    r.add_argument("-o", "--output", required=True, metavar="DIR")
+    r.add_argument("--haproxy-version", metavar="X.Y",
+                   help="render for this HAProxy version (e.g. 2.0 on Ubuntu 20.04; default: 2.2 and newer)")
+    r.set_defaults(func=cmd_render)
+
+    li = sub.add_parser("lint", parents=[p.json],
+                        help="find problems in a topology or in running configs",
+                        description="Exit 0: no error; 1: errors found; 2: input cannot be read.")
+    li.add_argument("-t", "--topology", metavar="FILE", help="lint a topology file (and simulate the election)")
+    li.add_argument("--keepalived", metavar="FILE", help="an existing keepalived.conf")
+    li.add_argument("--haproxy", metavar="FILE", help="an existing haproxy.cfg")
+    li.add_argument("--check-script", metavar="FILE", help="the check script keepalived.conf runs")
+    li.set_defaults(func=cmd_lint)

@@ -1,0 +1,165 @@
+"""The cluster as it runs now: status, the monitor, and the actions (failover, maintenance,
+backend), each behind the lock, its interlocks and a question."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..errors import UserError
+from .common import Parents, lock_options, print_table
+
+
+def print_status(snap) -> None:
+    """The snapshot as a few lines and one table a person reads at 3 a.m."""
+    holders = ", ".join(snap.holders) or "NOBODY"
+    print(f"{snap.name}: VIP {snap.vip} held by {holders} — {snap.health.name}")
+    for alarm in snap.alarms:
+        print(f"  ALARM {alarm}")
+    if snap.lock:
+        print(f"  LOCKED {snap.lock.describe()}")
+    rows = []
+    for m in snap.masters:
+        if not m.reachable:
+            rows.append((m.name, "DOWN", f"unreachable: {m.error or '?'}", "", "", "", "", "", "", ""))
+            continue
+        up = sum(b.up for b in m.backends if b.master is not None)
+        rows.append((m.name, "ok", m.vrrp_state, f"{m.effective_priority or '?'}/{m.base_priority or '?'}", m.check,
+                     "YES" if m.holds_vip else "-", "on" if m.maintenance else "-", m.keepalived, m.haproxy,
+                     f"{up}/{sum(b.master is not None for b in m.backends)}"))
+    for w in snap.workers:
+        api = "?" if w.api_via_vip is None else ("ok" if w.api_via_vip else "FAILS")
+        rows.append((w.name, "ok" if w.reachable else "DOWN", "worker", "", "", "", "", "", "", f"API via VIP: {api}"))
+    print_table(("node", "ssh", "vrrp", "prio", "check", "vip", "maint", "keepalived", "haproxy", "apiservers up"), rows)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .. import topology
+    from ..collector.poll import snapshot
+    from ..collector.ssh import policy_for
+
+    topo = topology.load_topology(args.topology)
+    snap = asyncio.run(snapshot(topo, policy_for(topo)))
+    if args.json:
+        print(json.dumps(snap.as_dict(), indent=2))
+    else:
+        print_status(snap)
+    return int(snap.health)
+
+
+def _run_action(args: argparse.Namespace, request) -> int:
+    """Connect, lock, snapshot, interlocks, confirmation, action, audit (actions.perform)."""
+    from .. import actions, topology
+    from ..collector.poll import snapshot
+    from ..collector.ssh import connect_reachable, policy_for
+    from ..interrupts import Interrupted, Interrupts, ask
+
+    topo = topology.load_topology(args.topology)
+    policy = policy_for(topo)
+
+    async def confirm(question: str) -> bool:
+        print(question)
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UserError("not confirmed: run with --yes to act without a terminal")
+        return (await ask("Go ahead? [y/N] ")).strip().lower() in ("y", "yes")
+
+    async def main() -> str:
+        conns, _errors = await connect_reachable(topo, topo.masters, policy)
+        by_name = {c.name: c for c in conns}
+
+        async def conn_for(name: str):
+            if name not in by_name:
+                raise UserError(f"{name} is unreachable", code=1)
+            return by_name[name]
+        try:
+            outcome = await actions.perform(request, topo.name, conns, len(topo.masters),
+                                            lambda: snapshot(topo, policy), conn_for, confirm,
+                                            lock_options(args), lambda line: print(line, flush=True))
+            return outcome.text()
+        finally:
+            for c in conns:
+                c.close()
+
+    try:
+        print(Interrupts().run(main))
+    except Interrupted:
+        raise UserError(f"interrupted: {request.action} stopped (a failover removes its priority boost "
+                        "first); see `status` for where the VIP is", code=130) from None
+    return 0
+
+
+def cmd_failover(args: argparse.Namespace) -> int:
+    from ..actions import Request
+
+    return _run_action(args, Request("failover", args.to, method=args.method))
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    from ..actions import Request
+
+    method = {"boost": "file", "stop": "stop"}[args.method] if args.method else None
+    return _run_action(args, Request("maintenance", args.node, args.state, method=method))
+
+
+def cmd_backend(args: argparse.Namespace) -> int:
+    from ..actions import Request
+
+    return _run_action(args, Request("backend", args.server, args.state))
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from .. import topology
+    from ..collector.ssh import policy_for
+    from ..tui.app import run_monitor
+
+    topo = topology.load_topology(args.topology)
+    run_monitor(topo, policy_for(topo), args.interval)
+    return 0
+
+
+def method_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=["boost", "stop"], default=None,
+                   help="boost (default): this tool's track files, make-before-break, no dropped request; "
+                        "stop: stop (or start) keepalived, for a running config without those files "
+                        "(break-before-make: measured gap in the README)")
+
+
+def add_parsers(sub, p: Parents) -> None:
+    mo = sub.add_parser("monitor", parents=[p.topology],
+                        help="the live monitor (TUI): VIP holder, VRRP, backends, actions")
+    mo.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                    help="poll every node this often (default: %(default)s; VIP moves show at once)")
+    mo.set_defaults(func=cmd_monitor)
+
+    st = sub.add_parser("status", parents=[p.topology, p.json],
+                        help="one snapshot of the cluster (exit 0 healthy, 1 degraded, 2 critical)",
+                        description="Who holds the VIP, every keepalived's state, every HAProxy backend, the API "
+                                    "through the VIP. Exit 0 healthy, 1 degraded, 2 critical (no holder, split "
+                                    "brain, API down through the VIP).")
+    st.set_defaults(func=cmd_status)
+
+    fo = sub.add_parser("failover", parents=[p.topology, p.lock],
+                        help="move the VIP off its holder on purpose (it stays in maintenance)")
+    fo.add_argument("--to", metavar="MASTER", help="the master to take the VIP (default: the best eligible one)")
+    method_argument(fo)
+    fo.set_defaults(func=cmd_failover)
+
+    ma = sub.add_parser("maintenance", parents=[p.topology, p.lock],
+                        help="take a master out of (or back into) the VIP election")
+    ma.add_argument("node")
+    ma.add_argument("state", choices=["on", "off"])
+    method_argument(ma)
+    ma.set_defaults(func=cmd_maintenance)
+
+    be = sub.add_parser("backend", parents=[p.topology, p.lock],
+                        help="drain, ready or maint one apiserver on every master's HAProxy",
+                        description="Sets the state of every HAProxy server that sends to MASTER's apiserver "
+                                    "(found by address and port, whatever the servers are called).")
+    be.add_argument("server", metavar="MASTER", help="the master whose apiserver to drain, ready or maint")
+    be.add_argument("state", choices=["drain", "ready", "maint"])
+    be.set_defaults(func=cmd_backend)
