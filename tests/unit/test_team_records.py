@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from k8s_ha_tui import auditlog, backups, deploy_steps, lockfile, topology
+from k8s_ha_tui import auditlog, backups, deploy_steps, deploy_verify, lockfile, topology
 from k8s_ha_tui.deploy_steps import FileChange
 
 NOW = 1_800_000_000.0
@@ -137,22 +137,22 @@ def test_verification_expects_fault_in_maintenance_and_names_what_fails():
     topo = topology.Topology.model_validate(topology.topology_to_dict(
         topology.load_topology("examples/sungup.yaml")))
     ok = "ACTIVE active active\nLOCAL 200\nVRRP BACKUP\nVIP 200\n"
-    assert deploy_steps.verify_failure(ok, topo, maintenance=False) is None
-    assert "expected FAULT (it is in maintenance)" in deploy_steps.verify_failure(ok, topo, maintenance=True)
-    assert deploy_steps.verify_failure(ok.replace("BACKUP", "FAULT"), topo, maintenance=True) is None
-    assert "services" in deploy_steps.verify_failure("garbage", topo, maintenance=False)
-    assert "does not serve /readyz" in deploy_steps.verify_failure(ok.replace("LOCAL 200", "LOCAL 000"), topo, False)
+    assert deploy_verify.verify_failure(ok, topo, maintenance=False) is None
+    assert "expected FAULT (it is in maintenance)" in deploy_verify.verify_failure(ok, topo, maintenance=True)
+    assert deploy_verify.verify_failure(ok.replace("BACKUP", "FAULT"), topo, maintenance=True) is None
+    assert "services" in deploy_verify.verify_failure("garbage", topo, maintenance=False)
+    assert "does not serve /readyz" in deploy_verify.verify_failure(ok.replace("LOCAL 200", "LOCAL 000"), topo, False)
     # keepalived's own DATA dump wins over the notify record (hand-made configs have no notify script)
     dump = (Path(__file__).parent.parent / "fixtures" / "nodes" / "keepalived-handmade.data").read_text()
     handmade = topo.model_copy(update={"vip": "198.18.0.10"})
     no_notify = ok.replace("VRRP BACKUP", "VRRP") + "@@data\n" + dump
-    assert deploy_steps.verify_failure(no_notify, handmade, maintenance=False) is None
-    assert "expected FAULT" in deploy_steps.verify_failure(no_notify, handmade, maintenance=True)
+    assert deploy_verify.verify_failure(no_notify, handmade, maintenance=False) is None
+    assert "expected FAULT" in deploy_verify.verify_failure(no_notify, handmade, maintenance=True)
     # kept out of a cut-over by a stopped keepalived: that is what is expected
     stopped = "ACTIVE active inactive\nLOCAL 200\nVRRP\nVIP 200\n"
-    assert deploy_steps.verify_failure(stopped, topo, False, keepalived_stopped=True) is None
-    assert "keepalived stopped" in deploy_steps.verify_failure(ok, topo, False, keepalived_stopped=True)
-    assert "services" in deploy_steps.verify_failure(stopped, topo, False)
+    assert deploy_verify.verify_failure(stopped, topo, False, keepalived_stopped=True) is None
+    assert "keepalived stopped" in deploy_verify.verify_failure(ok, topo, False, keepalived_stopped=True)
+    assert "services" in deploy_verify.verify_failure(stopped, topo, False)
 
 
 def test_the_transaction_swaps_every_file_or_none(tmp_path):
