@@ -31,7 +31,7 @@ def keepalived_dump(signal: str, path: str) -> str:
     """Ask the running keepalived for a dump (DATA or STATS) and print it once it is complete."""
     return (f"pf=/run/keepalived.pid; f={path}; "
             f"if [ -s $pf ]; then rm -f $f; kill -s $(keepalived --signum={signal}) $(cat $pf) 2>/dev/null; "
-            "i=0; last=-1; while [ $i -lt 25 ]; do s=$(stat -c %s $f 2>/dev/null || echo -1); "
+            "i=0; last=-1; while [ $i -lt 50 ]; do s=$(stat -c %s $f 2>/dev/null || echo -1); "
             "[ \"$s\" -gt 0 ] && [ \"$s\" = \"$last\" ] && break; last=$s; sleep 0.02; i=$((i+1)); done; "
             "cat $f 2>/dev/null; fi")
 
@@ -195,6 +195,11 @@ class Collector:
                 if s.vip_seen_at > asked_at and isinstance(s.last, MasterStatus):
                     # The address stream saw the VIP move while this probe was under way: it is newer.
                     status = replace(status, holds_vip=s.last.holds_vip)
+                if not status.instances and status.keepalived == "active" and isinstance(s.last, MasterStatus):
+                    # keepalived runs but its dump came too late this round (a busy node): what it
+                    # follows has not changed, so the actions it allows do not flicker off.
+                    status = replace(status, instances=s.last.instances, tracks_maintenance=s.last.tracks_maintenance,
+                                     tracks_boost=s.last.tracks_boost)
             else:
                 out = await conn.run(_api_probe(self.topo), timeout=PROBE_TIMEOUT, check=False)
                 api = parse.sections(str(out.stdout or "")).get("api", "").strip()

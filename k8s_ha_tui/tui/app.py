@@ -237,6 +237,8 @@ class MonitorApp(App):
 
     @on(DataTable.RowHighlighted, "#nodes")
     def _selection_moved(self) -> None:
+        if not self.screen_stack:  # a highlight still queued while the app shuts down
+            return
         self.refresh_bindings()
         if self.status is not None:
             self._show_unavailable()
