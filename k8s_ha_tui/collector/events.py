@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from .model import ClusterStatus
+
+Level = Literal["info", "warning", "critical"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the event log and how loud it is (the monitor colours by level, never by text)."""
+
+    text: str
+    level: Level = "info"
+
+
 
 SETTLE = 1.5  # seconds a no-holder or split-brain state must last before it is an event
 
@@ -26,47 +39,51 @@ class EventTracker:
 
     AUDIT_AT_START = 5  # the newest entries shown when the monitor opens
 
-    def update(self, snap: ClusterStatus) -> list[str]:
+    def update(self, snap: ClusterStatus) -> list[Event]:
         prev, self.previous = self.previous, snap
         if prev is None:
             holders = ", ".join(snap.holders) or "nobody"
-            return [f"watching {snap.name}: VIP {snap.vip} on {holders}", *self._audit(snap)[-self.AUDIT_AT_START:]]
-        events: list[str] = []
+            return [Event(f"watching {snap.name}: VIP {snap.vip} on {holders}"),
+                    *self._audit(snap)[-self.AUDIT_AT_START:]]
+        events: list[Event] = []
         events += self._audit(snap)
         if snap.lock and (prev.lock is None or prev.lock.id != snap.lock.id):
-            events.append(f"cluster locked: {snap.lock.describe()}")
+            events.append(Event(f"cluster locked: {snap.lock.describe()}"))
         elif prev.lock and snap.lock is None and all(m.reachable for m in snap.masters if m.lock is None):
-            events.append(f"cluster lock released ({prev.lock.what} by {prev.lock.who})")
+            events.append(Event(f"cluster lock released ({prev.lock.what} by {prev.lock.who})"))
         events += self._vip(prev, snap)
         events += self._split(snap)
         for old, new in zip(prev.masters, snap.masters):
             events += self._node(old, new)
             if old.vrrp_state != new.vrrp_state and new.reachable and old.reachable:
-                events.append(f"{new.name} VRRP {old.vrrp_state} → {new.vrrp_state}")
+                level: Level = "warning" if new.vrrp_state == "FAULT" and not new.maintenance else "info"
+                events.append(Event(f"{new.name} VRRP {old.vrrp_state} → {new.vrrp_state}", level))
             if old.maintenance != new.maintenance and new.reachable:
-                events.append(f"{new.name} maintenance {'on' if new.maintenance else 'off'}")
+                events.append(Event(f"{new.name} maintenance {'on' if new.maintenance else 'off'}"))
             before = {(b.backend, b.server): b for b in old.backends}
             for b in new.backends:
                 was = before.get((b.backend, b.server))
                 if was and was.status != b.status:
                     check = f" ({b.check_status})" if b.check_status and not b.up else ""
                     named = b.master if b.master in (None, b.server) else f"{b.master} ({b.server})"
-                    events.append(f"{new.name} backend {named or b.server} {was.status} → {b.status}{check}")
+                    events.append(Event(f"{new.name} backend {named or b.server} {was.status} → {b.status}{check}",
+                                        "info" if b.up else "warning"))
         for old_worker, new_worker in zip(prev.workers, snap.workers):
             events += self._node(old_worker, new_worker)
         if snap.api_down and not prev.api_down:
-            events.append(f"API DOWN through the VIP {snap.vip}:{snap.frontend_port}")
+            events.append(Event(f"API DOWN through the VIP {snap.vip}:{snap.frontend_port}", "critical"))
         elif prev.api_down and not snap.api_down:
-            events.append("API answers through the VIP again")
+            events.append(Event("API answers through the VIP again"))
         return events
 
-    def _audit(self, snap: ClusterStatus) -> list[str]:
+    def _audit(self, snap: ClusterStatus) -> list[Event]:
         """Audit entries from the masters not shown yet: what another operator did."""
         new = [e for e in snap.recent_audit if e not in self.audit_seen]
         self.audit_seen.update(new)
-        return [f"audit {e.when[11:19]} {e.text()}" for e in new]
+        return [Event(f"audit {e.when[11:19]} {e.text()}", "warning" if e.result.startswith("failed") else "info")
+                for e in new]
 
-    def _vip(self, prev: ClusterStatus, snap: ClusterStatus) -> list[str]:
+    def _vip(self, prev: ClusterStatus, snap: ClusterStatus) -> list[Event]:
         """A move is from the last single holder to the next one; its time runs from the first
         snapshot in which the old holder was no longer alone (or gone)."""
         was, now = prev.holders, snap.holders
@@ -77,31 +94,31 @@ class EventTracker:
         if not now:
             if not self.no_holder_told and snap.taken_at - self.lost_at >= SETTLE:
                 self.no_holder_told = True
-                return [f"VIP left {', '.join(self.lost_from) or 'nobody'}: NO HOLDER"]
+                return [Event(f"VIP left {', '.join(self.lost_from) or 'nobody'}: NO HOLDER", "critical")]
             return []
         if len(now) != 1:
             return []
         src, took = self.lost_from, snap.taken_at - self.lost_at
         self.lost_at, self.lost_from, self.no_holder_told = None, [], False
         if src == now:
-            return [f"VIP back on {now[0]} after {took:.2f} s"] if took >= SETTLE else []
-        return [f"VIP moved {', '.join(src) or 'nobody'} → {now[0]} in {took:.2f} s"]
+            return [Event(f"VIP back on {now[0]} after {took:.2f} s")] if took >= SETTLE else []
+        return [Event(f"VIP moved {', '.join(src) or 'nobody'} → {now[0]} in {took:.2f} s", "warning")]
 
-    def _split(self, snap: ClusterStatus) -> list[str]:
+    def _split(self, snap: ClusterStatus) -> list[Event]:
         if not snap.split_brain:
             told, self.split_since, self.split_told = self.split_told, None, False
-            return ["split brain over"] if told else []
+            return [Event("split brain over")] if told else []
         if self.split_since is None:
             self.split_since = snap.taken_at
         if not self.split_told and snap.taken_at - self.split_since >= SETTLE:
             self.split_told = True
-            return [f"SPLIT BRAIN: {', '.join(sorted(set(snap.holders) | set(snap.claimants)))}"]
+            return [Event(f"SPLIT BRAIN: {', '.join(sorted(set(snap.holders) | set(snap.claimants)))}", "critical")]
         return []
 
     @staticmethod
-    def _node(old, new) -> list[str]:
+    def _node(old, new) -> list[Event]:
         if old.reachable and not new.reachable:
-            return [f"lost SSH to {new.name}: {new.error or 'no answer'}"]
+            return [Event(f"lost SSH to {new.name}: {new.error or 'no answer'}", "warning")]
         if new.reachable and not old.reachable and old.error:
-            return [f"{new.name} reachable again"]
+            return [Event(f"{new.name} reachable again")]
         return []

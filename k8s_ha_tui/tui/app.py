@@ -17,7 +17,7 @@ from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, RichLog, Static
 
 from .. import actions
-from ..collector.events import EventTracker
+from ..collector.events import EventTracker, Level
 from ..collector.model import ClusterStatus, Health, MasterStatus
 from ..collector.poll import Collector
 from ..collector.ssh import HostKeyPolicy, NodeConnection, SshError, connect
@@ -60,6 +60,7 @@ class MonitorApp(App):
         self.tracker = EventTracker()
         self.collector: Collector | None = None
         self.busy = False
+        self._fresh: list[NodeConnection] = []  # connections made for one action or log view
 
     # --- layout ---
 
@@ -107,7 +108,7 @@ class MonitorApp(App):
             return
         self.status = snap
         for line in self.tracker.update(snap):
-            self.log_event(line, warn=any(w in line for w in ("SPLIT", "lost", "DOWN", "NO HOLDER")))
+            self.log_event(line.text, line.level)
         holders = ", ".join(snap.holders) or "NOBODY"
         lock = f"\n {snap.lock.describe()} — actions wait for it" if snap.lock else ""
         banner.update(Text.assemble((f" {snap.name} ", "bold"), "  VIP ", (snap.vip, "bold"), "  →  ",
@@ -123,26 +124,42 @@ class MonitorApp(App):
         self._fill_workers(snap)
         self._show_unavailable()
 
+    def colour(self, what: str) -> str:
+        """A style from the theme's variables (success, warning, error), so both themes stay legible."""
+        return self.get_css_variables().get(what, "")
+
     def _fill_nodes(self, snap: ClusterStatus) -> None:
         table = self.query_one("#nodes", DataTable)
-        selected = table.cursor_row
+        selected = self._selected_key()
+        ok, warn, bad = self.colour("success"), self.colour("warning"), self.colour("error")
         table.clear()
         for m in snap.masters:
             if not m.reachable:
-                table.add_row(Text(m.name, "bold"), Text(f"lost {_since(m.unreachable_since)}", "red"),
+                table.add_row(Text(m.name, "bold"), Text(f"lost {_since(m.unreachable_since)}", bad),
                               "", "", "", "", "", "", "", "", key=m.name)
                 continue
-            state_style = {"MASTER": "bold green", "BACKUP": "", "FAULT": "bold red"}.get(m.vrrp_state, "yellow")
-            api = "?" if m.api_via_vip is None else ("ok" if m.api_via_vip else Text("FAIL", "red"))
+            state_style = {"MASTER": f"bold {ok}", "BACKUP": "", "FAULT": f"bold {bad}"}.get(m.vrrp_state, warn)
+            api = "?" if m.api_via_vip is None else ("ok" if m.api_via_vip else Text("FAIL", bad))
             table.add_row(Text(m.name, "bold"), "ok", Text(m.vrrp_state, state_style),
                           f"{m.effective_priority or '?'}/{m.base_priority or '?'}",
-                          Text(m.check, "red" if m.check == "BAD" else ""),
-                          Text("● VIP", "bold green") if m.holds_vip else "",
-                          Text("on", "yellow") if m.maintenance else "",
-                          Text(m.keepalived, "" if m.keepalived == "active" else "red"),
-                          Text(m.haproxy, "" if m.haproxy == "active" else "red"), api, key=m.name)
+                          Text(m.check, bad if m.check == "BAD" else ""),
+                          Text("● VIP", f"bold {ok}") if m.holds_vip else "",
+                          Text("on", warn) if m.maintenance else "",
+                          Text(m.keepalived, "" if m.keepalived == "active" else bad),
+                          Text(m.haproxy, "" if m.haproxy == "active" else bad), api, key=m.name)
         if table.row_count:
-            table.move_cursor(row=min(selected, table.row_count - 1))
+            row = next((i for i, m in enumerate(snap.masters) if m.name == selected), 0)
+            table.move_cursor(row=row)
+
+    def _selected_key(self) -> str | None:
+        """The selected master by its row key (the node's name), not by a row index."""
+        table = self.query_one("#nodes", DataTable)
+        if not table.row_count:
+            return None
+        try:
+            return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        except Exception:  # no such cell any more
+            return None
 
     def _fill_backends(self, snap: ClusterStatus) -> None:
         table = self.query_one("#backends", DataTable)
@@ -155,7 +172,8 @@ class MonitorApp(App):
                 if b is None or not m.reachable:
                     cells.append("?")
                     continue
-                style = "green" if b.status.startswith("UP") else ("yellow" if b.status in ("DRAIN", "MAINT") else "red")
+                style = self.colour("success" if b.status.startswith("UP") else
+                                    "warning" if b.status in ("DRAIN", "MAINT") else "error")
                 cells.append(Text(f"{b.status} {b.check_status} {b.last_change_s or 0}s", style))
             table.add_row(m.name, *cells)
 
@@ -163,28 +181,38 @@ class MonitorApp(App):
         table = self.query_one("#workers", DataTable)
         table.clear()
         for w in snap.workers:
-            api = "?" if w.api_via_vip is None else ("ok" if w.api_via_vip else Text("FAIL", "red"))
-            table.add_row(w.name, "ok" if w.reachable else Text("lost", "red"), api)
+            bad = self.colour("error")
+            api = "?" if w.api_via_vip is None else ("ok" if w.api_via_vip else Text("FAIL", bad))
+            table.add_row(w.name, "ok" if w.reachable else Text("lost", bad), api)
 
-    def log_event(self, text: str, warn: bool = False) -> None:
+    def log_event(self, text: str, level: Level = "info") -> None:
         stamp = time.strftime("%H:%M:%S")
-        self.query_one("#events", RichLog).write(Text.assemble((stamp + " ", "dim"), (text, "bold red" if warn else "")))
+        style = {"critical": f"bold {self.colour('error')}", "warning": self.colour("warning")}.get(level, "")
+        self.query_one("#events", RichLog).write(Text.assemble((stamp + " ", "dim"), (text, style)))
 
     # --- actions ---
 
     def selected_master(self) -> MasterStatus | None:
-        table = self.query_one("#nodes", DataTable)
-        if self.status is None or not table.row_count:
+        if self.status is None:
             return None
-        return self.status.masters[min(table.cursor_row, len(self.status.masters) - 1)]
+        key = self._selected_key()
+        return self.status.master(key) if key else None
 
     async def conn_for(self, name: str) -> NodeConnection:
-        """The collector's kept-open connection to that node, or a fresh one."""
+        """The collector's kept-open connection to that node, or a fresh one (closed by
+        `_close_fresh` when the action or the log view is done)."""
         if self.collector:
             for s in self.collector.sessions:
                 if s.node.name == name and s.conn is not None:
                     return s.conn
-        return await connect(self.topo, self.topo.master(name), self.policy)
+        conn = await connect(self.topo, self.topo.master(name), self.policy)
+        self._fresh.append(conn)
+        return conn
+
+    def _close_fresh(self) -> None:
+        for conn in self._fresh:
+            conn.close()
+        self._fresh.clear()
 
     ACTIONS = ("failover", "maintenance", "backend")
 
@@ -252,7 +280,7 @@ class MonitorApp(App):
         try:
             question = request.describe(self.status)
         except UserError as exc:
-            self.log_event(f"refused: {exc}", warn=True)
+            self.log_event(f"refused: {exc}", "warning")
             self.notify(str(exc), title="refused", severity="error")
             return
 
@@ -286,12 +314,13 @@ class MonitorApp(App):
         except (UserError, SshError) as exc:
             self.post_message(ActionFinished(f"{title} failed: {exc}", False))
         finally:
+            self._close_fresh()
             self.busy = False
             self.refresh_bindings()
 
     @on(ActionFinished)
     def action_done(self, message: ActionFinished) -> None:
-        self.log_event(message.text, warn=not message.ok)
+        self.log_event(message.text, "info" if message.ok else "warning")
         self.notify(message.text, severity="information" if message.ok else "error")
 
     def action_failover(self) -> None:
@@ -323,6 +352,8 @@ class MonitorApp(App):
             text = str(res.stdout or "") or "(no output)"
         except SshError as exc:
             text = str(exc)
+        finally:
+            self._close_fresh()
         self.push_screen(LogModal(m.name, text))
 
     def action_toggle_theme(self) -> None:

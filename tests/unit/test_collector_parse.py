@@ -192,3 +192,20 @@ def test_audit_log_is_private_json_lines(tmp_path, monkeypatch):
     entry = json.loads(path.read_text())
     assert entry["action"] == "failover" and entry["seconds"] == 1.234 and "@" in entry["who"]
     assert entry["result"] == "ok: done"
+
+
+def test_events_carry_their_level():
+    from k8s_ha_tui.collector.events import SETTLE, EventTracker
+
+    tracker = EventTracker()
+    one = cluster(master("m0", vrrp_state="MASTER", holds_vip=True), master("m1"))
+    assert [e.level for e in tracker.update(one)] == ["info"]
+    split = ClusterStatus("c", "10.0.3.10", 8443, 1.0, (master("m0", vrrp_state="MASTER", holds_vip=True),
+                                                          master("m1", vrrp_state="MASTER", holds_vip=True)))
+    tracker.update(split)
+    later = ClusterStatus("c", "10.0.3.10", 8443, 1.0 + SETTLE, split.masters)
+    assert ("SPLIT BRAIN: m0, m1", "critical") in [(e.text, e.level) for e in tracker.update(later)]
+    fault = ClusterStatus("c", "10.0.3.10", 8443, 5.0, (master("m0", vrrp_state="FAULT"),
+                                                          master("m1", vrrp_state="MASTER", holds_vip=True)))
+    events = {e.text: e.level for e in tracker.update(fault)}
+    assert events["m0 VRRP MASTER → FAULT"] == "warning" and events["split brain over"] == "info"
