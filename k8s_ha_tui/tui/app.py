@@ -6,17 +6,21 @@ It only displays ClusterStatus snapshots from the collector and hands actions to
 
 from __future__ import annotations
 
+import os
 import time
+from collections import deque
+from collections.abc import Callable
 
+from rich.table import Table as RichTable
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, RichLog, Static
 
-from .. import actions
+from .. import actions, cells
 from ..collector.events import EventTracker, Level
 from ..collector.model import ClusterStatus, Health, MasterStatus
 from ..collector.poll import Collector
@@ -25,6 +29,7 @@ from ..errors import UserError
 from ..guard import LockOptions
 from ..topology import Topology
 from .confirm_modal import ConfirmModal
+from .detail_screen import BUTTONS, DetailScreen
 from .log_modal import LogModal
 from .messages import ActionFinished, StatusPolled
 
@@ -32,8 +37,16 @@ TRACKS_LONG = "'s running keepalived does not follow /etc/keepalived/"  # shorte
 HEALTH_CLASS = {Health.HEALTHY: "healthy", Health.DEGRADED: "degraded", Health.CRITICAL: "critical"}
 
 
-def _since(ts: float | None) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "?"
+NARROW = 110  # columns: below this, backend cells drop their age (seconds since the last change)
+STACK = 76  # columns: below this, the backends and workers panels stack
+TONES = {"good": "success", "warn": "warning", "bad": "error"}
+
+
+def short_names(names: list[str]) -> list[str]:
+    """Column headers without what every name shares up to a '-' (k8s-master-01 → 01)."""
+    prefix = os.path.commonprefix(names)
+    cut = prefix.rfind("-") + 1 if len(names) > 1 else 0
+    return [n[cut:] or n for n in names]
 
 
 class MonitorApp(App):
@@ -50,7 +63,8 @@ class MonitorApp(App):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, topo: Topology, policy: HostKeyPolicy, interval: float = 1.0, collect: bool = True):
+    def __init__(self, topo: Topology, policy: HostKeyPolicy, interval: float = 1.0, collect: bool = True,
+                 clock: Callable[[], str] = lambda: time.strftime("%H:%M:%S")):
         super().__init__()
         self.topo = topo
         self.policy = policy
@@ -61,6 +75,8 @@ class MonitorApp(App):
         self.collector: Collector | None = None
         self.busy = False
         self._fresh: list[NodeConnection] = []  # connections made for one action or log view
+        self.clock = clock  # the event log's time stamps (fixed in snapshot tests)
+        self.history: dict[str, deque[str]] = {m.name: deque(maxlen=6) for m in topo.masters}  # per master
 
     # --- layout ---
 
@@ -68,23 +84,27 @@ class MonitorApp(App):
         yield Static("connecting…", id="banner")
         yield Static("", id="alarms")
         yield Static("", id="unavailable")
-        with Horizontal(id="tables"):
-            with Vertical(id="left"):
-                yield DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
-                yield DataTable(id="backends", cursor_type="none")
+        yield DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="lower"):
+            yield DataTable(id="backends", cursor_type="none")
             yield DataTable(id="workers", cursor_type="none")
         yield RichLog(id="events", wrap=True, markup=False, highlight=False, max_lines=500)
         yield Footer()
 
+    def on_resize(self) -> None:
+        self.screen.set_class(self.size.width < STACK, "narrow")
+        if self.status is not None:
+            self._fill_backends(self.status)
+
     def on_mount(self) -> None:
         self.title = f"k8s-ha-tui — {self.topo.name}"
         nodes = self.query_one("#nodes", DataTable)
-        nodes.add_columns("master", "ssh", "VRRP", "prio", "check", "VIP", "maint", "keepalived", "haproxy", "API")
+        nodes.add_columns(*cells.MASTER_COLUMNS)
         backends = self.query_one("#backends", DataTable)
-        backends.add_columns("HAProxy on \\ apiserver", *[m.name for m in self.topo.masters])
+        backends.add_columns("HAProxy on", *short_names([m.name for m in self.topo.masters]))
         self.query_one("#workers", DataTable).add_columns("worker", "ssh", "API")
-        self.query_one("#nodes", DataTable).border_title = "masters"
-        backends.border_title = "backends (status check Δt)"
+        nodes.border_title = "masters (enter: details and buttons)"
+        backends.border_title = "backends: HAProxy on \\ apiserver"
         self.query_one("#workers", DataTable).border_title = "workers"
         self.query_one("#events", RichLog).border_title = "events"
         if self.collect:
@@ -128,28 +148,21 @@ class MonitorApp(App):
         """A style from the theme's variables (success, warning, error), so both themes stay legible."""
         return self.get_css_variables().get(what, "")
 
+    def cell(self, value: cells.Cell, bold: bool = False) -> Text:
+        text, tone = value
+        style = self.colour(TONES[tone]) if tone else ""
+        return Text(text, f"bold {style}" if bold else style)
+
     def _fill_nodes(self, snap: ClusterStatus) -> None:
         table = self.query_one("#nodes", DataTable)
         selected = self._selected_key()
-        ok, warn, bad = self.colour("success"), self.colour("warning"), self.colour("error")
         table.clear()
         for m in snap.masters:
-            if not m.reachable:
-                table.add_row(Text(m.name, "bold"), Text(f"lost {_since(m.unreachable_since)}", bad),
-                              "", "", "", "", "", "", "", "", key=m.name)
-                continue
-            state_style = {"MASTER": f"bold {ok}", "BACKUP": "", "FAULT": f"bold {bad}"}.get(m.vrrp_state, warn)
-            api = "?" if m.api_via_vip is None else ("ok" if m.api_via_vip else Text("FAIL", bad))
-            table.add_row(Text(m.name, "bold"), "ok", Text(m.vrrp_state, state_style),
-                          f"{m.effective_priority or '?'}/{m.base_priority or '?'}",
-                          Text(m.check, bad if m.check == "BAD" else ""),
-                          Text("● VIP", f"bold {ok}") if m.holds_vip else "",
-                          Text("on", warn) if m.maintenance else "",
-                          Text(m.keepalived, "" if m.keepalived == "active" else bad),
-                          Text(m.haproxy, "" if m.haproxy == "active" else bad), api, key=m.name)
+            row = cells.master_row(m)
+            table.add_row(self.cell(row[0], bold=True), *(self.cell(c) for c in row[1:]), key=m.name)
         if table.row_count:
-            row = next((i for i, m in enumerate(snap.masters) if m.name == selected), 0)
-            table.move_cursor(row=row)
+            index = next((i for i, m in enumerate(snap.masters) if m.name == selected), 0)
+            table.move_cursor(row=index)
 
     def _selected_key(self) -> str | None:
         """The selected master by its row key (the node's name), not by a row index."""
@@ -164,31 +177,29 @@ class MonitorApp(App):
     def _fill_backends(self, snap: ClusterStatus) -> None:
         table = self.query_one("#backends", DataTable)
         table.clear()
+        wide = self.size.width >= NARROW
         for m in snap.masters:
-            cells: list[str | Text] = []
-            for apiserver in (x.name for x in self.topo.masters):
-                found = m.backends_of(apiserver)
-                b = found[0] if found else None
-                if b is None or not m.reachable:
-                    cells.append("?")
-                    continue
-                style = self.colour("success" if b.status.startswith("UP") else
-                                    "warning" if b.status in ("DRAIN", "MAINT") else "error")
-                cells.append(Text(f"{b.status} {b.check_status} {b.last_change_s or 0}s", style))
-            table.add_row(m.name, *cells)
+            row = [cells.backend(next(iter(m.backends_of(a.name)), None) if m.reachable else None, wide)
+                   for a in self.topo.masters]
+            table.add_row(m.name, *(self.cell(c) for c in row))
 
     def _fill_workers(self, snap: ClusterStatus) -> None:
         table = self.query_one("#workers", DataTable)
         table.clear()
         for w in snap.workers:
-            bad = self.colour("error")
-            api = "?" if w.api_via_vip is None else ("ok" if w.api_via_vip else Text("FAIL", bad))
-            table.add_row(w.name, "ok" if w.reachable else Text("lost", bad), api)
+            table.add_row(w.name, self.cell(("ok", "") if w.reachable else ("lost", "bad")), self.cell(cells.api(w)))
 
     def log_event(self, text: str, level: Level = "info") -> None:
-        stamp = time.strftime("%H:%M:%S")
+        """One line of the event log; a line that wraps stays indented under its text."""
         style = {"critical": f"bold {self.colour('error')}", "warning": self.colour("warning")}.get(level, "")
-        self.query_one("#events", RichLog).write(Text.assemble((stamp + " ", "dim"), (text, style)))
+        line = RichTable.grid(padding=(0, 1), expand=True)
+        line.add_column(width=8, style="dim")
+        line.add_column(ratio=1)
+        line.add_row(self.clock(), Text(text, style))
+        self.query_one("#events", RichLog).write(line)
+        name = text.split(" ", 1)[0]
+        if name in self.history:
+            self.history[name].append(f"{self.clock()} {text}")
 
     # --- actions ---
 
@@ -227,9 +238,10 @@ class MonitorApp(App):
             return None
         return None if self.refusal(action, parameters) else True
 
-    def request_for(self, action: str, parameters: tuple[object, ...] = ()) -> actions.Request | None:
-        """The request a key would make for the selected master."""
-        sel = self.selected_master()
+    def request_for(self, action: str, parameters: tuple[object, ...] = (),
+                    master: MasterStatus | None = None) -> actions.Request | None:
+        """The request a key would make for the selected master (or `master`)."""
+        sel = master or self.selected_master()
         if action == "failover":
             target = sel.name if sel and self.status and sel.name not in self.status.holders and sel.eligible else None
             return actions.Request("failover", target)
@@ -239,9 +251,10 @@ class MonitorApp(App):
             return actions.Request("maintenance", sel.name, "off" if sel.maintenance else "on")
         return actions.Request("backend", sel.name, str(parameters[0]) if parameters else "drain")
 
-    def refusal(self, action: str, parameters: tuple[object, ...] = ()) -> str | None:
+    def refusal(self, action: str, parameters: tuple[object, ...] = (),
+                master: MasterStatus | None = None) -> str | None:
         """Why the interlocks would refuse this key now, or None."""
-        request = self.request_for(action, parameters)
+        request = self.request_for(action, parameters, master)
         if self.status is None or request is None:
             return None
         try:
@@ -249,6 +262,34 @@ class MonitorApp(App):
         except UserError as exc:
             return str(exc)
         return None
+
+    def refusal_for(self, name: str, action: str, param: str | None) -> str | None:
+        """Why the detail screen's button for master `name` would be refused now, or None."""
+        m = self.status.master(name) if self.status else None
+        if m is None:
+            return "no such master"
+        if action == "logs":
+            return None if m.reachable else "unreachable"
+        if self.busy or (self.status is not None and self.status.lock is not None):
+            return "a change is running (the cluster is locked)"
+        if action == "failover" and self.status and name in self.status.holders:
+            return "it holds the VIP already"
+        return self.refusal(action, (param,) if param else (), m)
+
+    @on(DataTable.RowSelected, "#nodes")
+    def _open_detail(self, event: DataTable.RowSelected) -> None:
+        """Enter or a click on a master: its detail screen; a button there runs the same action as the key."""
+        name = str(event.row_key.value)
+
+        def chosen(button: str | None) -> None:
+            if button is None:
+                return
+            _label, action, param = BUTTONS[button]
+            if action == "backend":
+                self.action_backend(str(param))
+            else:
+                getattr(self, f"action_{action}")()
+        self.push_screen(DetailScreen(name), chosen)
 
     def _show_unavailable(self) -> None:
         reasons, way_out = [], ""

@@ -1,0 +1,70 @@
+"""How one fact of a snapshot is written in a table cell, once for `status` and the monitor.
+
+Each function returns (text, tone): tone is "" (plain), "good", "warn" or "bad"; the CLI prints
+the text, the monitor colours it with the theme's success / warning / error.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .collector.model import BackendServer, MasterStatus, NodeStatus
+
+Cell = tuple[str, str]
+
+
+def clock(ts: float | None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "?"
+
+
+def vrrp(m: MasterStatus) -> Cell:
+    if not m.reachable:
+        return f"lost {clock(m.unreachable_since)}", "bad"
+    tone = {"MASTER": "good", "BACKUP": "", "FAULT": "" if m.maintenance else "bad"}.get(m.vrrp_state, "warn")
+    return m.vrrp_state, tone
+
+
+def priority(m: MasterStatus) -> Cell:
+    return f"{m.effective_priority or '?'}/{m.base_priority or '?'}", ""
+
+
+def service(state: str) -> Cell:
+    """systemd's word, short: active → up."""
+    return ("up", "") if state == "active" else (state, "bad")
+
+
+def check(m: MasterStatus) -> Cell:
+    return m.check, "bad" if m.check == "BAD" else ""
+
+
+def holds_vip(m: MasterStatus) -> Cell:
+    return ("● VIP", "good") if m.holds_vip else ("", "")
+
+
+def maintenance(m: MasterStatus) -> Cell:
+    return ("on", "warn") if m.maintenance else ("", "")
+
+
+def api(n: NodeStatus) -> Cell:
+    if n.api_via_vip is None:
+        return "?", ""
+    return ("ok", "") if n.api_via_vip else ("FAIL", "bad")
+
+
+def backend(b: BackendServer | None, age: bool = True) -> Cell:
+    """One HAProxy's view of one apiserver: state, last check, and (wide) seconds since it changed."""
+    if b is None:
+        return "?", ""
+    tone = "good" if b.status.startswith("UP") else "warn" if b.status in ("DRAIN", "MAINT") else "bad"
+    return f"{b.status} {b.check_status}" + (f" {b.last_change_s or 0}s" if age else ""), tone
+
+
+def master_row(m: MasterStatus) -> list[Cell]:
+    """The masters table's cells: master, VRRP, prio, check, VIP, maint, keepalived, haproxy, API."""
+    if not m.reachable:
+        return [(m.name, ""), vrrp(m), *([("", "")] * 7)]
+    return [(m.name, ""), vrrp(m), priority(m), check(m), holds_vip(m), maintenance(m), service(m.keepalived),
+            service(m.haproxy), api(m)]
+
+
+MASTER_COLUMNS = ("master", "VRRP", "prio", "check", "VIP", "maint", "keepalived", "haproxy", "API")

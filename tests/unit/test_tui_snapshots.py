@@ -1,0 +1,87 @@
+"""The monitor as people see it, compared with committed SVG snapshots (pytest-textual-snapshot):
+from synthetic snapshots, with a fixed clock, so every run draws the same screen. After a change
+that is meant to alter the screen: `pytest tests/unit/test_tui_snapshots.py --snapshot-update`,
+then look at the SVGs in __snapshots__ before committing them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from test_tui import HEALTHY, TOPO, master, snap
+
+from k8s_ha_tui.collector.model import BackendServer, MasterStatus
+from k8s_ha_tui.collector.ssh import HostKeyPolicy
+from k8s_ha_tui.tui.app import MonitorApp
+from k8s_ha_tui.tui.messages import StatusPolled
+
+MOVED = snap(master(0, vrrp_state="FAULT", maintenance=True), master(1, vrrp_state="MASTER", holds_vip=True),
+             master(2), t=1003.0)
+SPLIT = snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1, vrrp_state="MASTER", holds_vip=True),
+             master(2), t=1005.0)
+LOST = snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1),
+            MasterStatus(TOPO.masters[2].name, TOPO.masters[2].address, False, unreachable_since=1000.0,
+                         error="no answer"), t=1010.0)
+DRAINED = snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1), master(2, backends=tuple(
+    BackendServer("apiserver", x.name, "DRAIN" if x.name == TOPO.masters[1].name else "UP", "L7OK", 2, 30,
+                  master=x.name) for x in TOPO.masters)))
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def monitor() -> MonitorApp:
+    return MonitorApp(TOPO, HostKeyPolicy(known_hosts=Path("/nonexistent")), collect=False, clock=lambda: "12:00:00")
+
+
+def showing(*snaps, keys: tuple[str, ...] = ()):
+    async def run_before(pilot) -> None:
+        for s in snaps:
+            pilot.app.post_message(StatusPolled(s))
+            await pilot.pause()
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40), (200, 60)])
+def test_healthy_at_every_size(snap_compare, size):
+    assert snap_compare(monitor(), terminal_size=size, run_before=showing(HEALTHY))
+
+
+def test_vip_moved(snap_compare):
+    assert snap_compare(monitor(), terminal_size=(120, 40), run_before=showing(HEALTHY, MOVED))
+
+
+def test_split_brain(snap_compare):
+    later = replace(SPLIT, taken_at=1007.0)
+    assert snap_compare(monitor(), terminal_size=(120, 40), run_before=showing(HEALTHY, SPLIT, later))
+
+
+def test_a_lost_node_and_a_drained_backend(snap_compare):
+    assert snap_compare(monitor(), terminal_size=(100, 30), run_before=showing(HEALTHY, DRAINED, LOST))
+
+
+def test_the_confirm_dialog(snap_compare):
+    assert snap_compare(monitor(), terminal_size=(100, 30), run_before=showing(HEALTHY, keys=("down", "f")))
+
+
+def test_the_detail_pane(snap_compare):
+    assert snap_compare(monitor(), terminal_size=(120, 40), run_before=showing(HEALTHY, keys=("down", "enter")))
+
+
+def test_the_detail_pane_at_80x24(snap_compare):
+    assert snap_compare(monitor(), terminal_size=(80, 24), run_before=showing(HEALTHY, keys=("enter",)))
+
+
+def test_the_light_theme(snap_compare):
+    assert snap_compare(monitor(), terminal_size=(120, 40), run_before=showing(HEALTHY, MOVED, keys=("t",)))
