@@ -67,4 +67,13 @@ def master_row(m: MasterStatus) -> list[Cell]:
             service(m.haproxy), api(m)]
 
 
+def apiservers_up(m: MasterStatus) -> Cell:
+    """How many apiservers this master's HAProxy sends to are up (of those it knows)."""
+    if not m.reachable:
+        return "", ""
+    known = [b for b in m.backends if b.master is not None]
+    up = sum(b.up for b in known)
+    return f"{up}/{len(known)}", "" if up == len(known) else "warn"
+
+
 MASTER_COLUMNS = ("master", "VRRP", "prio", "check", "VIP", "maint", "keepalived", "haproxy", "API")

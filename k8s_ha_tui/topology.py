@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -38,12 +37,11 @@ from .fieldchecks import (  # noqa: F401 - re-exported: the wizard and tests use
     check_router_id,
     check_user,
 )
+from .files import atomic_write, check_writable  # noqa: F401 - re-exported (lab, tests)
 
 MAX_MASTERS = 9
 DEFAULT_TOP_PRIORITY = 150
 PRIORITY_STEP = 10
-
-
 
 
 def check_model_field(model: type[BaseModel], field: str, value):
@@ -309,23 +307,6 @@ def topology_yaml(topo: Topology) -> str:
     return yaml.safe_dump(topology_to_dict(topo), sort_keys=False, default_flow_style=None, width=100)
 
 
-def atomic_write(path: str | os.PathLike, text: str, mode: int = 0o600) -> None:
-    """Write a file whole or not at all, created with `mode` (never world-readable by accident)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_topology(topo: Topology, path: str | os.PathLike) -> None:
     """Saved 0600: the file may hold vrrp.auth_pass. Written whole or not at all."""
     check_writable(path)
@@ -333,17 +314,3 @@ def save_topology(topo: Topology, path: str | os.PathLike) -> None:
         atomic_write(path, topology_yaml(topo), mode=0o600)
     except OSError as exc:
         raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
-
-
-def check_writable(path: str | os.PathLike) -> None:
-    """Before any work whose result goes there: a one-line error for a path that cannot be a file."""
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{p}: is a directory; give a file name")
-    parent = p.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UserError(f"{p}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"{p}: {parent} is not writable")

@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from .. import cells
 from ..errors import UserError
 from .common import Parents, lock_options, print_table
 
@@ -19,19 +20,10 @@ def print_status(snap) -> None:
         print(f"  ALARM {alarm}")
     if snap.lock:
         print(f"  LOCKED {snap.lock.describe()}")
-    rows = []
-    for m in snap.masters:
-        if not m.reachable:
-            rows.append((m.name, "DOWN", f"unreachable: {m.error or '?'}", "", "", "", "", "", "", ""))
-            continue
-        up = sum(b.up for b in m.backends if b.master is not None)
-        rows.append((m.name, "ok", m.vrrp_state, f"{m.effective_priority or '?'}/{m.base_priority or '?'}", m.check,
-                     "YES" if m.holds_vip else "-", "on" if m.maintenance else "-", m.keepalived, m.haproxy,
-                     f"{up}/{sum(b.master is not None for b in m.backends)}"))
-    for w in snap.workers:
-        api = "?" if w.api_via_vip is None else ("ok" if w.api_via_vip else "FAILS")
-        rows.append((w.name, "ok" if w.reachable else "DOWN", "worker", "", "", "", "", "", "", f"API via VIP: {api}"))
-    print_table(("node", "ssh", "vrrp", "prio", "check", "vip", "maint", "keepalived", "haproxy", "apiservers up"), rows)
+
+    rows = [[text for text, _tone in (*cells.master_row(m), cells.apiservers_up(m))] for m in snap.masters]
+    rows += [[w.name, "worker" if w.reachable else "lost", *[""] * 6, cells.api(w)[0], ""] for w in snap.workers]
+    print_table((*cells.MASTER_COLUMNS, "apiservers up"), rows)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
