@@ -90,3 +90,15 @@ def print_findings(findings, as_json: bool) -> None:
         print(f.text())
     errors = sum(f.level == "error" for f in findings)
     print(f"{errors} error(s), {len(findings) - errors} warning(s)")
+
+
+async def go_ahead(yes: bool, verb: str) -> bool:
+    """The one confirmation every changing command asks (after saying what it will do): --yes
+    answers it; without a terminal nobody can, so it refuses rather than guess."""
+    from ..interrupts import ask
+
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UserError(f"not confirmed: run with --yes to {verb} without a terminal")
+    return (await ask("Go ahead? [y/N] ")).strip().lower() in ("y", "yes")

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from .. import cells
 from ..errors import UserError
-from .common import Parents, lock_options, print_table
+from .common import Parents, go_ahead, lock_options, print_table
 
 
 def print_status(snap) -> None:
@@ -47,18 +46,14 @@ def _run_action(args: argparse.Namespace, request) -> int:
     from .. import actions, topology
     from ..collector.poll import snapshot
     from ..collector.ssh import connect_reachable, policy_for
-    from ..interrupts import Interrupted, Interrupts, ask
+    from ..interrupts import Interrupted, Interrupts
 
     topo = topology.load_topology(args.topology)
     policy = policy_for(topo)
 
     async def confirm(question: str) -> bool:
         print(question)
-        if args.yes:
-            return True
-        if not sys.stdin.isatty():
-            raise UserError("not confirmed: run with --yes to act without a terminal")
-        return (await ask("Go ahead? [y/N] ")).strip().lower() in ("y", "yes")
+        return await go_ahead(args.yes, "act")
 
     async def main() -> str:
         conns, _errors = await connect_reachable(topo, topo.masters, policy)

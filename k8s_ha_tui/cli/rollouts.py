@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .common import Parents, bounded, lock_options, print_table
+from .common import Parents, bounded, go_ahead, lock_options, print_table
 
 
 def _confirm_rollout(args: argparse.Namespace, what: str):
     """Ask before changing live nodes, unless --yes; never guess when nobody can answer."""
     async def confirm(plans) -> bool:
         from ..deploy import rollout_order
-        from ..interrupts import ask
 
         order = " → ".join(p.name for p in rollout_order(plans) if p.changed)
         print(f"\nPlan: {what} {order} (one at a time, each verified before the next; "
               "the VIP holder last)")
-        if args.yes:
-            return True
-        if not sys.stdin.isatty():
-            raise UserError("not confirmed: run with --yes to deploy without a terminal")
-        return (await ask("Go ahead? [y/N] ")).strip().lower() in ("y", "yes")
+        return await go_ahead(args.yes, "deploy")
     return confirm
 
 
