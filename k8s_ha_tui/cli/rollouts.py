@@ -116,8 +116,8 @@ def rollout_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accept-new-host-keys", action="store_true",
                    help="trust and record host keys not yet in known_hosts (never changed ones)")
     p.add_argument("--no-install", action="store_true", help="never apt-get install missing packages")
-    p.add_argument("--verify-timeout", type=bounded(float, 5, 600, " seconds"), default=30.0, metavar="SECONDS",
-                   help="how long a node may take to verify, 5-600 (default: %(default)s)")
+    p.add_argument("--verify-timeout", type=bounded(float, 1, 600, " seconds"), default=30.0, metavar="SECONDS",
+                   help="how long a node may take to verify, 1-600 (default: %(default)s)")
 
 
 def add_parsers(sub, p: Parents) -> None:
