@@ -6,6 +6,7 @@ the text, the monitor colours it with the theme's success / warning / error.
 
 from __future__ import annotations
 
+import os
 import time
 
 from .collector.model import BackendServer, MasterStatus, NodeStatus
@@ -77,3 +78,10 @@ def apiservers_up(m: MasterStatus) -> Cell:
 
 
 MASTER_COLUMNS = ("master", "VRRP", "prio", "check", "VIP", "maint", "keepalived", "haproxy", "API")
+
+
+def short_names(names: list[str]) -> list[str]:
+    """Column headers without what every name shares up to a '-' (k8s-master-01 → 01)."""
+    prefix = os.path.commonprefix(names)
+    cut = prefix.rfind("-") + 1 if len(names) > 1 else 0
+    return [n[cut:] or n for n in names]

@@ -51,6 +51,7 @@ async def monitor_shots() -> None:
     from k8s_ha_tui.lab import cluster
     from k8s_ha_tui.tui.app import MonitorApp
     from k8s_ha_tui.tui.confirm_modal import ConfirmModal
+    from k8s_ha_tui.tui.detail_screen import DetailScreen
 
     topo = topology.load_topology("/var/lib/k8s-ha-tui/lab/topology.yaml")
     app = MonitorApp(topo, policy_for(topo), interval=0.5)
@@ -71,6 +72,12 @@ async def monitor_shots() -> None:
                     and not app.status.alarms and len(app.query_one("#events").lines) >= 1)
         await pilot.pause(1.0)
         save("monitor-healthy")
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+        await pilot.pause(1.2)
+        save("monitor-detail")
+        await pilot.press("escape")
+        await pilot.press("up")
         await pilot.press("f")
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
         save("monitor-failover-confirm")
@@ -86,6 +93,15 @@ async def monitor_shots() -> None:
         await pilot.pause(1.0)
         save("monitor-split-brain")
         await asyncio.to_thread(cluster.heal, "k8s-master-01")
+        await until(pilot, lambda: not app.status.split_brain)
+
+    small = MonitorApp(topo, policy_for(topo), interval=0.5)
+    async with small.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: small.status is not None and not small.status.split_brain
+                    and len(small.query_one("#events").lines) >= 1)
+        await pilot.pause(1.0)
+        small.save_screenshot(str(SHOTS / "monitor-80x24.svg"))
+        print("wrote screenshots/monitor-80x24.svg")
 
 
 def topo_path() -> Path:

@@ -6,7 +6,6 @@ It only displays ClusterStatus snapshots from the collector and hands actions to
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -40,13 +39,6 @@ HEALTH_CLASS = {Health.HEALTHY: "healthy", Health.DEGRADED: "degraded", Health.C
 NARROW = 110  # columns: below this, backend cells drop their age (seconds since the last change)
 STACK = 76  # columns: below this, the backends and workers panels stack
 TONES = {"good": "success", "warn": "warning", "bad": "error"}
-
-
-def short_names(names: list[str]) -> list[str]:
-    """Column headers without what every name shares up to a '-' (k8s-master-01 → 01)."""
-    prefix = os.path.commonprefix(names)
-    cut = prefix.rfind("-") + 1 if len(names) > 1 else 0
-    return [n[cut:] or n for n in names]
 
 
 class MonitorApp(App):
@@ -101,7 +93,7 @@ class MonitorApp(App):
         nodes = self.query_one("#nodes", DataTable)
         nodes.add_columns(*cells.MASTER_COLUMNS)
         backends = self.query_one("#backends", DataTable)
-        backends.add_columns("HAProxy on", *short_names([m.name for m in self.topo.masters]))
+        backends.add_columns("HAProxy on", *cells.short_names([m.name for m in self.topo.masters]))
         self.query_one("#workers", DataTable).add_columns("worker", "ssh", "API")
         nodes.border_title = "masters (enter: details and buttons)"
         backends.border_title = "backends: HAProxy on \\ apiserver"
