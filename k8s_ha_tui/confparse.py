@@ -8,7 +8,6 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -49,17 +48,26 @@ MAX_INCLUDE_DEPTH = 8  # keepalived's own limit is similar; it stops include loo
 _COMMENT = re.compile(r"(?<!\S)[!#]")
 
 
+_KEEPALIVED_TOKEN = re.compile(r'"([^"]*)"?|([^\s"]+)')  # an unterminated quote runs to the end of the line
+_BRACES = re.compile(r"[{}]|[^{}]+")
+
+
 def _line_tokens(raw: str) -> list[str]:
     """One line's tokens as keepalived sees them: white space splits, double quotes group, '!' or
-    '#' after white space starts a comment, braces stand alone."""
+    '#' after white space starts a comment, braces outside quotes stand alone. Linear in the line
+    (a regular expression scan; shlex was quadratic on long lines with a stray quote)."""
     line = _COMMENT.split(raw, maxsplit=1)[0]
-    if '"' not in line and "'" not in line:
+    if '"' not in line:
         return line.replace("{", " { ").replace("}", " } ").split()
-    line = line.replace("{", " { ").replace("}", " } ")
-    try:
-        return shlex.split(line, comments=False, posix=True)
-    except ValueError:  # an unterminated quote: keepalived takes the words as they are
-        return line.split()
+    out: list[str] = []
+    for m in _KEEPALIVED_TOKEN.finditer(line):
+        if m.group(2) is None:
+            out.append(m.group(1))
+        elif "{" in m.group(2) or "}" in m.group(2):
+            out += _BRACES.findall(m.group(2))
+        else:
+            out.append(m.group(2))
+    return out
 
 
 def _keepalived_tokens(text: str, source: str, files: Mapping[str, str] | None, depth: int = 0):
@@ -203,16 +211,28 @@ def split_address(spec: str) -> tuple[str, int | None]:
     return host.strip("[]"), int(port)
 
 
+_HAPROXY_TOKEN = re.compile(r'"([^"]*)"?|\'([^\']*)\'?|([^\s"\']+)')
+
+
 def _haproxy_words(raw: str) -> list[str]:
-    """A line's words without its comment ('#' not inside quotes or after a backslash)."""
-    if "#" in raw and ('"' in raw or "'" in raw or "\\#" in raw):
-        try:
-            lex = shlex.shlex(raw, posix=True)
-            lex.whitespace_split, lex.commenters = True, "#"
-            return list(lex)
-        except ValueError:
-            pass
-    return raw.split("#", 1)[0].split()
+    """A line's words without its comment ('#' not inside quotes or after a backslash), in one
+    linear pass."""
+    if '"' not in raw and "'" not in raw and "\\" not in raw:
+        return raw.split("#", 1)[0].split()
+    quote, escaped, end = "", False, len(raw)
+    for i, ch in enumerate(raw):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            end = i
+            break
+    return [next(g for g in m.groups() if g is not None) for m in _HAPROXY_TOKEN.finditer(raw[:end])]
 
 
 def parse_haproxy(text: str, source: str = "haproxy.cfg", state: dict | None = None) -> list[HSection]:

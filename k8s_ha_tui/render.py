@@ -139,7 +139,12 @@ def write_tree(files: dict[str, RenderedFile], out_dir: str | os.PathLike) -> Pa
             raise UserError(f"{target}: exists and is not a directory")
         if any(target.iterdir()) and not (target / RENDER_MARKER).exists():
             raise UserError(f"{target}: not empty and not made by 'k8s-ha-tui render'; choose another folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"{target}: a part of the path is a file, not a directory") from None
+    except OSError as exc:
+        raise UserError(f"{target}: cannot create: {exc.strerror}") from None
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
     try:
         os.chmod(staging, 0o750)

@@ -8,7 +8,7 @@ import json
 
 from .. import cells
 from ..errors import UserError
-from .common import Parents, go_ahead, lock_options, print_table
+from .common import Parents, bounded, go_ahead, lock_options, print_table
 
 
 def print_status(snap) -> None:
@@ -119,7 +119,7 @@ def method_argument(p: argparse.ArgumentParser) -> None:
 def add_parsers(sub, p: Parents) -> None:
     mo = sub.add_parser("monitor", parents=[p.topology],
                         help="the live monitor (TUI): VIP holder, VRRP, backends, actions")
-    mo.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+    mo.add_argument("--interval", type=bounded(float, 0.2, 60, " seconds"), default=1.0, metavar="SECONDS",
                     help="poll every node this often (default: %(default)s; VIP moves show at once)")
     mo.set_defaults(func=cmd_monitor)
 

@@ -60,3 +60,21 @@ def test_a_reader_that_goes_away_gets_no_traceback(example_path):
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=30) == 141 and err == "", err
+
+
+def test_no_traceback_for_odd_but_plausible_input(tmp_path, example_path):
+    """A wizard without a terminal, a render into a path under a file, a zero poll interval, a
+    discover output that is a directory: one line each, exit 2, nothing written."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    cases = [
+        (["wizard", "-o", str(tmp_path / "t.yaml")], "needs a terminal"),
+        (["render", "-t", str(example_path), "-o", str(a_file / "out")], "is a file, not a directory"),
+        (["monitor", "-t", str(example_path), "--interval", "0"], "outside 0.2–60 seconds"),
+        (["discover", "--masters", "198.18.0.11", "-o", str(tmp_path)], "is a directory"),
+        (["exporter", "-t", str(example_path), "--interval", "0"], "outside 1–300 seconds"),
+    ]
+    for argv, message in cases:
+        res = run(*argv)
+        assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr, (argv, res.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
