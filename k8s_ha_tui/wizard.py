@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import yaml
 
 from . import topology as tp
+from .errors import UserError
 
 # The seed script's cluster (../shared/seed). PASS auth is left empty by default: it travels in
 # clear text and a default password is no secret; the wizard offers to set one.
@@ -50,6 +52,10 @@ class QuestionaryPrompter:
 
     def __init__(self) -> None:
         import questionary  # only the interactive wizard needs it
+
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise UserError("the wizard asks questions and needs a terminal; without one, use "
+                            "`wizard --defaults [--from FILE] -o FILE` or edit a topology file", code=2)
 
         self.q = questionary
 

@@ -4,7 +4,6 @@ on a topology or on configs someone already runs."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..errors import UserError
@@ -19,9 +18,6 @@ def cmd_wizard(args: argparse.Namespace) -> int:
         topology.save_topology(topo, args.output)
         print(f"wrote {args.output}")
     else:
-        if not (sys.stdin.isatty() and sys.stdout.isatty()):
-            raise UserError("the wizard asks questions and needs a terminal; without one, use "
-                            "`wizard --defaults [--from FILE] -o FILE` or edit a topology file", code=2)
         topology.check_writable(args.output)
         prompter = wizard.QuestionaryPrompter()
         try:
