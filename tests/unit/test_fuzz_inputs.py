@@ -1,0 +1,127 @@
+"""Garbage into every parser of a node's answer and every file input: never a traceback, only
+the documented outcome (a value, 'unknown', or a one-line UserError). More examples with
+K8S_HA_TUI_FUZZ=N (default 150 each)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from k8s_ha_tui import auditlog, backups, deploy_steps, deploy_verify, lint, lockfile, nodeconfig, topology
+from k8s_ha_tui.collector import keepalived, parse
+from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.wizard import defaults_topology
+
+EXAMPLES = int(os.environ.get("K8S_HA_TUI_FUZZ", "150"))
+ROOT = Path(__file__).resolve().parents[2]
+fuzz = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+TOPO = defaults_topology()
+# Garbage with the shapes parsers look for: section markers, separators, numbers, quotes, NULs.
+ANSWER = st.lists(st.one_of(st.text(max_size=40), st.sampled_from([
+    "@@data", "@@addr", "@@services", "@@lock", "@@audit", "@@0", "PRESENT", "ABSENT", "VRRP Instance = X",
+    "------< VRRP Topology >------", "State = MASTER", "Priority = 999999999999999999999", " = ", ":", "{", "}",
+    '"', "#", "\x00", "VRRP Instance: VI_1", "  Advertisements:", "    Received: x", "ACTIVE active active",
+    "# pxname,svname,status,addr", "a,b,UP,1.2.3.4:5", "MAINT 1", "UID 0", "2: eth0 inet 10.0.0.1/24 scope"])),
+    max_size=30).map("\n".join)
+
+
+@fuzz
+@given(ANSWER)
+def test_node_answers_never_raise(text):
+    parse.sections(text)
+    parse.show_stat(text)
+    parse.active_servers(text)
+    parse.notify_state(text)
+    parse.flag_file(text)
+    parse.holds_address(text, "10.0.0.1")
+    keepalived.running_keepalived(text).instance_for("10.0.0.1")
+    keepalived.keepalived_data(text, "10.0.0.1")
+    keepalived.keepalived_stats(text)
+    nodeconfig.parse_facts(text)
+    deploy_steps.parse_probe(text, TOPO.vip)
+    deploy_verify.verify_failure(text, TOPO, maintenance=False)
+    lockfile.parse_probe(text)
+    auditlog.parse_lines(text)
+    backups.parse_listing(text)
+    try:
+        deploy_steps.parse_files(text, ["/a", "/b"])
+    except UserError:
+        pass  # documented: an answer that does not decode is an error, one line
+
+
+YAML_BITS = st.sampled_from([
+    "name: x\n", "vip: 10.0.3.10\n", "masters:\n", "- {name: a, address: 10.0.3.11}\n", "vrrp: {version: 2}\n",
+    "a: &x [*x]\n", "b: !!python/object:os.system {}\n", "  - - - - - - 1\n", "check: {interval: 1e999}\n",
+    "ssh: 7\n", "\x00\x01", "---\n", "...\n", "key: 'unterminated\n", "[" * 50, "{a: " * 30, "vip: [1, 2]\n",
+    "masters: [{name: a, address: 10.0.3.11, priority: 300}]\n", "workers: null\n", "\ufeff", "prefix: true\n"])
+
+
+@fuzz
+@given(st.lists(st.one_of(YAML_BITS, st.text(max_size=30)), max_size=20).map("".join))
+def test_topology_files_load_or_say_why_in_one_line(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("t") / "topology.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        topology.load_topology(path)
+    except UserError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(str(path))
+
+
+@fuzz
+@given(st.binary(max_size=2000))
+def test_binary_topology_files_are_one_line_errors(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("b") / "topology.yaml"
+    path.write_bytes(data)
+    with pytest.raises(UserError) as info:
+        topology.load_topology(path)
+    assert "\n" not in str(info.value)
+
+
+CONFIG_BITS = st.sampled_from([
+    "vrrp_instance X {\n", "}\n", "{", "include /nonexistent/*.conf\n", "include conf.d/*\n", 'script "a\n',
+    "virtual_ipaddress {\n 10.0.0.1\n fe80::1/64\n}\n", "auth_pass 123456789\n", "global_defs {\n",
+    "frontend f\n bind *:6443\n default_backend b\n", "backend b from nowhere\n server s 1.2.3.4:6443\n",
+    "server-template s 3 host\n", "defaults d\n mode http\n", "listen l\n", "# c\n", "! c\n", "\x00", "\t\t"])
+
+
+@fuzz
+@given(st.lists(st.one_of(CONFIG_BITS, st.text(max_size=30)), max_size=30).map("".join))
+def test_config_files_lint_without_a_traceback(text):
+    lint.lint_configs(text, text, text, keepalived_files={"/etc/keepalived/conf.d/x": text})
+
+
+# Offline commands only: generated arguments must never make a command connect anywhere, and an
+# output option always points into a temporary folder (never a system or repository file).
+OUTPUTS = {"-o", "--output", "--render-dir"}
+ARGS = st.lists(st.sampled_from([
+    "-t", "--topology", "-o", "--output", "--json", "--keepalived", "--haproxy", "--check-script", "--defaults",
+    "--from", "--render-dir", "--haproxy-version", "2.0", "9.9", "x", "", "-", "--", "/", "/nonexistent",
+    "/etc/passwd", "/etc/passwd/x", str(ROOT / "examples/sungup.yaml"), str(ROOT / "tests/fixtures/seed/keepalived.conf"),
+    str(ROOT / "tests/fixtures/seed/haproxy.cfg"), "OUT", "OUT/x", "--no-such-option"]), max_size=8)
+
+
+@fuzz
+@given(st.sampled_from(["render", "lint", "wizard"]), ARGS)
+def test_offline_commands_never_trace_back(tmp_path_factory, command, args):
+    from k8s_ha_tui import cli
+
+    out = tmp_path_factory.mktemp("o")
+    argv = [command, *(a.replace("OUT", str(out / "out")) for a in args)]
+    for i, word in enumerate(argv[:-1]):  # whatever is generated, only ever write under the tmp folder
+        if word in OUTPUTS:
+            argv[i + 1] = str(out / f"w{i}")
+    if command == "wizard" and "--defaults" not in argv:
+        argv.append("--defaults")  # the interactive wizard needs a terminal (tested elsewhere)
+    here = os.getcwd()
+    os.chdir(out)  # a default output (wizard's topology.yaml) lands in the tmp folder too
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:  # argparse: a usage error is exit 2
+        code = exc.code
+    finally:
+        os.chdir(here)
+    assert code in (0, 1, 2), argv
