@@ -33,10 +33,13 @@ async def plan_cutover(ctx: Rollout) -> None:
     stopped keepalived), and give the holder the owner variant when the router id changes. The
     switch and the variant are part of the changes: staged, validated, shown and backed up."""
     vip = ctx.topo.vip
-    running = {p.name: await running_view(p, vip) for p in ctx.plans}
+    views = await asyncio.gather(*(running_view(p, vip) for p in ctx.plans))
+    running = {p.name: view for p, view in zip(ctx.plans, views)}
     texts = {p.name: next((c.new for c in p.changes if c.path == PATHS.keepalived_conf), None) for p in ctx.plans}
-    files = {p.name: await keepalived_files(p.conn, PATHS.keepalived_conf, texts[p.name]) if texts[p.name] else {}
-             for p in ctx.plans}
+    async def included(p: NodePlan) -> dict[str, str]:
+        text = texts[p.name]
+        return await keepalived_files(p.conn, PATHS.keepalived_conf, text) if text else {}
+    files = dict(zip(texts, await asyncio.gather(*(included(p) for p in ctx.plans))))
     new = {n: adopt.view_of_text(texts[n], vip, files[n]) for n in texts}
     order = [p.name for p in rollout_order(ctx.plans)]
     cut = adopt.plan(running, new, order, [p.name for p in ctx.plans if p.state.holds_vip])

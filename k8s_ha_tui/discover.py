@@ -38,13 +38,9 @@ class Discovery:
 def instance_view(node: LiveNode, vip: str | None) -> tuple[VrrpView | None, KBlock | None]:
     """The node's instance that carries `vip` (else its first): the running one where keepalived
     runs, else the file's; and the file's block for it, for what only the file says."""
-    root = node.keepalived_root()
-    blocks = root.all("vrrp_instance")
-    files = file_views(root)
-    running = node.facts.running.instance_for(vip) if node.facts.keepalived_running else None
-    view = from_running(running) if running else next((v for v in files if vip and v.has_vip(vip)),
-                                                     files[0] if files else None)
-    block = next((b for b, v in zip(blocks, files) if view and v.name == view.name), None)
+    view = node.vrrp_view(vip, first_if_none=True)
+    blocks = node.keepalived_root().all("vrrp_instance")
+    block = next((b for b in blocks if view and b.args[:1] == [view.name]), None)
     return view, block
 
 

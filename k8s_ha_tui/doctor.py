@@ -102,14 +102,7 @@ def scripts(node: LiveNode) -> list[Finding]:
 
 
 def _views(nodes: list[LiveNode], vip: str) -> dict[str, VrrpView]:
-    out = {}
-    for n in nodes:
-        running = n.facts.running.instance_for(vip) if n.facts.keepalived_running else None
-        files = file_views(n.keepalived_root())
-        view = from_running(running) if running else next((v for v in files if v.has_vip(vip)), None)
-        if view is not None:
-            out[n.name] = view
-    return out
+    return {n.name: view for n in nodes if (view := n.vrrp_view(vip)) is not None}
 
 
 def cross_node(nodes: list[LiveNode], topo: Topology) -> list[Finding]:

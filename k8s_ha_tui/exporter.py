@@ -43,7 +43,6 @@ class Watch:
 
     topo: Topology
     snap: ClusterStatus | None = None
-    collected_at: float | None = None  # wall clock of the latest snapshot
     collect_seconds: float | None = None
     moves: int = 0
     last_move: float | None = None
@@ -57,7 +56,7 @@ class Watch:
                 self.moves += 1
                 self.last_move = snap.taken_at
             self._last_holder = holder
-        self.snap, self.collected_at = snap, snap.taken_at
+        self.snap = snap
         if collect_seconds is not None:
             self.collect_seconds = collect_seconds
 
@@ -110,7 +109,7 @@ def _cluster(f: dict, w: Watch) -> None:
         f["last_move"].add_metric([c], w.last_move)
     if snap is None:  # nothing collected yet: the collect timestamp is absent, which alerts
         return
-    f["collected"].add_metric([c], w.collected_at or 0)
+    f["collected"].add_metric([c], snap.taken_at)
     if w.collect_seconds is not None:
         f["duration"].add_metric([c], w.collect_seconds)
     f["holders"].add_metric([c], len(snap.holders))

@@ -20,6 +20,7 @@ from .collector.ssh import NodeConnection
 from .confparse import include_matches, include_patterns, parse_keepalived
 from .deploy_steps import read_files
 from .lint import NOTIFY_KEYWORDS, SYSTEM_BINARIES
+from .vrrpview import VrrpView, file_views, from_running
 
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
@@ -124,6 +125,15 @@ class LiveNode:
 
     def keepalived_root(self):
         return parse_keepalived(self.keepalived_text or "", self.facts.keepalived_conf, self.keepalived_files)
+
+    def vrrp_view(self, vip: str | None, first_if_none: bool = False) -> VrrpView | None:
+        """The instance that carries `vip` as it runs (keepalived's dump) where keepalived runs,
+        else as the files say it (there, with `first_if_none`, the first instance when none does)."""
+        running = self.facts.running.instance_for(vip) if self.facts.keepalived_running else None
+        if running is not None:
+            return from_running(running)
+        files = file_views(self.keepalived_root())
+        return next((v for v in files if vip and v.has_vip(vip)), files[0] if files and first_if_none else None)
 
 
 def _listing_script(folders: list[str]) -> str:
