@@ -53,7 +53,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_fault(args: argparse.Namespace) -> int:
     from .cluster import fault
 
-    print(fault(args.node, args.kind))
+    print(fault(args.node, args.kind, args.value, args.every))
     return 0
 
 
@@ -136,6 +136,10 @@ def add_lab_commands(sub) -> None:
     fa = ls.add_parser("fault", help="break something on a node", description=f"Kinds - {kinds}")
     fa.add_argument("node")
     fa.add_argument("kind", choices=list(KINDS))
+    fa.add_argument("value", nargs="?", type=float, metavar="VALUE",
+                    help="vrrp-loss: PERCENT (0.01-100); pause: MS (1-60000)")
+    fa.add_argument("--every", type=float, metavar="S",
+                    help="pause: again every S seconds until `lab heal` (at most an hour)")
     fa.set_defaults(func=cmd_fault)
 
     he = ls.add_parser("heal", help="undo one fault on a node, or all of them")

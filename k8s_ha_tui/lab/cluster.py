@@ -34,6 +34,7 @@ class LabState:
     workers: int
     pids: dict[str, dict[str, int]] = field(default_factory=dict)  # node → unshare/init pids
     faults: dict[str, list[str]] = field(default_factory=dict)
+    loops: dict[str, int] = field(default_factory=dict)  # node → process group of its pause loop
 
     def nodes(self) -> list[LabNode]:
         return L.lab_nodes(self.masters, self.workers)
@@ -279,15 +280,32 @@ def status() -> dict:
             "namespaces": network.lab_namespaces(), "nodes": out_nodes}
 
 
-def fault(name: str, kind: str) -> str:
+def fault(name: str, kind: str, value: float | None = None, every: float | None = None) -> str:
+    """Inject a fault; `value` for those that take a number (vrrp-loss %, pause ms), `every` for a
+    repeating pause. A one-off pause is over when this returns: nothing is left to heal."""
     state, paths = _require_state()
     node = state.node(name)
+    faults.validate(node, kind)
+    faults.check_value(kind, value, every)
+    what = f"{kind} {value:g}" if value is not None else kind
+    if kind == "pause" and every is None:
+        assert value is not None
+        faults.pause_once(state.init(name), value)
+        return f"{name}: keepalived was paused for {value:g} ms"
     if kind in state.faults.get(name, []):
-        return f"{name}: {kind} is already in effect"
-    faults.inject(node, state.init(name), kind)
+        if kind not in faults.VALUES:
+            return f"{name}: {kind} is already in effect"
+        heal(name, kind)  # a new value replaces the old one
+        state, paths = _require_state()
+    if kind == "pause":
+        assert value is not None and every is not None
+        state.loops[name] = faults.start_pause_loop(state.init(name), value, every)
+        what += f" every {every:g} s"
+    else:
+        faults.inject(node, state.init(name), kind, value)
     state.faults.setdefault(name, []).append(kind)
     state.save(paths)
-    return f"{name}: {kind}: {faults.KINDS[kind]}"
+    return f"{name}: {what}: {faults.KINDS[kind]}"
 
 
 def heal(name: str, kind: str | None = None) -> str:
@@ -300,7 +318,7 @@ def heal(name: str, kind: str | None = None) -> str:
     # The network first: the rest may need the node reachable.
     todo.sort(key=lambda k: k != "offline")
     for k in todo:
-        faults.heal(node, state.init(name), k)
+        faults.heal(node, state.init(name), k, state.loops.pop(name, None) if k == "pause" else None)
         if k in active:
             active.remove(k)
     state.faults[name] = active

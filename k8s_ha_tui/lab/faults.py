@@ -6,13 +6,20 @@ namespace, so those pids are the node's), never by name.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+
 from . import layout as L
 from .layout import LabNode
 from .network import ip
-from .nodes import node_exec
-from .proc import LabError
+from .nodes import enter_command, node_exec
+from .proc import LabError, alive, wait_until
 
 NFT_TABLE = "k8s_ha_lab"
+LOSS_TABLE = "k8s_ha_lab_loss"  # its own table: vrrp-drop's heal must not take the loss away too
+PAUSE_LOOP_LIMIT_S = 3600  # a repeating pause stops by itself after this, healed or not
+MAX_PAUSE_MS = 60_000
 
 KINDS = {
     "apiserver-down": "the kube-apiserver process dies (SIGKILL)",
@@ -21,8 +28,13 @@ KINDS = {
     "keepalived-down": "keepalived dies (SIGKILL to all its processes: no goodbye advert)",
     "vrrp-drop": "the node stops sending and receiving VRRP (IP protocol 112); SSH keeps working",
     "offline": "the node drops off the network entirely (unplugged from the bridge)",
+    "vrrp-loss": "a random PERCENT of VRRP packets in and out are lost (a bad link); SSH keeps working",
+    "pause": "keepalived freezes for MS milliseconds (SIGSTOP/SIGCONT of its process group: a VM stun "
+             "or a GC stall); with --every S, again every S seconds until healed",
 }
-MASTER_ONLY = {"apiserver-down", "apiserver-hang", "haproxy-down", "keepalived-down"}
+# The faults that take a number: what it is, its unit and its range.
+VALUES = {"vrrp-loss": ("PERCENT", 0.01, 100.0), "pause": ("MS", 1, MAX_PAUSE_MS)}
+MASTER_ONLY = {"apiserver-down", "apiserver-hang", "haproxy-down", "keepalived-down", "pause"}
 _SERVICE = {"apiserver-down": "kube-apiserver", "apiserver-hang": "kube-apiserver",
             "haproxy-down": "haproxy", "keepalived-down": "keepalived"}
 
@@ -53,7 +65,57 @@ def validate(node: LabNode, kind: str) -> None:
         raise LabError(f"{node.name} is a worker; {kind} applies to masters only")
 
 
-def inject(node: LabNode, init: int, kind: str) -> None:
+def check_value(kind: str, value: float | None, every: float | None) -> None:
+    """The number a fault takes (and only those faults take one), within its range."""
+    if kind not in VALUES:
+        if value is not None or every is not None:
+            raise LabError(f"{kind} takes no value")
+        return
+    name, low, high = VALUES[kind]
+    if value is None:
+        raise LabError(f"{kind} needs {name} ({low:g}-{high:g})")
+    if not low <= value <= high:
+        raise LabError(f"{kind} {value:g}: {name} must be {low:g}-{high:g}")
+    if every is not None:
+        if kind != "pause":
+            raise LabError("--every applies to pause only")
+        if not value / 1000 < every <= PAUSE_LOOP_LIMIT_S:
+            raise LabError(f"--every {every:g}: must be longer than the pause ({value / 1000:g} s) "
+                           f"and at most {PAUSE_LOOP_LIMIT_S} s")
+
+
+def _pause_script(ms: float) -> str:
+    """Freeze keepalived's process group for `ms`, then thaw it (one sh: no exec between the two)."""
+    return ('pf=/run/keepalived.pid; [ -s "$pf" ] || { echo "keepalived is not running" >&2; exit 1; }; '
+            f'pid=$(cat "$pf"); /bin/kill -s STOP -- "-$pid"; sleep {ms / 1000:.3f}; /bin/kill -s CONT -- "-$pid"')
+
+
+def pause_once(init: int, ms: float) -> None:
+    node_exec(init, ["sh", "-c", _pause_script(ms)], timeout=ms / 1000 + 10)
+
+
+def start_pause_loop(init: int, ms: float, every: float) -> int:
+    """A background loop inside the node, in a process group of its own; returns that group's id.
+    Bounded: it ends by itself after PAUSE_LOOP_LIMIT_S."""
+    count = max(1, int(PAUSE_LOOP_LIMIT_S // every))
+    loop = f'n=0; while [ $n -lt {count} ]; do sleep {every:g}; {_pause_script(ms)}; n=$((n+1)); done'
+    proc = subprocess.Popen(enter_command(init, ["sh", "-c", loop]), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return proc.pid
+
+
+def stop_pause_loop(init: int, pgid: int | None) -> None:
+    """End the loop (its group, by the id we kept), then make sure keepalived is not left frozen."""
+    if pgid is not None and alive(pgid):
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        wait_until(lambda: not alive(pgid), 5, "the pause loop to end")
+    node_exec(init, ["sh", "-c", 'pf=/run/keepalived.pid; [ -s "$pf" ] && /bin/kill -s CONT -- "-$(cat "$pf")"; true'])
+
+
+def inject(node: LabNode, init: int, kind: str, value: float | None = None) -> None:
     validate(node, kind)
     if kind == "apiserver-down":
         _signal_service(init, "kube-apiserver", "KILL", group=False)
@@ -66,19 +128,32 @@ def inject(node: LabNode, init: int, kind: str) -> None:
     chain input {{ type filter hook input priority 0; policy accept; ip protocol vrrp drop; }}
     chain output {{ type filter hook output priority 0; policy accept; ip protocol vrrp drop; }}
 }}""")
+    elif kind == "vrrp-loss":
+        assert value is not None
+        # One rule a line: nft's one-line form does not parse a numgen rule before the `}`.
+        share = round(value * 100)  # in 1/10000: numgen draws 0-9999
+        rule = "ip protocol vrrp " + (f"numgen random mod 10000 < {share} " if share < 10000 else "") + "drop"
+        _nft(init, "".join(f"table inet {LOSS_TABLE} {{\n  chain {hook} {{\n"
+                           f"    type filter hook {hook} priority 0; policy accept;\n    {rule}\n  }}\n}}\n"
+                           for hook in ("input", "output")))
     elif kind == "offline":
         # Like a cut cable behind the switch: the node keeps its link up and notices nothing,
         # everyone else stops hearing it.
         ip("link", "set", node.bridge_port, "nomaster", netns=L.BRIDGE_NETNS)
 
 
-def heal(node: LabNode, init: int, kind: str) -> None:
+def heal(node: LabNode, init: int, kind: str, loop: int | None = None) -> None:
+    """Undo `kind`; `loop` is the process group of a repeating pause, where one runs."""
     validate(node, kind)
-    if kind == "apiserver-hang":
+    if kind == "pause":
+        stop_pause_loop(init, loop)
+    elif kind == "apiserver-hang":
         _signal_service(init, "kube-apiserver", "CONT", group=False)
     elif kind in _SERVICE:
         _systemctl(init, "start", _SERVICE[kind])
     elif kind == "vrrp-drop":
         node_exec(init, ["nft", "delete", "table", "inet", NFT_TABLE], check=False)
+    elif kind == "vrrp-loss":
+        node_exec(init, ["nft", "delete", "table", "inet", LOSS_TABLE], check=False)
     elif kind == "offline":
         ip("link", "set", node.bridge_port, "master", L.BRIDGE, netns=L.BRIDGE_NETNS)

@@ -24,7 +24,8 @@ def run(cmd: list[str], timeout: float = 20, check: bool = True, input: str | No
         raise LabError(f"{cmd[0]}: not installed") from None
     if check and res.returncode != 0:
         detail = (res.stderr or res.stdout).strip().splitlines()
-        raise LabError(f"{' '.join(cmd)}: {detail[-1] if detail else f'exit {res.returncode}'}")
+        said = next((line for line in detail if "Error:" in line), detail[-1] if detail else f"exit {res.returncode}")
+        raise LabError(f"{' '.join(cmd)}: {said.strip()}")
     return res
 
 

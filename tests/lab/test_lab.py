@@ -6,12 +6,14 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 from labtools import wait_for
 
 from k8s_ha_tui.lab import cluster, layout
+from k8s_ha_tui.lab.proc import alive
 
 MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 NODES = MASTERS + ["k8s-node-01", "k8s-node-02", "k8s-node-03"]
@@ -170,6 +172,46 @@ def test_vrrp_drop_makes_two_masters_split_brain(healthy):
     assert healthy.ssh("k8s-master-01", "true").returncode == 0  # SSH still works
     cluster.heal("k8s-master-01", "vrrp-drop")
     wait_for(lambda: healthy.vrrp_state("k8s-master-02") == "BACKUP", 15, "master-02 to step back")
+
+
+def test_vrrp_loss_drops_that_share_of_vrrp_only(healthy):
+    cluster.fault("k8s-master-01", "vrrp-loss", 100)
+    wait_for(lambda: healthy.vrrp_state("k8s-master-02") == "MASTER", 15, "master-02 to stop hearing master-01")
+    assert healthy.ssh("k8s-master-01", "true").returncode == 0  # SSH still works
+    # A new value replaces the old rule rather than adding a second one.
+    cluster.fault("k8s-master-01", "vrrp-loss", 2.5)
+    rules = healthy.ssh("k8s-master-01", "nft list ruleset").stdout
+    assert rules.count("numgen random mod 10000 < 250 drop") == 2 and rules.count("vrrp drop") == 0
+    cluster.heal("k8s-master-01", "vrrp-loss")
+    assert "numgen" not in healthy.ssh("k8s-master-01", "nft list ruleset").stdout
+
+
+def keepalived_frozen(lab, node: str) -> bool:
+    """keepalived's main process is stopped (state T) on `node`."""
+    stat = lab.ssh(node, 'cat "/proc/$(cat /run/keepalived.pid)/stat"').stdout
+    return stat.rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_a_pause_longer_than_master_down_moves_the_vip_and_ends_by_itself(healthy):
+    """0.5 s adverts: master-down ~1.7 s. A 3 s freeze of the holder hands the VIP over; when it
+    thaws, its higher priority takes the VIP back."""
+    done = threading.Event()
+    pause = threading.Thread(target=lambda: (cluster.fault("k8s-master-01", "pause", 3000), done.set()))
+    pause.start()
+    wait_for(lambda: keepalived_frozen(healthy, "k8s-master-01"), 5, "master-01's keepalived frozen")
+    wait_for(lambda: healthy.vrrp_state("k8s-master-02") == "MASTER", 5, "master-02 to take over during the pause")
+    pause.join(timeout=15)
+    assert done.is_set() and not keepalived_frozen(healthy, "k8s-master-01")
+    assert "pause" not in cluster.status()["nodes"][0]["faults"]  # a one-off leaves nothing to heal
+
+
+def test_a_repeating_pause_runs_until_healed(healthy):
+    cluster.fault("k8s-master-02", "pause", 400, every=0.5)
+    loop = cluster.LabState.load(cluster.lab_paths()).loops["k8s-master-02"]
+    wait_for(lambda: keepalived_frozen(healthy, "k8s-master-02"), 5, "the first pause")
+    cluster.heal("k8s-master-02")
+    assert not alive(loop) and not keepalived_frozen(healthy, "k8s-master-02")
+    assert "k8s-master-02" not in cluster.LabState.load(cluster.lab_paths()).loops
 
 
 def test_offline_node_is_unreachable_until_healed(healthy):
