@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+        # Commands that change nodes handle Ctrl-C themselves and say what they did; the rest
+        # change nothing, or say here what an interruption can leave (`on_interrupt`).
+        print(f"\ninterrupted; {getattr(args, 'on_interrupt', 'nothing was changed')}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`... | head`): say nothing more, as other Unix tools do.

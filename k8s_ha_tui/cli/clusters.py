@@ -125,7 +125,8 @@ def add_parsers(sub, p: Parents) -> None:
     di.add_argument("-o", "--output", required=True, metavar="FILE")
     di.add_argument("--name", help="the cluster's name (default: from the VRRP instance's)")
     di.add_argument("--ssh-user", default="root", metavar="USER")
-    di.add_argument("--ssh-port", type=bounded(int, 1, 65535), default=22, metavar="PORT")
+    di.add_argument("--ssh-port", type=bounded(int, 1, 65535), default=22, metavar="PORT",
+                    help="1-65535 (default: %(default)s)")
     di.add_argument("--identity-file", default="~/.ssh/id_ed25519", metavar="FILE")
     di.add_argument("--known-hosts", default="~/.ssh/known_hosts", metavar="FILE")
     di.add_argument("--accept-new-host-keys", action="store_true",

@@ -62,7 +62,7 @@ def lock_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask before changing the nodes")
     p.add_argument("--wait", type=bounded(float, 0, 3600, " seconds"), nargs="?", const=600.0, default=0.0,
                    metavar="SECONDS",
-                   help="if another operator holds the cluster lock, queue for it this long "
+                   help="if another operator holds the cluster lock, queue for it this long, 0-3600 "
                         "(default: refuse at once; --wait alone: 600)")
     p.add_argument("--break-stale-lock", action="store_true",
                    help="remove a cluster lock whose holder is gone (its process died on this machine, or it "
@@ -89,7 +89,8 @@ def print_findings(findings, as_json: bool) -> None:
     for f in findings:
         print(f.text())
     errors = sum(f.level == "error" for f in findings)
-    print(f"{errors} error(s), {len(findings) - errors} warning(s)")
+    warnings = sum(f.level == "warning" for f in findings)
+    print(f"{errors} error(s), {warnings} warning(s)")
 
 
 async def go_ahead(yes: bool, verb: str) -> bool:

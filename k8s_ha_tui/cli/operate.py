@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from .. import cells
 from ..errors import UserError
@@ -105,8 +106,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from ..tui.app import run_monitor
 
     topo = topology.load_topology(args.topology)
-    run_monitor(topo, policy_for(topo), args.interval)
-    return 0
+    code, changes = run_monitor(topo, policy_for(topo), args.interval)
+    print("monitor closed" + (" (Ctrl-C)" if code == 130 else "") + ": "
+          + ("; ".join(changes) if changes else "nothing was changed from it"), file=sys.stderr)
+    return code
 
 
 def method_argument(p: argparse.ArgumentParser) -> None:
@@ -120,7 +123,7 @@ def add_parsers(sub, p: Parents) -> None:
     mo = sub.add_parser("monitor", parents=[p.topology],
                         help="the live monitor (TUI): VIP holder, VRRP, backends, actions")
     mo.add_argument("--interval", type=bounded(float, 0.2, 60, " seconds"), default=1.0, metavar="SECONDS",
-                    help="poll every node this often (default: %(default)s; VIP moves show at once)")
+                    help="poll every node this often, 0.2-60 (default: %(default)s; VIP moves show at once)")
     mo.set_defaults(func=cmd_monitor)
 
     st = sub.add_parser("status", parents=[p.topology, p.json],

@@ -107,9 +107,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ..tui.app import run_monitor
 
     input("Press Enter to open the monitor (f: failover, m: maintenance, l: logs, q: quit) ")
-    run_monitor(topo, policy_for(topo), 1.0)
+    code, changes = run_monitor(topo, policy_for(topo), 1.0)
+    print(f"monitor closed: {'; '.join(changes) or 'nothing was changed from it'}")
     print(hint)
-    return 0
+    return code
 
 
 def add_lab_commands(sub) -> None:
@@ -124,9 +125,10 @@ def add_lab_commands(sub) -> None:
     up.add_argument("--masters", type=int, default=3, help=f"1-{L.MAX_MASTERS} (default: %(default)s)")
     up.add_argument("--workers", type=int, default=3, help=f"0-{L.MAX_WORKERS} (default: %(default)s)")
     up.add_argument("--output", metavar="FILE", help="also copy the lab topology file here")
-    up.set_defaults(func=cmd_up)
+    up.set_defaults(func=cmd_up, on_interrupt="a lab that was not finished has been removed")
 
-    ls.add_parser("down", help="remove everything the lab made").set_defaults(func=cmd_down)
+    ls.add_parser("down", help="remove everything the lab made").set_defaults(
+        func=cmd_down, on_interrupt="the lab may be partly removed: run `lab down` again")
 
     st = ls.add_parser("status", help="namespaces, addresses and daemons of every node")
     st.add_argument("--json", action="store_true")
@@ -140,18 +142,20 @@ def add_lab_commands(sub) -> None:
                     help="vrrp-loss: PERCENT (0.01-100); pause: MS (1-60000)")
     fa.add_argument("--every", type=float, metavar="S",
                     help="pause: again every S seconds until `lab heal` (at most an hour)")
-    fa.set_defaults(func=cmd_fault)
+    fa.set_defaults(func=cmd_fault, on_interrupt="the fault may be partly in place: `lab status` shows it, "
+                                                 "`lab heal NODE` undoes it")
 
     he = ls.add_parser("heal", help="undo one fault on a node, or all of them")
     he.add_argument("node")
     he.add_argument("kind", nargs="?", choices=list(KINDS))
-    he.set_defaults(func=cmd_heal)
+    he.set_defaults(func=cmd_heal, on_interrupt="some faults may be left: `lab status` shows them")
 
     ls.add_parser("handmade", help="replace keepalived + HAProxy on the masters with a hand-made setup",
                   description="Installs a keepalived + HAProxy that k8s-ha-tui did not render (VRRPv2, unicast, "
                               "PASS auth, router id 77, servers cp-a/cp-b/cp-c, no maintenance or boost files) "
                               "on every lab master, to try discover, doctor and adoption on. `deploy` replaces it "
-                              "again.").set_defaults(func=cmd_handmade)
+                              "again.").set_defaults(
+        func=cmd_handmade, on_interrupt="masters may differ (some hand-made, some ours): run `lab handmade` again")
 
     sh = ls.add_parser("shell", help="an interactive shell inside a node")
     sh.add_argument("node")
@@ -159,4 +163,4 @@ def add_lab_commands(sub) -> None:
 
     demo = sub.add_parser("demo", help="lab up, deploy, then the live monitor (the README's first command)")
     demo.add_argument("--no-monitor", action="store_true", help="stop after the deploy (also without a terminal)")
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, on_interrupt="the lab stays up as far as it got; `lab down` removes it")

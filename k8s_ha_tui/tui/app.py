@@ -53,6 +53,7 @@ class MonitorApp(App):
         Binding("l", "logs", "Logs", tooltip="keepalived and haproxy journal of the selected master"),
         Binding("t", "toggle_theme", "Theme", tooltip="Dark / light"),
         Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit(130)", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, topo: Topology, policy: HostKeyPolicy, interval: float = 1.0, collect: bool = True,
@@ -66,6 +67,8 @@ class MonitorApp(App):
         self.tracker = EventTracker()
         self.collector: Collector | None = None
         self.busy = False
+        self.quit_code: int | None = None  # asked to quit while an action ran: quit when it ends
+        self.changes: list[str] = []  # what the actions run from here did, said when the monitor closes
         self._fresh: list[NodeConnection] = []  # connections made for one action or log view
         self.clock = clock  # the event log's time stamps (fixed in snapshot tests)
         self.history: dict[str, deque[str]] = {m.name: deque(maxlen=6) for m in topo.masters}  # per master
@@ -350,9 +353,21 @@ class MonitorApp(App):
             self._close_fresh()
             self.busy = False
             self.refresh_bindings()
+            if self.quit_code is not None:
+                self.exit(return_code=self.quit_code)
+
+    async def action_quit(self, code: int = 0) -> None:
+        """q (0) or Ctrl-C (130). A running action is never cut short: the monitor closes when
+        it has put the cluster in a consistent state."""
+        if self.busy:
+            self.quit_code = code
+            self.notify("an action is running: the monitor closes when it has finished", severity="warning")
+            return
+        self.exit(return_code=code)
 
     @on(ActionFinished)
     def action_done(self, message: ActionFinished) -> None:
+        self.changes.append(message.text)
         self.log_event(message.text, "info" if message.ok else "warning")
         self.notify(message.text, severity="information" if message.ok else "error")
 
@@ -393,6 +408,9 @@ class MonitorApp(App):
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
 
-def run_monitor(topo: Topology, policy: HostKeyPolicy, interval: float) -> None:
-    MonitorApp(topo, policy, interval).run()
+def run_monitor(topo: Topology, policy: HostKeyPolicy, interval: float) -> tuple[int, list[str]]:
+    """The exit code (130 after Ctrl-C) and what the actions run from the monitor did."""
+    app = MonitorApp(topo, policy, interval)
+    app.run()
+    return app.return_code or 0, app.changes
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from k8s_ha_tui import cli
+
 EXE = shutil.which("k8s-ha-tui", path=str(Path(sys.executable).parent)) or "k8s-ha-tui"
 
 
@@ -78,3 +80,21 @@ def test_no_traceback_for_odd_but_plausible_input(tmp_path, example_path):
         res = run(*argv)
         assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr, (argv, res.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_ctrl_c_says_what_was_left_and_exits_130(tmp_path, example_path, monkeypatch, capsys):
+    """render stopped after its first file: one line, exit 130, and no folder, not even the
+    staging one it was filling."""
+    from k8s_ha_tui import render
+
+    real_fdopen, opened = render.os.fdopen, []
+
+    def stop_on_second(*args, **kw):
+        opened.append(1)
+        if len(opened) == 2:
+            raise KeyboardInterrupt
+        return real_fdopen(*args, **kw)
+    monkeypatch.setattr(render.os, "fdopen", stop_on_second)
+    assert cli.main(["render", "-t", str(example_path), "-o", str(tmp_path / "out")]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted; nothing was changed"
+    assert len(opened) == 2 and list(tmp_path.iterdir()) == []

@@ -9,7 +9,7 @@ from k8s_ha_tui.collector.model import BackendServer, ClusterStatus, MasterStatu
 from k8s_ha_tui.collector.ssh import HostKeyPolicy
 from k8s_ha_tui.tui.app import MonitorApp
 from k8s_ha_tui.tui.confirm_modal import ConfirmModal
-from k8s_ha_tui.tui.messages import StatusPolled
+from k8s_ha_tui.tui.messages import ActionFinished, StatusPolled
 from k8s_ha_tui.wizard import defaults_topology
 
 TOPO = defaults_topology()
@@ -156,3 +156,29 @@ async def test_another_operators_change_greys_out_the_actions_and_is_shown():
         await pilot.press("f")
         await pilot.pause()
         assert not isinstance(a.screen, ConfirmModal)
+
+
+async def test_ctrl_c_quits_with_130_and_q_with_0():
+    for key, code in (("ctrl+c", 130), ("q", 0)):
+        a = app()
+        async with a.run_test(size=(120, 36)) as pilot:
+            a.post_message(StatusPolled(HEALTHY))
+            await pilot.pause()
+            await pilot.press(key)
+            await pilot.pause()
+        assert a.return_code == code and a.changes == []
+
+
+async def test_quitting_during_an_action_waits_for_it_to_finish():
+    a = app()
+    async with a.run_test(size=(120, 36)) as pilot:
+        a.post_message(StatusPolled(HEALTHY))
+        await pilot.pause()
+        a.busy = True  # an action is running
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert a.is_running and a.quit_code == 130
+        a.busy = False
+        a.post_message(ActionFinished("done", True))
+        await pilot.pause()
+        assert a.changes == ["done"]
