@@ -41,8 +41,8 @@ from benchlib import Client, VipWatch, deploy, wait_for
 
 from k8s_ha_tui import topology
 from k8s_ha_tui.lab import cluster
-from k8s_ha_tui.lint import master_down_seconds
 from k8s_ha_tui.render import templates_dir
+from k8s_ha_tui.vrrp_timing import master_down_seconds
 
 BENCH = Path(__file__).resolve().parent
 SEED_CHANGES = {
@@ -77,7 +77,7 @@ class Config:
     def detection_s(self) -> float:
         """The longest this configuration may take to act on a fault: check, then VRRP."""
         t = self.topo
-        return t.check.interval * (t.check.fall + 1) + master_down_seconds(t.vrrp.advert_int)
+        return t.check.interval * (t.check.fall + 1) + master_down_seconds(t.vrrp.advert_int, adverts=t.vrrp.down_adverts)
 
 
 def set_path(data: dict, dotted: str, text: str) -> None:

@@ -142,6 +142,16 @@ def vrrp_version(root: KBlock, instance: KBlock | None = None) -> int:
     return 3 if text == "3" else 2
 
 
+def down_adverts(root: KBlock, instance: KBlock) -> int:
+    """Adverts a backup of this instance misses before it takes over: the instance's
+    down_timer_adverts, else global_defs vrrp_down_timer_adverts, else the RFC's 3."""
+    gdefs = root.first("global_defs")
+    for text in (instance.value("down_timer_adverts"), gdefs.value("vrrp_down_timer_adverts") if gdefs else None):
+        if text is not None and text.isdigit() and 1 <= int(text) <= 100:
+            return int(text)
+    return 3
+
+
 # --- HAProxy ---------------------------------------------------------------------------------
 
 SECTION_KEYWORDS = ("global", "defaults", "frontend", "backend", "listen", "peers", "resolvers",

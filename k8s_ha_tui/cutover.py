@@ -13,9 +13,9 @@ from .collector.ssh import SshError
 from .deploy_node import Rollout, restore, rollout_order
 from .deploy_steps import DEPLOYED_OK, INSTALLED, DeployError, FileChange, NodePlan, commit, read_files
 from .deploy_verify import verify
-from .lint import master_down_seconds
 from .nodeconfig import keepalived_files
 from .paths import PATHS
+from .vrrp_timing import master_down_seconds
 from .vrrpview import from_running
 
 

@@ -41,6 +41,7 @@ from .deploy_steps import (
     stage,
     validate,
 )
+from .errors import UserError
 from .paths import PATHS
 from .topology import Master, Topology
 
@@ -92,6 +93,10 @@ async def _run(ctx: Rollout, action: str, desired: Desired, confirm: Confirm, pr
                         f"{'; in maintenance' if p.state.maintenance else ''}")
             for p in ctx.plans:
                 await ensure_packages(p, topo, options.allow_install, ctx.log)
+            refusals = [f"{p.name}: {why}" for p in ctx.plans
+                        if (why := render.keepalived_refusal(topo, p.state.keepalived_version))]
+            if refusals:
+                raise UserError(f"{refusals[0]}; nothing was changed")
             for p, m in zip(ctx.plans, topo.masters):
                 p.changes = await desired(p, m)
             await cutover.plan_cutover(ctx)

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .collector.ssh import connect_all_as
-from .confparse import KBlock, parse_haproxy_files
+from .confparse import KBlock, down_adverts, parse_haproxy_files
 from .errors import UserError
 from .lint import backends_used, bind_ports
 from .nodeconfig import LiveNode, read_facts, read_node
@@ -26,7 +26,7 @@ from .vrrpview import VrrpView, file_views, from_running
 # What the model expresses of a vrrp_instance; anything else in one is named as not modelled.
 MODELLED = {"state", "interface", "virtual_router_id", "priority", "advert_int", "authentication",
             "unicast_src_ip", "unicast_peer", "virtual_ipaddress", "track_script", "track_file", "version",
-            "notify"}
+            "notify", "down_timer_adverts"}
 
 
 @dataclass
@@ -226,6 +226,11 @@ def describe(nodes: list[LiveNode], workers: list[LiveNode], ssh: Ssh, name: str
     auths = [auth for _, b in views.values() if b is not None and (auth := b.first("authentication")) is not None]
     password = next((p for auth in auths if (p := auth.value("auth_pass"))), None)
     vrrp = {"router_id": router_id, "version": version, "advert_int": advert, "unicast": unicast}
+    if block is not None:
+        missed = down_adverts(root, block)
+        vrrp["down_adverts"] = min(max(missed, 2), 20)
+        if vrrp["down_adverts"] != missed:
+            notes.append(f"down_timer_adverts {missed}: the topology allows 2-20; it says {vrrp['down_adverts']}")
     if password and version == 2 and v[first.name].auth_type == "PASS":
         vrrp["auth_pass"] = password[:8]
     data = {

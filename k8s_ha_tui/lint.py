@@ -11,18 +11,30 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from .confparse import HSection, KBlock, parse_haproxy_files, parse_keepalived, parse_timeout, vrrp_version
+from . import profiles
+from .confparse import (
+    HSection,
+    KBlock,
+    down_adverts,
+    parse_haproxy_files,
+    parse_keepalived,
+    parse_timeout,
+    vrrp_version,
+)
 from .election import Candidate, combinations_count, unsafe_combinations
+from .profiles import FIRST_BACKUP_PRIORITY
 from .topology import Topology
+from .vrrp_timing import master_down_seconds, pause_always_survived
 
-Level = Literal["error", "warning"]
+Level = Literal["error", "warning", "info"]  # info: no problem, a fact worth knowing
 
 # Thresholds from bench/failover.py's lab runs (README, "Failover speed").
 SLOW_DETECTION_WARN_S = 3
 SLOW_DETECTION_ERROR_S = 10
 SLOW_TAKEOVER_WARN_S = 2.0  # a vanished holder replaced after longer than this: too slow
 SHORT_PROXY_TIMEOUT_S = 60
-FLAPPY_ADVERT_S = 0.3
+# A freeze of the holder this long (a GC pause, a VM stun) must never move the VIP (bench/flap.py).
+PAUSE_TO_SURVIVE_S = 0.25
 NOTIFY_KEYWORDS = ("notify", "notify_master", "notify_backup", "notify_fault", "notify_stop")
 # A vrrp_script that runs a program from here (killall, pidof, sh -c '...') says all it does in
 # its own line: there is no script file to read.
@@ -42,16 +54,11 @@ class Finding:
 
     def text(self) -> str:
         where = f"{self.where}: " if self.where else ""
-        return f"{where}{self.level} {self.code}: {self.message}\n    fix: {self.fix}"
+        return f"{where}{self.level} {self.code}: {self.message}" + (f"\n    fix: {self.fix}" if self.fix else "")
 
 
 def has_errors(findings: list[Finding]) -> bool:
     return any(f.level == "error" for f in findings)
-
-
-def master_down_seconds(advert: float, priority: int = 100) -> float:
-    """VRRP's master-down interval: 3 × advert + skew, skew = (256 - priority) / 256 × advert."""
-    return 3 * advert + (256 - priority) / 256 * advert
 
 
 # --- topology --------------------------------------------------------------------------------
@@ -66,7 +73,7 @@ def lint_topology(topo: Topology) -> list[Finding]:
             "T001", level,
             f"a dead HAProxy is noticed only after check.interval × check.fall = {detect} s",
             "use the defaults: check.interval 1, check.fall 1", "check"))
-    takeover = master_down_seconds(vrrp.advert_int)
+    takeover = master_down_seconds(vrrp.advert_int, adverts=vrrp.down_adverts)
     if chk.weight != 0:
         out.append(Finding(
             "T002", "warning",
@@ -90,18 +97,24 @@ def lint_topology(topo: Topology) -> list[Finding]:
             "T005", "warning",
             f"{len(topo.masters)} masters: etcd tolerates no more failures than with {len(topo.masters) - 1}",
             "use an odd number of masters", "masters"))
-    if takeover > SLOW_TAKEOVER_WARN_S:
+    named = profiles.matching(vrrp.version, vrrp.advert_int, vrrp.down_adverts, (chk.interval, chk.fall, chk.rise))
+    if takeover > SLOW_TAKEOVER_WARN_S and named is None:  # `safe` is slow on purpose, and says so (T008)
         out.append(Finding(
             "T007", "warning",
-            f"a holder that drops off the network is replaced only after 3 × vrrp.advert_int + skew "
+            f"a holder that drops off the network is replaced only after {vrrp.down_adverts} × vrrp.advert_int + skew "
             f"(~{takeover:.1f} s); meanwhile the API is unreachable through the VIP",
-            "use vrrp.version 3 with vrrp.advert_int 0.5", "vrrp.advert_int"))
-    if vrrp.version == 3 and vrrp.advert_int < FLAPPY_ADVERT_S:
+            "use a speed profile (wizard --profile default or fast)", "vrrp.advert_int"))
+    survives = pause_always_survived(vrrp.advert_int, FIRST_BACKUP_PRIORITY, vrrp.down_adverts)
+    if survives < PAUSE_TO_SURVIVE_S:
         out.append(Finding(
             "T006", "warning",
-            f"vrrp.advert_int {vrrp.advert_text} s: a busy node that misses three adverts "
-            f"({3 * vrrp.advert_int:.2f} s) loses the VIP (flapping)",
-            f"use vrrp.advert_int {FLAPPY_ADVERT_S} or more", "vrrp.advert_int"))
+            f"vrrp.advert_int {vrrp.advert_text} s × vrrp.down_adverts {vrrp.down_adverts}: a freeze of the holder "
+            f"longer than {survives * 1000:.0f} ms (a GC pause, a VM stun) can move the VIP (flapping)",
+            "use a speed profile (wizard --profile): fast takes over in ~0.6 s and rides through 350 ms",
+            "vrrp.advert_int"))
+    if named is not None:
+        out.append(Finding("T008", "info", f"speed profile {named.describe()}", "", "vrrp"))
+    return out
     return out
 
 
@@ -123,6 +136,21 @@ def script_command(script: KBlock) -> list[str]:
     """A vrrp_script's `script` line (its words), or [] where it has none."""
     line = script.first("script")
     return line.args if line is not None else []
+
+
+def _speed_profile(root: KBlock, inst: KBlock, scripts: list[KBlock]) -> profiles.Profile | None:
+    """The profile an instance's timing (and its first tracked script's) matches, if any."""
+    try:
+        advert = float(inst.value("advert_int") or 1)
+    except ValueError:
+        return None
+    adverts = down_adverts(root, inst)
+    tracked = inst.first("track_script")
+    first = tracked.words()[0] if tracked and tracked.words() else None
+    script = next((s for s in scripts if s.args and s.args[0] == first), None)
+    check = None if script is None else (_int(script.value("interval"), 1), _int(script.value("fall"), 1),
+                                         _int(script.value("rise"), 1))
+    return profiles.matching(vrrp_version(root, inst), advert, adverts, check)
 
 
 def lint_keepalived(text: str, check_script: str | None = None, where: str = "keepalived.conf",
@@ -194,6 +222,10 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
             add("K109", "warning", inst,
                 f"vrrp_instance {iname}: no vrrp_track_file maintenance switch; the VIP cannot be moved on purpose cleanly",
                 "add a vrrp_track_file with weight 0 and track it")
+
+        named = _speed_profile(root, inst, scripts)
+        if named is not None:
+            add("K111", "info", inst, f"vrrp_instance {iname}: speed profile {named.describe()}", "")
 
     script_texts = [check_script] if check_script else []
     commands = {s.args[0] if s.args else "?": script_command(s) for s in scripts}

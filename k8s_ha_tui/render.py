@@ -18,6 +18,7 @@ import jinja2
 from .errors import UserError
 from .paths import PATHS
 from .topology import Master, Topology
+from .vrrp_timing import RFC_DOWN_ADVERTS
 
 RENDER_MARKER = ".k8s-ha-tui-render"
 
@@ -79,6 +80,15 @@ def parse_version(text: str | None) -> tuple[int, int]:
         return (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0)
     except ValueError:
         raise UserError(f"{text!r} is not a version like 2.6") from None
+
+
+def keepalived_refusal(topo: Topology, keepalived_version: str | None) -> str | None:
+    """Why the topology cannot run on this keepalived version, or None. (Unknown versions pass:
+    `keepalived -t` on the node still refuses a keyword it does not know, before any change.)"""
+    if topo.vrrp.down_adverts != RFC_DOWN_ADVERTS and keepalived_version and parse_version(keepalived_version) < (2, 2):
+        return (f"vrrp.down_adverts {topo.vrrp.down_adverts} needs keepalived 2.2 or newer (down_timer_adverts), "
+                f"this node has {keepalived_version}; use vrrp.down_adverts 3 (the `default` speed profile)")
+    return None
 
 
 def render_node(topo: Topology, node: Master, haproxy_version: str | None = None,

@@ -38,6 +38,7 @@ from .fieldchecks import (  # noqa: F401 - re-exported: the wizard and tests use
     check_user,
 )
 from .files import atomic_write, check_writable  # noqa: F401 - re-exported (lab, tests)
+from .vrrp_timing import RFC_DOWN_ADVERTS
 
 MAX_MASTERS = 9
 DEFAULT_TOP_PRIORITY = 150
@@ -87,6 +88,9 @@ class Vrrp(_Strict):
     # Measured with bench/failover.py; see the README for the trade-off against flapping.
     version: Literal[2, 3] = 3
     advert_int: float = 0.5
+    # Adverts a backup misses before it takes the VIP: the RFC's 3, or (keepalived >= 2.2,
+    # `down_timer_adverts`) more, so that fast adverts do not mean a hair trigger. vrrp_timing.py.
+    down_adverts: Annotated[int, Field(ge=2, le=20)] = RFC_DOWN_ADVERTS
     unicast: bool = False
 
     @model_validator(mode="before")

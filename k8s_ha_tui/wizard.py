@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from . import profiles
 from . import topology as tp
 from .errors import UserError
 
@@ -194,10 +195,60 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
     out["masters"] = _ask_nodes(ask, "master", s.get("masters", []), 1, tp.MAX_MASTERS, names, addrs, masters_check)
     out["workers"] = _ask_nodes(ask, "worker", s.get("workers", []), 0, 500, names, addrs, tp.check_ipv4)
 
-    v = s.get("vrrp", {})
+    v, c = s.get("vrrp", {}), s.get("check", {})
     vrrp: dict = {"router_id": ask.number("VRRP virtual router id (unique on this network):",
                                           v.get("router_id", 51), tp.check_router_id)}
-    vrrp["version"] = int(prompter.select("VRRP version:", ["2", "3"], str(v.get("version", tp.Vrrp().version))))
+    prompter.show(profiles_text())
+    choice = prompter.select("Speed profile:", [*profiles.PROFILES, "custom"], _profile_name(v, c))
+    if choice == "custom":
+        vrrp.update(_ask_vrrp_timing(ask, prompter, v))
+        out["check"] = _ask_check(ask, c)
+    else:
+        values = profiles.get(choice).values()
+        vrrp.update(values["vrrp"])
+        out["check"] = values["check"]
+    vrrp["unicast"] = prompter.confirm("Use unicast VRRP (where multicast is blocked, as in most clouds)?",
+                                       bool(v.get("unicast", False)))
+    out["vrrp"] = vrrp
+
+    ssh = s.get("ssh", {})
+    out["ssh"] = {
+        "user": ask.text("SSH user on the masters:", ssh.get("user", "root"), tp.check_user),
+        "port": ask.number("SSH port:", ssh.get("port", 22), tp.check_port),
+        "identity_file": ask.text("SSH private key:", ssh.get("identity_file", "~/.ssh/id_ed25519"), _nonempty),
+        "known_hosts": ask.text("SSH known_hosts file:", ssh.get("known_hosts", "~/.ssh/known_hosts"), _nonempty),
+    }
+    out["ssh"]["become"] = "none" if out["ssh"]["user"] == "root" else prompter.select(
+        "Become root with:", ["sudo", "none"], ssh.get("become", "sudo"))
+    return tp.topology_from_dict(out, "wizard")
+
+
+def profiles_text() -> str:
+    """The speed profiles with their measured numbers, as a table that fits 80 columns."""
+    rows = [f"  {'':<8} {'adverts':<10} {'API back':<9} {'pauses':<7} false moves at",
+            f"  {'':<8} {'× missed':<10} {'(offline)':<9} {'ridden':<7} 1 % VRRP loss"]
+    for p in profiles.PROFILES.values():
+        row = (f"  {p.name:<8} {f'{p.advert_int:g} s × {p.down_adverts}':<10} {f'{p.offline_gap_s:.2f} s':<9} "
+               f"{f'{p.pause_ok_s:g} s':<7} {profiles.per_month(p.false_moves_per_day(0.01)):<25}")
+        rows.append((row + (" 2.2+" if p.needs_new_keepalived else "")).rstrip())
+    return "\n".join([f"Speed profiles ({profiles.MEASURED_ON}):", *rows,
+                      *(f"  {p.name}: for {p.use_when}" for p in profiles.PROFILES.values()),
+                      "  custom: choose the VRRP version, advert interval and checks yourself",
+                      "  (2.2+: needs keepalived 2.2 or newer; deploy checks)"])
+
+
+def _profile_name(vrrp: dict, check: dict) -> str:
+    """The profile the starting values match: the question's default."""
+    model_vrrp, model_check = tp.Vrrp(), tp.Check()
+    named = profiles.matching(vrrp.get("version", model_vrrp.version), vrrp.get("advert_int", model_vrrp.advert_int),
+                              vrrp.get("down_adverts", model_vrrp.down_adverts),
+                              (check.get("interval", model_check.interval), check.get("fall", model_check.fall),
+                               check.get("rise", model_check.rise)))
+    return named.name if named else "custom"
+
+
+def _ask_vrrp_timing(ask: _Asker, prompter: Prompter, v: dict) -> dict:
+    vrrp: dict = {"version": int(prompter.select("VRRP version:", ["2", "3"], str(v.get("version", tp.Vrrp().version))))}
     if vrrp["version"] == 2:
         prompter.show("PASS authentication only guards against a neighbour's VRRP by mistake: it "
                       "travels in clear text. Leave empty for none.")
@@ -210,15 +261,17 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
         advert = 1  # VRRPv2 counts whole seconds
     vrrp["advert_int"] = ask.text("VRRP advert interval in seconds:", f"{advert:g}",
                                   lambda x: tp.check_advert_int(x, vrrp["version"]), _as_float)
-    vrrp["unicast"] = prompter.confirm("Use unicast VRRP (where multicast is blocked, as in most clouds)?",
-                                       bool(v.get("unicast", False)))
-    out["vrrp"] = vrrp
+    vrrp["down_adverts"] = ask.number(
+        "Adverts a backup misses before it takes over (3: the RFC; other values need keepalived 2.2+):",
+        v.get("down_adverts", tp.Vrrp().down_adverts), lambda x: tp.check_model_field(tp.Vrrp, "down_adverts", x))
+    return vrrp
 
-    c = s.get("check", {})
+
+def _ask_check(ask: _Asker, c: dict) -> dict:
     def check_field(name: str):
         return lambda value: tp.check_model_field(tp.Check, name, value)
 
-    out["check"] = {
+    return {
         "interval": ask.number("Seconds between health checks:", c.get("interval", 1), check_field("interval")),
         "fall": ask.number("Failed checks before a node gives up the VIP:", c.get("fall", tp.Check().fall),
                            check_field("fall")),
@@ -226,17 +279,6 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
                            check_field("rise")),
         "weight": c.get("weight", 0),
     }
-
-    ssh = s.get("ssh", {})
-    out["ssh"] = {
-        "user": ask.text("SSH user on the masters:", ssh.get("user", "root"), tp.check_user),
-        "port": ask.number("SSH port:", ssh.get("port", 22), tp.check_port),
-        "identity_file": ask.text("SSH private key:", ssh.get("identity_file", "~/.ssh/id_ed25519"), _nonempty),
-        "known_hosts": ask.text("SSH known_hosts file:", ssh.get("known_hosts", "~/.ssh/known_hosts"), _nonempty),
-    }
-    out["ssh"]["become"] = "none" if out["ssh"]["user"] == "root" else prompter.select(
-        "Become root with:", ["sudo", "none"], ssh.get("become", "sudo"))
-    return tp.topology_from_dict(out, "wizard")
 
 
 def _nonempty(value: str) -> str:

@@ -7,21 +7,25 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
+from ..profiles import PROFILES
 from .common import Parents, print_findings, read_text
 
 
 def cmd_wizard(args: argparse.Namespace) -> int:
-    from .. import render, topology, wizard
+    from .. import profiles, render, topology, wizard
 
+    start = wizard.start_from(args.start)
+    if args.profile:
+        start = profiles.apply(start, args.profile)
     if args.defaults:
-        topo = wizard.defaults_topology() if not args.start else topology.load_topology(args.start)
+        topo = topology.topology_from_dict(start, args.start or "defaults")
         topology.save_topology(topo, args.output)
-        print(f"wrote {args.output}")
+        print(f"wrote {args.output}" + (f" (speed profile {args.profile})" if args.profile else ""))
     else:
         topology.check_writable(args.output)
         prompter = wizard.QuestionaryPrompter()
         try:
-            topo = wizard.ask_topology(prompter, wizard.start_from(args.start))
+            topo = wizard.ask_topology(prompter, start)
             if not wizard.confirm_and_write(prompter, topo, args.output,
                                             lambda t: topology.save_topology(t, args.output)):
                 print("nothing written")
@@ -94,6 +98,9 @@ def add_parsers(sub, p: Parents) -> None:
     w.add_argument("--from", dest="start", metavar="FILE", help="start from an existing topology file")
     w.add_argument("--defaults", action="store_true", help="write the defaults (or --from FILE) without asking")
     w.add_argument("--render-dir", metavar="DIR", help="also render the configs into DIR")
+    w.add_argument("--profile", choices=list(PROFILES),
+                   help="speed profile: its VRRP and check values are written into the topology "
+                        "(with --defaults; without, it is the question's default)")
     w.set_defaults(func=cmd_wizard)
 
     r = sub.add_parser("render", parents=[p.topology],

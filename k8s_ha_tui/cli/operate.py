@@ -105,6 +105,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from ..collector.ssh import policy_for
     from ..tui.app import run_monitor
 
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError("the monitor is a full-screen terminal app and needs a terminal; without one, use "
+                        "`status --json` (one snapshot) or `exporter` (metrics)", code=2)
     topo = topology.load_topology(args.topology)
     code, changes = run_monitor(topo, policy_for(topo), args.interval)
     print("monitor closed" + (" (Ctrl-C)" if code == 130 else "") + ": "

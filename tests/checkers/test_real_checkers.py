@@ -89,3 +89,12 @@ def test_any_invalid_topology_is_refused(data, mutation):
     with pytest.raises(UserError) as exc:
         tp.topology_from_dict(bad)
     assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("name", ["safe", "default", "fast"])
+def test_every_speed_profile_renders_configs_keepalived_accepts(checkers, example_path, tmp_path, name):
+    from k8s_ha_tui import profiles
+
+    t = tp.topology_from_dict(profiles.apply(tp.topology_to_dict(tp.load_topology(example_path)), name))
+    out = render.write_tree(render.render_all(t), tmp_path / "out")
+    assert_clean(checkers.check_rendered(out, t))

@@ -73,6 +73,7 @@ def test_no_traceback_for_odd_but_plausible_input(tmp_path, example_path):
         (["wizard", "-o", str(tmp_path / "t.yaml")], "needs a terminal"),
         (["render", "-t", str(example_path), "-o", str(a_file / "out")], "is a file, not a directory"),
         (["monitor", "-t", str(example_path), "--interval", "0"], "outside 0.2–60 seconds"),
+        (["monitor", "-t", str(tmp_path / "none.yaml")], "needs a terminal"),  # checked before anything else
         (["discover", "--masters", "198.18.0.11", "-o", str(tmp_path)], "is a directory"),
         (["exporter", "-t", str(example_path), "--interval", "0"], "outside 1–300 seconds"),
     ]

@@ -101,7 +101,8 @@ ARGS = st.lists(st.sampled_from([
     "-t", "--topology", "-o", "--output", "--json", "--keepalived", "--haproxy", "--check-script", "--defaults",
     "--from", "--render-dir", "--haproxy-version", "2.0", "9.9", "x", "", "-", "--", "/", "/nonexistent",
     "/etc/passwd", "/etc/passwd/x", str(ROOT / "examples/sungup.yaml"), str(ROOT / "tests/fixtures/seed/keepalived.conf"),
-    str(ROOT / "tests/fixtures/seed/haproxy.cfg"), "OUT", "OUT/x", "--no-such-option"]), max_size=8)
+    str(ROOT / "tests/fixtures/seed/haproxy.cfg"), "OUT", "OUT/x", "--no-such-option", "--profile", "fast",
+    "turbo"]), max_size=8)
 
 
 @fuzz

@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from k8s_ha_tui import election, lint
+from k8s_ha_tui import election, lint, profiles, render
 from k8s_ha_tui import topology as tp
 from k8s_ha_tui.wizard import SEED_DEFAULTS, defaults_topology
 
@@ -85,12 +86,34 @@ def test_slow_and_unsafe_topology_is_an_error():
     assert codes["T003"].level == "error" and "k8s-master-01 keeps the VIP" in codes["T003"].message
 
 
-def test_measured_defaults_lint_clean_and_faster_adverts_warn():
-    assert lint.lint_topology(defaults_topology()) == []
+def test_measured_defaults_lint_clean_and_name_their_profile():
+    findings = lint.lint_topology(defaults_topology())
+    assert [(f.code, f.level) for f in findings] == [("T008", "info")]
+    assert findings[0].message.startswith("speed profile default:")
+
+
+def test_fast_adverts_with_the_rfc_count_warn_and_more_missed_adverts_do_not():
+    """0.1 s × 3: a 250 ms freeze of the holder can move the VIP; 0.1 s × 5 (fast) rides it out."""
     data = copy.deepcopy(SEED_DEFAULTS)
     data["vrrp"] = {"router_id": 51, "version": 3, "advert_int": 0.1}
     codes = {f.code for f in lint.lint_topology(tp.topology_from_dict(data))}
     assert codes == {"T006"}
+    data["vrrp"]["down_adverts"] = 5
+    named = [f for f in lint.lint_topology(tp.topology_from_dict(data)) if f.level != "info"]
+    assert named == []
+
+
+@pytest.mark.parametrize("name", list(profiles.PROFILES))
+def test_lint_names_the_profile_of_a_topology_and_of_its_rendered_keepalived_conf(name):
+    topo = tp.topology_from_dict(profiles.apply(copy.deepcopy(SEED_DEFAULTS), name))
+    assert [f.message.split(":")[0] for f in lint.lint_topology(topo)] == [f"speed profile {name}"]
+    conf = render.render_node(topo, topo.masters[0])[0]
+    assert conf.path.endswith("keepalived.conf")
+    found = [f for f in lint.lint_keepalived(conf.text, None) if f.code == "K111"]
+    assert len(found) == 1 and f"speed profile {name}:" in found[0].message
+    # Another check (fall 3) is no longer that profile.
+    other = conf.text.replace(f"fall {topo.check.fall}", "fall 3")
+    assert not [f for f in lint.lint_keepalived(other, None) if f.code == "K111"]
 
 
 def test_simulator_counterexample_is_real():

@@ -72,6 +72,7 @@ def test_bad_answers_are_refused_as_typed_then_corrected():
         "master 2 name": ["k8s-master-01", "cp-2"],
         "cp-2 address": ["10.0.9.12", "10.0.3.10", "10.0.3.11", "10.0.3.12"],
         "kube-apiserver port": ["8443", "6443"],
+        "Speed profile": ["custom"],
         "Failed checks before": ["0", "2"],
         "VRRP version": ["2"],
         "advert interval": ["0.5", "1"],
@@ -91,10 +92,10 @@ def test_bad_answers_are_refused_as_typed_then_corrected():
 
 
 def test_v2_password_is_checked_and_v3_skips_it():
-    p = ScriptedPrompter({"VRRP version": ["2"], "auth_pass": ["far-too-long", "ok-pass"]})
+    p = ScriptedPrompter({"Speed profile": ["custom"], "VRRP version": ["2"], "auth_pass": ["far-too-long", "ok-pass"]})
     assert wizard.ask_topology(p).vrrp.auth_pass == "ok-pass"
     assert any("longer than 8" in r for _, r in p.rejected)
-    p3 = ScriptedPrompter({"advert interval": ["0.005", "0.2"]})  # version 3 is the default
+    p3 = ScriptedPrompter({"Speed profile": ["custom"], "advert interval": ["0.005", "0.2"]})  # v3: the default
     t3 = wizard.ask_topology(p3)
     assert t3.vrrp.version == 3 and t3.vrrp.advert_int == 0.2 and t3.vrrp.auth_pass is None
     assert not any("auth_pass" in q for q in p3.asked)
@@ -106,7 +107,8 @@ def test_starting_from_a_file_keeps_its_values(example_path):
 
 
 def test_summary_masks_the_password():
-    t = wizard.ask_topology(ScriptedPrompter({"VRRP version": ["2"], "auth_pass": ["s3cret"]}))
+    t = wizard.ask_topology(ScriptedPrompter({"Speed profile": ["custom"], "VRRP version": ["2"],
+                                              "auth_pass": ["s3cret"]}))
     assert "s3cret" not in wizard.summary(t) and "********" in wizard.summary(t)
 
 
@@ -152,3 +154,28 @@ def test_every_topic_is_asked(key):
     p = ScriptedPrompter()
     wizard.ask_topology(p)
     assert any(key in q for q in p.asked)
+
+
+def test_a_profile_is_shown_with_its_numbers_and_written_as_plain_values():
+    p = ScriptedPrompter({"Speed profile": ["fast"]})
+    t = wizard.ask_topology(p)
+    shown = "\n".join(p.shown)
+    assert "fast     0.1 s × 5  0.63 s    0.35 s  one in 32 years" in shown and "bench/flap.py" in shown
+    assert (t.vrrp.version, t.vrrp.advert_int, t.vrrp.down_adverts) == (3, 0.1, 5)
+    assert not any("advert interval" in q or "Seconds between health checks" in q for q in p.asked)
+    assert "down_adverts: 5" in tp.topology_yaml(t)
+
+
+def test_custom_asks_for_missed_adverts_and_the_start_file_sets_the_default_choice():
+    p = ScriptedPrompter({"Speed profile": ["custom"], "Adverts a backup misses": ["1", "4"]})
+    t = wizard.ask_topology(p)
+    assert t.vrrp.down_adverts == 4 and any("greater than or equal to 2" in r for _, r in p.rejected)
+    again = ScriptedPrompter()
+    assert wizard.ask_topology(again, tp.topology_to_dict(t)) == t  # "custom" stays the default
+
+
+def test_defaults_with_a_profile_writes_its_values(tmp_path):
+    out = tmp_path / "t.yaml"
+    assert cli.main(["wizard", "--defaults", "--profile", "safe", "-o", str(out)]) == 0
+    t = tp.load_topology(out)
+    assert (t.vrrp.advert_int, t.vrrp.down_adverts, t.check.fall) == (0.5, 6, 2)
