@@ -4,6 +4,7 @@ accident, and a one-line error for a path that cannot be written, found before a
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def check_writable(path: str | os.PathLike) -> None:
     p = Path(path)
     if p.is_dir():
         raise UserError(f"{p}: is a directory; give a file name")
+    if p.exists() and not p.is_file():  # written by rename, a device or FIFO would be replaced
+        raise UserError(f"{p}: is not a regular file; give a file name")
     parent = p.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -39,3 +42,44 @@ def check_writable(path: str | os.PathLike) -> None:
         raise UserError(f"{p}: {parent} is not a directory")
     if not os.access(parent, os.W_OK):
         raise UserError(f"{p}: {parent} is not writable")
+
+
+MiB = 1 << 20
+
+
+def require_regular(path: Path, what: str) -> None:
+    """Where `path` exists, it must be a regular file: a device or a FIFO named by mistake would
+    be read forever (or block until a writer comes)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # missing or unreadable: the reader says so in its own words
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{path}: {what} is {'a directory' if stat.S_ISDIR(mode) else 'not a regular file'}")
+
+
+def read_input(path: str | os.PathLike, limit: int, what: str) -> str:
+    """A file the user named, read whole as UTF-8: a regular file of at most `limit` bytes. A
+    device, a FIFO or a huge file is a one-line error, never a hang or a memory blow-up."""
+    p = Path(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
+    except FileNotFoundError:
+        raise UserError(f"{p}: no such {what}") from None
+    except OSError as exc:
+        raise UserError(f"{p}: cannot read: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise UserError(f"{p}: {'a directory' if stat.S_ISDIR(mode) else 'not a regular file'}, not a {what}")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(limit + 1)
+        except OSError as exc:
+            raise UserError(f"{p}: cannot read: {exc.strerror}") from None
+    if len(data) > limit:
+        raise UserError(f"{p}: larger than {limit / MiB:g} MiB, too large for a {what}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{p}: cannot read: not UTF-8 (byte {exc.start})") from None

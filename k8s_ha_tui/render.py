@@ -137,18 +137,33 @@ def render_all(topo: Topology, haproxy_version: str | None = None,
     return out
 
 
-def write_tree(files: dict[str, RenderedFile], out_dir: str | os.PathLike) -> Path:
-    """Write the files under out_dir atomically: build a sibling folder, then swap it in.
-
-    Refuses to replace a folder that is not empty and was not made by render, so a typo like
-    `-o /etc` cannot destroy anything.
-    """
+def check_tree_target(out_dir: str | os.PathLike) -> Path:
+    """Where write_tree may write, checked before any work (and before a wizard writes its
+    topology, so that it never stops half-done): a one-line error otherwise."""
     target = Path(out_dir).expanduser().absolute()
     if target.exists():
         if not target.is_dir():
             raise UserError(f"{target}: exists and is not a directory")
         if any(target.iterdir()) and not (target / RENDER_MARKER).exists():
             raise UserError(f"{target}: not empty and not made by 'k8s-ha-tui render'; choose another folder")
+        return target
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{target}: a part of the path is a file, not a directory")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"{target}: {parent} is not writable")
+    return target
+
+
+def write_tree(files: dict[str, RenderedFile], out_dir: str | os.PathLike) -> Path:
+    """Write the files under out_dir atomically: build a sibling folder, then swap it in.
+
+    Refuses to replace a folder that is not empty and was not made by render, so a typo like
+    `-o /etc` cannot destroy anything.
+    """
+    target = check_tree_target(out_dir)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -173,6 +188,9 @@ def write_tree(files: dict[str, RenderedFile], out_dir: str | os.PathLike) -> Pa
             shutil.rmtree(old)
         else:
             os.rename(staging, target)
+    except OSError as exc:  # a full or read-only device: nothing of the new tree is left behind
+        shutil.rmtree(staging, ignore_errors=True)
+        raise UserError(f"{target}: cannot write: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

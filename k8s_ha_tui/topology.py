@@ -37,10 +37,12 @@ from .fieldchecks import (  # noqa: F401 - re-exported: the wizard and tests use
     check_router_id,
     check_user,
 )
-from .files import atomic_write, check_writable  # noqa: F401 - re-exported (lab, tests)
+from .files import MiB, atomic_write, check_writable, read_input  # noqa: F401 - re-exported (lab, tests)
 from .vrrp_timing import RFC_DOWN_ADVERTS
 
 MAX_MASTERS = 9
+MAX_WORKERS = 500
+MAX_TOPOLOGY_BYTES = 1 * MiB  # a topology of 9 masters and 500 workers is ~40 KB
 DEFAULT_TOP_PRIORITY = 150
 PRIORITY_STEP = 10
 
@@ -146,7 +148,7 @@ class Topology(_Strict):
     # HAProxy answers keepalived's check on 127.0.0.1 here: is the LOCAL load balancer alive?
     health_port: Port = 8404
     masters: Annotated[list[Master], Field(min_length=1, max_length=MAX_MASTERS)]
-    workers: list[Node] = []
+    workers: Annotated[list[Node], Field(max_length=MAX_WORKERS)] = []
     vrrp: Vrrp = Vrrp()
     check: Check = Check()
     ssh: Ssh = Ssh()
@@ -284,12 +286,7 @@ def topology_from_dict(data: object, source: str = "topology") -> Topology:
 def load_topology(path: str | os.PathLike) -> Topology:
     """Read and validate a topology file; every failure is a UserError naming the file."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{p}: no such topology file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{p}: cannot read: {exc}") from None
+    text = read_input(p, MAX_TOPOLOGY_BYTES, "topology file")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -193,7 +193,7 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
     addrs: dict[str, str] = {out["vip"]: "the VIP"}
     masters_check = _in_subnet(out["vip"], out["prefix"], tp.check_ipv4)
     out["masters"] = _ask_nodes(ask, "master", s.get("masters", []), 1, tp.MAX_MASTERS, names, addrs, masters_check)
-    out["workers"] = _ask_nodes(ask, "worker", s.get("workers", []), 0, 500, names, addrs, tp.check_ipv4)
+    out["workers"] = _ask_nodes(ask, "worker", s.get("workers", []), 0, tp.MAX_WORKERS, names, addrs, tp.check_ipv4)
 
     v, c = s.get("vrrp", {}), s.get("check", {})
     vrrp: dict = {"router_id": ask.number("VRRP virtual router id (unique on this network):",

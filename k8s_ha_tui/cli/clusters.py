@@ -54,7 +54,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
     import asyncio
 
     from .. import discover, topology
-    from ..collector.ssh import HostKeyPolicy
+    from ..collector.ssh import HostKeyPolicy, check_ssh_files
 
     topology.check_writable(args.output)  # before connecting anywhere
     masters = _addresses(args.masters, "--masters")
@@ -64,6 +64,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
                            known_hosts=args.known_hosts, become=args.become)
     except ValueError as exc:
         raise UserError(f"ssh settings: {str(exc).splitlines()[-1].strip()}", code=2) from None
+    check_ssh_files(ssh)
     policy = HostKeyPolicy(Path(ssh.known_hosts).expanduser(), args.accept_new_host_keys)
     found = asyncio.run(discover.read_cluster(masters, workers, ssh, policy))
     result = discover.describe(*found, ssh, args.name)

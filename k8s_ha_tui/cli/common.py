@@ -8,7 +8,6 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import UserError
 
@@ -45,11 +44,13 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     Console(width=None if sys.stdout.isatty() else 10_000, highlight=False, soft_wrap=False).print(table)
 
 
+MAX_CONFIG_BYTES = 16 << 20  # keepalived.conf, haproxy.cfg, a check script: real ones are a few KB
+
+
 def read_text(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+    from ..files import read_input
+
+    return read_input(path, MAX_CONFIG_BYTES, "config file")
 
 
 def lock_options(args: argparse.Namespace):

@@ -14,6 +14,11 @@ from .common import Parents, print_findings, read_text
 def cmd_wizard(args: argparse.Namespace) -> int:
     from .. import profiles, render, topology, wizard
 
+    if args.render_dir:
+        tree, out = render.check_tree_target(args.render_dir), Path(args.output).expanduser().absolute()
+        if out == tree or tree in out.parents or out in tree.parents:
+            raise UserError(f"-o {args.output} and --render-dir {args.render_dir}: the topology file and the "
+                            "rendered folder must be apart (render replaces its folder whole)")
     start = wizard.start_from(args.start)
     if args.profile:
         start = profiles.apply(start, args.profile)

@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncssh
 
 from ..errors import UserError
+from ..files import require_regular
 from ..topology import Node, Ssh, Topology
 
 CONNECT_TIMEOUT = 5
@@ -193,5 +194,14 @@ async def reconnect(conn: NodeConnection, topo: Topology, policy: HostKeyPolicy)
     conn.conn = fresh.conn
 
 
+def check_ssh_files(ssh: Ssh) -> None:
+    """known_hosts and the key must be regular files where they exist (asyncssh would read a
+    device such as /dev/zero forever): a one-line error before any connection."""
+    for what, name in (("ssh.known_hosts", ssh.known_hosts), ("ssh.identity_file", ssh.identity_file)):
+        if name:
+            require_regular(Path(name).expanduser(), what)
+
+
 def policy_for(topo: Topology, accept_new: bool = False) -> HostKeyPolicy:
+    check_ssh_files(topo.ssh)
     return HostKeyPolicy(Path(topo.ssh.known_hosts).expanduser(), accept_new)

@@ -99,3 +99,56 @@ def test_ctrl_c_says_what_was_left_and_exits_130(tmp_path, example_path, monkeyp
     assert cli.main(["render", "-t", str(example_path), "-o", str(tmp_path / "out")]) == 130
     assert capsys.readouterr().err.strip() == "interrupted; nothing was changed"
     assert len(opened) == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_devices_fifos_folders_and_huge_files_are_refused_not_read(tmp_path, example_path, monkeypatch, capsys):
+    """Read whole, /dev/zero would never end and a FIFO would block: one line and exit 2 instead,
+    before anything connects (asyncssh.connect is made to fail the test if it is reached)."""
+    import os
+
+    import asyncssh
+    import yaml
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.yaml"
+    big.write_text("#" * (2 << 20))
+    data = yaml.safe_load(example_path.read_text())
+    data["ssh"]["known_hosts"] = "/dev/zero"
+    odd_ssh = tmp_path / "odd-ssh.yaml"
+    odd_ssh.write_text(yaml.safe_dump(data))
+
+    async def no_connection(*_args, **_kw):
+        raise AssertionError("a connection was attempted")
+    monkeypatch.setattr(asyncssh, "connect", no_connection)
+    cases = [
+        (["lint", "-t", "/dev/zero"], "/dev/zero: not a regular file, not a topology file"),
+        (["lint", "--keepalived", str(fifo)], "not a regular file, not a config file"),
+        (["lint", "--haproxy", str(tmp_path)], "a directory, not a config file"),
+        (["render", "-t", str(big), "-o", str(tmp_path / "out")], "larger than 1 MiB"),
+        (["status", "-t", str(odd_ssh)], "/dev/zero: ssh.known_hosts is not a regular file"),
+    ]
+    for argv, message in cases:
+        assert cli.main(argv) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert not (tmp_path / "out").exists()
+
+
+def test_outputs_on_a_full_device_or_onto_a_device_are_one_line_and_leave_nothing(tmp_path, example_path):
+    """A full tmpfs in a mount namespace of the test's own: render and wizard cannot write, and
+    leave nothing; an output path that names a device is refused (a rename would replace it)."""
+    if shutil.which("unshare") is None or __import__("os").geteuid() != 0:
+        pytest.skip("needs root and unshare for a private tmpfs")
+    full = tmp_path / "full"
+    full.mkdir()
+    script = (f"mount -t tmpfs -o size=8k tmpfs {full} && (head -c 16384 /dev/zero > {full}/filler 2>/dev/null; true) && "
+              f"{sys.executable} -m k8s_ha_tui render -t {example_path} -o {full}/out; echo rc=$?; "
+              f"{sys.executable} -m k8s_ha_tui wizard --defaults -o {full}/t.yaml >/dev/null; echo rc=$?; "
+              f"echo left=$(ls -A {full})")
+    res = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                         capture_output=True, text=True, timeout=60)
+    assert "rc=2\nrc=2\nleft=filler\n" in res.stdout, res.stdout + res.stderr
+    assert res.stderr.count("No space left on device") == 2 and "Traceback" not in res.stderr
+    res = run("wizard", "--defaults", "-o", "/dev/null")
+    assert res.returncode == 2 and "/dev/null: is not a regular file" in res.stderr
+    assert __import__("pathlib").Path("/dev/null").is_char_device()

@@ -95,30 +95,53 @@ def test_config_files_lint_without_a_traceback(text):
 
 
 # Offline commands only: generated arguments must never make a command connect anywhere, and an
-# output option always points into a temporary folder (never a system or repository file).
-OUTPUTS = {"-o", "--output", "--render-dir"}
-ARGS = st.lists(st.sampled_from([
-    "-t", "--topology", "-o", "--output", "--json", "--keepalived", "--haproxy", "--check-script", "--defaults",
-    "--from", "--render-dir", "--haproxy-version", "2.0", "9.9", "x", "", "-", "--", "/", "/nonexistent",
-    "/etc/passwd", "/etc/passwd/x", str(ROOT / "examples/sungup.yaml"), str(ROOT / "tests/fixtures/seed/keepalived.conf"),
-    str(ROOT / "tests/fixtures/seed/haproxy.cfg"), "OUT", "OUT/x", "--no-such-option", "--profile", "fast",
-    "turbo"]), max_size=8)
+# output always lands in a temporary folder (or under a regular file, where nothing can be written).
+INPUTS = [str(ROOT / "examples/sungup.yaml"), str(ROOT / "tests/fixtures/seed/keepalived.conf"),
+          str(ROOT / "tests/fixtures/seed/haproxy.cfg"), "/", "/nonexistent", "/etc/passwd", "/etc/passwd/x",
+          "/dev/zero", "/dev/null", "TMP/fifo", "TMP/dir", "TMP/file", ""]
+OUTPUTS = ["TMP/new", "TMP/new/deeper", "TMP/dir", "TMP/file", "TMP/fifo", "TMP", "/etc/passwd/x", ""]
+OPTIONS = {
+    "render": {"-t": INPUTS, "-o": OUTPUTS, "--haproxy-version": ["2.0", "2.6", "9.9", "x", "", "-1"]},
+    "lint": {"-t": INPUTS, "--keepalived": INPUTS, "--haproxy": INPUTS, "--check-script": INPUTS, "--json": None},
+    "wizard": {"-o": OUTPUTS, "--from": INPUTS, "--render-dir": OUTPUTS, "--defaults": None,
+               "--profile": ["safe", "default", "fast", "turbo", ""]},
+}
+GARBAGE = ["x", "--", "-", "--no-such-option", "-t", "--json", "--defaults"]
+
+
+@st.composite
+def command_lines(draw):
+    command = draw(st.sampled_from(sorted(OPTIONS)))
+    options = OPTIONS[command]
+    argv = [command]
+    for option in draw(st.lists(st.sampled_from(sorted(options)), max_size=5)):
+        argv.append(option)
+        if options[option] is not None:
+            argv.append(draw(st.sampled_from(options[option])))
+    argv += draw(st.lists(st.sampled_from(GARBAGE), max_size=1))
+    return argv
+
+
+def tree(folder: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
 
 
 @fuzz
-@given(st.sampled_from(["render", "lint", "wizard"]), ARGS)
-def test_offline_commands_never_trace_back(tmp_path_factory, command, args):
+@given(command_lines())
+def test_offline_commands_never_trace_back(tmp_path_factory, argv):
+    """Exit 0, 1 or 2, never a traceback; when refused (2), not one file written or changed."""
     from k8s_ha_tui import cli
 
-    out = tmp_path_factory.mktemp("o")
-    argv = [command, *(a.replace("OUT", str(out / "out")) for a in args)]
-    for i, word in enumerate(argv[:-1]):  # whatever is generated, only ever write under the tmp folder
-        if word in OUTPUTS:
-            argv[i + 1] = str(out / f"w{i}")
-    if command == "wizard" and "--defaults" not in argv:
+    tmp = tmp_path_factory.mktemp("o")
+    os.mkfifo(tmp / "fifo")  # read whole, a FIFO blocks forever: every input must refuse it
+    (tmp / "dir").mkdir()
+    (tmp / "file").write_text("x")
+    argv = [a.replace("TMP", str(tmp)) for a in argv]
+    if argv[0] == "wizard" and "--defaults" not in argv:
         argv.append("--defaults")  # the interactive wizard needs a terminal (tested elsewhere)
+    before = tree(tmp)
     here = os.getcwd()
-    os.chdir(out)  # a default output (wizard's topology.yaml) lands in the tmp folder too
+    os.chdir(tmp)  # a default output (wizard's topology.yaml) lands in the tmp folder too
     try:
         code = cli.main(argv)
     except SystemExit as exc:  # argparse: a usage error is exit 2
@@ -126,3 +149,5 @@ def test_offline_commands_never_trace_back(tmp_path_factory, command, args):
     finally:
         os.chdir(here)
     assert code in (0, 1, 2), argv
+    if code == 2:
+        assert tree(tmp) == before, argv

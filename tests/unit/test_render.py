@@ -215,6 +215,6 @@ def test_write_failure_midway_leaves_nothing(tmp_path, monkeypatch):
         return real_open(path, *a, **kw)
 
     monkeypatch.setattr(render.os, "open", flaky_open)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="cannot write: No space left on device"):
         render.write_tree(files, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
