@@ -63,7 +63,7 @@ def test_discover_describes_the_cluster_as_it_runs(hand):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # it holds the PASS password
     data = yaml.safe_load(path.read_text())
     assert data["vrrp"] == {"router_id": handmade.ROUTER_ID, "auth_pass": handmade.AUTH_PASS, "version": 2,
-                            "advert_int": 1, "unicast": True}
+                            "advert_int": 1, "down_adverts": 3, "unicast": True}  # no down_timer_adverts: the RFC's 3
     assert [(m["name"], m["priority"]) for m in data["masters"]] == list(zip(MASTERS, handmade.PRIORITIES))
     assert (data["frontend_port"], data["apiserver_port"], data["interface"]) == (8443, 6443, "eth0")
     assert data["workers"] == [{"name": "k8s-node-01", "address": "198.18.0.21"}]
