@@ -127,3 +127,12 @@ def test_facts_from_a_real_answer():
     assert (f.hostname, f.keepalived_conf, f.haproxy_loaded_at) == ("k8s-master-01", "/etc/ka.conf", 1795939535.0)
     assert f.haproxy_configs == ["/etc/haproxy/haproxy.cfg", "/etc/haproxy/conf.d"]
     assert f.addresses == [("eth0", "198.18.0.11", 24)] and f.keepalived_running and f.haproxy_running
+
+
+@pytest.mark.parametrize(("line", "adverts", "noted"),
+                         [("down_timer_adverts 5", 5, False), ("down_timer_adverts 1", 2, True)])
+def test_discover_reads_missed_adverts_and_clamps_to_the_model(line, adverts, noted):
+    found = discover.describe(cluster(edit=lambda p, t: t.replace("advert_int 1", f"advert_int 1\n    {line}")), [], Ssh())
+    assert found.topology.vrrp.down_adverts == adverts
+    assert any(n.startswith("down_timer_adverts 1: the topology allows 2-20") for n in found.notes) == noted
+    assert not any("not modelled" in n and "down_timer_adverts" in n for n in found.notes)
