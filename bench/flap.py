@@ -15,7 +15,7 @@ the RFC, N > 3 is keepalived's down_timer_adverts), deployed with `k8s-ha-tui de
            VIP when it thaws, before it reads the adverts queued meanwhile?);
   gap      holder offline, keepalived killed on the holder, controlled failover: the 20 req/s
            TLS client loop through the VIP (bench/failover.py's runs), --runs times, median.
-Every phase is bounded; the whole run prints its own time (default settings: ~30 min).
+Every phase is bounded; the whole run prints its own time (default settings: ~26 min, --quick ~12).
 
 usage: sudo .venv/bin/python bench/flap.py [--settings 0.05x3,0.1x5,...] [--loss-seconds 60]
        [--tries 3] [--runs 3] [--quick] [--json]
