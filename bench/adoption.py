@@ -22,24 +22,15 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import Client, VipWatch, deploy, wait_for
+from benchlib import Client, VipWatch, cli, deploy, tool, vip_holders, wait_for
 
 from k8s_ha_tui import topology
 from k8s_ha_tui.lab import cluster, layout
-
-TOOL = [sys.executable, "-m", "k8s_ha_tui"]
-
-
-def tool(*args: str) -> None:
-    res = subprocess.run([*TOOL, *args], capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-    if res.returncode != 0:
-        raise SystemExit(f"{' '.join(args[:2])} failed: {res.stderr.strip()}")
 
 
 def discovered(lab_topology: Path, out: Path) -> Path:
@@ -51,18 +42,11 @@ def discovered(lab_topology: Path, out: Path) -> Path:
 
 
 def healthy(topo_file: Path) -> bool:
-    res = subprocess.run([*TOOL, "status", "-t", str(topo_file)], capture_output=True, text=True, timeout=60)
-    return res.returncode == 0
-
-
-def one_holder(masters: list[str]) -> bool:
-    res = [subprocess.run(["ip", "-n", layout.netns_of(m), "-o", "-4", "addr", "show"], capture_output=True,
-                          text=True).stdout for m in masters]
-    return sum(f" {layout.VIP}/" in out for out in res) == 1
+    return cli("status", "-t", str(topo_file)).returncode == 0
 
 
 def measured(what, masters: list[str]) -> dict:
-    wait_for(lambda: one_holder(masters), 30, "exactly one VIP holder before the run")
+    wait_for(lambda: len(vip_holders(masters)) == 1, 30, "exactly one VIP holder before the run")
     client, watch = Client(), VipWatch(masters)
     client.start()
     time.sleep(1.0)  # load before the change starts

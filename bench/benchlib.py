@@ -6,6 +6,7 @@ is bounded in count and time.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -66,16 +67,39 @@ class Client(threading.Thread):
         return out
 
 
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`k8s-ha-tui ARGS` as an operator runs it from a script (no terminal)."""
+    return subprocess.run([sys.executable, "-m", "k8s_ha_tui", *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def tool(*args: str, timeout: float = 300) -> None:
+    """`cli`, and SystemExit naming the command where it fails: a bench cannot go on from there."""
+    res = cli(*args, timeout=timeout)
+    if res.returncode != 0:
+        raise SystemExit(f"{args[0]} failed: {res.stderr.strip() or res.stdout.strip()[-500:]}")
+
+
 def deploy(topology: Path, templates: Path | None = None) -> float:
     """`k8s-ha-tui deploy` as an operator runs it; seconds it took."""
-    cmd = [sys.executable, "-m", "k8s_ha_tui", "deploy", "-t", str(topology), "--yes"]
-    if templates is not None:
-        cmd += ["--templates", str(templates)]
     started = time.monotonic()
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if res.returncode != 0:
-        raise SystemExit(f"deploy failed: {res.stderr.strip() or res.stdout.strip()[-500:]}")
+    tool("deploy", "-t", str(topology), "--yes", *(["--templates", str(templates)] if templates else []), timeout=600)
     return time.monotonic() - started
+
+
+def top_holder(topology: Path, top: str) -> str | None:
+    """`top`, once `k8s-ha-tui status` calls the cluster healthy and `top` alone holds the VIP."""
+    try:
+        snap = json.loads(cli("status", "-t", str(topology), "--json").stdout)
+    except ValueError:
+        return None
+    return top if snap.get("health") == "healthy" and snap.get("holders") == [top] else None
+
+
+def vip_holders(masters: list[str]) -> list[str]:
+    """The masters whose kernel has the VIP on an interface right now."""
+    return [m for m in masters if f" {layout.VIP}/" in subprocess.run(
+        ["ip", "-n", layout.netns_of(m), "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout]
 
 
 class VipWatch:
@@ -84,8 +108,7 @@ class VipWatch:
     def __init__(self, masters: list[str]):
         self.added: list[tuple[float, str]] = []
         self.events: list[tuple[float, str, bool]] = []  # (when, node, added or deleted)
-        self.initial = [m for m in masters if f" {layout.VIP}/" in subprocess.run(
-            ["ip", "-n", layout.netns_of(m), "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout]
+        self.initial = vip_holders(masters)
         self._procs = []
         for m in masters:
             proc = subprocess.Popen(["ip", "-n", layout.netns_of(m), "-o", "monitor", "address"],

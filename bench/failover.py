@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from benchlib import Client, VipWatch, deploy, wait_for
+from benchlib import Client, VipWatch, deploy, tool, top_holder, wait_for
 
 from k8s_ha_tui import topology
 from k8s_ha_tui.lab import cluster
@@ -113,30 +113,12 @@ def make_configs(base: Path, workdir: Path, overrides: list[str]) -> dict[str, C
     return configs
 
 
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "k8s_ha_tui", *args], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def healthy_holder(config: Config) -> str | None:
-    """The holder, when `k8s-ha-tui status` calls the cluster healthy and it is the top master."""
-    res = cli("status", "-t", str(config.topology), "--json")
-    try:
-        snap = json.loads(res.stdout)
-    except ValueError:
-        return None
-    top = config.topo.masters[0].name
-    return top if snap.get("health") == "healthy" and snap.get("holders") == [top] else None
-
-
 def cause(scenario: str, holder: str, config: Config) -> None:
     if scenario == "cpu-busy":  # two busy loops per core, on the machine every node shares
         _busy.extend(subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(s=BUSY_S)])
                      for _ in range(2 * (os.cpu_count() or 1)))
     elif scenario == "failover":
-        res = cli("failover", "-t", str(config.topology), "--yes")
-        if res.returncode != 0:
-            raise SystemExit(f"failover failed: {res.stderr.strip()}")
+        tool("failover", "-t", str(config.topology), "--yes")
     else:
         cluster.fault(holder, scenario)
 
@@ -148,15 +130,19 @@ def heal(scenario: str, holder: str, config: Config) -> None:
             proc.wait(timeout=10)
         _busy.clear()
     elif scenario == "failover":
-        res = cli("maintenance", "-t", str(config.topology), "--yes", holder, "off")
-        if res.returncode != 0:
-            raise SystemExit(f"maintenance off failed: {res.stderr.strip()}")
+        tool("maintenance", "-t", str(config.topology), "--yes", holder, "off")
     else:
         cluster.heal(holder)
 
 
+def settled_holder(config: Config) -> str:
+    """The top master, once the cluster is healthy and it holds the VIP."""
+    return wait_for(lambda: top_holder(config.topology, config.topo.masters[0].name), 90,
+                    f"a healthy cluster ({config.name})", step=0.5)
+
+
 def run_once(config: Config, scenario: str, window: float) -> dict:
-    holder = wait_for(lambda: healthy_holder(config), 90, f"a healthy cluster ({config.name})", step=0.5)
+    holder = settled_holder(config)
     masters = [m.name for m in config.topo.masters]
     watch = VipWatch(masters)
     client = Client()

@@ -38,11 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from benchlib import VipWatch, deploy, wait_for
-from failover import Config, healthy_holder, run_once
+from benchlib import VipWatch, deploy
+from failover import Config, run_once, settled_holder
 
 from k8s_ha_tui import topology
 from k8s_ha_tui.lab import cluster
+from k8s_ha_tui.profiles import FIRST_BACKUP_PRIORITY  # the lab's second master: the first to take over
 from k8s_ha_tui.vrrp_timing import (
     false_moves_per_day,
     master_down_seconds,
@@ -57,7 +58,6 @@ MAX_LOSS = 0.8
 PAUSE_LADDER_S = (0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 TARGET_PAUSE_S = 0.25
 IDLE_S = 10
-TOP_BACKUP_PRIORITY = 140  # the lab's second master: the first to take over
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class Setting:
         return cls(float(advert), int(adverts or 3))
 
     def down_s(self) -> float:
-        return master_down_seconds(self.advert, TOP_BACKUP_PRIORITY, self.adverts)
+        return master_down_seconds(self.advert, FIRST_BACKUP_PRIORITY, self.adverts)
 
 
 def loss_for(setting: Setting, seconds: float) -> float:
@@ -134,12 +134,8 @@ def keepalived_cpu_s(node: str) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def settle(config: Config) -> str:
-    return wait_for(lambda: healthy_holder(config), 90, f"a healthy cluster ({config.name})", step=0.5)
-
-
 def idle_phase(config: Config, masters: list[str]) -> dict:
-    holder = settle(config)
+    holder = settled_holder(config)
     watch = VipWatch(masters)
     cpu0, t0 = keepalived_cpu_s(holder), time.monotonic()
     time.sleep(IDLE_S)  # the measurement window itself, not a wait for anything
@@ -150,7 +146,7 @@ def idle_phase(config: Config, masters: list[str]) -> dict:
 
 
 def loss_phase(config: Config, setting: Setting, masters: list[str], seconds: float) -> dict:
-    holder = settle(config)
+    holder = settled_holder(config)
     loss = loss_for(setting, seconds)
     watch = VipWatch(masters)
     t0 = time.monotonic()
@@ -169,14 +165,14 @@ def loss_phase(config: Config, setting: Setting, masters: list[str], seconds: fl
 
 def pause_phase(config: Config, setting: Setting, masters: list[str], tries: int) -> dict:
     """Pauses of the holder from about half the always-survived length to past the timer."""
-    low = pause_always_survived(setting.advert, TOP_BACKUP_PRIORITY, setting.adverts) / 2
-    high = pause_never_survived(setting.advert, TOP_BACKUP_PRIORITY, setting.adverts) * 1.3
+    low = pause_always_survived(setting.advert, FIRST_BACKUP_PRIORITY, setting.adverts) / 2
+    high = pause_never_survived(setting.advert, FIRST_BACKUP_PRIORITY, setting.adverts) * 1.3
     ladder = sorted({p for p in PAUSE_LADDER_S if low <= p <= high} | {TARGET_PAUSE_S})
     moved_at: dict[float, int] = {}
     for pause in ladder:
         moved_at[pause] = 0
         for _ in range(tries):
-            holder = settle(config)
+            holder = settled_holder(config)
             watch = VipWatch(masters)
             time.sleep(random.uniform(0, setting.advert))  # a random phase against the adverts
             t0 = time.monotonic()
@@ -188,7 +184,7 @@ def pause_phase(config: Config, setting: Setting, masters: list[str], tries: int
     survived = [p for p in ladder if moved_at[p] == 0]
     longest = max((p for p in survived if all(moved_at[q] == 0 for q in ladder if q < p)), default=None)
     # A backup frozen past its timer: does it claim the VIP when it thaws?
-    holder = settle(config)
+    holder = settled_holder(config)
     watch = VipWatch(masters)
     backup = masters[1]
     t0 = time.monotonic()
@@ -198,7 +194,7 @@ def pause_phase(config: Config, setting: Setting, masters: list[str], tries: int
     watch.close()
     return {"pauses": {f"{p:g}": f"{moved_at[p]}/{tries}" for p in ladder},
             "longest_pause_survived_s": longest, "survives_250ms": moved_at[TARGET_PAUSE_S] == 0,
-            "model_always_survived_s": round(pause_always_survived(setting.advert, TOP_BACKUP_PRIORITY,
+            "model_always_survived_s": round(pause_always_survived(setting.advert, FIRST_BACKUP_PRIORITY,
                                                                    setting.adverts), 3),
             "backup_thaw_claims": backup_claims}
 

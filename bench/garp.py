@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import deploy, wait_for
+from benchlib import deploy, tool, top_holder, vip_holders, wait_for
 
 from k8s_ha_tui import topology
 from k8s_ha_tui.lab import cluster, layout
@@ -40,7 +40,6 @@ MISSED_WINDOW_S = 6  # after the takeover: keepalived's two bursts, at once and 
 SPLIT_S = 30
 CALM_S = 60
 TABLE = "k8s_ha_bench"
-TOOL = [sys.executable, "-m", "k8s_ha_tui"]
 
 
 def in_ns(node: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -80,32 +79,16 @@ def templates(workdir: Path, refresh: int | None) -> Path:
     return out
 
 
-def tool(*args: str) -> None:
-    res = subprocess.run([*TOOL, *args], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    if res.returncode != 0:
-        raise SystemExit(f"{' '.join(args[:1])} failed: {res.stderr.strip()}")
-
-
-def top_holder(topo_file: Path) -> str | None:
-    """The top master, once the cluster is healthy and it holds the VIP (after a failover and
-    `maintenance off` it takes the VIP back by priority)."""
-    res = subprocess.run([*TOOL, "status", "-t", str(topo_file), "--json"], capture_output=True, text=True,
-                         timeout=60)
-    try:
-        snap = json.loads(res.stdout)
-    except ValueError:
-        return None
+def settled_holder(topo_file: Path) -> str:
+    """The top master, once the cluster is healthy and it holds the VIP again (after a failover
+    and `maintenance off` it takes the VIP back by priority)."""
     top = topology.load_topology(topo_file).masters[0].name
-    return top if snap.get("health") == "healthy" and snap.get("holders") == [top] else None
-
-
-def holds_vip(node: str) -> bool:
-    return f" {layout.VIP}/" in in_ns(node, "ip", "-o", "-4", "addr", "show").stdout
+    return wait_for(lambda: top_holder(topo_file, top), 60, "a healthy cluster")
 
 
 def missed(topo_file: Path, router_like: bool, wait: float) -> float | None:
     """Seconds from the takeover until the worker, which missed its ARPs, reaches the API again."""
-    old = wait_for(lambda: top_holder(topo_file), 60, "a healthy cluster")
+    old = settled_holder(topo_file)
     new = topology.load_topology(topo_file).masters[1].name
     reach = f"net.ipv4.neigh.{layout.NODE_LINK}.base_reachable_time_ms"
     before = in_ns(WORKER, "sysctl", "-n", reach).stdout.strip()
@@ -115,7 +98,7 @@ def missed(topo_file: Path, router_like: bool, wait: float) -> float | None:
         wait_for(api_answers_from_worker, 10, "the worker reaching the API before the failover")
         nft(WORKER, f"table arp {TABLE} {{\n chain input {{\n  type filter hook input priority 0; policy drop;\n }}\n}}\n")
         tool("failover", "-t", str(topo_file), "--yes", "--to", new)
-        wait_for(lambda: holds_vip(new), 30, f"{new} to hold the VIP", step=0.05)
+        wait_for(lambda: vip_holders([new]), 30, f"{new} to hold the VIP", step=0.05)
         took_over = time.monotonic()
         time.sleep(MISSED_WINDOW_S)  # the window the worker misses: both bursts of gratuitous ARPs
         drop_table(WORKER)
@@ -133,7 +116,7 @@ def missed(topo_file: Path, router_like: bool, wait: float) -> float | None:
 
 def split(topo_file: Path) -> int:
     """MAC changes the worker sees for the VIP while two masters hold it."""
-    old = wait_for(lambda: top_holder(topo_file), 60, "a healthy cluster")
+    old = settled_holder(topo_file)
     wait_for(api_answers_from_worker, 10, "the worker reaching the API")
     macs = [vip_mac()]
     cluster.fault(old, "vrrp-drop")
@@ -153,7 +136,7 @@ def split(topo_file: Path) -> int:
 def cost(topo_file: Path) -> int:
     """Gratuitous ARPs for the VIP that reach the worker in CALM_S seconds (counted where they
     arrive: keepalived sends them from a packet socket, which the sender's nftables never sees)."""
-    wait_for(lambda: top_holder(topo_file), 60, "a healthy cluster")
+    settled_holder(topo_file)
     time.sleep(CALM_S / 4)  # let the bursts of the last takeover (at once and 5 s later) pass
     nft(WORKER, f"table arp {TABLE} {{\n chain input {{\n  type filter hook input priority 0; policy accept;\n"
                 f"  arp saddr ip {layout.VIP} arp daddr ip {layout.VIP} counter\n }}\n}}\n")

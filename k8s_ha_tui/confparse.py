@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .vrrp_timing import RFC_DOWN_ADVERTS
+
 # --- keepalived ------------------------------------------------------------------------------
 
 @dataclass
@@ -149,7 +151,7 @@ def down_adverts(root: KBlock, instance: KBlock) -> int:
     for text in (instance.value("down_timer_adverts"), gdefs.value("vrrp_down_timer_adverts") if gdefs else None):
         if text is not None and text.isdigit() and 1 <= int(text) <= 100:
             return int(text)
-    return 3
+    return RFC_DOWN_ADVERTS
 
 
 # --- HAProxy ---------------------------------------------------------------------------------

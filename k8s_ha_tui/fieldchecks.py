@@ -60,22 +60,23 @@ def check_interface(value: str) -> str:
     return value
 
 
-def check_port(value: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
-        raise ValueError(f"{value!r} is not a TCP port (1-65535)")
+def _whole(value: int, low: int, high: int, what: str) -> int:
+    """A whole number (not a bool, which Python counts as one) in [low, high], else `what` it is not."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{value!r} is not {what}")
     return value
+
+
+def check_port(value: int) -> int:
+    return _whole(value, 1, 65535, "a TCP port (1-65535)")
 
 
 def check_router_id(value: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 255:
-        raise ValueError(f"{value!r} is not a VRRP router id (1-255)")
-    return value
+    return _whole(value, 1, 255, "a VRRP router id (1-255)")
 
 
 def check_priority(value: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 254:
-        raise ValueError(f"{value!r} is not a VRRP priority (1-254; 255 is reserved for the address owner)")
-    return value
+    return _whole(value, 1, 254, "a VRRP priority (1-254; 255 is reserved for the address owner)")
 
 
 def check_auth_pass(value: str | None) -> str | None:
@@ -91,9 +92,7 @@ def check_auth_pass(value: str | None) -> str | None:
 
 
 def check_prefix(value: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 32:
-        raise ValueError(f"{value!r} is not an IPv4 prefix length (1-32)")
-    return value
+    return _whole(value, 1, 32, "an IPv4 prefix length (1-32)")
 
 
 def check_user(value: str) -> str:

@@ -35,11 +35,16 @@ def check_writable(path: str | os.PathLike) -> None:
         raise UserError(f"{p}: is a directory; give a file name")
     if p.exists() and not p.is_file():  # written by rename, a device or FIFO would be replaced
         raise UserError(f"{p}: is not a regular file; give a file name")
+    check_creatable(p)
+
+
+def check_creatable(p: Path) -> None:
+    """`p` can be made: its nearest existing ancestor is a writable directory."""
     parent = p.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise UserError(f"{p}: {parent} is not a directory")
+        raise UserError(f"{p}: {parent} is a file, not a directory")
     if not os.access(parent, os.W_OK):
         raise UserError(f"{p}: {parent} is not writable")
 

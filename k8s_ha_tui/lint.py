@@ -115,7 +115,6 @@ def lint_topology(topo: Topology) -> list[Finding]:
     if named is not None:
         out.append(Finding("T008", "info", f"speed profile {named.describe()}", "", "vrrp"))
     return out
-    return out
 
 
 # --- keepalived.conf -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 
 from .errors import UserError
+from .files import check_creatable
 from .paths import PATHS
 from .topology import Master, Topology
 from .vrrp_timing import RFC_DOWN_ADVERTS
@@ -147,13 +148,7 @@ def check_tree_target(out_dir: str | os.PathLike) -> Path:
         if any(target.iterdir()) and not (target / RENDER_MARKER).exists():
             raise UserError(f"{target}: not empty and not made by 'k8s-ha-tui render'; choose another folder")
         return target
-    parent = target.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UserError(f"{target}: a part of the path is a file, not a directory")
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"{target}: {parent} is not writable")
+    check_creatable(target)
     return target
 
 

@@ -9,7 +9,7 @@ from k8s_ha_tui.collector.model import BackendServer, ClusterStatus, MasterStatu
 from k8s_ha_tui.collector.ssh import HostKeyPolicy
 from k8s_ha_tui.tui.app import MonitorApp
 from k8s_ha_tui.tui.confirm_modal import ConfirmModal
-from k8s_ha_tui.tui.messages import ActionFinished, StatusPolled
+from k8s_ha_tui.tui.messages import StatusPolled
 from k8s_ha_tui.wizard import defaults_topology
 
 TOPO = defaults_topology()
@@ -169,16 +169,35 @@ async def test_ctrl_c_quits_with_130_and_q_with_0():
         assert a.return_code == code and a.changes == []
 
 
-async def test_quitting_during_an_action_waits_for_it_to_finish():
+async def test_quitting_during_an_action_waits_for_it_to_finish(monkeypatch):
+    """Ctrl-C while a failover runs: the monitor stays until the action has ended, then closes
+    with 130 and knows what the action did."""
+    import asyncio
+
+    from k8s_ha_tui import actions
+
+    release = asyncio.Event()
+
+    class Done:
+        def text(self) -> str:
+            return "failover: VIP on k8s-master-02"
+
+    async def slow_failover(*_args, **_kw):
+        await release.wait()
+        return Done()
+    monkeypatch.setattr(actions, "perform", slow_failover)
     a = app()
     async with a.run_test(size=(120, 36)) as pilot:
         a.post_message(StatusPolled(HEALTHY))
         await pilot.pause()
-        a.busy = True  # an action is running
+        await pilot.press("f", "y")  # failover, confirmed
+        await pilot.pause()
+        assert a.busy
         await pilot.press("ctrl+c")
         await pilot.pause()
-        assert a.is_running and a.quit_code == 130
-        a.busy = False
-        a.post_message(ActionFinished("done", True))
-        await pilot.pause()
-        assert a.changes == ["done"]
+        assert a.is_running and a.quit_code == 130  # not cut short
+        release.set()
+        deadline = asyncio.get_running_loop().time() + 5
+        while a.is_running and asyncio.get_running_loop().time() < deadline:
+            await pilot.pause()
+    assert a.return_code == 130 and a.changes == ["failover: VIP on k8s-master-02"]
