@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 
+from .collector.apiserver import DOWN, NOT_INSTALLED, UP
 from .collector.model import BackendServer, MasterStatus, NodeStatus
 
 Cell = tuple[str, str]
@@ -52,8 +53,20 @@ def api(n: NodeStatus) -> Cell:
     return ("ok", "") if n.api_via_vip else ("FAIL", "bad")
 
 
-def backend(b: BackendServer | None, age: bool = True) -> Cell:
-    """One HAProxy's view of one apiserver: state, last check, and (wide) seconds since it changed."""
+def apiserver(m: MasterStatus, short: bool = False) -> Cell:
+    """The master's own kube-apiserver: not installed yet is calm (a first-time setup), down is
+    bad. `short` for narrow screens."""
+    if not m.reachable:
+        return "", ""
+    absent = "none yet" if short else "not installed"
+    return {UP: ("up", "good"), DOWN: ("down", "bad"), NOT_INSTALLED: (absent, "")}.get(m.apiserver, ("?", ""))
+
+
+def backend(b: BackendServer | None, age: bool = True, installed: bool = True) -> Cell:
+    """One HAProxy's view of one apiserver: state, last check, and (wide) seconds since it changed.
+    An apiserver that is not installed yet is shown as such, not as a red DOWN."""
+    if b is not None and not installed and not b.up:
+        return "none yet", ""
     if b is None:
         return "?", ""
     tone = "good" if b.status.startswith("UP") else "warn" if b.status in ("DRAIN", "MAINT") else "bad"

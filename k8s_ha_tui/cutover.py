@@ -76,7 +76,7 @@ async def second_load(ctx: Rollout, p: NodePlan) -> None:
                      input=step.new)
     try:
         await commit(p, [step], source, {"keepalived": True})
-        await verify(p, ctx.topo, ctx.options.verify_timeout)
+        await verify(p, ctx.topo, ctx.options.verify_timeout, ctx.bootstrap)
     except BaseException:
         with ctx.interrupts.protected():
             await restore(ctx, p)
@@ -99,7 +99,7 @@ async def release(ctx: Rollout, p: NodePlan) -> None:
         p.state.maintenance = False
         ctx.log(f"{p.name}: maintenance off; verifying it as a backup in the new group")
     try:
-        await verify(p, ctx.topo, ctx.options.verify_timeout)
+        await verify(p, ctx.topo, ctx.options.verify_timeout, ctx.bootstrap)
     except (DeployError, SshError) as exc:
         p.result, p.note = INSTALLED, f"back in the election, but: {exc}"
         raise DeployError(f"rollout stopped: {exc}") from None

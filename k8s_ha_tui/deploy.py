@@ -23,6 +23,7 @@ from . import (
     guard,
     render,
 )
+from .collector.apiserver import NOT_INSTALLED
 from .collector.ssh import HostKeyPolicy, SshError, connect_all
 from .deploy_node import Options, Rollout, apply_node, results_text, rollout_order  # noqa: E402
 from .deploy_steps import (
@@ -41,6 +42,7 @@ from .deploy_steps import (
     stage,
     validate,
 )
+from .deploy_verify import verify_election
 from .errors import UserError
 from .paths import PATHS
 from .topology import Master, Topology
@@ -88,9 +90,13 @@ async def _run(ctx: Rollout, action: str, desired: Desired, confirm: Confirm, pr
             ctx.plans = [NodePlan(c, s) for c, s in zip(conns, states)]
             for p in ctx.plans:
                 ctx.log(f"{p.name}: connected; HAProxy {p.state.haproxy_version or '-'}, "
-                        f"keepalived {p.state.keepalived_version or '-'}"
+                        f"keepalived {p.state.keepalived_version or '-'}, kube-apiserver {p.state.apiserver}"
                         f"{'; holds the VIP' if p.state.holds_vip else ''}"
                         f"{'; in maintenance' if p.state.maintenance else ''}")
+            ctx.bootstrap = all(p.state.apiserver == NOT_INSTALLED for p in ctx.plans)
+            if ctx.bootstrap:
+                ctx.log("no kube-apiserver on any master yet: a first-time setup. Verifying what can be verified "
+                        "before kubeadm init: services, VRRP, HAProxy listening, the VIP accepting connections")
             for p in ctx.plans:
                 await ensure_packages(p, topo, options.allow_install, ctx.log)
             refusals = [f"{p.name}: {why}" for p in ctx.plans
@@ -148,6 +154,9 @@ async def _roll(ctx: Rollout, action: str, confirm: Confirm, protected: set[str]
                 await cutover.second_load(ctx, p)
         for name in ctx.cutover.first if ctx.cutover else ():
             await cutover.release(ctx, by_name[name])
+        if ctx.bootstrap:
+            holder = await verify_election(ctx.plans, ctx.topo, ctx.options.verify_timeout)
+            ctx.log(f"{holder} is the one VRRP MASTER (the top priority): ready for kubeadm init")
     finally:
         for p in ctx.plans:
             if p.release and (p.state.maintenance or p.keep_stopped) and p.result == DEPLOYED_OK:

@@ -58,6 +58,7 @@ class Rollout:
     plans: list[NodePlan] = field(default_factory=list)
     lock_note: str = ""
     cutover: CutOver | None = None  # when the masters would stop hearing each other (adopt.py)
+    bootstrap: bool = False  # no kube-apiserver on any master yet: verify the load balancer alone
 
     @property
     def hold_between_files(self) -> bool:
@@ -112,7 +113,7 @@ async def restore(ctx: Rollout, p: NodePlan) -> None:
     p.result = RESTORED
     if all(wanted.values()) and all(p.state.active.get(s) for s in SERVICE_FILES):
         try:
-            await verify(p, ctx.topo, ctx.options.verify_timeout)
+            await verify(p, ctx.topo, ctx.options.verify_timeout, ctx.bootstrap)
         except (DeployError, SshError) as exc:
             p.note = f"restored, but it does not verify: {exc}"
 
@@ -135,7 +136,7 @@ async def apply_node(ctx: Rollout, p: NodePlan, backup_id: str, action: str, pro
                 f"reloaded; verifying{' (in maintenance: expecting FAULT)' if p.state.maintenance else ''}"
                 f"{' (keepalived kept stopped)' if p.keep_stopped else ''}")
         if all(configured_after(p.changes, s) for s in SERVICE_FILES):
-            await verify(p, ctx.topo, ctx.options.verify_timeout)
+            await verify(p, ctx.topo, ctx.options.verify_timeout, ctx.bootstrap)
     except BaseException as exc:  # a failure, a lost link or a signal: put this node back first
         why = "interrupted" if isinstance(exc, asyncio.CancelledError) else str(exc)
         ctx.log(f"{p.name}: {why}; restoring the backup")

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .collector import apiserver
 from .collector.parse import flag_file, sections
 from .collector.ssh import NodeConnection
 from .errors import UserError
 from .paths import PATHS
-from .topology import Topology
+from .topology import Master, Topology
 
 NEW_SUFFIX = ".k8s-ha-tui-new"
 PACKAGES = {"keepalived": "/usr/sbin/keepalived", "haproxy": "/usr/sbin/haproxy", "curl": "/usr/bin/curl"}
@@ -76,6 +77,8 @@ class NodeState:
     missing: list[str]
     maintenance: bool = False
     uid: str = "0"
+    apiserver: str = apiserver.UNKNOWN  # its own kube-apiserver: up / down / not installed
+    kubeadm_version: str | None = None  # `kubeadm version -o short`, where kubeadm is installed
 
 
 @dataclass
@@ -122,7 +125,7 @@ def _version(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def probe_script(topo: Topology) -> str:
+def probe_script(topo: Topology, master: Master) -> str:
     return "; ".join([
         *(f"[ -x {path} ] || echo MISSING {pkg}" for pkg, path in PACKAGES.items()),
         "echo UID $(id -u)",
@@ -131,13 +134,15 @@ def probe_script(topo: Topology) -> str:
         *(f"echo ACTIVE {s} $(systemctl is-active {s} 2>/dev/null)" for s in SERVICE_FILES),
         f"echo MAINT $(head -c 64 {PATHS.maintenance_file} 2>/dev/null | head -n 1)",
         "ip -o -4 addr show | awk '{print \"ADDR\", $4}'",
+        apiserver.probe(master.address, topo.apiserver_port),
+        "echo KUBEADM $(kubeadm version -o short 2>/dev/null | head -n 1)",
         "true",
     ])
 
 
 def parse_probe(out: str, vip: str) -> NodeState:
     """The probe's answer (garbage gives an empty state: nothing missing, nothing active)."""
-    missing, active, versions, holds, maint, uid = [], {}, [], False, False, "?"
+    missing, active, versions, holds, maint, uid, kubeadm = [], {}, [], False, False, "?", None
     for line in out.splitlines():
         word, _, rest = line.partition(" ")
         if word == "MISSING":
@@ -153,9 +158,11 @@ def parse_probe(out: str, vip: str) -> NodeState:
             maint = flag_file(rest) != 0
         elif word == "UID":
             uid = rest.strip()
+        elif word == "KUBEADM" and re.fullmatch(r"v?\d+\.\d+[\w.+-]*", rest.strip()):
+            kubeadm = rest.strip()
     hv = next((_version(v) for v in versions if "HAProxy" in v), None)
     kv = next((_version(v) for v in versions if "Keepalived" in v), None)
-    return NodeState(holds, active, hv, kv, missing, maint, uid)
+    return NodeState(holds, active, hv, kv, missing, maint, uid, apiserver.presence(out), kubeadm)
 
 
 def _require_root(name: str, uid: str, topo: Topology) -> None:
@@ -171,7 +178,7 @@ async def require_root(conn: NodeConnection, topo: Topology) -> None:
 
 async def probe(conn: NodeConnection, topo: Topology) -> NodeState:
     """One round trip: packages, versions, service states, maintenance, and the VIP."""
-    state = parse_probe(str((await conn.run(probe_script(topo))).stdout or ""), topo.vip)
+    state = parse_probe(str((await conn.run(probe_script(topo, topo.master(conn.name)))).stdout or ""), topo.vip)
     _require_root(conn.name, state.uid, topo)
     return state
 

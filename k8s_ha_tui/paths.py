@@ -20,6 +20,9 @@ class NodePaths:
     state_dir: str = "/run/k8s-ha-tui"
     keepalived_pod: str = "/etc/kubernetes/manifests/keepalived.yaml"
     haproxy_pod: str = "/etc/kubernetes/manifests/haproxy.yaml"
+    # Where kubeadm writes the apiserver's static pod (init and join --control-plane): its
+    # presence tells "not installed yet" apart from "down".
+    apiserver_manifest: str = "/etc/kubernetes/manifests/kube-apiserver.yaml"
     # On every master; a master that reboots loses its copy, the others keep the cluster locked.
     lock_file: str = "/run/k8s-ha-tui/lock"
     audit_log: str = "/var/log/k8s-ha-tui/audit.log"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jinja2
 
+from . import kubeadm_steps
 from .errors import UserError
 from .files import check_creatable
 from .paths import PATHS
@@ -120,20 +121,29 @@ def render_node(topo: Topology, node: Master, haproxy_version: str | None = None
         raise UserError(f"template error: {exc}") from None
 
 
-def render_cluster_files(topo: Topology, template_dir: Path | None = None) -> list[RenderedFile]:
-    env = _environment(template_dir)
-    text = env.get_template("kubeadm-config.yaml.j2").render(topo=topo)
-    return [RenderedFile("kubeadm-config.yaml", text, 0o644)]
+def render_kubeadm_config(topo: Topology, api: str = kubeadm_steps.DEFAULT_API,
+                          template_dir: Path | None = None) -> str:
+    """kubeadm's configuration for `kubeadm init` on the first master (kubeadm_steps.APIS)."""
+    try:
+        return _environment(template_dir).get_template("kubeadm-config.yaml.j2").render(
+            topo=topo, api=api, api_for=kubeadm_steps.APIS[api], first=topo.masters[0])
+    except jinja2.TemplateError as exc:
+        raise UserError(f"template error: {exc}") from None
 
 
-def render_all(topo: Topology, haproxy_version: str | None = None,
-               template_dir: Path | None = None) -> dict[str, RenderedFile]:
-    """Relative output path → file, for every master and the cluster-wide snippet."""
+def render_cluster_files(topo: Topology, template_dir: Path | None = None,
+                         kubeadm_api: str = kubeadm_steps.DEFAULT_API) -> list[RenderedFile]:
+    return [RenderedFile("kubeadm-config.yaml", render_kubeadm_config(topo, kubeadm_api, template_dir), 0o644)]
+
+
+def render_all(topo: Topology, haproxy_version: str | None = None, template_dir: Path | None = None,
+               kubeadm_api: str = kubeadm_steps.DEFAULT_API) -> dict[str, RenderedFile]:
+    """Relative output path → file, for every master and the cluster-wide kubeadm config."""
     out: dict[str, RenderedFile] = {}
     for m in topo.masters:
         for f in render_node(topo, m, haproxy_version, template_dir):
             out[f"{m.name}{f.path}"] = f
-    for f in render_cluster_files(topo, template_dir):
+    for f in render_cluster_files(topo, template_dir, kubeadm_api):
         out[f.path] = f
     return out
 

@@ -48,7 +48,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .. import render, topology
 
     topo = topology.load_topology(args.topology)
-    files = render.render_all(topo, haproxy_version=args.haproxy_version)
+    files = render.render_all(topo, haproxy_version=args.haproxy_version, kubeadm_api=args.kubeadm_api)
     out = render.write_tree(files, args.output)
     print(f"rendered {len(files)} files for {len(topo.masters)} masters into {out}")
     return 0
@@ -96,6 +96,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub, p: Parents) -> None:
+    from ..kubeadm_steps import APIS, DEFAULT_API
+
     w = sub.add_parser("wizard", help="ask for the topology, write it, render configs",
                        description="Ask for the cluster topology (the seed's cluster as defaults), "
                                    "check every answer, write the topology file and render configs.")
@@ -114,6 +116,9 @@ def add_parsers(sub, p: Parents) -> None:
     r.add_argument("-o", "--output", required=True, metavar="DIR")
     r.add_argument("--haproxy-version", metavar="X.Y",
                    help="render for this HAProxy version (e.g. 2.0 on Ubuntu 20.04; default: 2.2 and newer)")
+    r.add_argument("--kubeadm-api", choices=list(APIS), default=DEFAULT_API,
+                   help="kubeadm-config.yaml's config API: " + "; ".join(f"{k} for {v}" for k, v in APIS.items())
+                        + " (default: %(default)s)")
     r.set_defaults(func=cmd_render)
 
     li = sub.add_parser("lint", parents=[p.json],

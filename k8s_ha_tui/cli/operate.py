@@ -18,12 +18,15 @@ def print_status(snap) -> None:
     print(f"{snap.name}: VIP {snap.vip} held by {holders} — {snap.health.name}")
     for alarm in snap.alarms:
         print(f"  ALARM {alarm}")
+    for notice in snap.notices:
+        print(f"  NOTE {notice}")
     if snap.lock:
         print(f"  LOCKED {snap.lock.describe()}")
 
-    rows = [[text for text, _tone in (*cells.master_row(m), cells.apiservers_up(m))] for m in snap.masters]
-    rows += [[w.name, "worker" if w.reachable else "lost", *[""] * 6, cells.api(w)[0], ""] for w in snap.workers]
-    print_table((*cells.MASTER_COLUMNS, "apiservers up"), rows)
+    rows = [[text for text, _tone in (*cells.master_row(m), cells.apiservers_up(m), cells.apiserver(m))]
+            for m in snap.masters]
+    rows += [[w.name, "worker" if w.reachable else "lost", *[""] * 6, cells.api(w)[0], "", ""] for w in snap.workers]
+    print_table((*cells.MASTER_COLUMNS, "apiservers up", "own apiserver"), rows)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -132,8 +135,10 @@ def add_parsers(sub, p: Parents) -> None:
     st = sub.add_parser("status", parents=[p.topology, p.json],
                         help="one snapshot of the cluster (exit 0 healthy, 1 degraded, 2 critical)",
                         description="Who holds the VIP, every keepalived's state, every HAProxy backend, the API "
-                                    "through the VIP. Exit 0 healthy, 1 degraded, 2 critical (no holder, split "
-                                    "brain, API down through the VIP).")
+                                    "through the VIP, each master's own kube-apiserver. Exit 0 healthy, 1 degraded "
+                                    "(also a first-time setup: the load balancer is ready and no master has an "
+                                    "apiserver yet, or some masters have not joined), 2 critical (no holder, split "
+                                    "brain, API down through the VIP once an apiserver exists).")
     st.set_defaults(func=cmd_status)
 
     fo = sub.add_parser("failover", parents=[p.topology, p.lock],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from ..errors import UserError
@@ -26,6 +27,16 @@ def _print_summary(plans) -> None:
 
     print()
     print_table(("node", "result", "changed", "backup", "time"), summary_rows(plans))
+
+
+def _next_steps(ctx, template_dir: Path | None, topology_file: str) -> str:
+    """kubeadm's config and commands for a first-time setup, for the first master's kubeadm."""
+    from .. import kubeadm_steps, render
+
+    found = ctx.plans[0].state.kubeadm_version if ctx.plans else None
+    api = kubeadm_steps.api_for(found) or kubeadm_steps.DEFAULT_API
+    config = render.render_kubeadm_config(ctx.topo, api, template_dir)
+    return kubeadm_steps.next_steps(ctx.topo, config, api, found, shlex.quote(topology_file))
 
 
 def _rollout(args: argparse.Namespace, what: str, run) -> int:
@@ -65,11 +76,21 @@ def _rollout(args: argparse.Namespace, what: str, run) -> int:
         order = " → ".join(p.name for p in d.rollout_order(plans) if p.changed)
         print(f"Plan (dry run): {what} {order or 'no node: nothing to change'}")
     _print_summary(plans)
+    if ctx.bootstrap and run is _deploy:
+        if args.dry_run:
+            print("\nNo kube-apiserver on any master yet (a first-time setup): deploy will verify the load "
+                  "balancer alone, then print the kubeadm commands to run next.")
+        else:
+            print("\n" + _next_steps(ctx, options.template_dir, args.topology))
     return 0
 
 
+def _deploy(d, ctx, confirm):
+    return d.deploy(ctx, confirm)
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
-    return _rollout(args, "deploy to", lambda d, ctx, confirm: d.deploy(ctx, confirm))
+    return _rollout(args, "deploy to", _deploy)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .model import ClusterStatus
+from .apiserver import DOWN, NOT_INSTALLED, UNKNOWN, UP
+from .model import ClusterStatus, MasterStatus
 
 Level = Literal["info", "warning", "critical"]
 
@@ -35,6 +36,9 @@ class EventTracker:
     no_holder_told: bool = False
     split_since: float | None = None
     split_told: bool = False
+    api_down_since: float | None = None  # an outage (not a first-time setup) seen since then
+    api_down_told: bool = False
+    api_answered: bool = False  # once: later recoveries say "again"
     audit_seen: set = field(default_factory=set)
 
     AUDIT_AT_START = 5  # the newest entries shown when the monitor opens
@@ -44,7 +48,7 @@ class EventTracker:
         if prev is None:
             holders = ", ".join(snap.holders) or "nobody"
             return [Event(f"watching {snap.name}: VIP {snap.vip} on {holders}"),
-                    *self._audit(snap)[-self.AUDIT_AT_START:]]
+                    *self._audit(snap)[-self.AUDIT_AT_START:], *(Event(n) for n in snap.notices)]
         events: list[Event] = []
         events += self._audit(snap)
         if snap.lock and (prev.lock is None or prev.lock.id != snap.lock.id):
@@ -53,6 +57,7 @@ class EventTracker:
             events.append(Event(f"cluster lock released ({prev.lock.what} by {prev.lock.who})"))
         events += self._vip(prev, snap)
         events += self._split(snap)
+        absent_before = set(prev.not_installed)
         for old, new in zip(prev.masters, snap.masters):
             events += self._node(old, new)
             if old.vrrp_state != new.vrrp_state and new.reachable and old.reachable:
@@ -63,17 +68,41 @@ class EventTracker:
             before = {(b.backend, b.server): b for b in old.backends}
             for b in new.backends:
                 was = before.get((b.backend, b.server))
+                if b.master in absent_before:  # an apiserver that appears: one event for it, not one per HAProxy
+                    continue
                 if was and was.status != b.status:
                     check = f" ({b.check_status})" if b.check_status and not b.up else ""
                     named = b.master if b.master in (None, b.server) else f"{b.master} ({b.server})"
                     events.append(Event(f"{new.name} backend {named or b.server} {was.status} → {b.status}{check}",
                                         "info" if b.up else "warning"))
+        events += self._apiservers(prev, snap)
         for old_worker, new_worker in zip(prev.workers, snap.workers):
             events += self._node(old_worker, new_worker)
-        if snap.api_down and not prev.api_down:
-            events.append(Event(f"API DOWN through the VIP {snap.vip}:{snap.frontend_port}", "critical"))
-        elif prev.api_down and not snap.api_down:
-            events.append(Event("API answers through the VIP again"))
+        events += self._api(prev, snap)
+        return events
+
+    @staticmethod
+    def _apiservers(prev: ClusterStatus, snap: ClusterStatus) -> list[Event]:
+        """Each master's own apiserver as it appears (kubeadm init, the joins), fails or goes;
+        with the count whenever the number that is up changes."""
+        events: list[Event] = []
+        for old, new in zip(prev.masters, snap.masters):
+            was, now = old.apiserver, new.apiserver
+            if was == now or UNKNOWN in (was, now) or not (old.reachable and new.reachable):
+                continue
+            if now == UP:
+                events.append(Event(f"apiserver on {new.name} is up"))
+            elif now == DOWN:
+                events.append(Event(f"apiserver on {new.name} is down" if was == UP else
+                                    f"apiserver on {new.name} installed, not answering yet",
+                                    "warning" if was == UP else "info"))
+            elif now == NOT_INSTALLED:
+                events.append(Event(f"apiserver on {new.name} is gone (no manifest, no process, nothing on its port)",
+                                    "warning"))
+        before, after = _up(prev.masters), _up(snap.masters)
+        if before != after and events:
+            events.append(Event(f"{after} of {len(snap.masters)} apiservers up"
+                                + (": the control plane is complete" if after == len(snap.masters) else "")))
         return events
 
     def _audit(self, snap: ClusterStatus) -> list[Event]:
@@ -104,6 +133,25 @@ class EventTracker:
             return [Event(f"VIP back on {now[0]} after {took:.2f} s")] if took >= SETTLE else []
         return [Event(f"VIP moved {', '.join(src) or 'nobody'} → {now[0]} in {took:.2f} s", "warning")]
 
+    def _api(self, prev: ClusterStatus, snap: ClusterStatus) -> list[Event]:
+        """API DOWN once it has lasted SETTLE seconds (an apiserver that HAProxy is admitting
+        right after kubeadm init is no outage); the first answer ever is not 'again'."""
+        outage = snap.api_down and not snap.bootstrap and not snap.api_starting
+        if outage:
+            self.api_down_since = self.api_down_since or snap.taken_at
+            if not self.api_down_told and snap.taken_at - self.api_down_since >= SETTLE:
+                self.api_down_told = True
+                return [Event(f"API DOWN through the VIP {snap.vip}:{snap.frontend_port}", "critical")]
+            return []
+        self.api_down_since = None
+        if snap.api_down:
+            return []
+        told, self.api_down_told = self.api_down_told, False
+        first, self.api_answered = not self.api_answered, True
+        if prev.api_down and (told or first):
+            return [Event("API answers through the VIP" + ("" if first else " again"))]
+        return []
+
     def _split(self, snap: ClusterStatus) -> list[Event]:
         if not snap.split_brain:
             told, self.split_since, self.split_told = self.split_told, None, False
@@ -122,3 +170,7 @@ class EventTracker:
         if new.reachable and not old.reachable and old.error:
             return [Event(f"{new.name} reachable again")]
         return []
+
+
+def _up(masters: tuple[MasterStatus, ...]) -> int:
+    return sum(m.apiserver == UP for m in masters)

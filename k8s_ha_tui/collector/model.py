@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..auditlog import AuditEntry
 from ..lockfile import LockInfo
+from .apiserver import NOT_INSTALLED, UNKNOWN, UP
 
 if TYPE_CHECKING:
     from .keepalived import RunningInstance
@@ -69,6 +70,7 @@ class MasterStatus(NodeStatus):
     holds_vip: bool = False
     maintenance: bool = False
     boost: int = 0
+    apiserver: str = UNKNOWN  # its own kube-apiserver: up / down / not installed (apiserver.py)
     backends: tuple[BackendServer, ...] = ()
     last_transition: float | None = None
     lock: LockInfo | None = None  # the cluster lock as this master has it
@@ -135,8 +137,50 @@ class ClusterStatus:
     def backends_down(self) -> list[str]:
         """'node→master' for every apiserver a reachable node's HAProxy sees as not up (servers
         that point at none of the masters are not the apiserver's: doctor reports those)."""
+        absent = set(self.not_installed)
         return [f"{m.name}→{b.master}" for m in self.masters if m.reachable for b in m.backends
-                if b.master is not None and not b.up]
+                if b.master is not None and b.master not in absent and not b.up]
+
+    @property
+    def not_installed(self) -> list[str]:
+        """Reachable masters with no kube-apiserver at all yet (kubeadm has not run there)."""
+        return [m.name for m in self.masters if m.reachable and m.apiserver == NOT_INSTALLED]
+
+    @property
+    def bootstrap(self) -> bool:
+        """A first-time setup: no master has a kube-apiserver yet (`kubeadm init` has not run).
+        The load balancer can be complete and right; the API cannot answer yet, and that is no
+        outage. Masters whose answer is unknown do not count either way."""
+        known = [m for m in self.masters if m.reachable and m.apiserver != UNKNOWN]
+        return bool(known) and all(m.apiserver == NOT_INSTALLED for m in known)
+
+    @property
+    def api_starting(self) -> bool:
+        """The API is not through the VIP yet only because HAProxy is still admitting apiservers
+        that just started (after `kubeadm init`): none is up in any HAProxy, and the ones that
+        answer on their masters are rising there ('DOWN 1/2'). Not an outage: seconds."""
+        if self.bootstrap or not self.api_down:
+            return False
+        answering = {m.name for m in self.masters if m.reachable and m.apiserver == UP}
+        seen = [b for m in self.masters if m.reachable for b in m.backends if b.master in answering]
+        return bool(seen) and not any(b.up for b in seen) and any("/" in b.status for b in seen)
+
+    @property
+    def notices(self) -> list[str]:
+        """Calm lines: where a setup stands and the next step (never an alarm)."""
+        endpoint = f"{self.vip}:{self.frontend_port}"
+        if self.bootstrap:
+            first = self.masters[0].name
+            return [f"first-time setup: no kube-apiserver on any master yet; the load balancer is ready "
+                    f"at {endpoint}. Next: kubeadm init on {first} (deploy prints the exact commands)"]
+        starting = ([f"the API is starting: HAProxy admits the apiserver on "
+                     f"{', '.join(m.name for m in self.masters if m.apiserver == UP)} after its checks rise"]
+                    if self.api_starting else [])
+        if self.not_installed:
+            up = sum(m.apiserver == UP for m in self.masters)
+            return [*starting, f"{up} of {len(self.masters)} apiservers up; not installed yet on "
+                    f"{', '.join(self.not_installed)}: kubeadm join {endpoint} --control-plane there"]
+        return starting
 
     @property
     def impaired(self) -> list[str]:
@@ -167,7 +211,7 @@ class ClusterStatus:
             out.append(f"SPLIT BRAIN: {', '.join(sorted(set(self.holders) | set(self.claimants)))} hold or claim the VIP")
         if self.no_holder:
             out.append("NO HOLDER: no master holds the VIP")
-        if self.api_down:
+        if self.api_down and not self.bootstrap and not self.api_starting:
             out.append(f"API DOWN through the VIP {self.vip}:{self.frontend_port}")
         if self.unreachable:
             out.append(f"unreachable: {', '.join(self.unreachable)}")
@@ -180,9 +224,10 @@ class ClusterStatus:
 
     @property
     def health(self) -> Health:
-        if self.split_brain or self.no_holder or self.api_down:
+        if self.split_brain or self.no_holder or (self.api_down and not self.bootstrap and not self.api_starting):
             return Health.CRITICAL
-        if self.unreachable or self.impaired or self.backends_down or any(m.maintenance for m in self.masters):
+        if (self.bootstrap or self.not_installed or self.unreachable or self.impaired or self.backends_down
+                or any(m.maintenance for m in self.masters)):
             return Health.DEGRADED
         return Health.HEALTHY
 
@@ -211,6 +256,8 @@ class ClusterStatus:
             "holders": self.holders,
             "split_brain": self.split_brain,
             "alarms": self.alarms,
+            "bootstrap": self.bootstrap,
+            "notices": self.notices,
             "lock": None if self.lock is None else {k: v for k, v in asdict(self.lock).items() if k != "token"},
             "nodes": [{**{k: v for k, v in asdict(m).items() if k not in ("lock", "audit", "instances", "vrrp_stats",
                                                                           "proxies")}, "role": "master",

@@ -17,7 +17,7 @@ from ..auditlog import parse_lines
 from ..lockfile import lock_probe, parse_probe
 from ..paths import PATHS
 from ..topology import Master, Node, Topology
-from . import parse
+from . import apiserver, parse
 from .keepalived import keepalived_data, keepalived_stats, running_keepalived
 from .model import ClusterStatus, MasterStatus, NodeStatus, WorkerStatus
 from .ssh import HostKeyPolicy, NodeConnection, SshError, connect
@@ -45,9 +45,12 @@ def _api_probe(topo: Topology) -> str:
     return f"echo @@api; curl -sk --max-time 1 -o /dev/null -w '%{{http_code}}' {url}; echo"
 
 
-def master_probe(topo: Topology, stats: bool = False) -> str:
-    """One round trip per master per interval (`stats`: keepalived's counters too, for metrics)."""
+def master_probe(topo: Topology, node: Master, stats: bool = False) -> str:
+    """One round trip per master per interval (`stats`: keepalived's counters too, for metrics).
+    The apiserver's own probe runs beside the rest (a hung apiserver costs its curl a second),
+    into a private temporary file that is printed at the end."""
     return "; ".join([
+        f"t=$(mktemp) && {{ ( {apiserver.probe(node.address, topo.apiserver_port)} ) >\"$t\" 2>/dev/null & ap=$!; }}",
         *([f"echo @@stats; {KEEPALIVED_STATS}"] if stats else []),
         "echo @@services; echo $(systemctl is-active keepalived) $(systemctl is-active haproxy)",
         "echo @@addr; ip -o -4 addr show",
@@ -58,6 +61,7 @@ def master_probe(topo: Topology, stats: bool = False) -> str:
         f"echo @@lock; {lock_probe(PATHS.lock_file)}",
         f"echo @@audit; tail -n {AUDIT_SHOWN} {PATHS.audit_log} 2>/dev/null | tr -c '[:print:]\\n' '?'",
         _api_probe(topo),
+        'if [ -n "${ap:-}" ]; then wait "$ap"; echo @@apiserver; cat "$t"; rm -f "$t"; fi',
     ])
 
 
@@ -85,6 +89,7 @@ def master_status(topo: Topology, node: Master, output: str, backends, proxies=(
         holds_vip=parse.holds_address(s.get("addr", ""), topo.vip),
         maintenance=parse.flag_file(s.get("maintenance", "")) != 0,
         boost=parse.flag_file(s.get("boost", "")),
+        apiserver=apiserver.presence(s.get("apiserver", "")),
         backends=backends,
         proxies=tuple(proxies),
         api_via_vip=(api == "200") if api else None,
@@ -189,7 +194,7 @@ class Collector:
         try:
             if isinstance(s.node, Master):
                 out, (backends, proxies) = await asyncio.gather(
-                    conn.run(master_probe(self.topo, self.stats), timeout=PROBE_TIMEOUT, check=False),
+                    conn.run(master_probe(self.topo, s.node, self.stats), timeout=PROBE_TIMEOUT, check=False),
                     self._stats(conn))
                 status = master_status(self.topo, s.node, str(out.stdout or ""), backends, proxies)
                 if s.vip_seen_at > asked_at and isinstance(s.last, MasterStatus):

@@ -13,7 +13,7 @@ from . import layout as L
 def cmd_up(args: argparse.Namespace) -> int:
     from .cluster import up
 
-    path = up(args.masters, args.workers)
+    path = up(args.masters, args.workers, bare=args.bare)
     if args.output:
         import shutil
 
@@ -44,7 +44,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 1
     print(f"lab: up, {st['subnet']}, VIP {st['vip']}, topology {st['topology']}")
     for n in st["nodes"]:
-        daemons = " ".join(f"{d}:{'up' if ok else 'down'}" for d, ok in n["daemons"].items())
+        absent = "kube-apiserver" if not n.get("kubeadm", True) else None  # no manifest: never installed
+        daemons = " ".join(f"{d}:{'up' if ok else 'not installed' if d == absent else 'down'}"
+                           for d, ok in n["daemons"].items())
         faults = f"  faults: {','.join(n['faults'])}" if n["faults"] else ""
         print(f"  {n['name']:<15} {n['role']:<7} {', '.join(n['addresses']) or '-':<31} {daemons}{faults}")
     return 0
@@ -61,6 +63,13 @@ def cmd_heal(args: argparse.Namespace) -> int:
     from .cluster import heal
 
     print(heal(args.node, args.kind))
+    return 0
+
+
+def cmd_kubeadm(args: argparse.Namespace) -> int:
+    from .cluster import run_kubeadm
+
+    print(run_kubeadm(args.node, args.verb))
     return 0
 
 
@@ -125,6 +134,9 @@ def add_lab_commands(sub) -> None:
     up.add_argument("--masters", type=int, default=3, help=f"1-{L.MAX_MASTERS} (default: %(default)s)")
     up.add_argument("--workers", type=int, default=3, help=f"0-{L.MAX_WORKERS} (default: %(default)s)")
     up.add_argument("--output", metavar="FILE", help="also copy the lab topology file here")
+    up.add_argument("--bare", action="store_true",
+                    help="masters with no kube-apiserver at all (no manifest, nothing on its port), as fresh "
+                         "machines before kubeadm init; `lab kubeadm` adds them")
     up.set_defaults(func=cmd_up, on_interrupt="a lab that was not finished has been removed")
 
     ls.add_parser("down", help="remove everything the lab made").set_defaults(
@@ -156,6 +168,19 @@ def add_lab_commands(sub) -> None:
                               "on every lab master, to try discover, doctor and adoption on. `deploy` replaces it "
                               "again.").set_defaults(
         func=cmd_handmade, on_interrupt="masters may differ (some hand-made, some ours): run `lab handmade` again")
+
+    from .kubeadm import VERBS
+
+    ku = ls.add_parser("kubeadm", help="do to a master what kubeadm init / join --control-plane / reset would",
+                       description="init and join write the kube-apiserver static pod manifest where kubeadm "
+                                   "writes it and start the lab's apiserver stand-in (as the kubelet would); "
+                                   "init refuses where a control plane exists, join where none does or the "
+                                   "control-plane endpoint does not answer; reset stops it and removes the "
+                                   "manifest.")
+    ku.add_argument("node")
+    ku.add_argument("verb", choices=VERBS)
+    ku.set_defaults(func=cmd_kubeadm, on_interrupt="the master may have its manifest without a running apiserver: "
+                                                  "`lab status` shows it, `lab kubeadm NODE reset` undoes it")
 
     sh = ls.add_parser("shell", help="an interactive shell inside a node")
     sh.add_argument("node")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -13,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import topology as tp
-from . import faults, network, nodes
+from . import faults, kubeadm, network, nodes
 from . import layout as L
 from .layout import LabNode, LabPaths
-from .proc import LabError, alive, run, wait_until
+from .proc import LabError, alive, run
 
 REQUIRED_TOOLS = {
     "ip": "iproute2", "keepalived": "keepalived", "haproxy": "haproxy", "sshd": "openssh-server",
@@ -35,6 +34,8 @@ class LabState:
     pids: dict[str, dict[str, int]] = field(default_factory=dict)  # node → unshare/init pids
     faults: dict[str, list[str]] = field(default_factory=dict)
     loops: dict[str, int] = field(default_factory=dict)  # node → process group of its pause loop
+    bare: bool = False  # built without apiservers (a first-time setup: lab kubeadm adds them)
+    made: list[str] = field(default_factory=list)  # host folders made as mount points, removed by down
 
     def nodes(self) -> list[LabNode]:
         return L.lab_nodes(self.masters, self.workers)
@@ -157,8 +158,9 @@ def healthy(state: LabState) -> bool:
 
 # --- commands --------------------------------------------------------------------------------
 
-def up(masters: int = 3, workers: int = 3, log=print) -> Path:
-    """Build the lab (or keep a healthy one); returns the lab topology file's path."""
+def up(masters: int = 3, workers: int = 3, log=print, bare: bool = False) -> Path:
+    """Build the lab (or keep a healthy one); returns the lab topology file's path. `bare`:
+    masters without any kube-apiserver, as fresh machines before `kubeadm init`."""
     _check_sizes(masters, workers)
     preflight()
     paths = lab_paths()
@@ -167,6 +169,10 @@ def up(masters: int = 3, workers: int = 3, log=print) -> Path:
         if (state.masters, state.workers) != (masters, workers):
             raise LabError(f"a lab with {state.masters} masters and {state.workers} workers is up; "
                            "run 'k8s-ha-tui lab down' first")
+        with_api = [n.name for n in state.nodes() if n.is_master and kubeadm.has_manifest(paths, n)]
+        if bare and with_api:
+            raise LabError(f"a lab is up and {', '.join(with_api)} run(s) an apiserver; run 'k8s-ha-tui lab down' "
+                           "first, or 'k8s-ha-tui lab kubeadm NODE reset' on each")
         log(f"lab already up: {state.masters} masters, {state.workers} workers")
         return paths.topology
     if state or network.lab_namespaces() or network.link_exists(L.ROOT_LINK):
@@ -176,7 +182,7 @@ def up(masters: int = 3, workers: int = 3, log=print) -> Path:
     if conflicts:
         raise LabError(f"{L.SUBNET} is already in use here ({'; '.join(conflicts)}); the lab will not touch it")
 
-    state = LabState(masters, workers)
+    state = LabState(masters, workers, bare=bare)
     try:
         _build(state, paths, log)
     except BaseException:
@@ -191,6 +197,11 @@ def _build(state: LabState, paths: LabPaths, log) -> None:
     paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     paths.root.chmod(0o700)
     state.save(paths)  # from here on, `lab down` knows what to remove
+    for _rel, target in nodes.BIND_MOUNTS:  # a mount point the host lacks (/etc/kubernetes, mostly)
+        if not Path(target).exists():
+            Path(target).mkdir(mode=0o755)
+            state.made.append(target)
+            state.save(paths)
     _make_keys_and_cert(paths, node_list)
     for n in node_list:
         nodes.prepare(n, paths)
@@ -202,16 +213,15 @@ def _build(state: LabState, paths: LabPaths, log) -> None:
         state.pids[n.name] = {"unshare": unshare_pids[n.name], "init": init}
     state.save(paths)
     tp.atomic_write(paths.known_hosts, "".join(nodes.host_key_line(n, paths) for n in node_list), mode=0o644)
-    for n in node_list:
-        if n.is_master:
-            nodes.node_exec(state.init(n.name), ["/usr/local/sbin/systemctl", "start", "kube-apiserver"])
-    for n in node_list:
-        if n.is_master:
-            wait_until(functools.partial(apiserver_ready, n.address), 15, f"kube-apiserver on {n.name}")
+    if not state.bare:  # masters as `kubeadm init` and the joins leave them
+        for n in node_list:
+            if n.is_master:
+                kubeadm.install(paths, n, state.init(n.name), apiserver_ready)
     tp.save_topology(lab_topology(state, paths), paths.topology)
     log(f"nodes: {', '.join(f'{n.name} {n.address}' for n in node_list)}")
     log(f"ssh: ssh -i {paths.client_key} -o UserKnownHostsFile={paths.known_hosts} root@{node_list[0].address}")
-    log(f"lab up in {time.monotonic() - started:.1f} s; keepalived and haproxy wait for a deploy")
+    bare = "; no kube-apiserver anywhere yet (lab kubeadm NODE init|join adds them)" if state.bare else ""
+    log(f"lab up in {time.monotonic() - started:.1f} s; keepalived and haproxy wait for a deploy{bare}")
 
 
 def down(log=print) -> None:
@@ -220,6 +230,13 @@ def down(log=print) -> None:
         raise LabError("the lab needs root: run it with sudo")
     removed = network.teardown()
     paths = lab_paths()
+    state = LabState.load(paths)
+    for made in state.made if state else []:
+        try:
+            Path(made).rmdir()  # only while empty: the nodes wrote into their own folders
+            removed.append(f"removed {made}")
+        except OSError:
+            pass
     if paths.root.exists():
         shutil.rmtree(paths.root)
         removed.append(f"removed {paths.root}")
@@ -275,6 +292,7 @@ def status() -> dict:
             "daemons": {s: running and (s == "sshd" or (init is not None and _service_running(init, s)))
                         for s in services},
             "faults": state.faults.get(n.name, []),
+            **({"kubeadm": kubeadm.has_manifest(paths, n)} if n.is_master else {}),
         })
     return {"up": healthy(state), "subnet": str(L.SUBNET), "vip": L.VIP, "topology": str(paths.topology),
             "namespaces": network.lab_namespaces(), "nodes": out_nodes}
@@ -343,3 +361,24 @@ def shell_command(name: str) -> list[str]:
     state, _ = _require_state()
     state.node(name)
     return nodes.enter_command(state.init(name), ["env", f"PS1=[lab {name}] \\w# ", "bash", "--norc", "-i"])
+
+
+def run_kubeadm(name: str, verb: str) -> str:
+    """`lab kubeadm NODE init|join|reset`: what kubeadm would do to that master, for our purposes."""
+    state, paths = _require_state()
+    node = state.node(name)
+    if not node.is_master:
+        raise LabError(f"{name} is a worker; kubeadm {verb} --control-plane applies to masters")
+    topo = tp.load_topology(paths.topology)
+    endpoint = f"{topo.vip}:{topo.frontend_port}"
+    masters = [n for n in state.nodes() if n.is_master]
+    why = kubeadm.refusal(verb, node, masters, paths, verb == "join" and
+                          apiserver_ready(topo.vip, topo.frontend_port, timeout=2), endpoint)
+    if why:
+        raise LabError(why)
+    if verb == "reset":
+        kubeadm.reset(paths, node, state.init(name))
+        return f"{name}: kube-apiserver stopped and its manifest removed (as kubeadm reset)"
+    took = kubeadm.install(paths, node, state.init(name), apiserver_ready)
+    return (f"{name}: wrote {kubeadm.PATHS.apiserver_manifest} and started kube-apiserver; /readyz answers on "
+            f"{node.address}:{L.APISERVER_PORT} after {took:.2f} s")

@@ -22,6 +22,7 @@ APISERVER = Path(__file__).parent / "apiserver.py"
 BIND_MOUNTS = (
     ("etc/keepalived", "/etc/keepalived"),
     ("etc/haproxy", "/etc/haproxy"),
+    ("etc/kubernetes", "/etc/kubernetes"),  # kubeadm's static pod manifests (lab kubeadm)
     ("var/log", "/var/log"),
     ("var/backups", "/var/backups"),
     ("bin", "/usr/local/sbin"),

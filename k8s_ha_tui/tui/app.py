@@ -126,14 +126,20 @@ class MonitorApp(App):
             self.log_event(line.text, line.level)
         holders = ", ".join(snap.holders) or "NOBODY"
         lock = f"\n {snap.lock.describe()} — actions wait for it" if snap.lock else ""
+        state = "FIRST-TIME SETUP" if snap.bootstrap and snap.health == Health.DEGRADED else snap.health.name
         banner.update(Text.assemble((f" {snap.name} ", "bold"), "  VIP ", (snap.vip, "bold"), "  →  ",
-                                    (holders, "bold"), f"   [{snap.health.name}]", lock))
+                                    (holders, "bold"), f"   [{state}]", lock))
         self.refresh_bindings()
-        for cls in HEALTH_CLASS.values():
-            banner.set_class(cls == HEALTH_CLASS[snap.health], cls)
+        # A first-time setup is calm (nothing is broken: the API is not there yet), not a warning.
+        shown = "bootstrap" if state == "FIRST-TIME SETUP" else HEALTH_CLASS[snap.health]
+        for cls in (*HEALTH_CLASS.values(), "bootstrap"):
+            banner.set_class(cls == shown, cls)
         alarms = self.query_one("#alarms", Static)
-        alarms.update(" ⚠ " + "  ⚠ ".join(snap.alarms) if snap.alarms else " no alarms")
+        lines = [f" ⚠ {'  ⚠ '.join(snap.alarms)}"] if snap.alarms else []
+        lines += [f" ➜ {notice}" for notice in snap.notices]
+        alarms.update("\n".join(lines) or " no alarms")
         alarms.set_class(bool(snap.alarms), "alarm")
+        alarms.set_class(bool(snap.notices) and not snap.alarms, "notice")
         self._fill_nodes(snap)
         self._fill_backends(snap)
         self._fill_workers(snap)
@@ -173,9 +179,12 @@ class MonitorApp(App):
         table = self.query_one("#backends", DataTable)
         table.clear()
         wide = self.size.width >= NARROW
+        absent = set(snap.not_installed)
+        table.add_row(Text("its apiserver", "italic"),
+                      *(self.cell(cells.apiserver(m, not wide)) for m in snap.masters))  # each column's own /readyz
         for m in snap.masters:
-            row = [cells.backend(next(iter(m.backends_of(a.name)), None) if m.reachable else None, wide)
-                   for a in self.topo.masters]
+            row = [cells.backend(next(iter(m.backends_of(a.name)), None) if m.reachable else None, wide,
+                                 a.name not in absent) for a in self.topo.masters]
             table.add_row(m.name, *(self.cell(c) for c in row))
 
     def _fill_workers(self, snap: ClusterStatus) -> None:

@@ -19,7 +19,7 @@ def master(i: int, **kw) -> MasterStatus:
     m = TOPO.masters[i]
     base = dict(reachable=True, keepalived="active", haproxy="active", vrrp_state="BACKUP",
                 base_priority=TOPO.priority_of(m), effective_priority=TOPO.priority_of(m), check="GOOD",
-                api_via_vip=True, tracks_maintenance=True, tracks_boost=True,
+                api_via_vip=True, tracks_maintenance=True, tracks_boost=True, apiserver="up",
                 backends=tuple(BackendServer("apiserver", x.name, "UP", "L7OK", 2, 30, master=x.name)
                                for x in TOPO.masters))
     base.update(kw)
@@ -56,7 +56,7 @@ async def test_healthy_cluster_fits_the_screen(size):
         assert a.query_one("#banner").has_class("healthy")
         assert "no alarms" in text_of(a.query_one("#alarms", Static))
         assert a.query_one("#nodes", DataTable).row_count == 3
-        assert a.query_one("#backends", DataTable).row_count == 3
+        assert a.query_one("#backends", DataTable).row_count == 4  # each apiserver itself, then 3 HAProxies
         assert a.query_one("#workers", DataTable).row_count == 3
         for wid in ("#banner", "#alarms", "#nodes", "#events"):
             region = a.query_one(wid).region
@@ -201,3 +201,43 @@ async def test_quitting_during_an_action_waits_for_it_to_finish(monkeypatch):
         while a.is_running and asyncio.get_running_loop().time() < deadline:
             await pilot.pause()
     assert a.return_code == 130 and a.changes == ["failover: VIP on k8s-master-02"]
+
+
+def bootstrapping(*installed: str, t: float = 1000.0) -> ClusterStatus:
+    """A cluster whose load balancer is deployed and whose apiservers are up only on `installed`."""
+    masters = []
+    for i, m in enumerate(TOPO.masters):
+        backends = tuple(BackendServer("apiserver", x.name, "UP" if x.name in installed else "DOWN",
+                                       "L7OK" if x.name in installed else "L4CON", 2, 30, master=x.name)
+                         for x in TOPO.masters)
+        masters.append(master(i, vrrp_state="MASTER" if i == 0 else "BACKUP", holds_vip=i == 0, backends=backends,
+                              apiserver="up" if m.name in installed else "not installed",
+                              api_via_vip=bool(installed)))
+    workers = tuple(WorkerStatus(w.name, w.address, True, api_via_vip=bool(installed)) for w in TOPO.workers)
+    return ClusterStatus(TOPO.name, TOPO.vip, TOPO.frontend_port, t, tuple(masters), workers)
+
+
+async def test_a_first_time_setup_is_calm_and_names_the_next_step_then_moves_on_by_itself():
+    a = app()
+    async with a.run_test(size=(120, 40)) as pilot:
+        a.post_message(StatusPolled(bootstrapping()))
+        await pilot.pause()
+        banner = a.query_one("#banner")
+        assert banner.has_class("bootstrap") and not banner.has_class("critical")
+        assert "FIRST-TIME SETUP" in text_of(banner)
+        notice = text_of(a.query_one("#alarms", Static))
+        assert "kubeadm init on k8s-master-01" in notice and "API DOWN" not in notice
+        assert not a.query_one("#alarms").has_class("alarm")
+        first = a.query_one("#backends", DataTable).get_row_at(0)
+        assert [str(c) for c in first[1:]] == ["not installed"] * 3
+        assert "none yet" in str(a.query_one("#backends", DataTable).get_row_at(1)[2])
+        a.post_message(StatusPolled(bootstrapping("k8s-master-01", t=1010)))
+        await pilot.pause()
+        assert "apiserver on k8s-master-01 is up" in log_text(a) and "1 of 3 apiservers up" in log_text(a)
+        assert not banner.has_class("bootstrap") and banner.has_class("degraded")
+        assert "kubeadm join" in text_of(a.query_one("#alarms", Static))
+        a.post_message(StatusPolled(bootstrapping(*(m.name for m in TOPO.masters), t=1020)))
+        await pilot.pause()
+        assert banner.has_class("healthy")
+        assert "3 of 3 apiservers up: the control plane is complete" in log_text(a)
+        assert "no alarms" in text_of(a.query_one("#alarms", Static))

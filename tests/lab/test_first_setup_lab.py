@@ -1,0 +1,126 @@
+"""A first-time setup on the lab, as a new user meets it: bare masters (no kube-apiserver at all),
+deploy, then `kubeadm init` and the joins while the monitor watches — and a cluster whose
+apiservers exist but are all down, which is an outage, not a first-time setup."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+import yaml
+from test_monitor import events, until
+from textual.widgets import Static
+
+from k8s_ha_tui.collector.ssh import policy_for
+from k8s_ha_tui.lab import cluster
+from k8s_ha_tui.lab.proc import LabError
+from k8s_ha_tui.tui.app import MonitorApp
+
+MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
+VIP, FRONTEND = "198.18.0.10", 8443
+
+
+def tool(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "k8s_ha_tui", *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def status(lab) -> tuple[int, dict]:
+    res = tool("status", "-t", str(lab.topology_path), "--json")
+    return res.returncode, json.loads(res.stdout)
+
+
+def accepts(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def bare(lab):
+    """Fresh machines: the lab rebuilt with no apiserver, nothing deployed."""
+    cluster.down(log=lambda _m: None)
+    cluster.up(3, 3, log=lambda _m: None, bare=True)
+    return lab
+
+
+async def test_bare_masters_to_a_healthy_control_plane(bare):
+    for m in MASTERS:  # nothing of kubeadm's, nothing on the apiserver port
+        out = bare.ssh(m, "ls /etc/kubernetes/manifests 2>&1; ss -Hltn 'sport = :6443'", check=False).stdout
+        assert "kube-apiserver.yaml" not in out and ":6443" not in out
+    deployed = await asyncio.to_thread(tool, "deploy", "-t", str(bare.topology_path), "--yes")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    out = deployed.stdout
+    assert "no kube-apiserver exists yet on any master (a first-time setup)" in out
+    assert "k8s-master-01 is the one VRRP MASTER (the top priority): ready for kubeadm init" in out
+    assert 'controlPlaneEndpoint: "198.18.0.10:8443"' in out
+    assert "sudo kubeadm init --config kubeadm-config.yaml --upload-certs" in out
+    for m, addr in (("k8s-master-02", ".12"), ("k8s-master-03", ".13")):
+        assert f"{m}:  sudo kubeadm join 198.18.0.10:8443 --token <token>" in out
+        assert f"--control-plane --certificate-key <key> --apiserver-advertise-address 198.18.0{addr}" in out
+    assert bare.holders() == ["k8s-master-01"] and accepts(VIP, FRONTEND)
+
+    code, doc = status(bare)
+    assert code == 1 and doc["bootstrap"] is True and doc["alarms"] == []
+    assert [n["apiserver"] for n in doc["nodes"]] == ["not installed"] * 3
+    assert "kubeadm init on k8s-master-01" in doc["notices"][0]
+
+    app = MonitorApp(bare.topo, policy_for(bare.topo), interval=0.5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.status is not None and app.status.bootstrap, 30, "the first-time setup")
+        banner = app.query_one("#banner")
+        assert banner.has_class("bootstrap") and "FIRST-TIME SETUP" in str(banner.render())
+        assert "kubeadm init on k8s-master-01" in str(app.query_one("#alarms", Static).render())
+
+        with pytest.raises(LabError, match="no master runs a control plane yet"):
+            await asyncio.to_thread(cluster.run_kubeadm, "k8s-master-02", "join")
+        await asyncio.to_thread(cluster.run_kubeadm, "k8s-master-01", "init")
+        # through the VIP once HAProxy's checks have seen it rise (check.rise x check.interval)
+        await until(pilot, lambda: cluster.apiserver_ready(VIP, FRONTEND), 15, "the API through the VIP")
+        await until(pilot, lambda: "apiserver on k8s-master-01 is up" in events(app)
+                    and "1 of 3 apiservers up" in events(app), 20, "the first apiserver in the monitor")
+        # degraded (not critical) while masters are missing: the API answers, the cluster is not complete
+        await until(pilot, lambda: banner.has_class("degraded") and not app.status.bootstrap, 10, "degraded")
+        with pytest.raises(LabError, match="k8s-master-01 already runs the control plane"):
+            await asyncio.to_thread(cluster.run_kubeadm, "k8s-master-02", "init")
+
+        for m in MASTERS[1:]:
+            await asyncio.to_thread(cluster.run_kubeadm, m, "join")
+        await until(pilot, lambda: "3 of 3 apiservers up: the control plane is complete" in events(app)
+                    and app.status.health.name == "HEALTHY", 30, "a healthy control plane")
+        assert banner.has_class("healthy") and "apiserver on k8s-master-03 is up" in events(app)
+        assert "API DOWN" not in events(app)  # never an outage on the way
+        assert not app.status.alarms and not app.status.notices
+
+    code, doc = status(bare)
+    assert code == 0 and doc["bootstrap"] is False
+    assert [n["apiserver"] for n in doc["nodes"]] == ["up"] * 3
+    with pytest.raises(LabError, match="run 'k8s-ha-tui lab down' first"):
+        cluster.up(3, 3, log=lambda _m: None, bare=True)  # not bare any more: refused, not pretended
+
+
+def test_installed_but_down_everywhere_is_an_outage_and_deploy_restores(bare, tmp_path):
+    for m in MASTERS:
+        cluster.fault(m, "apiserver-down")
+    try:
+        code, doc = status(bare)
+        assert code == 2 and doc["bootstrap"] is False
+        assert [n["apiserver"] for n in doc["nodes"]] == ["down"] * 3
+        assert any(a.startswith("API DOWN") for a in doc["alarms"])
+        data = yaml.safe_load(bare.topology_path.read_text())
+        data.setdefault("check", {})["rise"] = 3
+        changed = tmp_path / "t.yaml"
+        changed.write_text(yaml.safe_dump(data))
+        res = tool("deploy", "-t", str(changed), "--yes", "--verify-timeout", "4")
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "first-time setup" not in res.stdout
+        assert "restored from backup" in res.stdout and "does not serve /readyz" in res.stderr
+    finally:
+        for m in MASTERS:
+            cluster.heal(m)
