@@ -22,6 +22,7 @@ def cmd_wizard(args: argparse.Namespace) -> int:
     start = wizard.start_from(args.start)
     if args.profile:
         start = profiles.apply(start, args.profile)
+    prompter = None
     if args.defaults:
         topo = topology.topology_from_dict(start, args.start or "defaults")
         topology.save_topology(topo, args.output)
@@ -41,7 +42,29 @@ def cmd_wizard(args: argparse.Namespace) -> int:
     if args.render_dir:
         out = render.write_tree(render.render_all(topo), args.render_dir)
         print(f"rendered configs for {len(topo.masters)} masters into {out}")
-    return 0
+    return _next_step(args.output, None if args.defaults else prompter)
+
+
+def _next_step(path: str, prompter) -> int:
+    """Say what comes next (deploy), and on a terminal offer to run it: deploy itself connects,
+    shows the plan and asks again before it changes anything."""
+    import shlex
+
+    command = f"k8s-ha-tui deploy -t {shlex.quote(path)}"
+    print(f"next: {command} --dry-run   (what would change on every master; nothing is changed)\n"
+          f"      {command}             (keepalived + HAProxy on the masters; on fresh machines this comes "
+          "before kubeadm init, and it prints the kubeadm commands)")
+    if prompter is None:
+        return 0
+    try:
+        if not prompter.confirm(f"Run `{command}` now? It shows the plan and asks before changing anything", False):
+            return 0
+    except KeyboardInterrupt:
+        raise UserError(f"interrupted: {path} was written; nothing was deployed", code=130) from None
+    from . import build_parser
+
+    deploy_args = build_parser().parse_args(["deploy", "-t", path])
+    return int(deploy_args.func(deploy_args))
 
 
 def cmd_render(args: argparse.Namespace) -> int:

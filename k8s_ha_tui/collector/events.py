@@ -39,6 +39,7 @@ class EventTracker:
     api_down_since: float | None = None  # an outage (not a first-time setup) seen since then
     api_down_told: bool = False
     api_answered: bool = False  # once: later recoveries say "again"
+    appearing: set = field(default_factory=set)  # new apiservers until every HAProxy sends to them
     audit_seen: set = field(default_factory=set)
 
     AUDIT_AT_START = 5  # the newest entries shown when the monitor opens
@@ -57,7 +58,7 @@ class EventTracker:
             events.append(Event(f"cluster lock released ({prev.lock.what} by {prev.lock.who})"))
         events += self._vip(prev, snap)
         events += self._split(snap)
-        absent_before = set(prev.not_installed)
+        self.appearing |= {n for n in prev.not_installed if n not in snap.not_installed}
         for old, new in zip(prev.masters, snap.masters):
             events += self._node(old, new)
             if old.vrrp_state != new.vrrp_state and new.reachable and old.reachable:
@@ -68,7 +69,7 @@ class EventTracker:
             before = {(b.backend, b.server): b for b in old.backends}
             for b in new.backends:
                 was = before.get((b.backend, b.server))
-                if b.master in absent_before:  # an apiserver that appears: one event for it, not one per HAProxy
+                if b.master in self.appearing:  # a new apiserver: one line when all HAProxies have it
                     continue
                 if was and was.status != b.status:
                     check = f" ({b.check_status})" if b.check_status and not b.up else ""
@@ -76,6 +77,7 @@ class EventTracker:
                     events.append(Event(f"{new.name} backend {named or b.server} {was.status} → {b.status}{check}",
                                         "info" if b.up else "warning"))
         events += self._apiservers(prev, snap)
+        events += self._admitted(snap)
         for old_worker, new_worker in zip(prev.workers, snap.workers):
             events += self._node(old_worker, new_worker)
         events += self._api(prev, snap)
@@ -103,6 +105,16 @@ class EventTracker:
         if before != after and events:
             events.append(Event(f"{after} of {len(snap.masters)} apiservers up"
                                 + (": the control plane is complete" if after == len(snap.masters) else "")))
+        return events
+
+    def _admitted(self, snap: ClusterStatus) -> list[Event]:
+        """A new apiserver (kubeadm init or join) once every reachable HAProxy sends to it."""
+        events = []
+        for name in sorted(self.appearing):
+            views = [b for m in snap.masters if m.reachable for b in m.backends_of(name)]
+            if views and all(b.up for b in views):
+                self.appearing.discard(name)
+                events.append(Event(f"every HAProxy sends to the apiserver on {name}"))
         return events
 
     def _audit(self, snap: ClusterStatus) -> list[Event]:

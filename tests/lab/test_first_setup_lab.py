@@ -9,12 +9,15 @@ import json
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
+import pexpect
 import pytest
 import yaml
 from test_monitor import events, until
 from textual.widgets import Static
 
+from k8s_ha_tui import wizard
 from k8s_ha_tui.collector.ssh import policy_for
 from k8s_ha_tui.lab import cluster
 from k8s_ha_tui.lab.proc import LabError
@@ -42,11 +45,29 @@ def accepts(address: str, port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
+def rebuilt(lab, bare: bool):
+    cluster.down(log=lambda _m: None)
+    cluster.up(3, 3, log=lambda _m: None, bare=bare)
+    return lab
+
+
+@pytest.fixture(scope="module", autouse=True)
+def leave_a_plain_lab(lab):
+    """The modules after this one expect the lab as `lab up` makes it: apiservers everywhere."""
+    yield
+    rebuilt(lab, bare=False)
+
+
+@pytest.fixture
 def bare(lab):
     """Fresh machines: the lab rebuilt with no apiserver, nothing deployed."""
-    cluster.down(log=lambda _m: None)
-    cluster.up(3, 3, log=lambda _m: None, bare=True)
+    return rebuilt(lab, bare=True)
+
+
+@pytest.fixture
+def installed(lab):
+    """A cluster as kubeadm leaves it (a manifest and an apiserver on every master), deployed."""
+    rebuilt(lab, bare=False).deploy()
     return lab
 
 
@@ -105,7 +126,8 @@ async def test_bare_masters_to_a_healthy_control_plane(bare):
         cluster.up(3, 3, log=lambda _m: None, bare=True)  # not bare any more: refused, not pretended
 
 
-def test_installed_but_down_everywhere_is_an_outage_and_deploy_restores(bare, tmp_path):
+def test_installed_but_down_everywhere_is_an_outage_and_deploy_restores(installed, tmp_path):
+    bare = installed
     for m in MASTERS:
         cluster.fault(m, "apiserver-down")
     try:
@@ -124,3 +146,37 @@ def test_installed_but_down_everywhere_is_an_outage_and_deploy_restores(bare, tm
     finally:
         for m in MASTERS:
             cluster.heal(m)
+
+
+def test_the_wizard_offers_deploy_and_deploy_prints_kubeadms_commands(bare, tmp_path):
+    """A new user's path: wizard (from the lab's topology, every default taken), yes to the offer,
+    yes to deploy's own question; the first-time setup ends with the kubeadm commands."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))  # the scripted prompter lives there
+    from test_wizard import ScriptedPrompter
+    from test_wizard_terminal import EXE
+
+    asked = ScriptedPrompter()
+    wizard.ask_topology(asked, wizard.start_from(str(bare.topology_path)))
+    out = tmp_path / "cluster.yaml"
+    child = pexpect.spawn(EXE, ["wizard", "--from", str(bare.topology_path), "-o", str(out)],
+                          env={"TERM": "xterm", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(tmp_path),
+                               "PROMPT_TOOLKIT_NO_CPR": "1"}, dimensions=(40, 160), timeout=60, encoding="utf-8")
+    try:
+        for q in asked.asked:
+            child.expect_exact(q)
+            child.send("\r")
+        child.expect(r"Write .*\(Y/n\)")
+        child.send("y")
+        child.expect_exact(f"next: k8s-ha-tui deploy -t {out} --dry-run")
+        child.expect(r"now\? .*\(y/N\)")
+        child.send("y")
+        child.expect_exact("kube-apiserver not installed")
+        child.expect_exact("Go ahead? [y/N]")
+        child.sendline("y")
+        child.expect_exact("ready for kubeadm init")
+        child.expect_exact("sudo kubeadm init --config kubeadm-config.yaml --upload-certs")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    assert bare.holders() == ["k8s-master-01"] and accepts(VIP, FRONTEND)

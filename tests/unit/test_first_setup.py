@@ -90,9 +90,11 @@ def test_events_follow_kubeadm_init_and_the_joins():
     first = [e.text for e in t.update(bootstrapping())]
     assert any("first-time setup" in e for e in first)
     after_init = [e.text for e in t.update(bootstrapping("k8s-master-01", t=1001))]
-    assert after_init == ["apiserver on k8s-master-01 is up", "1 of 3 apiservers up", "API answers through the VIP"]
+    assert after_init == ["apiserver on k8s-master-01 is up", "1 of 3 apiservers up",
+                          "every HAProxy sends to the apiserver on k8s-master-01", "API answers through the VIP"]
     joined = [e.text for e in t.update(bootstrapping("k8s-master-01", "k8s-master-02", t=1002))]
-    assert joined[-2:] == ["apiserver on k8s-master-02 is up", "2 of 3 apiservers up"]
+    assert joined == ["apiserver on k8s-master-02 is up", "2 of 3 apiservers up",
+                      "every HAProxy sends to the apiserver on k8s-master-02"]
     assert [e.text for e in t.update(bootstrapping("k8s-master-01", "k8s-master-02", t=1003))] == []
 
 
@@ -161,3 +163,32 @@ def test_next_steps_name_every_master_and_hold_no_secret():
     assert f"kubeadm join {TOPO.control_plane_endpoint} --token <token>" in text
     found = kubeadm_steps.next_steps(TOPO, config, "v1beta3", "v1.29.1")
     assert "kubeadm v1.29.1 found on k8s-master-01: config API v1beta3" in found
+
+
+def rising(name: str, t: float):
+    """Right after kubeadm init: the apiserver answers on its master, every HAProxy is still
+    admitting it (one passing check of two), so nothing answers through the VIP yet."""
+    base = bootstrapping(name, t=t)
+    masters = tuple(replace(m, api_via_vip=False, backends=tuple(
+        replace(b, status="DOWN 1/2") if b.master == name else b for b in m.backends)) for m in base.masters)
+    return replace(base, masters=masters, workers=tuple(replace(w, api_via_vip=False) for w in base.workers))
+
+
+def test_an_apiserver_being_admitted_is_no_outage_and_one_line_when_it_is_in():
+    s = rising("k8s-master-01", 1001)
+    assert s.api_down and s.api_starting and s.health == Health.DEGRADED
+    assert not any("API DOWN" in a for a in s.alarms)
+    assert "the API is starting" in s.notices[0]
+    t = EventTracker()
+    t.update(bootstrapping())
+    assert [e.text for e in t.update(s)] == ["apiserver on k8s-master-01 is up", "1 of 3 apiservers up"]
+    assert [e.text for e in t.update(rising("k8s-master-01", 1003))] == []  # no API DOWN, however long
+    assert [e.text for e in t.update(bootstrapping("k8s-master-01", t=1004))] == [
+        "every HAProxy sends to the apiserver on k8s-master-01", "API answers through the VIP"]
+    # a real outage later is one: critical, after it has lasted
+    down = replace(rising("k8s-master-01", 1010), masters=tuple(
+        replace(m, backends=tuple(replace(b, status="DOWN", check_status="L4CON") for b in m.backends))
+        for m in rising("k8s-master-01", 1010).masters))
+    assert down.health == Health.CRITICAL
+    t.update(down)
+    assert [e.text for e in t.update(replace(down, taken_at=1012))] == ["API DOWN through the VIP 10.0.3.10:8443"]

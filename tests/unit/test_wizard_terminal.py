@@ -54,6 +54,9 @@ def test_typing_a_bad_vip_shows_the_error_then_the_whole_flow_writes(tmp_path):
     child.expect(r"Write .*\(Y/n\)")
     child.send("y")
     child.expect("rendered configs for 3 masters")
+    child.expect_exact(f"next: k8s-ha-tui deploy -t {tmp_path / 't.yaml'} --dry-run")
+    child.expect(r"Run `k8s-ha-tui deploy -t .*` now\? .*\(y/N\)")  # the seed's addresses: never yes here
+    child.send("n")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
