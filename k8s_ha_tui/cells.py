@@ -47,9 +47,13 @@ def maintenance(m: MasterStatus) -> Cell:
     return ("on", "warn") if m.maintenance else ("", "")
 
 
-def api(n: NodeStatus) -> Cell:
+def api(n: NodeStatus, bootstrap: bool = False) -> Cell:
+    """The API through the VIP from this node; before any apiserver exists (a first-time setup)
+    no answer is what is expected, not a failure."""
     if n.api_via_vip is None:
         return "?", ""
+    if bootstrap and not n.api_via_vip:
+        return "-", ""
     return ("ok", "") if n.api_via_vip else ("FAIL", "bad")
 
 
@@ -73,12 +77,12 @@ def backend(b: BackendServer | None, age: bool = True, installed: bool = True) -
     return f"{b.status} {b.check_status}" + (f" {b.last_change_s or 0}s" if age else ""), tone
 
 
-def master_row(m: MasterStatus) -> list[Cell]:
+def master_row(m: MasterStatus, bootstrap: bool = False) -> list[Cell]:
     """The masters table's cells: master, VRRP, prio, check, VIP, maint, keepalived, haproxy, API."""
     if not m.reachable:
         return [(m.name, ""), vrrp(m), *([("", "")] * 7)]
     return [(m.name, ""), vrrp(m), priority(m), check(m), holds_vip(m), maintenance(m), service(m.keepalived),
-            service(m.haproxy), api(m)]
+            service(m.haproxy), api(m, bootstrap)]
 
 
 def apiservers_up(m: MasterStatus) -> Cell:

@@ -104,6 +104,27 @@ async def monitor_shots() -> None:
         print("wrote screenshots/monitor-80x24.svg")
 
 
+async def first_time_shot() -> None:
+    """The monitor on bare masters right after deploy: a first-time setup, before kubeadm init."""
+    import time
+
+    from k8s_ha_tui import topology
+    from k8s_ha_tui.collector.ssh import policy_for
+    from k8s_ha_tui.tui.app import MonitorApp
+
+    topo = topology.load_topology(topo_path())
+    app = MonitorApp(topo, policy_for(topo), interval=0.5)
+    async with app.run_test(size=(120, 34)) as pilot:
+        deadline = time.monotonic() + 40
+        while not (app.status is not None and app.status.bootstrap and app.status.holders == ["k8s-master-01"]):
+            if time.monotonic() > deadline:
+                raise SystemExit("screenshots: timed out waiting for the first-time setup")
+            await pilot.pause(0.1)
+        await pilot.pause(1.5)
+        app.save_screenshot(str(SHOTS / "monitor-first-time-setup.svg"))
+        print("wrote screenshots/monitor-first-time-setup.svg")
+
+
 def topo_path() -> Path:
     return Path("/var/lib/k8s-ha-tui/lab/topology.yaml")
 
@@ -113,6 +134,13 @@ def main() -> int:
     shot("lint-seed", "k8s-ha-tui lint: the seed script's configs",
          TOOL + ["lint", "--keepalived", f"{seed}/keepalived.conf", "--haproxy", f"{seed}/haproxy.cfg",
                  "--check-script", f"{seed}/check_apiserver.sh"])
+    import asyncio
+
+    subprocess.run(TOOL + ["lab", "down"], check=True, capture_output=True)
+    subprocess.run(TOOL + ["lab", "up", "--bare"], check=True, capture_output=True)
+    subprocess.run(TOOL + ["deploy", "-t", str(topo_path()), "--yes"], check=True, capture_output=True)
+    asyncio.run(first_time_shot())
+    subprocess.run(TOOL + ["lab", "down"], check=True, capture_output=True)
     subprocess.run(TOOL + ["demo"], check=True, capture_output=True)  # the lab, deployed
     subprocess.run(TOOL + ["lab", "fault", "k8s-master-02", "apiserver-down"], check=True, capture_output=True)
     try:
@@ -121,8 +149,6 @@ def main() -> int:
         subprocess.run(TOOL + ["lab", "heal", "k8s-master-02"], capture_output=True)
     shot("deploy-dry-run", "k8s-ha-tui deploy --dry-run (a change of check.rise)",
          TOOL + ["deploy", "-t", str(_rise3()), "--dry-run"])
-    import asyncio
-
     asyncio.run(monitor_shots())
     return 0
 

@@ -23,9 +23,10 @@ def print_status(snap) -> None:
     if snap.lock:
         print(f"  LOCKED {snap.lock.describe()}")
 
-    rows = [[text for text, _tone in (*cells.master_row(m), cells.apiservers_up(m), cells.apiserver(m))]
+    rows = [[text for text, _tone in (*cells.master_row(m, snap.bootstrap), cells.apiservers_up(m), cells.apiserver(m))]
             for m in snap.masters]
-    rows += [[w.name, "worker" if w.reachable else "lost", *[""] * 6, cells.api(w)[0], "", ""] for w in snap.workers]
+    rows += [[w.name, "worker" if w.reachable else "lost", *[""] * 6, cells.api(w, snap.bootstrap)[0], "", ""]
+             for w in snap.workers]
     print_table((*cells.MASTER_COLUMNS, "apiservers up", "own apiserver"), rows)
 
 

@@ -159,7 +159,7 @@ class MonitorApp(App):
         selected = self._selected_key()
         table.clear()
         for m in snap.masters:
-            row = cells.master_row(m)
+            row = cells.master_row(m, snap.bootstrap)
             table.add_row(self.cell(row[0], bold=True), *(self.cell(c) for c in row[1:]), key=m.name)
         if table.row_count:
             index = next((i for i, m in enumerate(snap.masters) if m.name == selected), 0)
@@ -191,7 +191,8 @@ class MonitorApp(App):
         table = self.query_one("#workers", DataTable)
         table.clear()
         for w in snap.workers:
-            table.add_row(w.name, self.cell(("ok", "") if w.reachable else ("lost", "bad")), self.cell(cells.api(w)))
+            table.add_row(w.name, self.cell(("ok", "") if w.reachable else ("lost", "bad")),
+                          self.cell(cells.api(w, snap.bootstrap)))
 
     def log_event(self, text: str, level: Level = "info") -> None:
         """One line of the event log; a line that wraps stays indented under its text."""

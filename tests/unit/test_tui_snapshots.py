@@ -85,3 +85,11 @@ def test_the_detail_pane_at_80x24(snap_compare):
 
 def test_the_light_theme(snap_compare):
     assert snap_compare(monitor(), terminal_size=(120, 40), run_before=showing(HEALTHY, MOVED, keys=("t",)))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 34)])
+def test_a_first_time_setup(snap_compare, size):
+    """Before kubeadm init: calm, the next step named, no red API cells (they are not expected yet)."""
+    from test_tui import bootstrapping
+
+    assert snap_compare(monitor(), terminal_size=size, run_before=showing(bootstrapping()))
