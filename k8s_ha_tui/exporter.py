@@ -23,6 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector as PromCollector
 from prometheus_client.registry import CollectorRegistry
 
+from .collector.apiserver import NOT_INSTALLED, UNKNOWN, UP
 from .collector.keepalived import STATS_NAMES
 from .collector.model import ClusterStatus
 from .collector.poll import Collector
@@ -88,6 +89,11 @@ def families(watches: Iterable[Watch]) -> list[Metric]:
         "split": _gauge("k8s_ha_split_brain", "Two or more masters hold or claim the VIP", ["cluster"]),
         "health": _gauge("k8s_ha_health", "0 healthy, 1 degraded, 2 critical (the rules of `status`)", ["cluster"]),
         "api": _gauge("k8s_ha_api_up", "The API answers through the VIP, seen from this node", [*node, "role"]),
+        "bootstrap": _gauge("k8s_ha_bootstrap", "1 while no master has a kube-apiserver yet (a first-time setup, "
+                            "before kubeadm init)", ["cluster"]),
+        "installed": _gauge("k8s_ha_apiserver_installed", "The master has a kube-apiserver (a manifest, a process "
+                            "or a listener), whether or not it answers", node),
+        "apiserver": _gauge("k8s_ha_apiserver_up", "The master's own kube-apiserver answers /readyz", node),
         "reachable": _gauge("k8s_ha_node_reachable", "The exporter reaches the node over SSH", [*node, "role"]),
         "prio": _gauge("k8s_ha_vrrp_effective_priority", "Effective VRRP priority of the VIP's instance", node),
         "maint": _gauge("k8s_ha_maintenance", "The master is in maintenance", node),
@@ -115,6 +121,7 @@ def _cluster(f: dict, w: Watch) -> None:
     f["holders"].add_metric([c], len(snap.holders))
     f["split"].add_metric([c], int(snap.split_brain))
     f["health"].add_metric([c], int(snap.health))
+    f["bootstrap"].add_metric([c], int(snap.bootstrap))
     for m in snap.masters:
         f["reachable"].add_metric([c, m.name, "master"], int(m.reachable))
         if not m.reachable:
@@ -126,6 +133,9 @@ def _cluster(f: dict, w: Watch) -> None:
             f["prio"].add_metric([c, m.name], m.effective_priority)
         if m.api_via_vip is not None:
             f["api"].add_metric([c, m.name, "master"], int(m.api_via_vip))
+        if m.apiserver != UNKNOWN:
+            f["installed"].add_metric([c, m.name], int(m.apiserver != NOT_INSTALLED))
+            f["apiserver"].add_metric([c, m.name], int(m.apiserver == UP))
         for inst in m.instances:
             if inst.state in VRRP_CODES:
                 f["ka_state"].add_metric([c, m.name, inst.name, inst.interface or "", str(inst.router_id or "")],

@@ -3,6 +3,7 @@ and waiting for conditions with deadlines (never sleeping as synchronisation).""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,18 @@ from pathlib import Path
 
 from k8s_ha_tui import render, topology
 from k8s_ha_tui.lab import cluster, layout
+
+
+def tool(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`k8s-ha-tui ARGS` as a script runs it: no terminal, output captured."""
+    return subprocess.run([sys.executable, "-m", "k8s_ha_tui", *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, env=env)
+
+
+def status(lab: Lab) -> tuple[int, dict]:
+    """`status --json`: its exit code and its document."""
+    res = tool("status", "-t", str(lab.topology_path), "--json")
+    return res.returncode, json.loads(res.stdout)
 
 
 def lab_unavailable() -> str | None:

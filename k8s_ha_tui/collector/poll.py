@@ -50,7 +50,9 @@ def master_probe(topo: Topology, node: Master, stats: bool = False) -> str:
     The apiserver's own probe runs beside the rest (a hung apiserver costs its curl a second),
     into a private temporary file that is printed at the end."""
     return "; ".join([
-        f"t=$(mktemp) && {{ ( {apiserver.probe(node.address, topo.apiserver_port)} ) >\"$t\" 2>/dev/null & ap=$!; }}",
+        # the temporary file goes also when the probe is cut short (a timeout closes the channel)
+        f"t=$(mktemp) && trap 'rm -f \"$t\"' EXIT HUP TERM && "
+        f"{{ ( {apiserver.probe(node.address, topo.apiserver_port)} ) >\"$t\" 2>/dev/null & ap=$!; }}",
         *([f"echo @@stats; {KEEPALIVED_STATS}"] if stats else []),
         "echo @@services; echo $(systemctl is-active keepalived) $(systemctl is-active haproxy)",
         "echo @@addr; ip -o -4 addr show",
@@ -61,7 +63,7 @@ def master_probe(topo: Topology, node: Master, stats: bool = False) -> str:
         f"echo @@lock; {lock_probe(PATHS.lock_file)}",
         f"echo @@audit; tail -n {AUDIT_SHOWN} {PATHS.audit_log} 2>/dev/null | tr -c '[:print:]\\n' '?'",
         _api_probe(topo),
-        'if [ -n "${ap:-}" ]; then wait "$ap"; echo @@apiserver; cat "$t"; rm -f "$t"; fi',
+        'if [ -n "${ap:-}" ]; then wait "$ap"; echo @@apiserver; cat "$t"; fi',
     ])
 
 

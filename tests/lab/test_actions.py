@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
-from labtools import wait_for
+from labtools import status, tool, wait_for
 
 from k8s_ha_tui.lab import cluster
 
 MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 
 
-def tool(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "k8s_ha_tui", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def status(lab) -> tuple[int, dict]:
-    res = tool("status", "-t", str(lab.topology_path), "--json")
-    return res.returncode, json.loads(res.stdout)
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 import yaml
-from labtools import Lab, wait_for
+from labtools import Lab, tool, wait_for
 
 from k8s_ha_tui.lab import cluster
 
@@ -18,10 +17,6 @@ MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 FILES = "/etc/keepalived/keepalived.conf /etc/keepalived/check_apiserver.sh /etc/keepalived/notify.sh " \
         "/etc/haproxy/haproxy.cfg"
 
-
-def tool(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "k8s_ha_tui", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def snapshot(lab: Lab) -> dict[str, str]:

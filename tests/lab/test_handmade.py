@@ -6,23 +6,18 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 import yaml
-from labtools import wait_for
+from labtools import tool, wait_for
 
 from k8s_ha_tui.lab import cluster, handmade, layout
 
 MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 OUR_FILES = "/etc/keepalived/priority_boost /etc/keepalived/maintenance"
 
-
-def tool(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "k8s_ha_tui", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def healthy(path) -> bool:

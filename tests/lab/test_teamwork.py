@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from labtools import wait_for
+from labtools import tool, wait_for
 
 from k8s_ha_tui.lab import cluster, inspect, layout
 
@@ -23,10 +23,6 @@ MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 HOLD = "/run/k8s-ha-tui/test-hold"
 LOCK = "/run/k8s-ha-tui/lock"
 AUDIT = "/var/log/k8s-ha-tui/audit.log"
-
-def tool(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "k8s_ha_tui", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, env=env)
 
 
 def start(*args: str, hold: bool = False) -> subprocess.Popen:

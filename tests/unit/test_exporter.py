@@ -130,3 +130,31 @@ def test_the_rule_tests_are_not_a_rubber_stamp(tmp_path):
     rules = tmp_path / "alerts.yml"
     rules.write_text(rules.read_text().replace("k8s_ha_split_brain == 1", "k8s_ha_split_brain == 2"))
     assert promtool("test", "rules", "alerts_test.yml", cwd=tmp_path).returncode != 0
+
+
+@pytest.mark.parametrize("cut", ['unless on (cluster) k8s_ha_bootstrap == 1',
+                                 'unless on (cluster, master) label_replace(k8s_ha_apiserver_installed == 0, '
+                                 '"master", "$1", "node", "(.*)")'])
+def test_a_first_time_setup_pages_nobody_and_the_tests_know(tmp_path, cut):
+    """Without its first-time-setup clause, a rule would page before kubeadm init: the rule tests fail."""
+    for f in ("alerts.yml", "alerts_test.yml"):
+        shutil.copy(PROM / f, tmp_path / f)
+    rules = tmp_path / "alerts.yml"
+    assert cut in rules.read_text()
+    rules.write_text(rules.read_text().replace(cut, ""))
+    assert promtool("test", "rules", "alerts_test.yml", cwd=tmp_path).returncode != 0
+
+
+def test_the_exporter_says_where_a_first_time_setup_stands():
+    from test_tui import bootstrapping
+
+    def seen(snap) -> dict:
+        w = exporter.Watch(TOPO)
+        w.seen(snap, 0.1)
+        return scrape(w)
+    c = TOPO.name
+    joining = seen(bootstrapping("k8s-master-01"))
+    assert value(joining, "k8s_ha_bootstrap", cluster=c) == 0
+    assert value(joining, "k8s_ha_apiserver_installed", cluster=c, node="k8s-master-02") == 0
+    assert value(joining, "k8s_ha_apiserver_up", cluster=c, node="k8s-master-01") == 1
+    assert value(seen(bootstrapping()), "k8s_ha_bootstrap", cluster=c) == 1

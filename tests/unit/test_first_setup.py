@@ -192,3 +192,16 @@ def test_an_apiserver_being_admitted_is_no_outage_and_one_line_when_it_is_in():
     assert down.health == Health.CRITICAL
     t.update(down)
     assert [e.text for e in t.update(replace(down, taken_at=1012))] == ["API DOWN through the VIP 10.0.3.10:8443"]
+
+
+def test_the_collectors_probe_runs_in_a_real_shell_and_leaves_no_temporary_file(tmp_path):
+    """The whole master probe in sh on this machine, every address on loopback (a port nothing
+    listens on): it parses, finds no apiserver, and removes the file its background probe used."""
+    from k8s_ha_tui.collector import poll
+
+    local = TOPO.model_copy(update={"vip": "127.0.0.10", "apiserver_port": 1, "masters": [
+        TOPO.masters[0].model_copy(update={"address": "127.0.0.11"})]})
+    out = subprocess.run(["sh", "-c", poll.master_probe(local, local.masters[0])], capture_output=True, text=True,
+                         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR": str(tmp_path)}, timeout=30)
+    assert poll.master_status(local, local.masters[0], out.stdout, ()).apiserver == apiserver.NOT_INSTALLED
+    assert list(tmp_path.iterdir()) == []
