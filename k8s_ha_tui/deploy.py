@@ -34,6 +34,7 @@ from .deploy_steps import (
     FileChange,
     NodePlan,
     clean_stage,
+    configured_after,
     diff_text,
     ensure_packages,
     probe,
@@ -154,7 +155,8 @@ async def _roll(ctx: Rollout, action: str, confirm: Confirm, protected: set[str]
                 await cutover.second_load(ctx, p)
         for name in ctx.cutover.first if ctx.cutover else ():
             await cutover.release(ctx, by_name[name])
-        if ctx.bootstrap:
+        if ctx.bootstrap and all(configured_after(p.changes, "keepalived") for p in ctx.plans):
+            # (a rollback to the time before the first deploy leaves no keepalived to elect)
             holder = await verify_election(ctx.plans, ctx.topo, ctx.options.verify_timeout)
             ctx.log(f"{holder} is the one VRRP MASTER (the top priority): ready for kubeadm init")
     finally:

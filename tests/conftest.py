@@ -53,3 +53,14 @@ def lab():
         yield lab
     finally:
         lab.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The markers by where a test lives (or what it uses): `pytest -m "not lab"` runs the unit
+    suite alone, without root or the lab."""
+    for item in items:
+        folder = item.path.parent.name
+        if folder == "lab" or "lab" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.lab)
+        if folder == "checkers" or "checkers" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.checkers)

@@ -175,3 +175,12 @@ def test_the_wizard_offers_deploy_and_deploy_prints_kubeadms_commands(bare, tmp_
         child.close()
     assert child.exitstatus == 0
     assert bare.holders() == ["k8s-master-01"] and accepts(VIP, FRONTEND)
+
+
+def test_a_first_time_setup_rolls_back_to_bare_masters(bare):
+    assert tool("deploy", "-t", str(bare.topology_path), "--yes").returncode == 0
+    res = tool("rollback", "-t", str(bare.topology_path), "--yes")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert bare.holders() == [] and not accepts(VIP, FRONTEND)
+    for m in MASTERS:
+        assert bare.ssh(m, "ls /etc/keepalived/keepalived.conf /etc/haproxy/haproxy.cfg 2>&1", check=False).returncode
