@@ -5,7 +5,7 @@ unicast, PASS auth, router id 77, priorities 120/110/100, servers cp-a..c, no tr
 Under the 20 requests/s TLS client loop, for each run:
   failover --method stop   the only failover such a cluster allows (then started again);
   adoption deploy           `deploy` of the lab topology (our defaults: router id 51, VRRPv3 0.5 s,
-                            no auth, multicast): the cut-over of adopt.py.
+                            no auth, multicast): the cut-over of clusters/adopt.py.
 Prints requests sent and failed, the longest gap without an answer, the most masters that held
 the VIP at once and for how long (kernel's view, every address event), and the longest time
 nobody held it. Targets for the adoption: 0 failed, never two holders (a cut-over whose holder
@@ -29,8 +29,8 @@ from pathlib import Path
 
 from benchlib import Client, VipWatch, cli, deploy, tool, vip_holders, wait_for
 
-from k8s_ha_tui import topology
 from k8s_ha_tui.lab import cluster, layout
+from k8s_ha_tui.model import topology
 
 
 def discovered(lab_topology: Path, out: Path) -> Path:

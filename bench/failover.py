@@ -39,10 +39,10 @@ from pathlib import Path
 import yaml
 from benchlib import Client, VipWatch, deploy, tool, top_holder, wait_for
 
-from k8s_ha_tui import topology
+from k8s_ha_tui.configs.render import templates_dir
 from k8s_ha_tui.lab import cluster
-from k8s_ha_tui.render import templates_dir
-from k8s_ha_tui.vrrp_timing import master_down_seconds
+from k8s_ha_tui.model import topology
+from k8s_ha_tui.model.vrrp_timing import master_down_seconds
 
 BENCH = Path(__file__).resolve().parent
 SEED_CHANGES = {

@@ -41,10 +41,10 @@ import yaml
 from benchlib import VipWatch, deploy
 from failover import Config, run_once, settled_holder
 
-from k8s_ha_tui import topology
 from k8s_ha_tui.lab import cluster
-from k8s_ha_tui.profiles import FIRST_BACKUP_PRIORITY  # the lab's second master: the first to take over
-from k8s_ha_tui.vrrp_timing import (
+from k8s_ha_tui.model import topology
+from k8s_ha_tui.model.profiles import FIRST_BACKUP_PRIORITY
+from k8s_ha_tui.model.vrrp_timing import (
     false_moves_per_day,
     master_down_seconds,
     pause_always_survived,

@@ -31,9 +31,9 @@ from pathlib import Path
 
 from benchlib import deploy, tool, top_holder, vip_holders, wait_for
 
-from k8s_ha_tui import topology
+from k8s_ha_tui.configs.render import templates_dir
 from k8s_ha_tui.lab import cluster, layout
-from k8s_ha_tui.render import templates_dir
+from k8s_ha_tui.model import topology
 
 WORKER = "k8s-node-01"
 MISSED_WINDOW_S = 6  # after the takeover: keepalived's two bursts, at once and vrrp_garp_master_delay (5 s) later

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 from benchlib import Client, deploy
 
-from k8s_ha_tui.lab import cluster, inspect
+from k8s_ha_tui.lab import cluster, nodestate
 
 MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 MAX_RUNS = 200
@@ -70,7 +70,7 @@ def main() -> int:
                 proc.send_signal(sig)
                 interrupted = True
             out, _ = proc.communicate(timeout=180)
-            rises = {m: inspect.consistent_rise(m) for m in MASTERS}
+            rises = {m: nodestate.consistent_rise(m) for m in MASTERS}
             locked = any(cluster_has_lock(m) for m in MASTERS)
             results = [line.split(None, 1)[1].split("  ")[0] for line in out.splitlines()
                        if line.split(None, 1)[:1] and line.split()[0] in MASTERS and len(line.split(None, 1)) == 2

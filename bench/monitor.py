@@ -24,10 +24,10 @@ import time
 
 from benchlib import VipWatch, deploy
 
-from k8s_ha_tui import topology
-from k8s_ha_tui.collector.poll import Collector
-from k8s_ha_tui.collector.ssh import policy_for
 from k8s_ha_tui.lab import cluster
+from k8s_ha_tui.model import topology
+from k8s_ha_tui.remote.ssh import policy_for
+from k8s_ha_tui.status.poll import Collector
 
 
 async def latency(topo, moves: int) -> list[float]:

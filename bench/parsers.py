@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-from k8s_ha_tui import lint
+from k8s_ha_tui.configs import lint
 
 CASES = {
     "keepalived, plain words": lambda n: "global_defs {\n router_id " + "a " * (n // 2) + "\n}\n",

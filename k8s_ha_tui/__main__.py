@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from k8s_ha_tui.cli import main
 
 sys.exit(main())

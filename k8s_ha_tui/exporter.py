@@ -23,12 +23,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector as PromCollector
 from prometheus_client.registry import CollectorRegistry
 
-from .collector.apiserver import NOT_INSTALLED, UNKNOWN, UP
-from .collector.keepalived import STATS_NAMES
-from .collector.model import ClusterStatus
-from .collector.poll import Collector
-from .collector.ssh import HostKeyPolicy
-from .topology import Topology
+from k8s_ha_tui.model.topology import Topology
+from k8s_ha_tui.remote.apiserver import NOT_INSTALLED, UNKNOWN, UP
+from k8s_ha_tui.remote.keepalived import STATS_NAMES
+from k8s_ha_tui.remote.ssh import HostKeyPolicy
+from k8s_ha_tui.status.model import ClusterStatus
+from k8s_ha_tui.status.poll import Collector
 
 DEFAULT_LISTEN = "127.0.0.1:9651"  # next to the keepalived exporter's 9650
 DEFAULT_INTERVAL = 5.0

@@ -8,7 +8,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from .errors import UserError
+from k8s_ha_tui.errors import UserError
 
 
 def atomic_write(path: str | os.PathLike, text: str, mode: int = 0o600) -> None:

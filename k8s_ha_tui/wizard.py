@@ -11,9 +11,9 @@ from typing import Any, Protocol
 
 import yaml
 
-from . import profiles
-from . import topology as tp
-from .errors import UserError
+from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.model import profiles
+from k8s_ha_tui.model import topology as tp
 
 # The seed script's cluster (../shared/seed). PASS auth is left empty by default: it travels in
 # clear text and a default password is no secret; the wizard offers to set one.

@@ -46,9 +46,9 @@ async def monitor_shots() -> None:
     import asyncio
     import time
 
-    from k8s_ha_tui import topology
-    from k8s_ha_tui.collector.ssh import policy_for
     from k8s_ha_tui.lab import cluster
+    from k8s_ha_tui.model import topology
+    from k8s_ha_tui.remote.ssh import policy_for
     from k8s_ha_tui.tui.app import MonitorApp
     from k8s_ha_tui.tui.confirm_modal import ConfirmModal
     from k8s_ha_tui.tui.detail_screen import DetailScreen
@@ -108,8 +108,8 @@ async def first_time_shot() -> None:
     """The monitor on bare masters right after deploy: a first-time setup, before kubeadm init."""
     import time
 
-    from k8s_ha_tui import topology
-    from k8s_ha_tui.collector.ssh import policy_for
+    from k8s_ha_tui.model import topology
+    from k8s_ha_tui.remote.ssh import policy_for
     from k8s_ha_tui.tui.app import MonitorApp
 
     topo = topology.load_topology(topo_path())

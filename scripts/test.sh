@@ -4,12 +4,14 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$here/scripts/setup.sh"
 cd "$here"
-# The gates first: lint (ruff: pyflakes, pycodestyle, bugbear, pyupgrade, import order) and types
-# (mypy, check_untyped_defs); their settings are in pyproject.toml.
+# The gates first: lint (ruff: pyflakes, pycodestyle, bugbear, pyupgrade, import order), types
+# (mypy, check_untyped_defs) and the layers (import-linter); their settings are in pyproject.toml.
 echo "gates: ruff"
 "$here/.venv/bin/ruff" check k8s_ha_tui tests bench
 echo "gates: mypy"
 "$here/.venv/bin/mypy"
+echo "gates: import-linter (the layers in pyproject.toml)"
+"$here/.venv/bin/lint-imports" --no-cache
 set +e
 "$here/.venv/bin/python" -m pytest "$@"
 rc=$?

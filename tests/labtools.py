@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from k8s_ha_tui import render, topology
+from k8s_ha_tui.configs import render
 from k8s_ha_tui.lab import cluster, layout
+from k8s_ha_tui.model import topology
 
 
 def tool(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -12,9 +12,9 @@ import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from ..errors import UserError
-from . import clusters, configs, operate, rollouts
-from .common import parents
+from k8s_ha_tui.cli import clusters, configs, operate, rollouts
+from k8s_ha_tui.cli.common import parents
+from k8s_ha_tui.errors import UserError
 
 
 def _version() -> str:
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (configs, rollouts, clusters, operate):
         module.add_parsers(sub, shared)
 
-    from ..lab.cli import add_lab_commands
+    from k8s_ha_tui.cli.lab import add_lab_commands
 
     add_lab_commands(sub)
     return p
@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = args.func(args)
         sys.stdout.flush()  # here, where a closed pipe is still caught below
+        if code == 0 and getattr(args, "then", None):  # a command that hands over to another (wizard → deploy)
+            return main(args.then)
         return code
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

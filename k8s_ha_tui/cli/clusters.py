@@ -6,16 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import UserError
-from .common import Parents, bounded, print_findings
+from k8s_ha_tui.cli.common import Parents, bounded, print_findings
+from k8s_ha_tui.errors import UserError
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .. import doctor, lint, topology
-    from ..collector.ssh import connect_reachable, policy_for
-    from ..nodeconfig import read_node
+    from k8s_ha_tui.clusters import doctor
+    from k8s_ha_tui.clusters.nodeconfig import read_node
+    from k8s_ha_tui.configs import lint
+    from k8s_ha_tui.model import topology
+    from k8s_ha_tui.remote.ssh import connect_reachable, policy_for
 
     topo = topology.load_topology(args.topology)
 
@@ -37,7 +39,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _addresses(text: str, what: str) -> list[str]:
-    from ..topology import check_ipv4
+    from k8s_ha_tui.model.topology import check_ipv4
 
     out = []
     for part in (p.strip() for p in text.split(",")):
@@ -53,8 +55,9 @@ def _addresses(text: str, what: str) -> list[str]:
 def cmd_discover(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .. import discover, topology
-    from ..collector.ssh import HostKeyPolicy, check_ssh_files
+    from k8s_ha_tui.clusters import discover
+    from k8s_ha_tui.model import topology
+    from k8s_ha_tui.remote.ssh import HostKeyPolicy, check_ssh_files
 
     topology.check_writable(args.output)  # before connecting anywhere
     masters = _addresses(args.masters, "--masters")
@@ -82,8 +85,9 @@ def cmd_discover(args: argparse.Namespace) -> int:
 def cmd_exporter(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .. import exporter, topology
-    from ..collector.ssh import policy_for
+    from k8s_ha_tui import exporter
+    from k8s_ha_tui.model import topology
+    from k8s_ha_tui.remote.ssh import policy_for
 
     topos = [topology.load_topology(path) for path in args.topology]
     names = [t.name for t in topos]

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import UserError
+from k8s_ha_tui.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -48,13 +48,13 @@ MAX_CONFIG_BYTES = 16 << 20  # keepalived.conf, haproxy.cfg, a check script: rea
 
 
 def read_text(path: str) -> str:
-    from ..files import read_input
+    from k8s_ha_tui.files import read_input
 
     return read_input(path, MAX_CONFIG_BYTES, "config file")
 
 
 def lock_options(args: argparse.Namespace):
-    from ..guard import LockOptions
+    from k8s_ha_tui.operations.guard import LockOptions
 
     return LockOptions(wait=args.wait, break_stale=args.break_stale_lock)
 
@@ -97,7 +97,7 @@ def print_findings(findings, as_json: bool) -> None:
 async def go_ahead(yes: bool, verb: str) -> bool:
     """The one confirmation every changing command asks (after saying what it will do): --yes
     answers it; without a terminal nobody can, so it refuses rather than guess."""
-    from ..interrupts import ask
+    from k8s_ha_tui.operations.interrupts import ask
 
     if yes:
         return True

@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import UserError
-from ..profiles import PROFILES
-from .common import Parents, print_findings, read_text
+from k8s_ha_tui.cli.common import Parents, print_findings, read_text
+from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.model.profiles import PROFILES
 
 
 def cmd_wizard(args: argparse.Namespace) -> int:
-    from .. import profiles, render, topology, wizard
+    from k8s_ha_tui import wizard
+    from k8s_ha_tui.configs import render
+    from k8s_ha_tui.model import profiles, topology
 
     if args.render_dir:
         tree, out = render.check_tree_target(args.render_dir), Path(args.output).expanduser().absolute()
@@ -42,10 +44,11 @@ def cmd_wizard(args: argparse.Namespace) -> int:
     if args.render_dir:
         out = render.write_tree(render.render_all(topo), args.render_dir)
         print(f"rendered configs for {len(topo.masters)} masters into {out}")
-    return _next_step(args.output, None if args.defaults else prompter)
+    args.then = _next_step(args.output, None if args.defaults else prompter)
+    return 0
 
 
-def _next_step(path: str, prompter) -> int:
+def _next_step(path: str, prompter) -> list[str] | None:
     """Say what comes next (deploy), and on a terminal offer to run it: deploy itself connects,
     shows the plan and asks again before it changes anything."""
     import shlex
@@ -55,20 +58,18 @@ def _next_step(path: str, prompter) -> int:
           f"      {command}             (keepalived + HAProxy on the masters; on fresh machines this comes "
           "before kubeadm init, and it prints the kubeadm commands)")
     if prompter is None:
-        return 0
+        return None
     try:
         if not prompter.confirm(f"Run `{command}` now? It shows the plan and asks before changing anything", False):
-            return 0
+            return None
     except KeyboardInterrupt:
         raise UserError(f"interrupted: {path} was written; nothing was deployed", code=130) from None
-    from . import build_parser
-
-    deploy_args = build_parser().parse_args(["deploy", "-t", path])
-    return int(deploy_args.func(deploy_args))
+    return ["deploy", "-t", path]  # cli.main runs it once the wizard is done
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .. import render, topology
+    from k8s_ha_tui.configs import render
+    from k8s_ha_tui.model import topology
 
     topo = topology.load_topology(args.topology)
     files = render.render_all(topo, haproxy_version=args.haproxy_version, kubeadm_api=args.kubeadm_api)
@@ -81,7 +82,7 @@ def _included(path: str, text: str) -> dict[str, str]:
     """The files a local keepalived.conf includes (globs expanded, nested, bounded), by path."""
     import glob
 
-    from ..confparse import MAX_INCLUDE_DEPTH, include_patterns
+    from k8s_ha_tui.configs.confparse import MAX_INCLUDE_DEPTH, include_patterns
 
     files: dict[str, str] = {}
     todo = [(str(Path(path).resolve()), text)]
@@ -96,7 +97,8 @@ def _included(path: str, text: str) -> dict[str, str]:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from .. import lint, topology
+    from k8s_ha_tui.configs import lint
+    from k8s_ha_tui.model import topology
 
     if args.topology and (args.keepalived or args.haproxy):
         raise UserError("lint takes either -t TOPOLOGY or --keepalived/--haproxy files, not both")
@@ -119,7 +121,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub, p: Parents) -> None:
-    from ..kubeadm_steps import APIS, DEFAULT_API
+    from k8s_ha_tui.configs.kubeadm_steps import APIS, DEFAULT_API
 
     w = sub.add_parser("wizard", help="ask for the topology, write it, render configs",
                        description="Ask for the cluster topology (the seed's cluster as defaults), "

@@ -7,9 +7,9 @@ import argparse
 import json
 import sys
 
-from .. import cells
-from ..errors import UserError
-from .common import Parents, bounded, go_ahead, lock_options, print_table
+from k8s_ha_tui.cli.common import Parents, bounded, go_ahead, lock_options, print_table
+from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.status import cells
 
 
 def print_status(snap) -> None:
@@ -33,9 +33,9 @@ def print_status(snap) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .. import topology
-    from ..collector.poll import snapshot
-    from ..collector.ssh import policy_for
+    from k8s_ha_tui.model import topology
+    from k8s_ha_tui.remote.ssh import policy_for
+    from k8s_ha_tui.status.poll import snapshot
 
     topo = topology.load_topology(args.topology)
     snap = asyncio.run(snapshot(topo, policy_for(topo)))
@@ -48,10 +48,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _run_action(args: argparse.Namespace, request) -> int:
     """Connect, lock, snapshot, interlocks, confirmation, action, audit (actions.perform)."""
-    from .. import actions, topology
-    from ..collector.poll import snapshot
-    from ..collector.ssh import connect_reachable, policy_for
-    from ..interrupts import Interrupted, Interrupts
+    from k8s_ha_tui.model import topology
+    from k8s_ha_tui.operations import actions
+    from k8s_ha_tui.operations.interrupts import Interrupted, Interrupts
+    from k8s_ha_tui.remote.ssh import connect_reachable, policy_for
+    from k8s_ha_tui.status.poll import snapshot
 
     topo = topology.load_topology(args.topology)
     policy = policy_for(topo)
@@ -86,28 +87,28 @@ def _run_action(args: argparse.Namespace, request) -> int:
 
 
 def cmd_failover(args: argparse.Namespace) -> int:
-    from ..actions import Request
+    from k8s_ha_tui.operations.actions import Request
 
     return _run_action(args, Request("failover", args.to, method=args.method))
 
 
 def cmd_maintenance(args: argparse.Namespace) -> int:
-    from ..actions import Request
+    from k8s_ha_tui.operations.actions import Request
 
     method = {"boost": "file", "stop": "stop"}[args.method] if args.method else None
     return _run_action(args, Request("maintenance", args.node, args.state, method=method))
 
 
 def cmd_backend(args: argparse.Namespace) -> int:
-    from ..actions import Request
+    from k8s_ha_tui.operations.actions import Request
 
     return _run_action(args, Request("backend", args.server, args.state))
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from .. import topology
-    from ..collector.ssh import policy_for
-    from ..tui.app import run_monitor
+    from k8s_ha_tui.model import topology
+    from k8s_ha_tui.remote.ssh import policy_for
+    from k8s_ha_tui.tui.app import run_monitor
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("the monitor is a full-screen terminal app and needs a terminal; without one, use "

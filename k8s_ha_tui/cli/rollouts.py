@@ -6,14 +6,14 @@ import argparse
 import shlex
 from pathlib import Path
 
-from ..errors import UserError
-from .common import Parents, bounded, go_ahead, lock_options, print_table
+from k8s_ha_tui.cli.common import Parents, bounded, go_ahead, lock_options, print_table
+from k8s_ha_tui.errors import UserError
 
 
 def _confirm_rollout(args: argparse.Namespace, what: str):
     """Ask before changing live nodes, unless --yes; never guess when nobody can answer."""
     async def confirm(plans) -> bool:
-        from ..deploy import rollout_order
+        from k8s_ha_tui.rollouts.deploy import rollout_order
 
         order = " → ".join(p.name for p in rollout_order(plans) if p.changed)
         print(f"\nPlan: {what} {order} (one at a time, each verified before the next; "
@@ -23,7 +23,7 @@ def _confirm_rollout(args: argparse.Namespace, what: str):
 
 
 def _print_summary(plans) -> None:
-    from ..deploy import summary_rows
+    from k8s_ha_tui.rollouts.deploy import summary_rows
 
     print()
     print_table(("node", "result", "changed", "backup", "time"), summary_rows(plans))
@@ -31,7 +31,7 @@ def _print_summary(plans) -> None:
 
 def _next_steps(ctx, template_dir: Path | None, topology_file: str) -> str:
     """kubeadm's config and commands for a first-time setup, for the first master's kubeadm."""
-    from .. import kubeadm_steps, render
+    from k8s_ha_tui.configs import kubeadm_steps, render
 
     found = ctx.plans[0].state.kubeadm_version if ctx.plans else None
     api = kubeadm_steps.api_for(found) or kubeadm_steps.DEFAULT_API
@@ -40,10 +40,10 @@ def _next_steps(ctx, template_dir: Path | None, topology_file: str) -> str:
 
 
 def _rollout(args: argparse.Namespace, what: str, run) -> int:
-    from .. import deploy as d
-    from .. import topology
-    from ..collector.ssh import policy_for
-    from ..interrupts import Interrupted
+    from k8s_ha_tui.model import topology
+    from k8s_ha_tui.operations.interrupts import Interrupted
+    from k8s_ha_tui.remote.ssh import policy_for
+    from k8s_ha_tui.rollouts import deploy as d
 
     topo = topology.load_topology(args.topology)
     policy = policy_for(topo, args.accept_new_host_keys)
@@ -103,9 +103,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def _list_backups(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .. import deploy as d
-    from .. import topology
-    from ..collector.ssh import policy_for
+    from k8s_ha_tui.model import topology
+    from k8s_ha_tui.remote.ssh import policy_for
+    from k8s_ha_tui.rollouts import deploy as d
 
     topo = topology.load_topology(args.topology)
     found = asyncio.run(d.list_all_backups(topo, policy_for(topo, args.accept_new_host_keys)))
@@ -128,7 +128,7 @@ def _list_backups(args: argparse.Namespace) -> int:
 
 
 def rollout_arguments(p: argparse.ArgumentParser) -> None:
-    from ..backups import KEEP, KEEP_RANGE
+    from k8s_ha_tui.rollouts.backups import KEEP, KEEP_RANGE
 
     p.add_argument("--keep-backups", type=bounded(int, *KEEP_RANGE), default=KEEP, metavar="N",
                    help=f"backups kept per master, oldest pruned first; the one made now and the one restored are "

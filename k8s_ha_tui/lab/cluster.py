@@ -11,11 +11,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import topology as tp
-from . import faults, kubeadm, network, nodes
-from . import layout as L
-from .layout import LabNode, LabPaths
-from .proc import LabError, alive, run
+from k8s_ha_tui.lab import faults, kubeadm, network, nodes
+from k8s_ha_tui.lab import layout as L
+from k8s_ha_tui.lab.layout import LabNode, LabPaths
+from k8s_ha_tui.lab.proc import LabError, alive, run
+from k8s_ha_tui.model import topology as tp
 
 REQUIRED_TOOLS = {
     "ip": "iproute2", "keepalived": "keepalived", "haproxy": "haproxy", "sshd": "openssh-server",
@@ -346,7 +346,7 @@ def heal(name: str, kind: str | None = None) -> str:
 
 def install_handmade() -> str:
     """A hand-made keepalived + HAProxy on every master (lab/handmade.py), replacing ours."""
-    from . import handmade
+    from k8s_ha_tui.lab import handmade
 
     state, _ = _require_state()
     masters = [n for n in state.nodes() if n.is_master]

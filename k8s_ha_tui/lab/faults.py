@@ -10,11 +10,11 @@ import os
 import signal
 import subprocess
 
-from . import layout as L
-from .layout import LabNode
-from .network import ip
-from .nodes import enter_command, node_exec
-from .proc import LabError, alive, wait_until
+from k8s_ha_tui.lab import layout as L
+from k8s_ha_tui.lab.layout import LabNode
+from k8s_ha_tui.lab.network import ip
+from k8s_ha_tui.lab.nodes import enter_command, node_exec
+from k8s_ha_tui.lab.proc import LabError, alive, wait_until
 
 NFT_TABLE = "k8s_ha_lab"
 LOSS_TABLE = "k8s_ha_lab_loss"  # its own table: vrrp-drop's heal must not take the loss away too

@@ -12,8 +12,8 @@ from __future__ import annotations
 import base64
 import shlex
 
-from . import layout as L
-from .nodes import node_exec
+from k8s_ha_tui.lab import layout as L
+from k8s_ha_tui.lab.nodes import node_exec
 
 ROUTER_ID = 77
 PRIORITIES = (120, 110, 100)

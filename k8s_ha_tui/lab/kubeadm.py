@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..paths import PATHS
-from . import layout as L
-from .layout import LabNode, LabPaths
-from .nodes import node_exec
-from .proc import wait_until
+from k8s_ha_tui.lab import layout as L
+from k8s_ha_tui.lab.layout import LabNode, LabPaths
+from k8s_ha_tui.lab.nodes import node_exec
+from k8s_ha_tui.lab.proc import wait_until
+from k8s_ha_tui.paths import PATHS
 
 VERBS = ("init", "join", "reset")
 TIMEOUT_S = 15  # the stand-in answers within a second; a real apiserver takes 20-60 s

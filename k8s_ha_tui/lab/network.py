@@ -6,9 +6,9 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from . import layout as L
-from .layout import LabNode
-from .proc import LabError, run, stop_pids, wait_until
+from k8s_ha_tui.lab import layout as L
+from k8s_ha_tui.lab.layout import LabNode
+from k8s_ha_tui.lab.proc import LabError, run, stop_pids, wait_until
 
 
 def ip(*args: str, netns: str | None = None, check: bool = True):

@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import layout as L
-from .layout import LabNode, LabPaths
-from .proc import LabError, alive, run, wait_until
+from k8s_ha_tui.lab import layout as L
+from k8s_ha_tui.lab.layout import LabNode, LabPaths
+from k8s_ha_tui.lab.proc import LabError, alive, run, wait_until
 
 FILES = Path(__file__).parent / "files"
 NODEINIT = Path(__file__).parent / "nodeinit.py"

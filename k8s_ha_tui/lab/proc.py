@@ -8,7 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from ..errors import UserError
+from k8s_ha_tui.errors import UserError
 
 
 class LabError(UserError):

@@ -19,18 +19,19 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, RichLog, Static
 
-from .. import actions, cells
-from ..collector.events import EventTracker, Level
-from ..collector.model import ClusterStatus, Health, MasterStatus
-from ..collector.poll import Collector
-from ..collector.ssh import HostKeyPolicy, NodeConnection, SshError, connect
-from ..errors import UserError
-from ..guard import LockOptions
-from ..topology import Topology
-from .confirm_modal import ConfirmModal
-from .detail_screen import BUTTONS, DetailScreen
-from .log_modal import LogModal
-from .messages import ActionFinished, StatusPolled
+from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.model.topology import Topology
+from k8s_ha_tui.operations import actions
+from k8s_ha_tui.operations.guard import LockOptions
+from k8s_ha_tui.remote.ssh import HostKeyPolicy, NodeConnection, SshError, connect
+from k8s_ha_tui.status import cells
+from k8s_ha_tui.status.events import EventTracker, Level
+from k8s_ha_tui.status.model import ClusterStatus, Health, MasterStatus
+from k8s_ha_tui.status.poll import Collector
+from k8s_ha_tui.tui.confirm_modal import ConfirmModal
+from k8s_ha_tui.tui.detail_screen import BUTTONS, DetailScreen
+from k8s_ha_tui.tui.log_modal import LogModal
+from k8s_ha_tui.tui.messages import ActionFinished, StatusPolled
 
 TRACKS_LONG = "'s running keepalived does not follow /etc/keepalived/"  # shortened in #unavailable
 HEALTH_CLASS = {Health.HEALTHY: "healthy", Health.DEGRADED: "degraded", Health.CRITICAL: "critical"}

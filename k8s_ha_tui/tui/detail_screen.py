@@ -4,7 +4,8 @@ its last events. A button an interlock would refuse is disabled, and the reason 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,11 +13,19 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from .. import cells
-from ..collector.model import ClusterStatus, MasterStatus
+from k8s_ha_tui.model.topology import Topology
+from k8s_ha_tui.status import cells
+from k8s_ha_tui.status.model import ClusterStatus, MasterStatus
 
-if TYPE_CHECKING:
-    from .app import MonitorApp
+
+class Monitor(Protocol):
+    """What the detail screen reads of the app that shows it (no import of the app: no cycle)."""
+
+    status: ClusterStatus | None
+    topo: Topology
+    history: dict[str, Sequence[str]]
+
+    def refusal_for(self, name: str, action: str, param: str | None) -> str | None: ...
 
 # button id → (label, the monitor's action, its parameter)
 BUTTONS = {
@@ -72,8 +81,8 @@ class DetailScreen(ModalScreen[str | None]):
         self.master_name = name
 
     @property
-    def monitor(self) -> MonitorApp:
-        return self.app  # type: ignore[return-value]
+    def monitor(self) -> Monitor:
+        return cast(Monitor, self.app)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="detail"):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from ..collector.model import ClusterStatus
+from k8s_ha_tui.status.model import ClusterStatus
 
 
 @dataclass

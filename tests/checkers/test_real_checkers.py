@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import MUTATIONS, valid_topologies
 
-from k8s_ha_tui import adopt, render
-from k8s_ha_tui import topology as tp
+from k8s_ha_tui.clusters import adopt
+from k8s_ha_tui.configs import render
 from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.model import topology as tp
 
 
 def on_valid_topologies(examples: int):
@@ -93,7 +94,7 @@ def test_any_invalid_topology_is_refused(data, mutation):
 
 @pytest.mark.parametrize("name", ["safe", "default", "fast"])
 def test_every_speed_profile_renders_configs_keepalived_accepts(checkers, example_path, tmp_path, name):
-    from k8s_ha_tui import profiles
+    from k8s_ha_tui.model import profiles
 
     t = tp.topology_from_dict(profiles.apply(tp.topology_to_dict(tp.load_topology(example_path)), name))
     out = render.write_tree(render.render_all(t), tmp_path / "out")

@@ -17,9 +17,9 @@ from test_monitor import events, until
 from textual.widgets import Static
 
 from k8s_ha_tui import wizard
-from k8s_ha_tui.collector.ssh import policy_for
 from k8s_ha_tui.lab import cluster
 from k8s_ha_tui.lab.proc import LabError
+from k8s_ha_tui.remote.ssh import policy_for
 from k8s_ha_tui.tui.app import MonitorApp
 
 MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]

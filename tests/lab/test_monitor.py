@@ -9,8 +9,8 @@ import time
 
 from textual.widgets import RichLog, Static
 
-from k8s_ha_tui.collector.ssh import policy_for
 from k8s_ha_tui.lab import cluster
+from k8s_ha_tui.remote.ssh import policy_for
 from k8s_ha_tui.tui.app import MonitorApp
 from k8s_ha_tui.tui.confirm_modal import ConfirmModal
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from labtools import tool, wait_for
 
-from k8s_ha_tui.lab import cluster, inspect, layout
+from k8s_ha_tui.lab import cluster, layout, nodestate
 
 MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 HOLD = "/run/k8s-ha-tui/test-hold"
@@ -63,8 +63,8 @@ def variant(lab, tmp_path: Path, name: str, **check) -> Path:
 
 def rise_everywhere(_lab, node: str) -> str:
     """The one rise a consistent node has on disk and in both daemons; fails on any mismatch."""
-    rise = inspect.consistent_rise(node)
-    assert rise is not None, f"{node}: {inspect.running_rise(node)}"
+    rise = nodestate.consistent_rise(node)
+    assert rise is not None, f"{node}: {nodestate.running_rise(node)}"
     return rise
 
 

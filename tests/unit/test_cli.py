@@ -86,7 +86,7 @@ def test_no_traceback_for_odd_but_plausible_input(tmp_path, example_path):
 def test_ctrl_c_says_what_was_left_and_exits_130(tmp_path, example_path, monkeypatch, capsys):
     """render stopped after its first file: one line, exit 130, and no folder, not even the
     staging one it was filling."""
-    from k8s_ha_tui import render
+    from k8s_ha_tui.configs import render
 
     real_fdopen, opened = render.os.fdopen, []
 

@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from k8s_ha_tui import actions
-from k8s_ha_tui.collector import keepalived, parse
-from k8s_ha_tui.collector.model import BackendServer, ClusterStatus, Health, MasterStatus, WorkerStatus
-from k8s_ha_tui.collector.poll import master_status
 from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.operations import actions
+from k8s_ha_tui.remote import answers, keepalived
+from k8s_ha_tui.status import parse
+from k8s_ha_tui.status.model import BackendServer, ClusterStatus, Health, MasterStatus, WorkerStatus
+from k8s_ha_tui.status.poll import master_status
 from k8s_ha_tui.wizard import defaults_topology
 
 FIX = Path(__file__).parent.parent / "fixtures" / "nodes"
@@ -73,7 +74,7 @@ def test_garbage_from_a_node_never_raises(garbage):
     m = master_status(topo, topo.masters[0], garbage, parse.show_stat(garbage))
     assert m.vrrp_state in ("MASTER", "BACKUP", "FAULT", "STOP", "INIT", "UNKNOWN")
     keepalived.keepalived_data(garbage)
-    parse.flag_file(garbage)
+    answers.flag_file(garbage)
 
 
 def master(name, **kw) -> MasterStatus:
@@ -182,7 +183,8 @@ def test_running_keepalived_says_what_it_tracks():
 
 
 def test_audit_log_is_private_json_lines(tmp_path, monkeypatch):
-    from k8s_ha_tui import auditlog, guard
+    from k8s_ha_tui.operations import guard
+    from k8s_ha_tui.remote import auditlog
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     guard.append_local(auditlog.entry("c", "failover", "a->b", auditlog.ok("done"), 1.234))
@@ -195,7 +197,7 @@ def test_audit_log_is_private_json_lines(tmp_path, monkeypatch):
 
 
 def test_events_carry_their_level():
-    from k8s_ha_tui.collector.events import SETTLE, EventTracker
+    from k8s_ha_tui.status.events import SETTLE, EventTracker
 
     tracker = EventTracker()
     one = cluster(master("m0", vrrp_state="MASTER", holds_vip=True), master("m1"))

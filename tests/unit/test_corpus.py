@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from k8s_ha_tui import lint
+from k8s_ha_tui.configs import lint
 
 CORPUS = Path(__file__).parent.parent / "fixtures" / "corpus"
 FILES = {str(p): p.read_text() for p in CORPUS.rglob("*.conf")}

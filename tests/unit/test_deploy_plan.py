@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 
-from k8s_ha_tui import adopt, render
-from k8s_ha_tui import topology as tp
-from k8s_ha_tui.confparse import parse_keepalived
+from k8s_ha_tui.clusters import adopt
+from k8s_ha_tui.configs import render
+from k8s_ha_tui.configs.confparse import parse_keepalived
+from k8s_ha_tui.model import topology as tp
 from k8s_ha_tui.wizard import SEED_DEFAULTS
 
 

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from k8s_ha_tui import discover, doctor, nodeconfig
-from k8s_ha_tui.collector.keepalived import running_keepalived
+from k8s_ha_tui.clusters import discover, doctor, nodeconfig
 from k8s_ha_tui.errors import UserError
 from k8s_ha_tui.lab import handmade, layout
-from k8s_ha_tui.topology import Ssh
+from k8s_ha_tui.model.topology import Ssh
+from k8s_ha_tui.remote.keepalived import running_keepalived
 
 FIX = Path(__file__).parent.parent / "fixtures" / "nodes"
 MASTERS = [n for n in layout.lab_nodes(3, 0)]
@@ -136,3 +136,4 @@ def test_discover_reads_missed_adverts_and_clamps_to_the_model(line, adverts, no
     assert found.topology.vrrp.down_adverts == adverts
     assert any(n.startswith("down_timer_adverts 1: the topology allows 2-20") for n in found.notes) == noted
     assert not any("not modelled" in n and "down_timer_adverts" in n for n in found.notes)
+

@@ -13,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
 from k8s_ha_tui import exporter
-from k8s_ha_tui.collector.keepalived import RunningInstance, keepalived_stats
-from k8s_ha_tui.collector.model import BackendServer, ClusterStatus, MasterStatus, WorkerStatus
+from k8s_ha_tui.remote.keepalived import RunningInstance, keepalived_stats
+from k8s_ha_tui.status.model import BackendServer, ClusterStatus, MasterStatus, WorkerStatus
 from k8s_ha_tui.wizard import defaults_topology
 
 FIX = Path(__file__).parent.parent / "fixtures" / "nodes"

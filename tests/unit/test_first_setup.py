@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_tui import TOPO, bootstrapping, master, snap
 
-from k8s_ha_tui import deploy_steps, deploy_verify, kubeadm_steps, render
-from k8s_ha_tui.collector import apiserver
-from k8s_ha_tui.collector.events import EventTracker
-from k8s_ha_tui.collector.model import BackendServer, Health
+from k8s_ha_tui.configs import kubeadm_steps, render
+from k8s_ha_tui.remote import apiserver
+from k8s_ha_tui.rollouts import deploy_steps, deploy_verify
+from k8s_ha_tui.status.events import EventTracker
+from k8s_ha_tui.status.model import BackendServer, Health
 
 # --- the node's answer ---------------------------------------------------------------------------
 
@@ -197,7 +198,7 @@ def test_an_apiserver_being_admitted_is_no_outage_and_one_line_when_it_is_in():
 def test_the_collectors_probe_runs_in_a_real_shell_and_leaves_no_temporary_file(tmp_path):
     """The whole master probe in sh on this machine, every address on loopback (a port nothing
     listens on): it parses, finds no apiserver, and removes the file its background probe used."""
-    from k8s_ha_tui.collector import poll
+    from k8s_ha_tui.status import poll
 
     local = TOPO.model_copy(update={"vip": "127.0.0.10", "apiserver_port": 1, "masters": [
         TOPO.masters[0].model_copy(update={"address": "127.0.0.11"})]})

@@ -11,9 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from k8s_ha_tui import auditlog, backups, deploy_steps, deploy_verify, lint, lockfile, nodeconfig, topology
-from k8s_ha_tui.collector import keepalived, parse
+from k8s_ha_tui.clusters import nodeconfig
+from k8s_ha_tui.configs import lint
 from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.model import topology
+from k8s_ha_tui.remote import answers, auditlog, keepalived, lockfile, nodefiles
+from k8s_ha_tui.rollouts import backups, deploy_steps, deploy_verify
+from k8s_ha_tui.status import parse
 from k8s_ha_tui.wizard import defaults_topology
 
 EXAMPLES = int(os.environ.get("K8S_HA_TUI_FUZZ", "150"))
@@ -32,12 +36,12 @@ ANSWER = st.lists(st.one_of(st.text(max_size=40), st.sampled_from([
 @fuzz
 @given(ANSWER)
 def test_node_answers_never_raise(text):
-    parse.sections(text)
+    answers.sections(text)
     parse.show_stat(text)
     parse.active_servers(text)
     parse.notify_state(text)
-    parse.flag_file(text)
-    parse.holds_address(text, "10.0.0.1")
+    answers.flag_file(text)
+    answers.holds_address(text, "10.0.0.1")
     keepalived.running_keepalived(text).instance_for("10.0.0.1")
     keepalived.keepalived_data(text, "10.0.0.1")
     keepalived.keepalived_stats(text)
@@ -48,7 +52,7 @@ def test_node_answers_never_raise(text):
     auditlog.parse_lines(text)
     backups.parse_listing(text)
     try:
-        deploy_steps.parse_files(text, ["/a", "/b"])
+        nodefiles.parse_files(text, ["/a", "/b"])
     except UserError:
         pass  # documented: an answer that does not decode is an error, one line
 

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from k8s_ha_tui import election, lint, profiles, render
-from k8s_ha_tui import topology as tp
+from k8s_ha_tui.configs import lint, render
+from k8s_ha_tui.model import election, profiles
+from k8s_ha_tui.model import topology as tp
 from k8s_ha_tui.wizard import SEED_DEFAULTS, defaults_topology
 
 SEED = Path(__file__).parent.parent / "fixtures" / "seed"

@@ -9,11 +9,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from k8s_ha_tui import render
-from k8s_ha_tui import topology as tp
-from k8s_ha_tui.confparse import parse_haproxy, parse_keepalived
+from k8s_ha_tui.configs import render
+from k8s_ha_tui.configs.confparse import parse_haproxy, parse_keepalived
+from k8s_ha_tui.configs.lint import lint_configs
 from k8s_ha_tui.errors import UserError
-from k8s_ha_tui.lint import lint_configs
+from k8s_ha_tui.model import topology as tp
 from k8s_ha_tui.wizard import SEED_DEFAULTS
 
 

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from k8s_ha_tui import profiles, render
-from k8s_ha_tui import topology as tp
-from k8s_ha_tui.confparse import down_adverts, parse_keepalived
-from k8s_ha_tui.vrrp_timing import (
+from k8s_ha_tui.configs import render
+from k8s_ha_tui.configs.confparse import down_adverts, parse_keepalived
+from k8s_ha_tui.model import profiles
+from k8s_ha_tui.model import topology as tp
+from k8s_ha_tui.model.vrrp_timing import (
     false_moves_per_day,
     master_down_seconds,
     pause_always_survived,

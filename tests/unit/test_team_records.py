@@ -10,8 +10,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from k8s_ha_tui import auditlog, backups, deploy_steps, deploy_verify, lockfile, topology
-from k8s_ha_tui.deploy_steps import FileChange
+from k8s_ha_tui.model import topology
+from k8s_ha_tui.remote import auditlog, lockfile, nodefiles
+from k8s_ha_tui.rollouts import backups, deploy_steps, deploy_verify
+from k8s_ha_tui.rollouts.deploy_steps import FileChange
 
 NOW = 1_800_000_000.0
 
@@ -118,8 +120,8 @@ def test_files_are_read_back_byte_exact(tmp_path_factory, data):
     text = (data.decode("utf-8", "surrogateescape") + "\n@@0\nABSENT\n@@k8s-ha-tui-file@@ x")
     (d / "a").write_bytes(text.encode("utf-8", "surrogateescape"))
     paths = [str(d / "a"), str(d / "missing")]
-    out = subprocess.run(["sh", "-c", deploy_steps.read_files_script(paths)], capture_output=True, text=True).stdout
-    assert deploy_steps.parse_files(out, paths) == {paths[0]: text, paths[1]: None}
+    out = subprocess.run(["sh", "-c", nodefiles.read_files_script(paths)], capture_output=True, text=True).stdout
+    assert nodefiles.parse_files(out, paths) == {paths[0]: text, paths[1]: None}
 
 
 def test_a_truncated_files_answer_is_an_error_not_a_guess():
@@ -127,10 +129,10 @@ def test_a_truncated_files_answer_is_an_error_not_a_guess():
 
     from k8s_ha_tui.errors import UserError
     good = base64.b64encode(b"hello").decode()
-    assert deploy_steps.parse_files(f"@@0\nPRESENT\n{good}\n", ["/a"]) == {"/a": "hello"}
+    assert nodefiles.parse_files(f"@@0\nPRESENT\n{good}\n", ["/a"]) == {"/a": "hello"}
     for bad in ("", "@@0\nPRESENT\nnot base64!", "@@0\nMAYBE\n"):
         with pytest.raises(UserError):
-            deploy_steps.parse_files(bad, ["/a"])
+            nodefiles.parse_files(bad, ["/a"])
 
 
 def test_verification_expects_fault_in_maintenance_and_names_what_fails():

@@ -7,8 +7,8 @@ import copy
 import pytest
 import yaml
 
-from k8s_ha_tui import topology as tp
 from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.model import topology as tp
 from k8s_ha_tui.wizard import SEED_DEFAULTS
 
 

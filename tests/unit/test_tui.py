@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, RichLog, Static
 
-from k8s_ha_tui.collector.model import BackendServer, ClusterStatus, MasterStatus, WorkerStatus
-from k8s_ha_tui.collector.ssh import HostKeyPolicy
+from k8s_ha_tui.remote.ssh import HostKeyPolicy
+from k8s_ha_tui.status.model import BackendServer, ClusterStatus, MasterStatus, WorkerStatus
 from k8s_ha_tui.tui.app import MonitorApp
 from k8s_ha_tui.tui.confirm_modal import ConfirmModal
 from k8s_ha_tui.tui.messages import StatusPolled
@@ -135,8 +135,8 @@ async def test_theme_toggles():
 
 
 async def test_another_operators_change_greys_out_the_actions_and_is_shown():
-    from k8s_ha_tui import auditlog
-    from k8s_ha_tui.lockfile import LockInfo
+    from k8s_ha_tui.remote import auditlog
+    from k8s_ha_tui.remote.lockfile import LockInfo
 
     held = LockInfo("id1", "alice@laptop", "laptop", 1, "deploy all masters", TOPO.name, 990.0, 995.0, "t")
     seen = auditlog.AuditEntry("2026-11-29T06:40:00+0000", "bob@box", TOPO.name, "failover",
@@ -174,7 +174,7 @@ async def test_quitting_during_an_action_waits_for_it_to_finish(monkeypatch):
     with 130 and knows what the action did."""
     import asyncio
 
-    from k8s_ha_tui import actions
+    from k8s_ha_tui.operations import actions
 
     release = asyncio.Event()
 

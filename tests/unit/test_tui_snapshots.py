@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from test_tui import HEALTHY, TOPO, master, snap
 
-from k8s_ha_tui.collector.model import BackendServer, MasterStatus
-from k8s_ha_tui.collector.ssh import HostKeyPolicy
+from k8s_ha_tui.remote.ssh import HostKeyPolicy
+from k8s_ha_tui.status.model import BackendServer, MasterStatus
 from k8s_ha_tui.tui.app import MonitorApp
 from k8s_ha_tui.tui.messages import StatusPolled
 

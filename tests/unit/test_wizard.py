@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from k8s_ha_tui import cli, wizard
-from k8s_ha_tui import topology as tp
+from k8s_ha_tui.model import topology as tp
 
 
 class ScriptedPrompter:

@@ -10,8 +10,8 @@ import pexpect
 import pytest
 from test_wizard import ScriptedPrompter
 
-from k8s_ha_tui import topology as tp
 from k8s_ha_tui import wizard
+from k8s_ha_tui.model import topology as tp
 
 EXE = shutil.which("k8s-ha-tui", path=str(Path(sys.executable).parent))
 

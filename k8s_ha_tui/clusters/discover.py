@@ -1,0 +1,274 @@
+"""A topology that describes a running cluster as it runs, from what its masters say
+(nodeconfig.LiveNode), with one line for each thing the model cannot express and each thing
+the masters disagree on. Pure: the SSH side is nodeconfig.read_node.
+
+What runs wins over what is on disk: the VRRP values come from keepalived's DATA dump where
+keepalived runs (doctor reports a file that differs: a reload pending), the rest from the files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from k8s_ha_tui.clusters.nodeconfig import LiveNode, read_facts, read_node
+from k8s_ha_tui.clusters.vrrpview import VrrpView, file_views, from_running
+from k8s_ha_tui.configs.confparse import KBlock, down_adverts, parse_haproxy_files
+from k8s_ha_tui.configs.lint import backends_used, bind_ports
+from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.model.topology import Check, Node, Ssh, Topology, check_name, topology_from_dict
+from k8s_ha_tui.paths import PATHS
+from k8s_ha_tui.remote.ssh import connect_all_as
+
+# What the model expresses of a vrrp_instance; anything else in one is named as not modelled.
+MODELLED = {"state", "interface", "virtual_router_id", "priority", "advert_int", "authentication",
+            "unicast_src_ip", "unicast_peer", "virtual_ipaddress", "track_script", "track_file", "version",
+            "notify", "down_timer_adverts"}
+
+
+@dataclass
+class Discovery:
+    topology: Topology
+    notes: list[str]  # one line each: not expressible, or masters disagree
+
+
+def instance_view(node: LiveNode, vip: str | None) -> tuple[VrrpView | None, KBlock | None]:
+    """The node's instance that carries `vip` (else its first): the running one where keepalived
+    runs, else the file's; and the file's block for it, for what only the file says."""
+    view = node.vrrp_view(vip, first_if_none=True)
+    blocks = node.keepalived_root().all("vrrp_instance")
+    block = next((b for b in blocks if view and b.args[:1] == [view.name]), None)
+    return view, block
+
+
+def choose_vip(nodes: list[LiveNode]) -> str:
+    """The IPv4 VIP most masters carry an instance for (ties: one a master holds now)."""
+    counts: Counter[str] = Counter()
+    for n in nodes:
+        views = [from_running(i) for i in n.facts.running.instances] if n.facts.keepalived_running else \
+            file_views(n.keepalived_root())
+        counts.update({v.split("/")[0] for view in views for v in view.vips if ":" not in v})
+    if not counts:
+        raise UserError("no master runs or configures a VRRP instance with an IPv4 VIP: nothing to describe")
+    held = {a for n in nodes for _, a, _ in n.facts.addresses}
+    return max(counts, key=lambda v: (counts[v], v in held))
+
+
+def _agree(notes: list[str], what: str, values: dict[str, object], show=str) -> object:
+    """The value most masters have; a note naming who differs when they do not all agree."""
+    counts = Counter(values.values())
+    if not counts:
+        return None
+    winner = counts.most_common(1)[0][0]
+    if len(counts) > 1:
+        groups: dict[object, list[str]] = {}
+        for node, v in values.items():
+            groups.setdefault(v, []).append(node)
+        notes.append(f"masters disagree on {what}: " +
+                     "; ".join(f"{show(v)} on {', '.join(ns)}" for v, ns in groups.items()))
+    return winner
+
+
+def _names(nodes: list[LiveNode], notes: list[str], kind: str = "master") -> list[str]:
+    out: list[str] = []
+    for i, n in enumerate(nodes, start=1):
+        name = n.facts.hostname.split(".")[0]
+        try:
+            check_name(name)
+        except ValueError:
+            name = f"{kind}-{i}"
+            notes.append(f"{n.address}: hostname {n.facts.hostname!r} cannot be a node name; called it {name}")
+        if name in out:
+            name = f"{name}-{i}"
+            notes.append(f"{n.address}: hostname {n.facts.hostname!r} is taken; called it {name}")
+        out.append(name)
+    return out
+
+
+def _prefix(vip: str, views: list[VrrpView], nodes: list[LiveNode], notes: list[str]) -> int:
+    entry = next((v for view in views for v in view.vips if v.split("/")[0] == vip), vip)
+    if "/" in entry and entry.split("/")[1].isdigit():
+        return int(entry.split("/")[1])
+    own = [p for n in nodes for _, a, p in n.facts.addresses
+           if a != vip and ":" not in a and ipaddress.ip_address(vip) in ipaddress.ip_network(f"{a}/{p}", strict=False)]
+    prefix = own[0] if own else 24
+    notes.append(f"the VIP {vip} has no prefix length (keepalived adds it as /32); the topology uses /{prefix}, "
+                 "the masters' own subnet, as deploy would render it")
+    return prefix
+
+
+RENDERED = re.compile(r"in cluster (\S+): rendered by k8s-ha-tui")
+
+
+def ours(node: LiveNode) -> str | None:
+    """The cluster name, when the node runs configs this tool rendered (their first line says so)."""
+    m = RENDERED.search((node.keepalived_text or "")[:300])
+    return m.group(1) if m else None
+
+
+def _health_port(nodes: list[LiveNode]) -> int | None:
+    """The port of the tool's own health frontend (k8s-ha-health), where the configs are ours."""
+    for n in nodes:
+        for sec in parse_haproxy_files(n.haproxy_files):
+            if sec.kind == "frontend" and sec.name == "k8s-ha-health" and bind_ports(sec):
+                return bind_ports(sec)[0][2]
+    return None
+
+
+def _check(block: KBlock | None, root: KBlock | None, notes: list[str], rendered: bool = False) -> dict:
+    """The tracked vrrp_script's timing, where the model can hold it."""
+    listed = block.first("track_script") if block is not None else None
+    tracked = listed.words() if listed is not None else []
+    script = next((s for s in (root.all("vrrp_script") if root else []) if s.args and s.args[0] in tracked), None)
+    if script is None:
+        notes.append("no vrrp_script is tracked: the check is the model's (this node's HAProxy, on 127.0.0.1) "
+                     "with default timing")
+        return {}
+    out = {}
+    for key in ("interval", "fall", "rise", "weight"):
+        value = script.value(key)
+        if value is None:
+            continue
+        try:
+            out[key] = int(float(value))
+            Check.model_validate(out)
+        except ValueError:
+            notes.append(f"vrrp_script {script.args[0]}: {key} {value} is outside what the model allows; default used")
+            out.pop(key, None)
+    command = script.value("script") or "?"
+    if not rendered:
+        notes.append(f"vrrp_script {script.args[0]} runs {command!r}: what it tests is not modelled (the tool's check "
+                     f"asks the local HAProxy); its interval, fall, rise and weight are kept")
+    return out
+
+
+def _not_modelled(root: KBlock, block: KBlock | None, view: VrrpView, notes: list[str], rendered: bool) -> None:
+    for other in root.all("vrrp_instance"):
+        if other.args[:1] != [view.name]:
+            notes.append(f"vrrp_instance {' '.join(other.args)} is not modelled (the tool watches {view.name})")
+    for kind in ("vrrp_sync_group", "virtual_server", "virtual_server_group"):
+        if root.first(kind):
+            notes.append(f"{kind} blocks are not modelled")
+    if block is not None:
+        extra = sorted({c.keyword for c in block.children} - MODELLED)
+        if extra:
+            notes.append(f"vrrp_instance {view.name}: {', '.join(extra)} not modelled")
+        if block.first("notify") and not rendered:
+            notes.append(f"vrrp_instance {view.name}: its notify script is replaced by the tool's on deploy")
+    if view.auth_type == "AH":
+        notes.append("AH authentication is not modelled (only PASS)")
+
+
+def _haproxy(nodes: list[LiveNode], masters: dict[str, str], notes: list[str]) -> dict:
+    """frontend_port and apiserver_port from the frontend that sends to the masters."""
+    found: dict[str, tuple[int, int]] = {}
+    for n in nodes:
+        sections = parse_haproxy_files(n.haproxy_files)
+        for fe in (s for s in sections if s.kind in ("frontend", "listen")):
+            ports = {srv.port for be in backends_used(fe, sections) for srv in be.servers()
+                     if srv.host in masters and srv.port}
+            binds = [p for _, _, p in bind_ports(fe)]
+            if ports and binds:
+                found[n.name] = (binds[0], sorted(ports)[0])
+                break
+        sockets = [t for s in sections if s.kind == "global" for _, t in s.directives("stats", "socket")]
+        if not any(len(t) > 2 and t[2] == PATHS.stats_socket for t in sockets):
+            notes.append(f"{n.name}: HAProxy has no stats socket at {PATHS.stats_socket}, where the tool reads "
+                         "backends and drains servers")
+    if not found:
+        notes.append("no HAProxy frontend on the masters sends to their apiservers: ports are the defaults")
+        return {}
+    fe_port = _agree(notes, "the HAProxy frontend port", {k: v[0] for k, v in found.items()})
+    api_port = _agree(notes, "the apiserver port", {k: v[1] for k, v in found.items()})
+    return {"frontend_port": fe_port, "apiserver_port": api_port}
+
+
+def describe(nodes: list[LiveNode], workers: list[LiveNode], ssh: Ssh, name: str | None = None) -> Discovery:
+    notes: list[str] = []
+    vip = choose_vip(nodes)
+    views = {n.name: instance_view(n, vip) for n in nodes}
+    missing = [n.name for n in nodes if views[n.name][0] is None]
+    if missing:
+        raise UserError(f"{', '.join(missing)}: no VRRP instance found (keepalived not configured?)")
+    v = {n: view for n, (view, _) in views.items() if view is not None}
+    for node in nodes:
+        if not v[node.name].has_vip(vip):
+            notes.append(f"masters disagree on the VIP: {node.name} carries {', '.join(v[node.name].vips) or 'none'}")
+    names = _names(nodes, notes)
+    router_id = _agree(notes, "the virtual router id", {n: x.router_id for n, x in v.items()})
+    version = _agree(notes, "the VRRP version", {n: x.version for n, x in v.items()})
+    advert = _agree(notes, "advert_int", {n: x.advert_int for n, x in v.items()})
+    _agree(notes, "authentication", {n: (x.auth_type, x.auth_digest) for n, x in v.items()},
+           show=lambda a: "none" if a[0] is None else f"{a[0]} (password #{(a[1] or '?')[:6]})")
+    unicast = any(x.unicast_peers for x in v.values())
+    interface = _agree(notes, "the interface", {n: x.interface for n, x in v.items()})
+    first = nodes[0]
+    root = first.keepalived_root()
+    rendered_as = ours(first)
+    _not_modelled(root, views[first.name][1], v[first.name], notes, rendered_as is not None)
+    masters = []
+    taken: set[int] = set()
+    for node, nm in zip(nodes, names):
+        prio = v[node.name].priority or 100
+        if prio in taken:
+            notes.append(f"priority tie: {nm} has {prio} like another master (keepalived then prefers the higher "
+                         f"address); the topology gives {nm} {prio - 1}")
+            prio -= 1
+        taken.add(prio)
+        entry: dict = {"name": nm, "address": node.address, "priority": prio}
+        if v[node.name].interface and v[node.name].interface != interface:
+            entry["interface"] = v[node.name].interface
+        masters.append(entry)
+    block = views[first.name][1]
+    auths = [auth for _, b in views.values() if b is not None and (auth := b.first("authentication")) is not None]
+    password = next((p for auth in auths if (p := auth.value("auth_pass"))), None)
+    vrrp = {"router_id": router_id, "version": version, "advert_int": advert, "unicast": unicast}
+    if block is not None:
+        missed = down_adverts(root, block)
+        vrrp["down_adverts"] = min(max(missed, 2), 20)
+        if vrrp["down_adverts"] != missed:
+            notes.append(f"down_timer_adverts {missed}: the topology allows 2-20; it says {vrrp['down_adverts']}")
+    if password and version == 2 and v[first.name].auth_type == "PASS":
+        vrrp["auth_pass"] = password[:8]
+    data = {
+        "name": name or rendered_as or _cluster_name(v[first.name].name),
+        "vip": vip, "prefix": _prefix(vip, list(v.values()), nodes, notes),
+        "interface": interface or "eth0",
+        **_haproxy(nodes, {n.address: nm for n, nm in zip(nodes, names)}, notes),
+        "masters": masters,
+        "workers": [{"name": nm, "address": w.address} for w, nm in zip(workers, _names(workers, notes, "worker"))],
+        "vrrp": vrrp,
+        "check": _check(block, root, notes, rendered_as is not None),
+        "ssh": ssh.model_dump(),
+    }
+    taken = {data.get("frontend_port", 8443), data.get("apiserver_port", 6443)}
+    data["health_port"] = _health_port(nodes) or next(p for p in (8404, 8405, 8406) if p not in taken)
+    return Discovery(topology_from_dict(data, "the discovered cluster"), notes)
+
+
+async def read_cluster(masters: list[str], workers: list[str], ssh: Ssh, policy) -> tuple[list[LiveNode], list[LiveNode]]:
+    """Every master read whole (nodeconfig.read_node), every worker's hostname. One node that
+    cannot be reached or is not root stops discover: a partial description would mislead."""
+    nodes = [Node(name=a, address=a) for a in [*masters, *workers]]
+    conns = await connect_all_as(ssh, nodes, policy)
+    try:
+        for c in conns:
+            if str((await c.run("id -u", check=False)).stdout or "").strip() != "0":
+                raise UserError(f"{c.name}: commands run as {ssh.user}, not root; use --become sudo or log in as root")
+        live = await asyncio.gather(*(read_node(c) for c in conns[:len(masters)]),
+                                    *(read_facts(c) for c in conns[len(masters):]))
+    finally:
+        for c in conns:
+            c.close()
+    return list(live[:len(masters)]), list(live[len(masters):])
+
+
+def _cluster_name(instance: str) -> str:
+    name = re.sub(r"[^a-z0-9.-]+", "-", instance.lower()).strip("-.") or "discovered"
+    try:
+        return check_name(name)
+    except ValueError:
+        return "discovered"

@@ -1,0 +1,157 @@
+"""`lint` of what really runs on every master, plus what files alone cannot show: a config on
+disk that the daemon has not loaded (a reload pending), masters that disagree on what decides
+who hears whom, priority ties, HAProxy server sets that differ, check scripts that are missing
+or that keepalived's script security would refuse. Pure: the SSH side is nodeconfig.read_node.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+from k8s_ha_tui.clusters.nodeconfig import LiveNode
+from k8s_ha_tui.clusters.vrrpview import VrrpView, file_views, from_running
+from k8s_ha_tui.configs.confparse import parse_haproxy_files
+from k8s_ha_tui.configs.lint import Finding, Level, lint_haproxy, lint_keepalived
+from k8s_ha_tui.model.topology import Topology
+
+# What a keepalived reload would change, compared between the file and the running daemon.
+COMPARED = (("router_id", "virtual router id"), ("version", "VRRP version"), ("priority", "priority"),
+            ("advert_int", "advert_int"), ("interface", "interface"), ("vips", "VIPs"),
+            ("auth_type", "authentication"), ("auth_digest", "auth_pass"), ("unicast_peers", "unicast peers"))
+
+
+def _finding(code: str, level: Level, message: str, fix: str, where: str) -> Finding:
+    return Finding(code, level, message, fix, where)
+
+
+def lint_node(node: LiveNode) -> list[Finding]:
+    """lint on the node's live files; each finding names the node, the remote path and line."""
+    out: list[Finding] = []
+    if node.keepalived_text is not None:
+        scripts = "\n".join(node.script_texts.values()) if node.script_texts else None
+        out += lint_keepalived(node.keepalived_text, scripts, node.facts.keepalived_conf, node.keepalived_files)
+    else:
+        out.append(_finding("D300", "error", f"no keepalived config at {node.facts.keepalived_conf}",
+                            "install keepalived's config (deploy does)", node.facts.keepalived_conf))
+    if node.haproxy_files:
+        (first, text), *more = node.haproxy_files
+        out += lint_haproxy(text, first, more)
+    else:
+        out.append(_finding("D300", "error", f"no HAProxy config at {', '.join(node.facts.haproxy_configs)}",
+                            "install HAProxy's config (deploy does)", node.facts.haproxy_configs[0]))
+    return [replace(f, where=f"{node.name}:{f.where}") for f in out]
+
+
+def _show(value) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value)) or "none"
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def reload_pending(node: LiveNode, vip: str) -> list[Finding]:
+    out = []
+    f = node.facts
+    if not f.keepalived_running:
+        out.append(_finding("D309", "warning", "keepalived is not running", "systemctl start keepalived", node.name))
+    else:
+        running = f.running.instance_for(vip)
+        files = {v.name: v for v in file_views(node.keepalived_root())}
+        if running is not None:
+            live, disk = from_running(running), files.get(running.name)
+            if disk is None:
+                out.append(_finding("D305", "error", f"keepalived runs vrrp_instance {running.name}, which the files "
+                                    "no longer have: a reload is pending", "systemctl reload keepalived (or restore "
+                                    "the file)", f"{node.name}:{f.keepalived_conf}"))
+            else:
+                for field, label in COMPARED:
+                    a, b = getattr(live, field), getattr(disk, field)
+                    if a != b and not (field == "vips" and {x.split('/')[0] for x in a} == {x.split('/')[0] for x in b}):
+                        text = (f"the running keepalived's {label} differs from the file's" if field == "auth_digest"
+                                else f"the running keepalived's {label} is {_show(a)}, the file says {_show(b)}")
+                        text += ": a reload is pending"
+                        out.append(_finding("D305", "error", f"vrrp_instance {running.name}: {text}",
+                                            "systemctl reload keepalived, once the file is what you want",
+                                            f"{node.name}:{f.keepalived_conf}"))
+    if not f.haproxy_running:
+        out.append(_finding("D309", "warning", "HAProxy is not running", "systemctl start haproxy", node.name))
+    elif f.haproxy_loaded_at is not None:
+        newer = [p for p, _ in node.haproxy_files if node.mtimes.get(p, 0) > f.haproxy_loaded_at + 1]
+        if newer:
+            out.append(_finding("D306", "warning", f"{', '.join(newer)} changed after HAProxy last loaded its "
+                                "config: a reload is pending", "systemctl reload haproxy, once the file is what you want",
+                                f"{node.name}:{newer[0]}"))
+    return out
+
+
+def scripts(node: LiveNode) -> list[Finding]:
+    out = []
+    for path, st in node.scripts.items():
+        where = f"{node.name}:{path}"
+        if st is None:
+            out.append(_finding("D307", "error", f"{path}, which keepalived runs, does not exist: the check (or "
+                                "notify) always fails", "install the script, or fix its path", where))
+            continue
+        owner, mode = st
+        writable = int(mode, 8) & 0o022 if mode.isdigit() else 0
+        if owner != "root" or writable:
+            out.append(_finding("D308", "error", f"{path} is owned by {owner} with mode {mode}: with script security "
+                                "keepalived refuses to run it (others could change what root runs)",
+                                f"chown root:root {path}; chmod go-w {path}", where))
+    return out
+
+
+def _views(nodes: list[LiveNode], vip: str) -> dict[str, VrrpView]:
+    return {n.name: view for n in nodes if (view := n.vrrp_view(vip)) is not None}
+
+
+def cross_node(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
+    out: list[Finding] = []
+    views = _views(nodes, topo.vip)
+    for name in (n.name for n in nodes if n.name not in views):
+        out.append(_finding("D302", "error", f"no VRRP instance carries the VIP {topo.vip}", "add it (deploy does)", name))
+    groups = Counter(v.hears() for v in views.values())
+    if len(groups) > 1:
+        parts = []
+        for key in groups:
+            who = [n for n, v in views.items() if v.hears() == key]
+            rid, ver, auth, _, uni, _ = key
+            parts.append(f"router id {rid}, VRRPv{ver}, {auth or 'no'} auth, {'unicast' if uni else 'multicast'} "
+                         f"on {', '.join(who)}")
+        out.append(_finding("D301", "error", "the masters do not all hear each other's adverts, so two of them can "
+                            "hold the VIP at once: " + "; ".join(parts),
+                            "make router id, version, authentication and advert settings the same (deploy does)", "cluster"))
+    prios = Counter(v.priority for v in views.values())
+    for prio, count in prios.items():
+        if count > 1:
+            who = [n for n, v in views.items() if v.priority == prio]
+            out.append(_finding("D303", "warning", f"priority tie: {', '.join(who)} all have {prio}; the higher address "
+                                "wins, which nobody chose", "give every master its own priority", "cluster"))
+    addresses = {m.address for m in topo.masters}
+    for n, v in views.items():
+        if v.unicast_peers:
+            own = next((m.address for m in topo.masters if m.name == n), None)
+            missing = sorted(addresses - {own} - set(v.unicast_peers))
+            if missing:
+                out.append(_finding("D310", "error", f"unicast_peer lacks {', '.join(missing)}: those masters never "
+                                    "hear this one", "list every other master in unicast_peer", n))
+    sets: dict[str, tuple[str, ...]] = {}
+    for node in nodes:
+        sections = parse_haproxy_files(node.haproxy_files)
+        sets[node.name] = tuple(sorted(f"{s.host}:{s.port}" for sec in sections for s in sec.servers()))
+    if len(set(sets.values())) > 1:
+        out.append(_finding("D304", "warning", "the HAProxy server sets differ: " + "; ".join(
+            f"{', '.join(v) or 'none'} on {n}" for n, v in sets.items()), "send every HAProxy to every apiserver",
+            "cluster"))
+    for m in topo.masters:
+        if nodes and not any(f"{m.address}:{topo.apiserver_port}" in s for s in sets.values()):
+            out.append(_finding("D311", "warning", f"no HAProxy sends to {m.name}'s apiserver "
+                                f"({m.address}:{topo.apiserver_port})", "add it as a server", "cluster"))
+    return out
+
+
+def diagnose(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
+    out: list[Finding] = []
+    for n in nodes:
+        out += lint_node(n) + reload_pending(n, topo.vip) + scripts(n)
+    return out + cross_node(nodes, topo)

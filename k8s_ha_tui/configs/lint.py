@@ -1,0 +1,386 @@
+"""Findings about a topology, or about keepalived/HAProxy configs someone already runs.
+
+Each finding has a stable code, a level, one line of text and a fix. The keepalived and HAProxy
+rules are the seed script's defects, measured with the real daemons (README: what the rendered configs get right).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from k8s_ha_tui.configs.confparse import (
+    HSection,
+    KBlock,
+    down_adverts,
+    parse_haproxy_files,
+    parse_keepalived,
+    parse_timeout,
+    vrrp_version,
+)
+from k8s_ha_tui.model import profiles
+from k8s_ha_tui.model.election import Candidate, combinations_count, unsafe_combinations
+from k8s_ha_tui.model.profiles import FIRST_BACKUP_PRIORITY
+from k8s_ha_tui.model.topology import Topology
+from k8s_ha_tui.model.vrrp_timing import master_down_seconds, pause_always_survived
+
+Level = Literal["error", "warning", "info"]  # info: no problem, a fact worth knowing
+
+# Thresholds from bench/failover.py's lab runs (README, "Failover speed").
+SLOW_DETECTION_WARN_S = 3
+SLOW_DETECTION_ERROR_S = 10
+SLOW_TAKEOVER_WARN_S = 2.0  # a vanished holder replaced after longer than this: too slow
+SHORT_PROXY_TIMEOUT_S = 60
+# A freeze of the holder this long (a GC pause, a VM stun) must never move the VIP (bench/flap.py).
+PAUSE_TO_SURVIVE_S = 0.25
+NOTIFY_KEYWORDS = ("notify", "notify_master", "notify_backup", "notify_fault", "notify_stop")
+# A vrrp_script that runs a program from here (killall, pidof, sh -c '...') says all it does in
+# its own line: there is no script file to read.
+SYSTEM_BINARIES = ("/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/lib")
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    level: Level
+    message: str
+    fix: str
+    where: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        where = f"{self.where}: " if self.where else ""
+        return f"{where}{self.level} {self.code}: {self.message}" + (f"\n    fix: {self.fix}" if self.fix else "")
+
+
+def has_errors(findings: list[Finding]) -> bool:
+    return any(f.level == "error" for f in findings)
+
+
+# --- topology --------------------------------------------------------------------------------
+
+def lint_topology(topo: Topology) -> list[Finding]:
+    out: list[Finding] = []
+    chk, vrrp = topo.check, topo.vrrp
+    detect = chk.interval * chk.fall
+    if detect > SLOW_DETECTION_WARN_S:
+        level: Level = "error" if detect > SLOW_DETECTION_ERROR_S else "warning"
+        out.append(Finding(
+            "T001", level,
+            f"a dead HAProxy is noticed only after check.interval × check.fall = {detect} s",
+            "use the defaults: check.interval 1, check.fall 1", "check"))
+    takeover = master_down_seconds(vrrp.advert_int, adverts=vrrp.down_adverts)
+    if chk.weight != 0:
+        out.append(Finding(
+            "T002", "warning",
+            f"check.weight {chk.weight} only changes the priority: the backup still waits the "
+            f"master-down interval (~{takeover:.1f} s) before it takes the VIP",
+            "use check.weight 0: a failed check then means FAULT and a handover within the skew time",
+            "check.weight"))
+        candidates = [Candidate(m.name, m.address, topo.priority_of(m)) for m in topo.masters]
+        bad = unsafe_combinations(candidates, chk.weight)
+        if bad:
+            out.append(Finding(
+                "T003", "error",
+                f"election simulation ({combinations_count(len(candidates))} cases): {bad[0].describe()}",
+                "use check.weight 0, or a weight larger than the gap between any two priorities",
+                "check.weight"))
+    if len(topo.masters) == 1:
+        out.append(Finding("T004", "warning", "only one master: there is nowhere for the VIP to go",
+                           "add masters (3 is the usual number)", "masters"))
+    elif len(topo.masters) % 2 == 0:
+        out.append(Finding(
+            "T005", "warning",
+            f"{len(topo.masters)} masters: etcd tolerates no more failures than with {len(topo.masters) - 1}",
+            "use an odd number of masters", "masters"))
+    named = profiles.matching(vrrp.version, vrrp.advert_int, vrrp.down_adverts, (chk.interval, chk.fall, chk.rise))
+    if takeover > SLOW_TAKEOVER_WARN_S and named is None:  # `safe` is slow on purpose, and says so (T008)
+        out.append(Finding(
+            "T007", "warning",
+            f"a holder that drops off the network is replaced only after {vrrp.down_adverts} × vrrp.advert_int + skew "
+            f"(~{takeover:.1f} s); meanwhile the API is unreachable through the VIP",
+            "use a speed profile (wizard --profile default or fast)", "vrrp.advert_int"))
+    survives = pause_always_survived(vrrp.advert_int, FIRST_BACKUP_PRIORITY, vrrp.down_adverts)
+    if survives < PAUSE_TO_SURVIVE_S:
+        out.append(Finding(
+            "T006", "warning",
+            f"vrrp.advert_int {vrrp.advert_text} s × vrrp.down_adverts {vrrp.down_adverts}: a freeze of the holder "
+            f"longer than {survives * 1000:.0f} ms (a GC pause, a VM stun) can move the VIP (flapping)",
+            "use a speed profile (wizard --profile): fast takes over in ~0.6 s and rides through 350 ms",
+            "vrrp.advert_int"))
+    if named is not None:
+        out.append(Finding("T008", "info", f"speed profile {named.describe()}", "", "vrrp"))
+    return out
+
+
+# --- keepalived.conf -------------------------------------------------------------------------
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text is not None else default
+    except ValueError:
+        return default
+
+
+def _vips(instance: KBlock) -> list[str]:
+    block = instance.first("virtual_ipaddress")
+    return [w for w in (block.words() if block else [])]
+
+
+def script_command(script: KBlock) -> list[str]:
+    """A vrrp_script's `script` line (its words), or [] where it has none."""
+    line = script.first("script")
+    return line.args if line is not None else []
+
+
+def _speed_profile(root: KBlock, inst: KBlock, scripts: list[KBlock]) -> profiles.Profile | None:
+    """The profile an instance's timing (and its first tracked script's) matches, if any."""
+    try:
+        advert = float(inst.value("advert_int") or 1)
+    except ValueError:
+        return None
+    adverts = down_adverts(root, inst)
+    tracked = inst.first("track_script")
+    first = tracked.words()[0] if tracked and tracked.words() else None
+    script = next((s for s in scripts if s.args and s.args[0] == first), None)
+    check = None if script is None else (_int(script.value("interval"), 1), _int(script.value("fall"), 1),
+                                         _int(script.value("rise"), 1))
+    return profiles.matching(vrrp_version(root, inst), advert, adverts, check)
+
+
+def lint_keepalived(text: str, check_script: str | None = None, where: str = "keepalived.conf",
+                    files: Mapping[str, str] | None = None) -> list[Finding]:
+    """Findings on a keepalived.conf (its `include`d files taken from `files`, path → text); each
+    names the file and line it is about."""
+    root = parse_keepalived(text, where, files)
+    out: list[Finding] = []
+
+    def add(code: str, level: Level, at: KBlock | None, message: str, fix: str) -> None:
+        out.append(Finding(code, level, message, fix, at.where if at is not None else where))
+
+    gdefs = root.first("global_defs")
+    scripts = root.all("vrrp_script")
+    instances = root.all("vrrp_instance")
+    notifiers = [*instances, *root.all("vrrp_sync_group")]
+    uses_scripts = bool(scripts) or any(b.first(k) for b in notifiers for k in NOTIFY_KEYWORDS)
+    if uses_scripts and not (gdefs and gdefs.first("enable_script_security")):
+        add("K101", "error", gdefs,
+            "scripts run without enable_script_security (keepalived logs a SECURITY VIOLATION)",
+            "add enable_script_security and script_user root to global_defs; keep scripts root-owned")
+    rid = gdefs.value("router_id") if gdefs else None
+    if rid in (None, "LVS_DEVEL"):
+        add("K107", "warning", gdefs,
+            f"router_id is {rid or 'unset'}: every node logs under the same sample name",
+            "set router_id to the node's own name")
+
+    for s in scripts:
+        name = s.args[0] if s.args else "?"
+        interval = _int(s.value("interval"), 1)
+        fall = _int(s.value("fall"), 1)
+        weight = _int(s.value("weight"), 0)
+        detect = interval * fall
+        if detect > SLOW_DETECTION_WARN_S:
+            level: Level = "error" if detect > SLOW_DETECTION_ERROR_S else "warning"
+            add("K103", level, s,
+                f"vrrp_script {name}: a failure is noticed only after interval {interval} × fall {fall} = {detect} s",
+                "use interval 1 and fall 2")
+        if weight != 0:
+            add("K102", "warning", s.first("weight") or s,
+                f"vrrp_script {name}: weight {weight} never hands the VIP over faster than the master-down "
+                "interval, and only if the drop beats the next node's priority",
+                "use weight 0: a failed check then means FAULT and an immediate handover")
+
+    all_vips: list[str] = []
+    for inst in instances:
+        iname = inst.args[0] if inst.args else "?"
+        auth = inst.first("authentication")
+        pw = auth.value("auth_pass") if auth else None
+        if auth is not None and pw is not None and len(pw) > 8:
+            add("K105", "error", auth.first("auth_pass") or auth,
+                f"vrrp_instance {iname}: auth_pass is {len(pw)} characters; keepalived silently uses the first 8",
+                "use at most 8 characters")
+        if auth and vrrp_version(root, inst) == 3:
+            add("K105", "error", auth,
+                f"vrrp_instance {iname}: PASS authentication is not part of VRRPv3", "remove the authentication block")
+        vips = _vips(inst)
+        all_vips += [v.split("/")[0] for v in vips]
+        for v in vips:
+            if "/" not in v and ":" not in v:  # an IPv6 address without a length is a /128 by design
+                add("K106", "warning", inst.first("virtual_ipaddress"),
+                    f"vrrp_instance {iname}: VIP {v} has no prefix length, so keepalived adds it as /32",
+                    f"write {v}/LEN with the subnet's real length, and a dev")
+        if not (inst.first("track_script") or inst.first("track_process")):
+            add("K108", "warning", inst,
+                f"vrrp_instance {iname}: nothing is tracked, so the VIP stays on a node whose HAProxy is dead",
+                "track a script that checks the local HAProxy")
+        if not inst.first("track_file"):
+            add("K109", "warning", inst,
+                f"vrrp_instance {iname}: no vrrp_track_file maintenance switch; the VIP cannot be moved on purpose cleanly",
+                "add a vrrp_track_file with weight 0 and track it")
+
+        named = _speed_profile(root, inst, scripts)
+        if named is not None:
+            add("K111", "info", inst, f"vrrp_instance {iname}: speed profile {named.describe()}", "")
+
+    script_texts = [check_script] if check_script else []
+    commands = {s.args[0] if s.args else "?": script_command(s) for s in scripts}
+    script_texts += [" ".join(c) for c in commands.values() if c]
+    for vip in all_vips:
+        if any(re.search(rf"(?<![\d.]){re.escape(vip)}(?![\d])", t) for t in script_texts):
+            add("K104", "error", scripts[0] if scripts else None,
+                f"the check script tests the VIP {vip}: during a cluster-wide API outage the VIP then moves "
+                "around uselessly",
+                "check the LOCAL HAProxy (e.g. its monitor-uri on 127.0.0.1), never the VIP")
+    script_files = [s for s in scripts if script_command(s)
+                    and not script_command(s)[0].startswith(SYSTEM_BINARIES)]
+    if script_files and check_script is None:
+        add("K110", "warning", script_files[0],
+            "the check script itself was not read, so what it tests is unknown",
+            "pass --check-script FILE to lint it too")
+    return out
+
+
+# --- haproxy.cfg ------------------------------------------------------------------------------
+
+Add = Callable[[str, Level, HSection, int, str, str], None]
+ANY_ADDRESS = ("", "*", "0.0.0.0", "::", "[::]")
+
+
+def backends_used(fe: HSection, sections: list[HSection]) -> list[HSection]:
+    """The backends a frontend sends to (default_backend and use_backend), or itself for a listen."""
+    names = {t[1] for _, t in fe.directives("default_backend") if len(t) > 1}
+    names |= {t[1] for _, t in fe.directives("use_backend") if len(t) > 1}
+    found = [s for s in sections if s.kind in ("backend", "listen") and s.name in names]
+    return found or ([fe] if fe.servers() else [])
+
+
+def bind_ports(fe: HSection) -> list[tuple[int, str, int]]:
+    """(line, address, port) for each bind; address '' or '*' means every address."""
+    out = []
+    for n, t in fe.directives("bind"):
+        for spec in t[1].split(",") if len(t) > 1 else []:
+            addr, _, port = spec.rpartition(":")
+            if port.isdigit():
+                out.append((n, addr, int(port)))
+    return out
+
+
+def _check_kind(be: HSection) -> tuple[str, int]:
+    """Which health check the backend really runs: the last check option wins."""
+    chosen, line = "tcp", be.line
+    for n, t in be.inherited("option"):
+        if len(t) > 1 and t[1].lower() in ("httpchk", "tcp-check", "ssl-hello-chk", "ldap-check",
+                                           "mysql-check", "pgsql-check", "redis-check", "smtpchk"):
+            chosen, line = t[1].lower(), n
+    return chosen, line
+
+
+def _check_path(be: HSection) -> str | None:
+    path = None
+    for _, t in be.inherited("option", "httpchk"):
+        if len(t) >= 4:
+            path = t[3]
+        elif len(t) == 3:
+            path = t[2]
+    for _, t in be.inherited("http-check", "send"):
+        if "uri" in t[2:]:
+            i = t.index("uri")
+            path = t[i + 1] if i + 1 < len(t) else path
+    return path
+
+
+def _lint_pair(fe: HSection, be: HSection, add: Add) -> None:
+    """What can go wrong between a frontend and the backend it sends the apiserver traffic to."""
+    if fe.mode() == "tcp" and be.mode() == "http":
+        why = "" if be.own_mode() else " (no mode of its own, so it takes the defaults' mode http)"
+        add("H201", "error", be, be.line,
+            f"backend {be.name} runs in HTTP mode behind TCP frontend {fe.name}{why}: "
+            "TLS to the apiserver through it fails",
+            f"put 'mode tcp' in backend {be.name} (and in defaults)")
+    server_ports = {srv.port for srv in be.servers() if srv.port is not None}
+    for n, addr, port in bind_ports(fe):
+        if port in server_ports and addr in ANY_ADDRESS:
+            add("H202", "error", fe, n,
+                f"frontend {fe.name} binds every address on port {port}, the apiserver's own port: "
+                "on a master it collides with kube-apiserver",
+                "give HAProxy its own port (e.g. 8443) and use it in controlPlaneEndpoint")
+    for word, section in (("client", fe), ("server", be)):
+        found = section.inherited("timeout", word)
+        if found and len(found[-1][1]) > 2:
+            secs = parse_timeout(found[-1][1][2])
+            if secs is not None and secs < SHORT_PROXY_TIMEOUT_S:
+                owner = section if any(n == found[-1][0] for n, _ in section.lines) else (section.defaults or section)
+                add("H209", "warning", owner, found[-1][0],
+                    f"timeout {word} {found[-1][1][2]} cuts quiet kube-apiserver watches (kubectl get -w, logs -f)",
+                    f"use timeout {word} 1h in TCP mode")
+
+
+def _lint_backend(be: HSection, add: Add) -> None:
+    """The backend's own health checking."""
+    kind, kline = _check_kind(be)
+    httpchk_lines = [n for n, _ in be.inherited("option", "httpchk")]
+    if httpchk_lines and kind != "httpchk":
+        add("H203", "error", be, kline,
+            f"backend {be.name}: 'option {kind}' comes after 'option httpchk' and wins, so no HTTP check runs",
+            "keep only option httpchk, with http-check send meth GET uri /readyz")
+    elif kind != "httpchk":
+        add("H206", "warning", be, be.line,
+            f"backend {be.name}: only a TCP connect check, so an apiserver that accepts but is not ready stays in rotation",
+            "use option httpchk with http-check send meth GET uri /readyz and check-ssl")
+    path = _check_path(be)
+    if path and path.split("?")[0] in ("/healthz", "/"):
+        add("H204", "warning", be, httpchk_lines[-1] if httpchk_lines else be.line,
+            f"backend {be.name}: checks {path}; /healthz is deprecated since Kubernetes 1.16",
+            "check /readyz")
+    servers = be.servers()
+    defaults = [w for _, t in be.inherited("default-server") for w in t]
+    if kind == "httpchk" and "check-ssl" not in defaults and \
+            not all("check-ssl" in srv.tokens or "ssl" in srv.tokens for srv in servers):
+        add("H205", "warning", be, servers[0].line,
+            f"backend {be.name}: the HTTP check speaks plain HTTP to the TLS apiserver and fails",
+            "add check-ssl verify none to the servers (or default-server)")
+    unchecked = [srv.name for srv in servers if "check" not in srv.tokens and "check" not in defaults]
+    if unchecked:
+        add("H208", "warning", be, servers[0].line,
+            f"backend {be.name}: server(s) {', '.join(unchecked)} have no health check",
+            "add check to every server (or to default-server)")
+
+
+def lint_haproxy(text: str, where: str = "haproxy.cfg", more: list[tuple[str, str]] | None = None) -> list[Finding]:
+    """Findings on a haproxy.cfg (and on `more` files read after it, as HAProxy's further -f)."""
+    sections = parse_haproxy_files([(where, text), *(more or [])])
+    out: list[Finding] = []
+
+    def add(code: str, level: Level, sec: HSection, line: int, message: str, fix: str) -> None:
+        out.append(Finding(code, level, message, fix, sec.where(line)))
+
+    for fe in (s for s in sections if s.kind in ("frontend", "listen")):
+        for be in backends_used(fe, sections):
+            _lint_pair(fe, be, add)
+    for be in (s for s in sections if s.kind in ("backend", "listen") and s.servers()):
+        _lint_backend(be, add)
+
+    if not any("level" in t and "admin" in t for s in sections if s.kind == "global"
+               for _, t in s.directives("stats", "socket")):
+        glob = next((s for s in sections if s.kind == "global"), None)
+        out.append(Finding("H207", "warning",
+                           "no stats socket at level admin: the monitor cannot read backend health or drain a server",
+                           "add 'stats socket /run/haproxy/admin.sock mode 660 level admin' to global",
+                           glob.where(glob.line) if glob else where))
+    return out
+
+
+def lint_configs(keepalived: str | None, haproxy: str | None, check_script: str | None = None,
+                 keepalived_name: str = "keepalived.conf", haproxy_name: str = "haproxy.cfg",
+                 keepalived_files: Mapping[str, str] | None = None) -> list[Finding]:
+    out: list[Finding] = []
+    if keepalived is not None:
+        out += lint_keepalived(keepalived, check_script, keepalived_name, keepalived_files)
+    if haproxy is not None:
+        out += lint_haproxy(haproxy, haproxy_name)
+    return out
+

@@ -1,0 +1,317 @@
+"""The validated cluster topology and its YAML file.
+
+One model guards every way in: the wizard checks each answer with the same field checks, the
+file loader and every command validate the whole file with it, and the tests generate from it.
+Every error names the field and the bad value in one line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.files import MiB, atomic_write, check_writable, read_input
+from k8s_ha_tui.model.fieldchecks import (
+    check_advert_int,
+    check_auth_pass,
+    check_dns_name,
+    check_interface,
+    check_ipv4,
+    check_name,
+    check_port,
+    check_prefix,
+    check_priority,
+    check_router_id,
+    check_user,
+)
+from k8s_ha_tui.model.vrrp_timing import RFC_DOWN_ADVERTS
+
+MAX_MASTERS = 9
+MAX_WORKERS = 500
+MAX_TOPOLOGY_BYTES = 1 * MiB  # a topology of 9 masters and 500 workers is ~40 KB
+DEFAULT_TOP_PRIORITY = 150
+PRIORITY_STEP = 10
+
+
+def check_model_field(model: type[BaseModel], field: str, value):
+    """One field of a model checked alone, as the wizard checks each answer when it is typed."""
+    info = model.model_fields[field]
+    try:
+        annotated: Any = Annotated[info.annotation, *info.metadata]  # built at run time: mypy cannot see it
+        return TypeAdapter(annotated).validate_python(value)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise ValueError(f"{value!r}: {err['msg'][0].lower()}{err['msg'][1:]}") from None
+
+
+def default_priority(index: int) -> int:
+    """The priority of the index-th master when none is given: 150, 140, 130, ..."""
+    return DEFAULT_TOP_PRIORITY - PRIORITY_STEP * index
+
+
+Name = Annotated[str, AfterValidator(check_name)]
+IPv4 = Annotated[str, AfterValidator(check_ipv4)]
+Interface = Annotated[str, AfterValidator(check_interface)]
+Port = Annotated[int, AfterValidator(check_port)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Node(_Strict):
+    name: Name
+    address: IPv4
+
+
+class Master(Node):
+    priority: Annotated[int, AfterValidator(check_priority)] | None = None
+    interface: Interface | None = None
+
+
+class Vrrp(_Strict):
+    router_id: Annotated[int, AfterValidator(check_router_id)] = 51
+    auth_pass: Annotated[str | None, AfterValidator(check_auth_pass)] = Field(default=None, repr=False)
+    # VRRPv3 with 0.5 s adverts: a vanished holder is replaced in ~1.7 s (v2's 1 s: ~3.5 s).
+    # Measured with bench/failover.py; see the README for the trade-off against flapping.
+    version: Literal[2, 3] = 3
+    advert_int: float = 0.5
+    # Adverts a backup misses before it takes the VIP: the RFC's 3, or (keepalived >= 2.2,
+    # `down_timer_adverts`) more, so that fast adverts do not mean a hair trigger. vrrp_timing.py.
+    down_adverts: Annotated[int, Field(ge=2, le=20)] = RFC_DOWN_ADVERTS
+    unicast: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _advert_default_for_version(cls, data):
+        """VRRPv2 counts whole seconds: without an advert_int it gets 1, not v3's 0.5."""
+        if isinstance(data, dict) and "advert_int" not in data and data.get("version") == 2:
+            return {**data, "advert_int": 1}
+        return data
+
+    @model_validator(mode="after")
+    def _timing_and_auth(self) -> Vrrp:
+        try:
+            check_advert_int(self.advert_int, self.version)
+        except ValueError as exc:
+            raise ValueError(f"advert_int: {exc}") from None
+        if self.version == 3 and self.auth_pass is not None:
+            raise ValueError("auth_pass: VRRPv3 has no authentication; remove it or use version: 2")
+        return self
+
+    @property
+    def advert_text(self) -> str:
+        """advert_int as keepalived wants it: '1' rather than '1.0'."""
+        return f"{self.advert_int:g}"
+
+
+class Check(_Strict):
+    """How keepalived checks the local HAProxy and how HAProxy checks each apiserver."""
+
+    interval: Annotated[int, Field(ge=1, le=60)] = 1
+    fall: Annotated[int, Field(ge=1, le=100)] = 1
+    rise: Annotated[int, Field(ge=1, le=100)] = 2
+    # 0: a failed check puts the node in FAULT, which moves the VIP at once (README: failover speed).
+    weight: Annotated[int, Field(ge=-253, le=253)] = 0
+
+
+class Ssh(_Strict):
+    user: Annotated[str, AfterValidator(check_user)] = "root"
+    port: Port = 22
+    identity_file: str | None = "~/.ssh/id_ed25519"
+    known_hosts: str = "~/.ssh/known_hosts"
+    become: Literal["none", "sudo"] = "none"
+
+
+class Topology(_Strict):
+    name: Name
+    api_endpoint: Annotated[str, AfterValidator(check_dns_name)] | None = None
+    vip: IPv4
+    prefix: Annotated[int, AfterValidator(check_prefix)] = 24
+    interface: Interface = "ens3"
+    frontend_port: Port = 8443
+    apiserver_port: Port = 6443
+    # HAProxy answers keepalived's check on 127.0.0.1 here: is the LOCAL load balancer alive?
+    health_port: Port = 8404
+    masters: Annotated[list[Master], Field(min_length=1, max_length=MAX_MASTERS)]
+    workers: Annotated[list[Node], Field(max_length=MAX_WORKERS)] = []
+    vrrp: Vrrp = Vrrp()
+    check: Check = Check()
+    ssh: Ssh = Ssh()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Topology:
+        ports = {"frontend_port": self.frontend_port, "apiserver_port": self.apiserver_port,
+                 "health_port": self.health_port}
+        seen_port: dict[int, str] = {}
+        for field, port in ports.items():
+            if port in seen_port:
+                raise ValueError(
+                    f"{field}: {port} is also {seen_port[port]}; HAProxy runs on the masters "
+                    "next to kube-apiserver, so each needs its own port"
+                )
+            seen_port[port] = field
+
+        net = ipaddress.ip_network(f"{self.vip}/{self.prefix}", strict=False)
+        vip = ipaddress.ip_address(self.vip)
+        if self.prefix < 31 and vip in (net.network_address, net.broadcast_address):
+            raise ValueError(f"vip: {self.vip} is the network or broadcast address of {net}")
+
+        names: dict[str, str] = {}
+        addresses: dict[str, str] = {}
+        for where, node in self._nodes_with_paths():
+            if node.name in names:
+                raise ValueError(f"{where}.name: {node.name!r} is already used by {names[node.name]}")
+            names[node.name] = where
+            if node.address == self.vip:
+                raise ValueError(f"{where}.address: {node.address} is the VIP; the VIP must be nobody's address")
+            if node.address in addresses:
+                raise ValueError(f"{where}.address: {node.address} is already {addresses[node.address]}'s")
+            addresses[node.address] = node.name
+        for i, m in enumerate(self.masters):
+            if ipaddress.ip_address(m.address) not in net:
+                raise ValueError(f"masters[{i}].address: {m.address} is not in the VIP's subnet {net}")
+
+        taken: dict[int, str] = {}
+        for i, m in enumerate(self.masters):
+            p = self.priority_of(m)
+            if p in taken:
+                raise ValueError(
+                    f"masters[{i}].priority: {p} is also {taken[p]}'s; priorities must be distinct "
+                    "so the election order is the topology's"
+                )
+            taken[p] = m.name
+        return self
+
+    def _nodes_with_paths(self):
+        for i, m in enumerate(self.masters):
+            yield f"masters[{i}]", m
+        for i, w in enumerate(self.workers):
+            yield f"workers[{i}]", w
+
+    # --- derived values the templates, lint and deploy share ---
+
+    def priority_of(self, master: Master) -> int:
+        if master.priority is not None:
+            return master.priority
+        return default_priority(self.masters.index(master))
+
+    def interface_of(self, master: Master) -> str:
+        return master.interface or self.interface
+
+    def master(self, name: str) -> Master:
+        for m in self.masters:
+            if m.name == name:
+                return m
+        raise UserError(f"no master named {name!r} in topology {self.name!r}")
+
+    @property
+    def endpoint_host(self) -> str:
+        return self.api_endpoint or self.vip
+
+    @property
+    def control_plane_endpoint(self) -> str:
+        return f"{self.endpoint_host}:{self.frontend_port}"
+
+
+# --- errors, loading and saving ----------------------------------------------------------------
+
+_PYDANTIC_LOC_TAGS = {"int", "str", "float", "bool", "none", "list", "dict", "literal", "nullable"}
+
+
+def _loc_text(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif "[" not in part and part not in _PYDANTIC_LOC_TAGS:  # not a field: a union member's type
+            out += f".{part}" if out else part
+    return out
+
+
+def _suggest_home(key: str) -> str:
+    """For an unknown key, the section where such a key does belong (a password in the wrong place)."""
+    for section, model in (("vrrp", Vrrp), ("check", Check), ("ssh", Ssh)):
+        if key in model.model_fields:
+            return f" (did you mean {section}.{key}?)"
+    return ""
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first problem, in one line: 'field.path: what is wrong (got value)'."""
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    loc = _loc_text(err["loc"])
+    kind = err["type"]
+    if kind == "value_error":
+        msg = str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
+        # Model-level checks already start with the field path.
+        text = msg if not loc else f"{loc}: {msg}"
+    elif kind == "extra_forbidden":
+        key = str(err["loc"][-1])
+        text = f"{loc}: unknown key{_suggest_home(key)}"
+    elif kind == "missing":
+        text = f"{loc}: is required"
+    else:
+        shown = "<hidden>" if "auth_pass" in loc else repr(err.get("input"))
+        text = f"{loc}: {err['msg'].lower()} (got {shown})"
+    if len(errors) > 1:
+        text += f" (and {len(errors) - 1} more)"
+    return text
+
+
+def topology_from_dict(data: object, source: str = "topology") -> Topology:
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: expected a mapping of topology keys, got {type(data).__name__}")
+    try:
+        return Topology.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(f"{source}: {describe_validation_error(exc)}") from None
+
+
+def load_topology(path: str | os.PathLike) -> Topology:
+    """Read and validate a topology file; every failure is a UserError naming the file."""
+    p = Path(path)
+    text = read_input(p, MAX_TOPOLOGY_BYTES, "topology file")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{p}: not valid YAML{where}") from None
+    return topology_from_dict(data, str(p))
+
+
+def topology_to_dict(topo: Topology) -> dict:
+    data = topo.model_dump(mode="json", exclude_none=True)
+    advert = data["vrrp"]["advert_int"]
+    if advert == int(advert):
+        data["vrrp"]["advert_int"] = int(advert)  # '1', as people write it, not '1.0'
+    return data
+
+
+def topology_yaml(topo: Topology) -> str:
+    return yaml.safe_dump(topology_to_dict(topo), sort_keys=False, default_flow_style=None, width=100)
+
+
+def save_topology(topo: Topology, path: str | os.PathLike) -> None:
+    """Saved 0600: the file may hold vrrp.auth_pass. Written whole or not at all."""
+    check_writable(path)
+    try:
+        atomic_write(path, topology_yaml(topo), mode=0o600)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None

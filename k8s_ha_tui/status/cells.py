@@ -1,0 +1,104 @@
+"""How one fact of a snapshot is written in a table cell, once for `status` and the monitor.
+
+Each function returns (text, tone): tone is "" (plain), "good", "warn" or "bad"; the CLI prints
+the text, the monitor colours it with the theme's success / warning / error.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from k8s_ha_tui.remote.apiserver import DOWN, NOT_INSTALLED, UP
+from k8s_ha_tui.status.model import BackendServer, MasterStatus, NodeStatus
+
+Cell = tuple[str, str]
+
+
+def clock(ts: float | None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "?"
+
+
+def vrrp(m: MasterStatus) -> Cell:
+    if not m.reachable:
+        return f"lost {clock(m.unreachable_since)}", "bad"
+    tone = {"MASTER": "good", "BACKUP": "", "FAULT": "" if m.maintenance else "bad"}.get(m.vrrp_state, "warn")
+    return m.vrrp_state, tone
+
+
+def priority(m: MasterStatus) -> Cell:
+    return f"{m.effective_priority or '?'}/{m.base_priority or '?'}", ""
+
+
+def service(state: str) -> Cell:
+    """systemd's word, short: active → up."""
+    return ("up", "") if state == "active" else (state, "bad")
+
+
+def check(m: MasterStatus) -> Cell:
+    return m.check, "bad" if m.check == "BAD" else ""
+
+
+def holds_vip(m: MasterStatus) -> Cell:
+    return ("● VIP", "good") if m.holds_vip else ("", "")
+
+
+def maintenance(m: MasterStatus) -> Cell:
+    return ("on", "warn") if m.maintenance else ("", "")
+
+
+def api(n: NodeStatus, bootstrap: bool = False) -> Cell:
+    """The API through the VIP from this node; before any apiserver exists (a first-time setup)
+    no answer is what is expected, not a failure."""
+    if n.api_via_vip is None:
+        return "?", ""
+    if bootstrap and not n.api_via_vip:
+        return "-", ""
+    return ("ok", "") if n.api_via_vip else ("FAIL", "bad")
+
+
+def apiserver(m: MasterStatus, short: bool = False) -> Cell:
+    """The master's own kube-apiserver: not installed yet is calm (a first-time setup), down is
+    bad. `short` for narrow screens."""
+    if not m.reachable:
+        return "", ""
+    absent = "none yet" if short else "not installed"
+    return {UP: ("up", "good"), DOWN: ("down", "bad"), NOT_INSTALLED: (absent, "")}.get(m.apiserver, ("?", ""))
+
+
+def backend(b: BackendServer | None, age: bool = True, installed: bool = True) -> Cell:
+    """One HAProxy's view of one apiserver: state, last check, and (wide) seconds since it changed.
+    An apiserver that is not installed yet is shown as such, not as a red DOWN."""
+    if b is not None and not installed and not b.up:
+        return "none yet", ""
+    if b is None:
+        return "?", ""
+    tone = "good" if b.status.startswith("UP") else "warn" if b.status in ("DRAIN", "MAINT") else "bad"
+    return f"{b.status} {b.check_status}" + (f" {b.last_change_s or 0}s" if age else ""), tone
+
+
+def master_row(m: MasterStatus, bootstrap: bool = False) -> list[Cell]:
+    """The masters table's cells: master, VRRP, prio, check, VIP, maint, keepalived, haproxy, API."""
+    if not m.reachable:
+        return [(m.name, ""), vrrp(m), *([("", "")] * 7)]
+    return [(m.name, ""), vrrp(m), priority(m), check(m), holds_vip(m), maintenance(m), service(m.keepalived),
+            service(m.haproxy), api(m, bootstrap)]
+
+
+def apiservers_up(m: MasterStatus) -> Cell:
+    """How many apiservers this master's HAProxy sends to are up (of those it knows)."""
+    if not m.reachable:
+        return "", ""
+    known = [b for b in m.backends if b.master is not None]
+    up = sum(b.up for b in known)
+    return f"{up}/{len(known)}", "" if up == len(known) else "warn"
+
+
+MASTER_COLUMNS = ("master", "VRRP", "prio", "check", "VIP", "maint", "keepalived", "haproxy", "API")
+
+
+def short_names(names: list[str]) -> list[str]:
+    """Column headers without what every name shares up to a '-' (k8s-master-01 → 01)."""
+    prefix = os.path.commonprefix(names)
+    cut = prefix.rfind("-") + 1 if len(names) > 1 else 0
+    return [n[cut:] or n for n in names]

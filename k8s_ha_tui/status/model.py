@@ -1,0 +1,262 @@
+"""Immutable snapshots of the cluster: what every front end (TUI, `status --json`, tests) reads.
+
+The collector builds them; nothing else does I/O. Derived facts (who holds the VIP, split
+brain, alarms, health) are computed here, once, so every front end agrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+
+from k8s_ha_tui.remote.apiserver import NOT_INSTALLED, UNKNOWN, UP
+from k8s_ha_tui.remote.auditlog import AuditEntry
+from k8s_ha_tui.remote.keepalived import RunningInstance
+from k8s_ha_tui.remote.lockfile import LockInfo
+
+
+class Health(IntEnum):
+    """Also the exit code of `status`."""
+
+    HEALTHY = 0
+    DEGRADED = 1
+    CRITICAL = 2
+
+
+@dataclass(frozen=True)
+class BackendServer:
+    """One apiserver as one node's HAProxy sees it (a row of `show stat`)."""
+
+    backend: str
+    server: str
+    status: str  # UP, DOWN, MAINT, DRAIN, NOLB, "UP 1/2", ...
+    check_status: str  # L7OK, L4CON, L4TOUT, ...
+    check_duration_ms: int | None
+    last_change_s: int | None
+    address: str = ""  # ADDR:PORT it sends to (show stat's addr)
+    master: str | None = None  # the master at that address and the apiserver port; None: none of ours
+    check_failures: int | None = None  # show stat's chkfail
+
+    @property
+    def up(self) -> bool:
+        return self.status.startswith("UP") or self.status == "DRAIN"
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """What every node's snapshot says: who, and whether we reach it (or since when not)."""
+
+    name: str
+    address: str
+    reachable: bool
+    unreachable_since: float | None = None
+    error: str | None = None
+    api_via_vip: bool | None = None  # the API through the VIP, asked from this node
+
+
+@dataclass(frozen=True)
+class MasterStatus(NodeStatus):
+    keepalived: str = "unknown"  # active / inactive / failed / unknown
+    haproxy: str = "unknown"
+    vrrp_state: str = "UNKNOWN"
+    base_priority: int | None = None
+    effective_priority: int | None = None
+    check: str = "unknown"  # GOOD / BAD / unknown: keepalived's view of the HAProxy check
+    holds_vip: bool = False
+    maintenance: bool = False
+    boost: int = 0
+    apiserver: str = UNKNOWN  # its own kube-apiserver: up / down / not installed (apiserver.py)
+    backends: tuple[BackendServer, ...] = ()
+    last_transition: float | None = None
+    lock: LockInfo | None = None  # the cluster lock as this master has it
+    audit: tuple[AuditEntry, ...] = ()  # its newest audit entries
+    # What its RUNNING keepalived follows (None: unknown, keepalived is not running): whether the
+    # maintenance switch and the priority boost that actions write can work on this node.
+    tracks_maintenance: bool | None = None
+    tracks_boost: bool | None = None
+    # For metrics: every VRRP instance the running keepalived has, its counters (instance →
+    # (counter, value)...; only when the collector asks for them), each HAProxy backend's
+    # active servers.
+    instances: tuple[RunningInstance, ...] = ()
+    vrrp_stats: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
+    proxies: tuple[tuple[str, int], ...] = ()
+
+    def backends_of(self, master: str) -> list[BackendServer]:
+        """This HAProxy's servers that send to `master`'s apiserver, whatever they are called."""
+        return [b for b in self.backends if b.master == master]
+
+    @property
+    def eligible(self) -> bool:
+        """Could take the VIP now: reachable, healthy, out of maintenance."""
+        return (self.reachable and not self.maintenance and self.vrrp_state in ("MASTER", "BACKUP")
+                and self.check != "BAD" and self.haproxy == "active" and self.keepalived == "active")
+
+
+@dataclass(frozen=True)
+class WorkerStatus(NodeStatus):
+    """A worker: what it adds is its view of the API through the VIP (NodeStatus.api_via_vip)."""
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    name: str
+    vip: str
+    frontend_port: int
+    taken_at: float
+    masters: tuple[MasterStatus, ...]
+    workers: tuple[WorkerStatus, ...] = ()
+    alarms_extra: tuple[str, ...] = field(default=())
+
+    @property
+    def holders(self) -> list[str]:
+        """Masters whose interface carries the VIP (the kernel's word, not keepalived's)."""
+        return [m.name for m in self.masters if m.reachable and m.holds_vip]
+
+    @property
+    def claimants(self) -> list[str]:
+        return [m.name for m in self.masters if m.reachable and m.vrrp_state == "MASTER"]
+
+    @property
+    def split_brain(self) -> bool:
+        return len(self.holders) > 1 or len(self.claimants) > 1
+
+    @property
+    def no_holder(self) -> bool:
+        return not self.holders
+
+    @property
+    def unreachable(self) -> list[str]:
+        return [n.name for n in (*self.masters, *self.workers) if not n.reachable]
+
+    @property
+    def backends_down(self) -> list[str]:
+        """'node→master' for every apiserver a reachable node's HAProxy sees as not up (servers
+        that point at none of the masters are not the apiserver's: doctor reports those)."""
+        absent = set(self.not_installed)
+        return [f"{m.name}→{b.master}" for m in self.masters if m.reachable for b in m.backends
+                if b.master is not None and b.master not in absent and not b.up]
+
+    @property
+    def not_installed(self) -> list[str]:
+        """Reachable masters with no kube-apiserver at all yet (kubeadm has not run there)."""
+        return [m.name for m in self.masters if m.reachable and m.apiserver == NOT_INSTALLED]
+
+    @property
+    def bootstrap(self) -> bool:
+        """A first-time setup: no master has a kube-apiserver yet (`kubeadm init` has not run).
+        The load balancer can be complete and right; the API cannot answer yet, and that is no
+        outage. Masters whose answer is unknown do not count either way."""
+        known = [m for m in self.masters if m.reachable and m.apiserver != UNKNOWN]
+        return bool(known) and all(m.apiserver == NOT_INSTALLED for m in known)
+
+    @property
+    def api_starting(self) -> bool:
+        """The API is not through the VIP yet only because HAProxy is still admitting apiservers
+        that just started (after `kubeadm init`): none is up in any HAProxy, and the ones that
+        answer on their masters are rising there ('DOWN 1/2'). Not an outage: seconds."""
+        if self.bootstrap or not self.api_down:
+            return False
+        answering = {m.name for m in self.masters if m.reachable and m.apiserver == UP}
+        seen = [b for m in self.masters if m.reachable for b in m.backends if b.master in answering]
+        return bool(seen) and not any(b.up for b in seen) and any("/" in b.status for b in seen)
+
+    @property
+    def notices(self) -> list[str]:
+        """Calm lines: where a setup stands and the next step (never an alarm)."""
+        endpoint = f"{self.vip}:{self.frontend_port}"
+        if self.bootstrap:
+            first = self.masters[0].name
+            return [f"first-time setup: no kube-apiserver on any master yet; the load balancer is ready "
+                    f"at {endpoint}. Next: kubeadm init on {first} (deploy prints the exact commands)"]
+        starting = ([f"the API is starting: HAProxy admits the apiserver on "
+                     f"{', '.join(m.name for m in self.masters if m.apiserver == UP)} after its checks rise"]
+                    if self.api_starting else [])
+        if self.not_installed:
+            up = sum(m.apiserver == UP for m in self.masters)
+            return [*starting, f"{up} of {len(self.masters)} apiservers up; not installed yet on "
+                    f"{', '.join(self.not_installed)}: kubeadm join {endpoint} --control-plane there"]
+        return starting
+
+    @property
+    def impaired(self) -> list[str]:
+        """Reachable masters that could not take the VIP for a reason nobody chose: a service
+        stopped, or VRRP in FAULT outside maintenance (its HAProxy check fails)."""
+        out = []
+        for m in self.masters:
+            if not m.reachable:
+                continue
+            stopped = [f"{svc} {state}" for svc, state in (("keepalived", m.keepalived), ("haproxy", m.haproxy))
+                       if state in ("inactive", "failed")]
+            if m.vrrp_state == "FAULT" and not m.maintenance:
+                stopped.append("VRRP FAULT")
+            if stopped:
+                out.append(f"{m.name}: {', '.join(stopped)}")
+        return out
+
+    @property
+    def api_down(self) -> bool:
+        """Nobody who could ask got an answer through the VIP."""
+        answers = [n.api_via_vip for n in (*self.masters, *self.workers) if n.reachable and n.api_via_vip is not None]
+        return bool(answers) and not any(answers)
+
+    @property
+    def alarms(self) -> list[str]:
+        out = []
+        if self.split_brain:
+            out.append(f"SPLIT BRAIN: {', '.join(sorted(set(self.holders) | set(self.claimants)))} hold or claim the VIP")
+        if self.no_holder:
+            out.append("NO HOLDER: no master holds the VIP")
+        if self.api_down and not self.bootstrap and not self.api_starting:
+            out.append(f"API DOWN through the VIP {self.vip}:{self.frontend_port}")
+        if self.unreachable:
+            out.append(f"unreachable: {', '.join(self.unreachable)}")
+        out += self.impaired
+        if self.backends_down:
+            out.append(f"backends down: {', '.join(self.backends_down)}")
+        out += [f"{m.name} in maintenance" for m in self.masters if m.maintenance]
+        out += list(self.alarms_extra)
+        return out
+
+    @property
+    def health(self) -> Health:
+        if self.split_brain or self.no_holder or (self.api_down and not self.bootstrap and not self.api_starting):
+            return Health.CRITICAL
+        if (self.bootstrap or self.not_installed or self.unreachable or self.impaired or self.backends_down
+                or any(m.maintenance for m in self.masters)):
+            return Health.DEGRADED
+        return Health.HEALTHY
+
+    @property
+    def lock(self) -> LockInfo | None:
+        """The cluster lock, if any master has one (the most recently renewed)."""
+        locks = [m.lock for m in self.masters if m.reachable and m.lock is not None]
+        return max(locks, key=lambda lk: lk.renewed) if locks else None
+
+    @property
+    def recent_audit(self) -> list[AuditEntry]:
+        """Every master's newest audit entries, merged (each entry is on every master), oldest first."""
+        seen = {e for m in self.masters if m.reachable for e in m.audit}
+        return sorted(seen, key=lambda e: e.when)
+
+    def master(self, name: str) -> MasterStatus | None:
+        return next((m for m in self.masters if m.name == name), None)
+
+    def as_dict(self) -> dict:
+        """The `status --json` document."""
+        return {
+            "name": self.name,
+            "vip": self.vip,
+            "taken_at": self.taken_at,
+            "health": self.health.name.lower(),
+            "holders": self.holders,
+            "split_brain": self.split_brain,
+            "alarms": self.alarms,
+            "bootstrap": self.bootstrap,
+            "notices": self.notices,
+            "lock": None if self.lock is None else {k: v for k, v in asdict(self.lock).items() if k != "token"},
+            "nodes": [{**{k: v for k, v in asdict(m).items() if k not in ("lock", "audit", "instances", "vrrp_stats",
+                                                                          "proxies")}, "role": "master",
+                       "backends": [asdict(b) for b in m.backends]} for m in self.masters],
+            "recent_audit": [asdict(e) for e in self.recent_audit],
+            "workers": [{**asdict(w), "role": "worker"} for w in self.workers],
+        }

@@ -1,0 +1,67 @@
+"""Parsers for the status: HAProxy's `show stat` and the notify record. Garbage in gives
+'unknown' out, never an exception."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import replace
+
+from k8s_ha_tui.remote.answers import int_or_none as _int
+from k8s_ha_tui.remote.keepalived import VRRP_STATES
+from k8s_ha_tui.status.model import BackendServer
+
+
+def notify_state(text: str) -> dict:
+    """From the rendered notify script's record: 'EPOCH INSTANCE NAME STATE PRIORITY'."""
+    parts = text.split()
+    if len(parts) >= 5 and parts[3] in VRRP_STATES:
+        try:
+            return {"state": parts[3], "last_transition": float(parts[0]), "effective_priority": _int(parts[4])}
+        except ValueError:
+            return {}
+    return {}
+
+
+def show_stat(text: str) -> tuple[BackendServer, ...]:
+    """HAProxy's `show stat` CSV, parsed by header name; only server rows."""
+    lines = text.lstrip("# ").splitlines()
+    if not lines:
+        return ()
+    out = []
+    try:
+        for row in csv.DictReader(io.StringIO("\n".join(lines))):
+            server = row.get("svname") or ""
+            if not row.get("pxname") or server in ("FRONTEND", "BACKEND", ""):
+                continue
+            out.append(BackendServer(
+                backend=row["pxname"], server=server, status=(row.get("status") or "?").strip(),
+                check_status=(row.get("check_status") or "").strip().lstrip("* "),
+                check_duration_ms=_int(row.get("check_duration")), last_change_s=_int(row.get("lastchg")),
+                address=(row.get("addr") or "").strip(), check_failures=_int(row.get("chkfail"))))
+    except (csv.Error, KeyError):
+        return ()
+    return tuple(out)
+
+
+def active_servers(text: str) -> tuple[tuple[str, int], ...]:
+    """From `show stat`: each backend's number of active (up) servers (its BACKEND row's `act`)."""
+    lines = text.lstrip("# ").splitlines()
+    try:
+        rows = list(csv.DictReader(io.StringIO("\n".join(lines))))
+    except csv.Error:
+        return ()
+    return tuple((r["pxname"], n) for r in rows if r.get("svname") == "BACKEND" and r.get("pxname")
+                 and (n := _int(r.get("act"))) is not None)
+
+
+def attach_masters(servers: tuple[BackendServer, ...], masters: dict[str, str],
+                   names: set[str]) -> tuple[BackendServer, ...]:
+    """Each server with the master it sends to: by ADDR:PORT (`masters` maps "address:port" to a
+    master's name), so hand-made configs with servers called anything map too; by name only
+    where HAProxy did not say the address (versions before 1.9)."""
+    def master_of(b: BackendServer) -> str | None:
+        if b.address:
+            return masters.get(b.address)
+        return b.server if b.server in names else None
+    return tuple(replace(b, master=master_of(b)) for b in servers)

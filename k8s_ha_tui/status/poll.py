@@ -1,0 +1,297 @@
+"""The collector: one kept-open SSH connection per node, a probe per node per interval, the VIP
+watched as it moves (`ip -o monitor address`), and an immutable ClusterStatus after each round.
+
+A node that cannot be reached, times out or answers garbage becomes a state in the snapshot
+("unreachable since ..."), and is retried with backoff; nothing here raises to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+
+from k8s_ha_tui.model.topology import Master, Node, Topology
+from k8s_ha_tui.paths import PATHS
+from k8s_ha_tui.remote import answers, apiserver
+from k8s_ha_tui.remote.auditlog import parse_lines
+from k8s_ha_tui.remote.keepalived import (
+    KEEPALIVED_DUMP,
+    KEEPALIVED_STATS,
+    keepalived_data,
+    keepalived_stats,
+    running_keepalived,
+)
+from k8s_ha_tui.remote.lockfile import lock_probe, parse_probe
+from k8s_ha_tui.remote.ssh import HostKeyPolicy, NodeConnection, SshError, connect
+from k8s_ha_tui.status import parse
+from k8s_ha_tui.status.model import ClusterStatus, MasterStatus, NodeStatus, WorkerStatus
+
+PROBE_TIMEOUT = 5.0
+AUDIT_SHOWN = 20  # the newest entries of each master's audit log, for the monitor
+STATS_TIMEOUT = 3.0
+BACKOFF_MAX = 10.0
+
+def _api_probe(topo: Topology) -> str:
+    url = shlex.quote(f"https://{topo.vip}:{topo.frontend_port}/readyz")
+    return f"echo @@api; curl -sk --max-time 1 -o /dev/null -w '%{{http_code}}' {url}; echo"
+
+
+def master_probe(topo: Topology, node: Master, stats: bool = False) -> str:
+    """One round trip per master per interval (`stats`: keepalived's counters too, for metrics).
+    The apiserver's own probe runs beside the rest (a hung apiserver costs its curl a second),
+    into a private temporary file that is printed at the end."""
+    return "; ".join([
+        # the temporary file goes also when the probe is cut short (a timeout closes the channel)
+        f"t=$(mktemp) && trap 'rm -f \"$t\"' EXIT HUP TERM && "
+        f"{{ ( {apiserver.probe(node.address, topo.apiserver_port)} ) >\"$t\" 2>/dev/null & ap=$!; }}",
+        *([f"echo @@stats; {KEEPALIVED_STATS}"] if stats else []),
+        "echo @@services; echo $(systemctl is-active keepalived) $(systemctl is-active haproxy)",
+        "echo @@addr; ip -o -4 addr show",
+        f"echo @@notify; cat {PATHS.state_file} 2>/dev/null",
+        f"echo @@maintenance; cat {PATHS.maintenance_file} 2>/dev/null",
+        f"echo @@boost; cat {PATHS.boost_file} 2>/dev/null",
+        f"echo @@data; {KEEPALIVED_DUMP}",
+        f"echo @@lock; {lock_probe(PATHS.lock_file)}",
+        f"echo @@audit; tail -n {AUDIT_SHOWN} {PATHS.audit_log} 2>/dev/null | tr -c '[:print:]\\n' '?'",
+        _api_probe(topo),
+        'if [ -n "${ap:-}" ]; then wait "$ap"; echo @@apiserver; cat "$t"; fi',
+    ])
+
+
+def master_status(topo: Topology, node: Master, output: str, backends, proxies=()) -> MasterStatus:
+    """Everything one master said, as a MasterStatus (pure: tested with garbage too)."""
+    s = answers.sections(output)
+    services = (s.get("services") or "").split()
+    running = running_keepalived(s.get("data", ""))
+    counters = keepalived_stats(s.get("stats", ""))
+    data = keepalived_data(s.get("data", ""), topo.vip)
+    inst = running.instance_for(topo.vip)
+    notify = parse.notify_state(s.get("notify", ""))
+    state = data.get("state") or notify.get("state") or "UNKNOWN"
+    keepalived = services[0] if len(services) > 0 else "unknown"
+    if keepalived != "active" and state != "UNKNOWN":
+        state = "STOP"  # its last record is stale: keepalived is not running
+    api = (s.get("api") or "").strip()
+    return MasterStatus(
+        name=node.name, address=node.address, reachable=True,
+        keepalived=keepalived, haproxy=services[1] if len(services) > 1 else "unknown",
+        vrrp_state=state,
+        base_priority=data.get("base_priority") or topo.priority_of(node),
+        effective_priority=data.get("effective_priority") or notify.get("effective_priority"),
+        check=data.get("check", "unknown"),
+        holds_vip=answers.holds_address(s.get("addr", ""), topo.vip),
+        maintenance=answers.flag_file(s.get("maintenance", "")) != 0,
+        boost=answers.flag_file(s.get("boost", "")),
+        apiserver=apiserver.presence(s.get("apiserver", "")),
+        backends=backends,
+        proxies=tuple(proxies),
+        api_via_vip=(api == "200") if api else None,
+        last_transition=data.get("last_transition") or notify.get("last_transition"),
+        lock=parse_probe(s.get("lock", "")),
+        tracks_maintenance=None if inst is None else running.tracks_file(inst, PATHS.maintenance_file, False),
+        tracks_boost=None if inst is None else running.tracks_file(inst, PATHS.boost_file, True),
+        instances=running.instances,
+        vrrp_stats=tuple((name, tuple(sorted(values.items()))) for name, values in counters.items()),
+        audit=tuple(parse_lines(s.get("audit", ""))),
+    )
+
+
+@dataclass
+class Session:
+    """One node's connection, its own poll loop, and what we last knew of it."""
+
+    node: Node
+    is_master: bool
+    conn: NodeConnection | None = None
+    unreachable_since: float | None = None
+    error: str | None = None
+    next_try: float = 0.0
+    backoff: float = 1.0
+    last: NodeStatus | None = None
+    watcher: asyncio.Task | None = None
+    wake: asyncio.Event | None = None
+    vip_seen_at: float = 0.0  # when the address stream last changed holds_vip (monotonic)
+    last_duration: float | None = None  # seconds the last poll took (None: it did not finish)
+
+    def lost(self, error: str) -> None:
+        if self.conn:
+            self.conn.close()
+        self.conn = None
+        if self.watcher:
+            self.watcher.cancel()
+            self.watcher = None
+        self.error = error
+        self.unreachable_since = self.unreachable_since or time.time()
+        self.next_try = time.monotonic() + self.backoff
+        self.backoff = min(BACKOFF_MAX, self.backoff * 2)
+
+    def down_status(self) -> NodeStatus:
+        cls = MasterStatus if self.is_master else WorkerStatus
+        return cls(name=self.node.name, address=self.node.address, reachable=False,
+                   unreachable_since=self.unreachable_since, error=self.error)
+
+
+class Collector:
+    """Polls every node in a loop of its own (a slow or lost node delays nobody else) and hands
+    `on_snapshot` a new ClusterStatus whenever a node's answer arrives or the VIP moves."""
+
+    def __init__(self, topo: Topology, policy: HostKeyPolicy, interval: float = 1.0,
+                 on_snapshot: Callable[[ClusterStatus], Awaitable[None] | None] | None = None,
+                 watch_vip: bool = True, stats: bool = False):
+        self.topo = topo
+        self.policy = policy
+        self.interval = interval
+        self.on_snapshot = on_snapshot
+        self.watch_vip = watch_vip
+        self.stats = stats
+        self.apiservers = {f"{m.address}:{topo.apiserver_port}": m.name for m in topo.masters}
+        self.sessions = [Session(m, True) for m in topo.masters] + [Session(w, False) for w in topo.workers]
+        self.latest: ClusterStatus | None = None
+
+    # --- one node ---
+
+    async def _ensure(self, s: Session) -> bool:
+        if s.conn is not None:
+            return True
+        if time.monotonic() < s.next_try:
+            return False
+        try:
+            s.conn = await connect(self.topo, s.node, self.policy)
+        except SshError as exc:
+            s.lost(str(exc).split(": ", 1)[-1])
+            return False
+        s.error, s.unreachable_since, s.backoff = None, None, 1.0
+        if s.is_master and self.watch_vip:
+            s.watcher = asyncio.ensure_future(self._watch_vip(s, s.conn))
+        return True
+
+    async def _stats(self, conn: NodeConnection):
+        """`show stat` through the node's HAProxy admin socket (asyncssh UNIX-socket forwarding):
+        its servers (with the master each sends to) and each backend's active servers."""
+        try:
+            text = await conn.haproxy(PATHS.stats_socket, "show stat", STATS_TIMEOUT)
+        except Exception:  # no HAProxy, no permission, or garbage: the backends are unknown
+            return (), ()
+        servers = parse.attach_masters(parse.show_stat(text), self.apiservers, {m.name for m in self.topo.masters})
+        return servers, parse.active_servers(text)
+
+    async def _poll(self, s: Session) -> NodeStatus:
+        if not await self._ensure(s):
+            s.last = s.down_status()
+            return s.last
+        asked_at = time.monotonic()
+        s.last_duration = None
+        conn = s.conn
+        assert conn is not None  # _ensure connected it
+        status: NodeStatus
+        try:
+            if isinstance(s.node, Master):
+                out, (backends, proxies) = await asyncio.gather(
+                    conn.run(master_probe(self.topo, s.node, self.stats), timeout=PROBE_TIMEOUT, check=False),
+                    self._stats(conn))
+                status = master_status(self.topo, s.node, str(out.stdout or ""), backends, proxies)
+                if s.vip_seen_at > asked_at and isinstance(s.last, MasterStatus):
+                    # The address stream saw the VIP move while this probe was under way: it is newer.
+                    status = replace(status, holds_vip=s.last.holds_vip)
+                if not status.instances and status.keepalived == "active" and isinstance(s.last, MasterStatus):
+                    # keepalived runs but its dump came too late this round (a busy node): what it
+                    # follows has not changed, so the actions it allows do not flicker off.
+                    status = replace(status, instances=s.last.instances, tracks_maintenance=s.last.tracks_maintenance,
+                                     tracks_boost=s.last.tracks_boost)
+            else:
+                out = await conn.run(_api_probe(self.topo), timeout=PROBE_TIMEOUT, check=False)
+                api = answers.sections(str(out.stdout or "")).get("api", "").strip()
+                status = WorkerStatus(s.node.name, s.node.address, True, api_via_vip=(api == "200") if api else None)
+        except SshError as exc:
+            s.lost(str(exc).split(": ", 1)[-1])
+            status = s.down_status()
+        s.last = status
+        s.last_duration = time.monotonic() - asked_at
+        return status
+
+    async def _watch_vip(self, s: Session, conn: NodeConnection) -> None:
+        """Stream address changes; a change of the VIP updates the snapshot at once and makes
+        every master poll again."""
+        try:
+            proc = await conn.conn.create_process(conn.wrap("exec ip -o monitor address"))
+            async for line in proc.stdout:
+                if f" {self.topo.vip}/" not in line or not isinstance(s.last, MasterStatus):
+                    continue
+                holds = not line.startswith("Deleted")
+                if s.last.reachable and s.last.holds_vip != holds:
+                    s.last = replace(s.last, holds_vip=holds)
+                    s.vip_seen_at = time.monotonic()
+                    await self._publish()
+                for other in self.sessions:
+                    if other.wake:
+                        other.wake.set()
+        except Exception:  # the connection went away: the node's loop notices and reconnects
+            return
+
+    async def _node_loop(self, s: Session) -> None:
+        s.wake = asyncio.Event()
+        while True:
+            started = time.monotonic()
+            await self._poll(s)
+            await self._publish()
+            s.wake.clear()
+            try:
+                await asyncio.wait_for(s.wake.wait(), max(0.05, self.interval - (time.monotonic() - started)))
+            except TimeoutError:
+                pass
+
+    # --- the cluster ---
+
+    @property
+    def poll_seconds(self) -> float | None:
+        """How long the slowest node's last poll took: the cost of one status round."""
+        done = [s.last_duration for s in self.sessions if s.last_duration is not None]
+        return max(done) if done else None
+
+    def current(self) -> ClusterStatus:
+        statuses = [s.last or s.down_status() for s in self.sessions]
+        masters = tuple(x for x in statuses if isinstance(x, MasterStatus))
+        workers = tuple(x for x in statuses if isinstance(x, WorkerStatus))
+        return ClusterStatus(self.topo.name, self.topo.vip, self.topo.frontend_port, time.time(), masters, workers)
+
+    async def _publish(self) -> None:
+        snap = self.current()
+        self.latest = snap
+        if self.on_snapshot:
+            result = self.on_snapshot(snap)
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def poll_once(self) -> ClusterStatus:
+        await asyncio.gather(*(self._poll(s) for s in self.sessions))
+        await self._publish()
+        assert self.latest is not None  # _publish just set it
+        return self.latest
+
+    async def run(self) -> None:
+        """Poll until cancelled (the first round waits for every node, so it is complete)."""
+        try:
+            await self.poll_once()
+            await asyncio.gather(*(self._node_loop(s) for s in self.sessions))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for s in self.sessions:
+            if s.watcher:
+                s.watcher.cancel()
+            if s.conn:
+                s.conn.close()
+                s.conn = None
+
+
+async def snapshot(topo: Topology, policy: HostKeyPolicy) -> ClusterStatus:
+    """One status round for `status`: connect, ask, close."""
+    c = Collector(topo, policy, watch_vip=False)
+    try:
+        return await c.poll_once()
+    finally:
+        c.close()
