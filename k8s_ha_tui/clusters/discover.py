@@ -210,15 +210,10 @@ def describe(nodes: list[LiveNode], workers: list[LiveNode], ssh: Ssh, name: str
     rendered_as = ours(first)
     _not_modelled(root, views[first.name][1], v[first.name], notes, rendered_as is not None)
     masters = []
-    taken: set[int] = set()
+    running = [(nm, node.address, v[node.name].priority or 100) for node, nm in zip(nodes, names)]
+    priorities = distinct_priorities(running, notes)
     for node, nm in zip(nodes, names):
-        prio = v[node.name].priority or 100
-        if prio in taken:
-            notes.append(f"priority tie: {nm} has {prio} like another master (keepalived then prefers the higher "
-                         f"address); the topology gives {nm} {prio - 1}")
-            prio -= 1
-        taken.add(prio)
-        entry: dict = {"name": nm, "address": node.address, "priority": prio}
+        entry: dict = {"name": nm, "address": node.address, "priority": priorities[nm]}
         if v[node.name].interface and v[node.name].interface != interface:
             entry["interface"] = v[node.name].interface
         masters.append(entry)
@@ -272,3 +267,27 @@ def _cluster_name(instance: str) -> str:
         return check_name(name)
     except ValueError:
         return "discovered"
+
+
+def distinct_priorities(masters: list[tuple[str, str, int]], notes: list[str]) -> dict[str, int]:
+    """(name, address, priority) → name: a priority of its own (the topology wants them
+    distinct), in the order keepalived elects in — higher priority first, and between equal ones
+    the higher address — so the topology elects the same holder. Unchanged where they are
+    distinct already; each change is a note."""
+    order = sorted(masters, key=lambda m: (m[2], ipaddress.ip_address(m[1])), reverse=True)
+    wanted = [min(max(p, 1), 254) for _, _, p in order]
+    for i in range(1, len(wanted)):  # strictly falling, each as close to its running value as that allows
+        wanted[i] = min(wanted[i], wanted[i - 1] - 1)
+    if wanted and wanted[-1] < 1:  # fell below 1: lift from the bottom (≤ 9 masters fit in 1-254)
+        wanted[-1] = 1
+        for i in range(len(wanted) - 2, -1, -1):
+            wanted[i] = max(wanted[i], wanted[i + 1] + 1)
+    out = {}
+    for (name, _address, running), prio in zip(order, wanted):
+        out[name] = prio
+        if prio != running:
+            why = ("255 is the address owner's" if running > 254 else
+                   "a priority tie (keepalived then prefers the higher address), or one it made room for")
+            notes.append(f"priority {running} → {prio} for {name}: {why}; the topology's priorities are distinct "
+                         "and keep the order keepalived elects in")
+    return out

@@ -66,7 +66,7 @@ def test_discover_names_what_the_masters_disagree_on_and_what_it_cannot_express(
     tied = cluster(edit=lambda p, t: t.replace("priority 110", "priority 100"))
     found = discover.describe(tied, [], Ssh())
     assert sorted(found.topology.priority_of(m) for m in found.topology.masters) == [99, 100, 120]
-    assert any(n.startswith("priority tie") for n in found.notes)
+    assert any(n.startswith("priority ") and "a priority tie" in n for n in found.notes)
 
 
 def test_discover_refuses_a_cluster_without_vrrp_in_one_line():
@@ -137,3 +137,30 @@ def test_discover_reads_missed_adverts_and_clamps_to_the_model(line, adverts, no
     assert any(n.startswith("down_timer_adverts 1: the topology allows 2-20") for n in found.notes) == noted
     assert not any("not modelled" in n and "down_timer_adverts" in n for n in found.notes)
 
+
+
+@given(st.lists(st.integers(1, 255), min_size=1, max_size=9), st.randoms(use_true_random=False))
+@settings(max_examples=300)
+def test_tied_priorities_become_distinct_and_elect_the_same_holder(running, rnd):
+    """Any running priorities (ties, 255, 1) on 1-9 masters with addresses in any order: the
+    topology gets distinct priorities in 1-254, in keepalived's election order (priority, then the
+    higher address), unchanged where nothing forced a change, and it validates."""
+    from k8s_ha_tui.model.topology import topology_from_dict
+
+    octets = rnd.sample(range(11, 200), len(running))
+    masters = [(f"m{i}", f"198.18.0.{o}", p) for i, (o, p) in enumerate(zip(octets, running))]
+    notes: list[str] = []
+    given_prio = discover.distinct_priorities(masters, notes)
+    values = [given_prio[name] for name, _, _ in masters]
+    assert len(set(values)) == len(values) and all(1 <= v <= 254 for v in values)
+
+    def election_order(prio_of) -> list[str]:
+        ranked = sorted(masters, key=lambda m: (prio_of(m), tuple(int(x) for x in m[1].split("."))), reverse=True)
+        return [name for name, _, _ in ranked]
+    assert election_order(lambda m: given_prio[m[0]]) == election_order(lambda m: m[2])
+    if len(set(running)) == len(running) and max(running) <= 254:
+        assert given_prio == {name: p for name, _, p in masters} and notes == []
+    assert len(notes) == sum(given_prio[name] != p for name, _, p in masters)
+    topo = topology_from_dict({"name": "t", "vip": "198.18.0.10", "masters": [
+        {"name": name, "address": address, "priority": given_prio[name]} for name, address, _ in masters]}, "test")
+    assert topo.masters[0].name == "m0"
