@@ -1,4 +1,4 @@
-"""Shared fixtures: the real config checkers and the lab (both need root and Debian packages).
+"""Shared fixtures: the real config checkers (the lab's are in tests/lab/conftest.py), and the markers.
 
 Where they cannot run, their tests are skipped with the reason; in CI (CI=true) that is a
 failure instead, so a missing install step can never turn into a green run.
@@ -6,7 +6,6 @@ failure instead, so a missing install step can never turn into a green run.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -16,13 +15,8 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from needs import skip_or_fail  # noqa: E402
 from realcheck import RealCheckers, why_unavailable  # noqa: E402
-
-
-def skip_or_fail(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"cannot run in CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -38,21 +32,6 @@ def checkers():
 @pytest.fixture
 def example_path() -> Path:
     return ROOT / "examples" / "sungup.yaml"
-
-
-@pytest.fixture(scope="session")
-def lab():
-    """One lab for the whole session: up before the first lab test, down after the last."""
-    from labtools import Lab, lab_unavailable
-
-    reason = lab_unavailable()
-    if reason:
-        skip_or_fail(reason)
-    lab = Lab.start()
-    try:
-        yield lab
-    finally:
-        lab.stop()
 
 
 def pytest_collection_modifyitems(config, items):

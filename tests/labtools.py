@@ -16,6 +16,17 @@ from k8s_ha_tui.configs import render
 from k8s_ha_tui.lab import cluster, layout
 from k8s_ha_tui.model import topology
 
+MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]  # the lab's, as `lab up` makes it
+
+
+async def until(pilot, condition: Callable[[], object], timeout: float, what: str) -> None:
+    """wait_for inside a Textual Pilot: the app keeps running while we wait."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await pilot.pause(0.1)
+
 
 def tool(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
     """`k8s-ha-tui ARGS` as a script runs it: no terminal, output captured."""

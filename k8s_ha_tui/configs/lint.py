@@ -241,7 +241,7 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
         add("K110", "warning", script_files[0],
             "the check script itself was not read, so what it tests is unknown",
             "pass --check-script FILE to lint it too")
-    return out
+    return list(dict.fromkeys(out))  # a block read twice (an include loop) is one finding, not several
 
 
 # --- haproxy.cfg ------------------------------------------------------------------------------

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from labtools import status, tool, wait_for
+from labtools import MASTERS, status, tool, wait_for
 
 from k8s_ha_tui.lab import cluster
-
-MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
-
-
 
 
 @pytest.fixture(scope="module")

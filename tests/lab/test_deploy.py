@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from labtools import Lab, tool, wait_for
+from labtools import MASTERS, Lab, tool, wait_for
 
 from k8s_ha_tui.lab import cluster
 
-MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 FILES = "/etc/keepalived/keepalived.conf /etc/keepalived/check_apiserver.sh /etc/keepalived/notify.sh " \
         "/etc/haproxy/haproxy.cfg"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pexpect
 import pytest
 import yaml
-from labtools import status, tool
-from test_monitor import events, until
+from labtools import MASTERS, status, tool, until
+from test_monitor import events
 from textual.widgets import Static
 
 from k8s_ha_tui import wizard
@@ -22,7 +22,6 @@ from k8s_ha_tui.lab.proc import LabError
 from k8s_ha_tui.remote.ssh import policy_for
 from k8s_ha_tui.tui.app import MonitorApp
 
-MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 VIP, FRONTEND = "198.18.0.10", 8443
 
 

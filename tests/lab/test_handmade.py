@@ -11,11 +11,10 @@ import time
 
 import pytest
 import yaml
-from labtools import tool, wait_for
+from labtools import MASTERS, tool, wait_for
 
 from k8s_ha_tui.lab import cluster, handmade, layout
 
-MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 OUR_FILES = "/etc/keepalived/priority_boost /etc/keepalived/maintenance"
 
 

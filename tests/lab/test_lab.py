@@ -10,12 +10,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from labtools import wait_for
+from labtools import MASTERS, wait_for
 
 from k8s_ha_tui.lab import cluster, layout
 from k8s_ha_tui.lab.proc import alive
 
-MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 NODES = MASTERS + ["k8s-node-01", "k8s-node-02", "k8s-node-03"]
 
 

@@ -5,24 +5,14 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 
+from labtools import MASTERS, until
 from textual.widgets import RichLog, Static
 
 from k8s_ha_tui.lab import cluster
 from k8s_ha_tui.remote.ssh import policy_for
 from k8s_ha_tui.tui.app import MonitorApp
 from k8s_ha_tui.tui.confirm_modal import ConfirmModal
-
-MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
-
-
-async def until(pilot, condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await pilot.pause(0.1)
 
 
 def events(app) -> str:

@@ -44,7 +44,7 @@ def alerts(prom: str, name: str) -> list[dict]:
 def watched(lab, tmp_path):
     """The lab deployed, the exporter on it, and Prometheus scraping the exporter every second."""
     if shutil.which("prometheus") is None:
-        from conftest import skip_or_fail
+        from needs import skip_or_fail
         skip_or_fail("prometheus is not installed (Debian package prometheus)")
     lab.deploy()
     wait_for(lambda: lab.holders() == ["k8s-master-01"], 20, "master-01 holding the VIP")

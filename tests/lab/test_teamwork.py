@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from labtools import tool, wait_for
+from labtools import MASTERS, tool, wait_for
 
 from k8s_ha_tui.lab import cluster, layout, nodestate
 
-MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 HOLD = "/run/k8s-ha-tui/test-hold"
 LOCK = "/run/k8s-ha-tui/lock"
 AUDIT = "/var/log/k8s-ha-tui/audit.log"

@@ -108,7 +108,7 @@ def test_bad_listen_addresses(text):
 
 def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     if shutil.which("promtool") is None:
-        from conftest import skip_or_fail
+        from needs import skip_or_fail
         skip_or_fail("promtool is not installed (Debian package prometheus)")
     return subprocess.run(["promtool", *args], capture_output=True, text=True, cwd=cwd, timeout=60)
 

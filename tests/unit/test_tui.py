@@ -126,12 +126,20 @@ async def test_keys_a_hand_made_node_cannot_serve_are_greyed_with_the_reason():
         assert "k8s-master-02 does not follow priority_boost" in why and "--method stop" in why
 
 
-async def test_theme_toggles():
+async def test_theme_toggles_and_the_screen_follows_it():
+    """t switches dark ↔ light, and the screen is drawn in the new theme, and back."""
     a = app()
     async with a.run_test() as pilot:
-        before = a.theme
+        a.post_message(StatusPolled(HEALTHY))
+        await pilot.pause()
+        dark, background = a.theme, a.screen.styles.background
         await pilot.press("t")
-        assert a.theme != before
+        await pilot.pause()
+        assert (dark, a.theme) == ("textual-dark", "textual-light")
+        assert a.screen.styles.background != background  # the screen is redrawn in the light theme
+        await pilot.press("t")
+        await pilot.pause()
+        assert a.theme == dark and a.screen.styles.background == background
 
 
 async def test_another_operators_change_greys_out_the_actions_and_is_shown():

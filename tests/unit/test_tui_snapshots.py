@@ -93,3 +93,23 @@ def test_a_first_time_setup(snap_compare, size):
     from test_tui import bootstrapping
 
     assert snap_compare(monitor(), terminal_size=size, run_before=showing(bootstrapping()))
+
+
+def test_narrow_layout_stacks_the_panels(snap_compare):
+    """Below 76 columns the backends and workers panels stack."""
+    assert snap_compare(monitor(), terminal_size=(72, 36), run_before=showing(HEALTHY))
+
+
+def test_the_log_view(snap_compare):
+    from k8s_ha_tui.tui.log_modal import LogModal
+
+    journal = "\n".join(f"Nov 30 12:00:{i:02d} k8s-master-01 Keepalived_vrrp[42]: (VI_51) Entering MASTER STATE"
+                        if i % 5 == 0 else f"Nov 30 12:00:{i:02d} k8s-master-01 haproxy[7]: Server apiserver/k8s-master-0"
+                        f"{i % 3 + 1} is UP" for i in range(30))
+
+    async def run_before(pilot) -> None:
+        pilot.app.post_message(StatusPolled(HEALTHY))
+        await pilot.pause()
+        pilot.app.push_screen(LogModal("k8s-master-01", journal))
+        await pilot.pause()
+    assert snap_compare(monitor(), terminal_size=(100, 30), run_before=run_before)
