@@ -1,4 +1,4 @@
-"""Make the SVG screenshots in screenshots/ from real runs of the tool (the lab needs root).
+"""Make the SVG screenshots in docs/screenshots/ from real runs of the tool (the lab needs root).
 
 usage: sudo .venv/bin/python scripts/screenshots.py
 """
@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "screenshots"
+SHOTS = ROOT / "docs" / "screenshots"
 TOOL = [sys.executable, "-m", "k8s_ha_tui"]
 
 
@@ -25,7 +25,7 @@ def shot(name: str, title: str, argv: list[str], width: int = 140) -> None:
     console.print(Text(res.stdout + res.stderr), soft_wrap=True)
     SHOTS.mkdir(exist_ok=True)
     console.save_svg(str(SHOTS / f"{name}.svg"), title=title)
-    print(f"wrote screenshots/{name}.svg (exit {res.returncode})")
+    print(f"wrote docs/screenshots/{name}.svg (exit {res.returncode})")
 
 
 def _rise3() -> Path:
@@ -65,7 +65,7 @@ async def monitor_shots() -> None:
 
     def save(name: str) -> None:
         app.save_screenshot(str(SHOTS / f"{name}.svg"))
-        print(f"wrote screenshots/{name}.svg")
+        print(f"wrote docs/screenshots/{name}.svg")
 
     async with app.run_test(size=(120, 34)) as pilot:
         await until(pilot, lambda: app.status is not None and app.status.holders == ["k8s-master-01"]
@@ -101,7 +101,7 @@ async def monitor_shots() -> None:
                     and len(small.query_one("#events").lines) >= 1)
         await pilot.pause(1.0)
         small.save_screenshot(str(SHOTS / "monitor-80x24.svg"))
-        print("wrote screenshots/monitor-80x24.svg")
+        print("wrote docs/screenshots/monitor-80x24.svg")
 
 
 async def first_time_shot() -> None:
@@ -122,7 +122,7 @@ async def first_time_shot() -> None:
             await pilot.pause(0.1)
         await pilot.pause(1.5)
         app.save_screenshot(str(SHOTS / "monitor-first-time-setup.svg"))
-        print("wrote screenshots/monitor-first-time-setup.svg")
+        print("wrote docs/screenshots/monitor-first-time-setup.svg")
 
 
 def topo_path() -> Path:

@@ -124,7 +124,7 @@ def method_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", choices=["boost", "stop"], default=None,
                    help="boost (default): this tool's track files, make-before-break, no dropped request; "
                         "stop: stop (or start) keepalived, for a running config without those files "
-                        "(break-before-make: measured gap in the README)")
+                        "(break-before-make: measured gap in docs/speed.md)")
 
 
 def add_parsers(sub, p: Parents) -> None:

@@ -1,7 +1,7 @@
 """Findings about a topology, or about keepalived/HAProxy configs someone already runs.
 
 Each finding has a stable code, a level, one line of text and a fix. The keepalived and HAProxy
-rules are the seed script's defects, measured with the real daemons (README: what the rendered configs get right).
+rules are the seed script's defects, measured with the real daemons (docs/reference.md).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from k8s_ha_tui.model.vrrp_timing import master_down_seconds, pause_always_survi
 
 Level = Literal["error", "warning", "info"]  # info: no problem, a fact worth knowing
 
-# Thresholds from bench/failover.py's lab runs (README, "Failover speed").
+# Thresholds from bench/failover.py's lab runs (docs/speed.md).
 SLOW_DETECTION_WARN_S = 3
 SLOW_DETECTION_ERROR_S = 10
 SLOW_TAKEOVER_WARN_S = 2.0  # a vanished holder replaced after longer than this: too slow

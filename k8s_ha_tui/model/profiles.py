@@ -2,7 +2,7 @@
 measured for it. A profile is written into the topology as plain values (nothing hidden); lint
 names the profile a topology or keepalived.conf matches.
 
-The numbers come from bench/flap.py (README, "Choosing a speed profile"): the gap is what a
+The numbers come from bench/flap.py (docs/speed.md, "Choosing a speed profile"): the gap is what a
 client loop through the VIP saw when the holder dropped off the network (median of 3), the
 pause is the longest freeze of the holder's keepalived that never moved the VIP. False moves are
 the model's (vrrp_timing.py), which the same bench checked against measured counts.

@@ -87,7 +87,7 @@ class Vrrp(_Strict):
     router_id: Annotated[int, AfterValidator(check_router_id)] = 51
     auth_pass: Annotated[str | None, AfterValidator(check_auth_pass)] = Field(default=None, repr=False)
     # VRRPv3 with 0.5 s adverts: a vanished holder is replaced in ~1.7 s (v2's 1 s: ~3.5 s).
-    # Measured with bench/failover.py; see the README for the trade-off against flapping.
+    # Measured with bench/failover.py; see docs/speed.md for the trade-off against flapping.
     version: Literal[2, 3] = 3
     advert_int: float = 0.5
     # Adverts a backup misses before it takes the VIP: the RFC's 3, or (keepalived >= 2.2,
@@ -125,7 +125,7 @@ class Check(_Strict):
     interval: Annotated[int, Field(ge=1, le=60)] = 1
     fall: Annotated[int, Field(ge=1, le=100)] = 1
     rise: Annotated[int, Field(ge=1, le=100)] = 2
-    # 0: a failed check puts the node in FAULT, which moves the VIP at once (README: failover speed).
+    # 0: a failed check puts the node in FAULT, which moves the VIP at once (docs/speed.md).
     weight: Annotated[int, Field(ge=-253, le=253)] = 0
 
 

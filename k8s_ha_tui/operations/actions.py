@@ -6,7 +6,7 @@ a snapshot taken under that lock, and in the audit trail whatever its result (se
   holder still serves; then the old holder goes into maintenance (FAULT, it holds nothing by
   then) and the boost is removed. Method "stop": keepalived stops on the holder, whose last
   advert has priority 0, so the best backup takes over after its skew time; for clusters whose
-  running keepalived follows neither track file (hand-made ones). Both measured: see README.
+  running keepalived follows neither track file (hand-made ones). Both measured: see docs/monitor.md.
 - maintenance on/off: the vrrp_track_file switch (non-zero: FAULT), or with method "stop"
   keepalived stopped / started. On the VIP holder, "on" is a failover.
 - backend drain/ready/maint: `set server` on every reachable master's HAProxy.
