@@ -10,7 +10,12 @@ class UserError(Exception):
 
 
 class Refused(UserError):
-    """An interlock or the cluster lock said no; the message says why. Exit 3."""
+    """An interlock or the cluster lock said no; the message says why. Exit 3.
 
-    def __init__(self, message: str):
+    Also as data, for front ends that show it in pieces (the monitor's greyed keys): `reason`,
+    short (the message when not given), and `way_out`, what makes it possible (or None)."""
+
+    def __init__(self, message: str, reason: str | None = None, way_out: str | None = None):
         super().__init__(message, code=3)
+        self.reason = reason or message
+        self.way_out = way_out

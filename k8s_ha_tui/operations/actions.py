@@ -21,6 +21,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from k8s_ha_tui.errors import Refused, UserError
 from k8s_ha_tui.operations import guard
@@ -54,7 +55,8 @@ class Outcome:
 def failover_target(snap: ClusterStatus, target: str | None = None) -> tuple[str, str]:
     """(holder, target) for a failover, or Refused saying why not."""
     if snap.split_brain:
-        raise Refused(f"split brain ({', '.join(snap.holders)}): fix it before moving the VIP on purpose")
+        raise Refused(f"split brain ({', '.join(snap.holders)}): fix it before moving the VIP on purpose",
+                      reason=f"split brain ({', '.join(snap.holders)})")
     if not snap.holders:
         raise Refused("no master holds the VIP: there is nothing to move")
     holder = snap.holders[0]
@@ -73,7 +75,9 @@ def failover_target(snap: ClusterStatus, target: str | None = None) -> tuple[str
 
 def _cannot(node: str, what: str, path: str, method_hint: str) -> Refused:
     return Refused(f"{node}'s running keepalived does not follow {path}, so {what} cannot work there; "
-                   f"`deploy` this tool's configs to make it possible, or {method_hint}")
+                   f"`deploy` this tool's configs to make it possible, or {method_hint}",
+                   reason=f"{node} does not follow {PurePosixPath(path).name}",
+                   way_out="deploy this tool's configs, or the CLI's --method stop")
 
 
 def require_tracks(m: MasterStatus, maintenance: bool = False, boost: bool = False, what: str = "") -> None:

@@ -17,6 +17,7 @@ class Event:
 
     text: str
     level: Level = "info"
+    node: str | None = None  # the master or worker it is about, if one (the monitor's per-master history)
 
 
 
@@ -63,9 +64,9 @@ class EventTracker:
             events += self._node(old, new)
             if old.vrrp_state != new.vrrp_state and new.reachable and old.reachable:
                 level: Level = "warning" if new.vrrp_state == "FAULT" and not new.maintenance else "info"
-                events.append(Event(f"{new.name} VRRP {old.vrrp_state} → {new.vrrp_state}", level))
+                events.append(Event(f"{new.name} VRRP {old.vrrp_state} → {new.vrrp_state}", level, new.name))
             if old.maintenance != new.maintenance and new.reachable:
-                events.append(Event(f"{new.name} maintenance {'on' if new.maintenance else 'off'}"))
+                events.append(Event(f"{new.name} maintenance {'on' if new.maintenance else 'off'}", node=new.name))
             before = {(b.backend, b.server): b for b in old.backends}
             for b in new.backends:
                 was = before.get((b.backend, b.server))
@@ -75,7 +76,7 @@ class EventTracker:
                     check = f" ({b.check_status})" if b.check_status and not b.up else ""
                     named = b.master if b.master in (None, b.server) else f"{b.master} ({b.server})"
                     events.append(Event(f"{new.name} backend {named or b.server} {was.status} → {b.status}{check}",
-                                        "info" if b.up else "warning"))
+                                        "info" if b.up else "warning", new.name))
         events += self._apiservers(prev, snap)
         events += self._admitted(snap)
         for old_worker, new_worker in zip(prev.workers, snap.workers):
@@ -93,14 +94,14 @@ class EventTracker:
             if was == now or UNKNOWN in (was, now) or not (old.reachable and new.reachable):
                 continue
             if now == UP:
-                events.append(Event(f"apiserver on {new.name} is up"))
+                events.append(Event(f"apiserver on {new.name} is up", node=new.name))
             elif now == DOWN:
                 events.append(Event(f"apiserver on {new.name} is down" if was == UP else
                                     f"apiserver on {new.name} installed, not answering yet",
-                                    "warning" if was == UP else "info"))
+                                    "warning" if was == UP else "info", new.name))
             elif now == NOT_INSTALLED:
                 events.append(Event(f"apiserver on {new.name} is gone (no manifest, no process, nothing on its port)",
-                                    "warning"))
+                                    "warning", new.name))
         before, after = _up(prev.masters), _up(snap.masters)
         if before != after and events:
             events.append(Event(f"{after} of {len(snap.masters)} apiservers up"
@@ -114,7 +115,7 @@ class EventTracker:
             views = [b for m in snap.masters if m.reachable for b in m.backends_of(name)]
             if views and all(b.up for b in views):
                 self.appearing.discard(name)
-                events.append(Event(f"every HAProxy sends to the apiserver on {name}"))
+                events.append(Event(f"every HAProxy sends to the apiserver on {name}", node=name))
         return events
 
     def _audit(self, snap: ClusterStatus) -> list[Event]:
@@ -178,9 +179,9 @@ class EventTracker:
     @staticmethod
     def _node(old, new) -> list[Event]:
         if old.reachable and not new.reachable:
-            return [Event(f"lost SSH to {new.name}: {new.error or 'no answer'}", "warning")]
+            return [Event(f"lost SSH to {new.name}: {new.error or 'no answer'}", "warning", new.name)]
         if new.reachable and not old.reachable and old.error:
-            return [Event(f"{new.name} reachable again")]
+            return [Event(f"{new.name} reachable again", node=new.name)]
         return []
 
 

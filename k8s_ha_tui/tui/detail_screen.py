@@ -1,6 +1,5 @@
-"""One master in detail, with buttons for what can be done to it: its VRRP state and where its
-effective priority comes from, what it runs and follows, its HAProxy's view of every apiserver,
-its last events. A button an interlock would refuse is disabled, and the reason is shown."""
+"""One master's detail on a terminal too narrow for the pane beside the tables: the same widget
+in a modal screen, following the monitor's status as it changes (a watch, not a poll)."""
 
 from __future__ import annotations
 
@@ -9,17 +8,17 @@ from typing import Protocol, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button
 
 from k8s_ha_tui.model.topology import Topology
-from k8s_ha_tui.status import cells
-from k8s_ha_tui.status.model import ClusterStatus, MasterStatus
+from k8s_ha_tui.status.model import ClusterStatus
+from k8s_ha_tui.tui.widgets.detail import MasterDetail
 
 
 class Monitor(Protocol):
-    """What the detail screen reads of the app that shows it (no import of the app: no cycle)."""
+    """What the screen reads of the app that shows it (no import of the app: no cycle)."""
 
     status: ClusterStatus | None
     topo: Topology
@@ -27,54 +26,16 @@ class Monitor(Protocol):
 
     def refusal_for(self, name: str, action: str, param: str | None) -> str | None: ...
 
-# button id → (label, the monitor's action, its parameter)
-BUTTONS = {
-    "failover": ("Failover to it", "failover", None),
-    "maintenance": ("Maintenance", "maintenance", None),
-    "drain": ("Drain apiserver", "backend", "drain"),
-    "ready": ("Ready apiserver", "backend", "ready"),
-    "maint": ("Maint apiserver", "backend", "maint"),
-    "logs": ("Logs", "logs", None),
-}
-
-
-def priority_story(m: MasterStatus, weight: int) -> str:
-    """Where the effective priority comes from: base, check, boost; maintenance is FAULT."""
-    if m.maintenance:
-        return f"in maintenance: FAULT, it claims nothing (base priority {m.base_priority or '?'})"
-    parts = [f"base {m.base_priority or '?'}"]
-    if m.check == "BAD" and weight:
-        parts.append(f"check {weight:+d}")
-    elif m.check == "BAD":
-        parts.append("check failing: FAULT")
-    if m.boost:
-        parts.append(f"boost +{m.boost}")
-    return f"effective {m.effective_priority or '?'} = " + " ".join(parts)
-
-
-def describe(m: MasterStatus, snap: ClusterStatus, weight: int, history: list[str]) -> str:
-    if not m.reachable:
-        return f"{m.name} ({m.address}): unreachable since {cells.clock(m.unreachable_since)}: {m.error or '?'}"
-    follows = {True: "yes", False: "no", None: "unknown"}
-    lines = [
-        f"{m.name} ({m.address})   VRRP {m.vrrp_state}{', holds the VIP' if m.holds_vip else ''}"
-        f"   last transition {cells.clock(m.last_transition)}",
-        f"priority: {priority_story(m, weight)}",
-        f"keepalived {m.keepalived}, haproxy {m.haproxy}, check {m.check}, API through the VIP "
-        f"{cells.api(m)[0]}",
-        f"follows the maintenance switch: {follows[m.tracks_maintenance]}; the priority boost: "
-        f"{follows[m.tracks_boost]}",
-        "its HAProxy sees:" + "".join(f"\n  {a.name:<16} {cells.backend(next(iter(m.backends_of(a.name)), None))[0]}"
-                                      for a in snap.masters),
-        "last events:" + ("".join(f"\n  {line}" for line in history) if history else " none yet"),
-    ]
-    return "\n".join(lines)
-
 
 class DetailScreen(ModalScreen[str | None]):
-    """Dismissed with the button id pressed (the monitor then runs that action), or None."""
+    """Dismissed with the button pressed (the monitor then runs that action), or None."""
 
-    BINDINGS = [Binding("escape,q", "dismiss(None)", "Close")]
+    BINDINGS = [Binding("escape,q", "dismiss_none", "Close")]
+    DEFAULT_CSS = """
+    DetailScreen { align: center middle; }
+    DetailScreen #detail { width: 100; max-width: 96%; height: auto; max-height: 96%; padding: 0 1;
+                           border: thick $primary; background: $surface; }
+    """
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -86,33 +47,22 @@ class DetailScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="detail"):
-            yield Static("", id="detail-text")
-            with Horizontal(id="detail-buttons"):
-                for key, (label, _action, _param) in BUTTONS.items():
-                    yield Button(label, id=f"do-{key}", variant="warning" if key == "failover" else "default", compact=True)
-                yield Button("Close", id="close", variant="primary", compact=True)
-            yield Static("", id="detail-refused")
+            yield MasterDetail()
+            yield Button("Close", id="close", variant="primary", compact=True)
 
     def on_mount(self) -> None:
-        self.refresh_detail()
-        self.set_interval(1.0, self.refresh_detail)
+        self.watch(self.app, "status", lambda _snap: self.refresh_detail())  # also calls it now
 
     def refresh_detail(self) -> None:
-        """Re-read the monitor's latest snapshot; enable only what the interlocks allow."""
-        snap = self.monitor.status
-        m = snap.master(self.master_name) if snap else None
-        if snap is None or m is None:
-            return
-        history = list(self.monitor.history.get(m.name, ()))
-        self.query_one("#detail-text", Static).update(describe(m, snap, self.monitor.topo.check.weight, history))
-        refused = []
-        for key, (label, action, param) in BUTTONS.items():
-            why = self.monitor.refusal_for(m.name, action, param)
-            self.query_one(f"#do-{key}", Button).disabled = why is not None
-            if why:
-                refused.append(f"{label}: {why}")
-        self.query_one("#detail-refused", Static).update("\n".join(refused))
+        """What the interlocks allow now, for the monitor's latest snapshot."""
+        m = self.monitor
+        self.query_one(MasterDetail).show(m.status, self.master_name, m.topo.check.weight,
+                                          m.history.get(self.master_name, ()), m.refusal_for)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
         pressed = event.button.id or ""
         self.dismiss(pressed.removeprefix("do-") if pressed.startswith("do-") else None)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)

@@ -211,3 +211,18 @@ def test_events_carry_their_level():
                                                           master("m1", vrrp_state="MASTER", holds_vip=True)))
     events = {e.text: e.level for e in tracker.update(fault)}
     assert events["m0 VRRP MASTER → FAULT"] == "warning" and events["split brain over"] == "info"
+
+
+def test_a_refusal_says_its_reason_and_way_out_as_data():
+    """The monitor shows refusals in pieces without parsing their sentences."""
+    from k8s_ha_tui.errors import Refused
+
+    hand = master("m2", tracks_maintenance=False, tracks_boost=False)
+    try:
+        actions.require_tracks(hand, boost=True, what="a make-before-break failover")
+    except Refused as exc:
+        assert exc.reason == f"{hand.name} does not follow priority_boost"
+        assert exc.way_out and "--method stop" in exc.way_out
+        assert "does not follow /etc/keepalived/priority_boost" in str(exc)  # the CLI's one line, whole
+    else:
+        raise AssertionError("not refused")

@@ -249,3 +249,60 @@ async def test_a_first_time_setup_is_calm_and_names_the_next_step_then_moves_on_
         assert banner.has_class("healthy")
         assert "3 of 3 apiservers up: the control plane is complete" in log_text(a)
         assert "no alarms" in text_of(a.query_one("#alarms", Static))
+
+
+async def test_tables_are_updated_in_place_never_cleared(monkeypatch):
+    """A snapshot writes only the cells that changed: no table is cleared and rebuilt (which
+    reset the cursor, hover and scroll), and the selection stays on its master."""
+    def no_clear(self, *args, **kw):
+        raise AssertionError("a table was cleared")
+    monkeypatch.setattr(DataTable, "clear", no_clear)
+    a = app()
+    async with a.run_test(size=(120, 40)) as pilot:
+        a.post_message(StatusPolled(HEALTHY))
+        await pilot.pause()
+        await pilot.press("down")
+        moved = snap(master(0, vrrp_state="FAULT", maintenance=True), master(1, vrrp_state="MASTER", holds_vip=True),
+                     master(2), t=1003.0)
+        a.post_message(StatusPolled(moved))
+        await pilot.pause()
+        nodes = a.query_one("#nodes", DataTable)
+        assert nodes.get_row("k8s-master-02")[1].plain == "MASTER" and nodes.get_row("k8s-master-01")[1].plain == "FAULT"
+        assert a.selected_master().name == "k8s-master-02"
+
+
+async def test_a_wide_terminal_shows_the_selected_masters_detail_beside_the_tables():
+    from k8s_ha_tui.tui.widgets.detail import MasterDetail
+
+    a = app()
+    async with a.run_test(size=(170, 45)) as pilot:
+        a.post_message(StatusPolled(HEALTHY))
+        await pilot.pause()
+        pane = a.query_one("#pane-detail", MasterDetail)
+        assert pane.region.width > 0 and pane.region.x > a.query_one("#nodes").region.right - 1
+        assert "k8s-master-01 (" in text_of(pane.query_one("#detail-text", Static))
+        assert pane.query_one("#do-failover").disabled  # it holds the VIP already
+        await pilot.press("down")
+        await pilot.pause()
+        assert "k8s-master-02 (" in text_of(pane.query_one("#detail-text", Static))
+        await pilot.click("#pane-detail #do-failover")
+        await pilot.pause()
+        assert isinstance(a.screen, ConfirmModal)
+        assert "to k8s-master-02" in text_of(a.screen.query_one("#confirm-text", Static))
+
+
+async def test_a_narrow_terminal_opens_the_detail_screen_which_follows_the_status():
+    from k8s_ha_tui.tui.detail_screen import DetailScreen
+
+    a = app()
+    async with a.run_test(size=(100, 36)) as pilot:
+        a.post_message(StatusPolled(HEALTHY))
+        await pilot.pause()
+        assert not a.query_one("#pane").display or a.query_one("#pane").region.width == 0
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert isinstance(a.screen, DetailScreen)
+        a.post_message(StatusPolled(snap(master(0, vrrp_state="MASTER", holds_vip=True),
+                                         master(1, vrrp_state="FAULT", maintenance=True), master(2), t=1001)))
+        await pilot.pause()  # no waiting for a poll: the screen watches the status
+        assert "in maintenance: FAULT" in text_of(a.screen.query_one("#detail-text", Static))
