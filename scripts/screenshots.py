@@ -103,6 +103,15 @@ async def monitor_shots() -> None:
         small.save_screenshot(str(SHOTS / "monitor-80x24.svg"))
         print("wrote docs/screenshots/monitor-80x24.svg")
 
+    wide = MonitorApp(topo, policy_for(topo), interval=0.5)
+    async with wide.run_test(size=(170, 40)) as pilot:
+        await until(pilot, lambda: wide.status is not None and not wide.status.alarms
+                    and len(wide.query_one("#events").lines) >= 1)
+        await pilot.press("down")
+        await pilot.pause(1.0)
+        wide.save_screenshot(str(SHOTS / "monitor-wide.svg"))
+        print("wrote docs/screenshots/monitor-wide.svg")
+
 
 async def first_time_shot() -> None:
     """The monitor on bare masters right after deploy: a first-time setup, before kubeadm init."""
