@@ -212,10 +212,13 @@ class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 def start_server(page: Page, listen: tuple[str, int]) -> _Server:
     host, port = listen
-    _Server.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    server = make_server(host, port, page.app, _Server, handler_class=_Quiet)
+    server = make_server(host, port, page.app, _Server6 if ":" in host else _Server, handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass
 
 from k8s_ha_tui.configs.confparse import KBlock, vrrp_version
+from k8s_ha_tui.remote.answers import int_or_none
 from k8s_ha_tui.remote.keepalived import RunningInstance
 
 # keepalived's DATA dump words for the authentication types, as the config spells them.
@@ -36,13 +37,6 @@ class VrrpView:
                 self.advert_int if self.version == 2 else None)
 
 
-def _int(text: str | None) -> int | None:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
-
-
 def _float(text: str | None) -> float | None:
     try:
         return float(text) if text is not None else None
@@ -63,9 +57,9 @@ def from_file(root: KBlock, inst: KBlock) -> VrrpView:
     peers = inst.first("unicast_peer")
     return VrrpView(
         name=inst.args[0] if inst.args else "?",
-        router_id=_int(inst.value("virtual_router_id")),
+        router_id=int_or_none(inst.value("virtual_router_id")),
         version=vrrp_version(root, inst),
-        priority=_int(inst.value("priority")) if inst.first("priority") else 100,
+        priority=int_or_none(inst.value("priority")) if inst.first("priority") else 100,
         advert_int=_float(inst.value("advert_int")) if inst.first("advert_int") else 1.0,
         interface=inst.value("interface"),
         vips=tuple(vip_block.words()) if vip_block else (),

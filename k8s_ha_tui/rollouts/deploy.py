@@ -47,7 +47,6 @@ from k8s_ha_tui.rollouts.deploy_verify import verify_election
 
 __all__ = ["DeployError", "FileChange", "NodePlan", "Options", "Rollout", "deploy", "rollback", "diff_text"]
 
-Log = Callable[[str], None]
 Confirm = Callable[[list[NodePlan]], Awaitable[bool]]
 
 

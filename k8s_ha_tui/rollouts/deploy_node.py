@@ -8,7 +8,6 @@ import asyncio
 import hashlib
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,13 +26,12 @@ from k8s_ha_tui.rollouts.deploy_steps import (
     SERVICE_FILES,
     DeployError,
     FileChange,
+    Log,
     NodePlan,
     commit,
     configured_after,
 )
 from k8s_ha_tui.rollouts.deploy_verify import verify
-
-Log = Callable[[str], None]
 
 
 @dataclass
