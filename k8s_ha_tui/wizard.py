@@ -23,9 +23,9 @@ SEED_DEFAULTS: dict = {
     "vip": "10.0.3.10",
     "prefix": 24,
     "interface": "ens3",
-    "frontend_port": 8443,
-    "apiserver_port": 6443,
-    "health_port": 8404,
+    "frontend_port": tp.FRONTEND_PORT,
+    "apiserver_port": tp.APISERVER_PORT,
+    "health_port": tp.HEALTH_PORT,
     "masters": [{"name": f"k8s-master-0{i}", "address": f"10.0.3.1{i}"} for i in (1, 2, 3)],
     "workers": [{"name": f"k8s-node-0{i}", "address": f"10.0.3.2{i}"} for i in (1, 2, 3)],
     # Our measured defaults (topology.py), not the seed's slow timers.
@@ -181,13 +181,14 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
     out["vip"] = tp.check_ipv4(ask.text("Virtual IP (VIP) for the API:", s.get("vip"), tp.check_ipv4))
     out["prefix"] = ask.number("VIP prefix length:", s.get("prefix", 24), tp.check_prefix)
     out["interface"] = ask.text("Network interface on the masters:", s.get("interface", "ens3"), tp.check_interface)
-    out["frontend_port"] = ask.number("HAProxy port on every master:", s.get("frontend_port", 8443), tp.check_port)
+    out["frontend_port"] = ask.number("HAProxy port on every master:", s.get("frontend_port", tp.FRONTEND_PORT),
+                                      tp.check_port)
     used = {out["frontend_port"]: "HAProxy"}
-    out["apiserver_port"] = ask.number("kube-apiserver port:", s.get("apiserver_port", 6443),
+    out["apiserver_port"] = ask.number("kube-apiserver port:", s.get("apiserver_port", tp.APISERVER_PORT),
                                        _not_in(used, "port", tp.check_port))
     used[out["apiserver_port"]] = "kube-apiserver"
     out["health_port"] = ask.number("HAProxy health port (127.0.0.1 only, for keepalived's check):",
-                                    s.get("health_port", 8404), _not_in(used, "port", tp.check_port))
+                                    s.get("health_port", tp.HEALTH_PORT), _not_in(used, "port", tp.check_port))
 
     names: dict[str, str] = {}
     addrs: dict[str, str] = {out["vip"]: "the VIP"}

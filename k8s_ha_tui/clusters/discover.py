@@ -19,7 +19,18 @@ from k8s_ha_tui.clusters.vrrpview import VrrpView, file_views, from_running
 from k8s_ha_tui.configs.confparse import KBlock, down_adverts, parse_haproxy_files
 from k8s_ha_tui.configs.lint import backends_used, bind_ports
 from k8s_ha_tui.errors import UserError
-from k8s_ha_tui.model.topology import Check, Node, Ssh, Topology, check_name, topology_from_dict
+from k8s_ha_tui.model.topology import (
+    APISERVER_PORT,
+    DOWN_ADVERTS_RANGE,
+    FRONTEND_PORT,
+    HEALTH_PORT,
+    Check,
+    Node,
+    Ssh,
+    Topology,
+    check_name,
+    topology_from_dict,
+)
 from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote.ssh import connect_all_as
 
@@ -223,9 +234,10 @@ def describe(nodes: list[LiveNode], workers: list[LiveNode], ssh: Ssh, name: str
     vrrp = {"router_id": router_id, "version": version, "advert_int": advert, "unicast": unicast}
     if block is not None:
         missed = down_adverts(root, block)
-        vrrp["down_adverts"] = min(max(missed, 2), 20)
+        low, high = DOWN_ADVERTS_RANGE
+        vrrp["down_adverts"] = min(max(missed, low), high)
         if vrrp["down_adverts"] != missed:
-            notes.append(f"down_timer_adverts {missed}: the topology allows 2-20; it says {vrrp['down_adverts']}")
+            notes.append(f"down_timer_adverts {missed}: the topology allows {low}-{high}; it says {vrrp['down_adverts']}")
     if password and version == 2 and v[first.name].auth_type == "PASS":
         vrrp["auth_pass"] = password[:8]
     data = {
@@ -239,8 +251,8 @@ def describe(nodes: list[LiveNode], workers: list[LiveNode], ssh: Ssh, name: str
         "check": _check(block, root, notes, rendered_as is not None),
         "ssh": ssh.model_dump(),
     }
-    taken = {data.get("frontend_port", 8443), data.get("apiserver_port", 6443)}
-    data["health_port"] = _health_port(nodes) or next(p for p in (8404, 8405, 8406) if p not in taken)
+    taken = {data.get("frontend_port", FRONTEND_PORT), data.get("apiserver_port", APISERVER_PORT)}
+    data["health_port"] = _health_port(nodes) or next(p for p in range(HEALTH_PORT, HEALTH_PORT + 3) if p not in taken)
     return Discovery(topology_from_dict(data, "the discovered cluster"), notes)
 
 

@@ -58,6 +58,12 @@ def check_model_field(model: type[BaseModel], field: str, value):
         raise ValueError(f"{value!r}: {err['msg'][0].lower()}{err['msg'][1:]}") from None
 
 
+# Defaults written once: the wizard, discover and the fields below take them from here.
+FRONTEND_PORT = 8443  # HAProxy's own port on a master (the apiserver already has 6443)
+APISERVER_PORT = 6443
+HEALTH_PORT = 8404
+DOWN_ADVERTS_RANGE = (2, 20)  # keepalived 2.2's down_timer_adverts
+
 def default_priority(index: int) -> int:
     """The priority of the index-th master when none is given: 150, 140, 130, ..."""
     return DEFAULT_TOP_PRIORITY - PRIORITY_STEP * index
@@ -92,7 +98,7 @@ class Vrrp(_Strict):
     advert_int: float = 0.5
     # Adverts a backup misses before it takes the VIP: the RFC's 3, or (keepalived >= 2.2,
     # `down_timer_adverts`) more, so that fast adverts do not mean a hair trigger. vrrp_timing.py.
-    down_adverts: Annotated[int, Field(ge=2, le=20)] = RFC_DOWN_ADVERTS
+    down_adverts: Annotated[int, Field(ge=DOWN_ADVERTS_RANGE[0], le=DOWN_ADVERTS_RANGE[1])] = RFC_DOWN_ADVERTS
     unicast: bool = False
 
     @model_validator(mode="before")
@@ -143,10 +149,10 @@ class Topology(_Strict):
     vip: IPv4
     prefix: Annotated[int, AfterValidator(check_prefix)] = 24
     interface: Interface = "ens3"
-    frontend_port: Port = 8443
-    apiserver_port: Port = 6443
+    frontend_port: Port = FRONTEND_PORT
+    apiserver_port: Port = APISERVER_PORT
     # HAProxy answers keepalived's check on 127.0.0.1 here: is the LOCAL load balancer alive?
-    health_port: Port = 8404
+    health_port: Port = HEALTH_PORT
     masters: Annotated[list[Master], Field(min_length=1, max_length=MAX_MASTERS)]
     workers: Annotated[list[Node], Field(max_length=MAX_WORKERS)] = []
     vrrp: Vrrp = Vrrp()
