@@ -19,3 +19,12 @@ def lab():
         yield lab
     finally:
         lab.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def a_plain_lab_for_each_module(lab):
+    """Every module starts from the lab as `lab up` makes it (apiservers up, nothing deployed)
+    and leaves it so for the next: no module depends on what the one before it did (2-3 s)."""
+    yield
+    lab.stop()
+    lab.start()

@@ -38,9 +38,7 @@ def variant(lab: Lab, tmp_path: Path, name: str = "t.yaml", **changes) -> Path:
 
 @pytest.fixture(scope="module")
 def bare_lab(lab):
-    """A lab where nothing was ever deployed (other tests may have run before)."""
-    cluster.down(log=lambda _m: None)
-    cluster.up(3, 3, log=lambda _m: None)
+    """A lab where nothing was ever deployed: every module starts from one (tests/lab/conftest.py)."""
     return lab
 
 

@@ -41,13 +41,6 @@ def rebuilt(lab, bare: bool):
     return lab
 
 
-@pytest.fixture(scope="module", autouse=True)
-def leave_a_plain_lab(lab):
-    """The modules after this one expect the lab as `lab up` makes it: apiservers everywhere."""
-    yield
-    rebuilt(lab, bare=False)
-
-
 @pytest.fixture
 def bare(lab):
     """Fresh machines: the lab rebuilt with no apiserver, nothing deployed."""
