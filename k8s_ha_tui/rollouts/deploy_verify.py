@@ -31,21 +31,26 @@ def settle_seconds(topo: Topology) -> float:
 ACCEPTED = {"0", "35", "52", "56"}
 
 
+def vrrp_script() -> str:
+    """The VRRP state alone: the notify record, and keepalived's own word (configs without our
+    notify script have only that)."""
+    return f"echo VRRP $(cut -d' ' -f4 {PATHS.state_file} 2>/dev/null); echo @@data; {KEEPALIVED_DUMP}"
+
+
 def verify_script(topo: Topology, bootstrap: bool = False) -> str:
+    """What verification asks a node. On a first-time setup the API cannot answer, so instead of
+    asking for /readyz (locally and through the VIP: 2 s timeouts for nothing) it asks whether
+    HAProxy listens and the VIP accepts a connection."""
     fe = topo.frontend_port
-    first_time = [
+    checks = [
         f"if ss -Hltn 'sport = :{fe}' 2>/dev/null | grep -q .; then echo FRONTEND listening; fi",
         f"curl -sk --max-time 2 -o /dev/null https://{topo.vip}:{fe}/; echo VIPCONN $?",
-    ] if bootstrap else []
-    return "; ".join([
-        *first_time,
-        "echo ACTIVE $(systemctl is-active haproxy) $(systemctl is-active keepalived)",
+    ] if bootstrap else [
         f"echo LOCAL $(curl -sk --max-time 2 -o /dev/null -w '%{{http_code}}' https://127.0.0.1:{fe}/readyz)",
-        f"echo VRRP $(cut -d' ' -f4 {PATHS.state_file} 2>/dev/null)",
         f"echo VIP $(curl -sk --max-time 2 -o /dev/null -w '%{{http_code}}' https://{topo.vip}:{fe}/readyz)",
-        # keepalived's own word on the state: also for configs without our notify script
-        f"echo @@data; {KEEPALIVED_DUMP}",
-    ])
+    ]
+    return "; ".join(["echo ACTIVE $(systemctl is-active haproxy) $(systemctl is-active keepalived)", *checks,
+                      vrrp_script()])
 
 
 def _facts(out: str, topo: Topology) -> dict[str, str]:
@@ -136,7 +141,7 @@ async def verify_election(plans: list[NodePlan], topo: Topology, timeout: float)
     deadline = time.monotonic() + timeout
     in_maintenance = {p.name for p in plans if p.state.maintenance}
     while True:
-        outs = await asyncio.gather(*(p.conn.run(verify_script(topo, True), check=False, timeout=10) for p in plans))
+        outs = await asyncio.gather(*(p.conn.run(vrrp_script(), check=False, timeout=10) for p in plans))
         states = {p.name: vrrp_state(str(o.stdout or ""), topo) for p, o in zip(plans, outs)}
         reason = election_failure(states, topo, in_maintenance)
         if reason is None:

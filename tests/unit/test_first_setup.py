@@ -105,6 +105,8 @@ BOOT_OK = "FRONTEND listening\nVIPCONN 35\nACTIVE active active\nLOCAL 000\nVRRP
 
 
 def test_first_time_verification_checks_the_load_balancer_not_the_api():
+    assert "/readyz" not in deploy_verify.verify_script(TOPO, bootstrap=True)  # no curl that cannot answer
+    assert "/readyz" in deploy_verify.verify_script(TOPO) and "VIPCONN" not in deploy_verify.verify_script(TOPO)
     assert deploy_verify.verify_failure(BOOT_OK, TOPO, False, bootstrap=True) is None
     # the same answer from a cluster that has apiservers is a failure, as before
     assert "does not serve /readyz" in deploy_verify.verify_failure(BOOT_OK, TOPO, False)
