@@ -1,7 +1,7 @@
 """Command line: argument parsing and one small function per command, no logic of its own.
 
 The commands live by what they are for: configs.py (wizard, render, lint), rollouts.py (deploy,
-rollback), operate.py (status, monitor, failover, maintenance, backend), clusters.py (discover,
+rollback), operate.py (status, monitor, failover, maintenance, backend, restart), clusters.py (discover,
 doctor, exporter); common.py has the options they share.
 """
 

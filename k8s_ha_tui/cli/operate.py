@@ -1,5 +1,5 @@
 """The cluster as it runs now: status, the monitor, and the actions (failover, maintenance,
-backend), each behind the lock, its interlocks and a question."""
+backend, restart), each behind the lock, its interlocks and a question."""
 
 from __future__ import annotations
 
@@ -16,18 +16,20 @@ def print_status(snap) -> None:
     """The snapshot as a few lines and one table a person reads at 3 a.m."""
     holders = ", ".join(snap.holders) or "NOBODY"
     print(f"{snap.name}: VIP {snap.vip} held by {holders} — {snap.health.name}")
-    for alarm in snap.alarms:
-        print(f"  ALARM {alarm}")
+    for d in snap.diagnosis:  # every alarm, as node, cause, evidence and the next step
+        print(f"  {d.severity.upper()} {d.line()}")
+        for fact in d.evidence:
+            print(f"      · {fact}")
     for notice in snap.notices:
         print(f"  NOTE {notice}")
     if snap.lock:
         print(f"  LOCKED {snap.lock.describe()}")
 
-    rows = [[text for text, _tone in (*cells.master_row(m, snap.bootstrap), cells.apiservers_up(m), cells.apiserver(m))]
+    rows = [[text for text, _tone in (*cells.master_row(m, snap.bootstrap), cells.apiservers_up(m))]
             for m in snap.masters]
-    rows += [[w.name, "worker" if w.reachable else "lost", *[""] * 6, cells.api(w, snap.bootstrap)[0], "", ""]
+    rows += [[w.name, "worker" if w.reachable else "lost", *[""] * 7, cells.api(w, snap.bootstrap)[0], ""]
              for w in snap.workers]
-    print_table((*cells.MASTER_COLUMNS, "apiservers up", "own apiserver"), rows)
+    print_table((*cells.MASTER_COLUMNS, "apiservers up"), rows)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -105,6 +107,12 @@ def cmd_backend(args: argparse.Namespace) -> int:
     return _run_action(args, Request("backend", args.server, args.state))
 
 
+def cmd_restart(args: argparse.Namespace) -> int:
+    from k8s_ha_tui.operations.actions import Request
+
+    return _run_action(args, Request("restart", args.node, args.service))
+
+
 def cmd_monitor(args: argparse.Namespace) -> int:
     from k8s_ha_tui.model import topology
     from k8s_ha_tui.remote.ssh import policy_for
@@ -155,6 +163,16 @@ def add_parsers(sub, p: Parents) -> None:
     ma.add_argument("state", choices=["on", "off"])
     method_argument(ma)
     ma.set_defaults(func=cmd_maintenance)
+
+    re_ = sub.add_parser("restart", parents=[p.topology, p.lock],
+                         help="restart keepalived or HAProxy on one master (its config checked first)",
+                         description="Checks the config on disk with the node's own keepalived -t / haproxy -c "
+                                     "(a restart that could not come back is refused), restarts the service and "
+                                     "waits until it is active. Refused for keepalived on the only master that "
+                                     "can hold the VIP.")
+    re_.add_argument("node", metavar="MASTER")
+    re_.add_argument("service", choices=["keepalived", "haproxy"])
+    re_.set_defaults(func=cmd_restart)
 
     be = sub.add_parser("backend", parents=[p.topology, p.lock],
                         help="drain, ready or maint one apiserver on every master's HAProxy",

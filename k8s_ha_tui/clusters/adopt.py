@@ -20,9 +20,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from k8s_ha_tui.clusters.vrrpview import VrrpView, file_views
 from k8s_ha_tui.configs.confparse import parse_keepalived
 from k8s_ha_tui.paths import PATHS
+from k8s_ha_tui.status.vrrpview import VrrpView, file_views
 
 OWNER_PRIORITY = 255
 

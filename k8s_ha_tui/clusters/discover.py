@@ -15,7 +15,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 from k8s_ha_tui.clusters.nodeconfig import LiveNode, read_facts, read_node
-from k8s_ha_tui.clusters.vrrpview import VrrpView, file_views, from_running
 from k8s_ha_tui.configs.confparse import KBlock, down_adverts, parse_haproxy_files
 from k8s_ha_tui.configs.lint import backends_used, bind_ports
 from k8s_ha_tui.errors import UserError
@@ -33,6 +32,7 @@ from k8s_ha_tui.model.topology import (
 )
 from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote.ssh import connect_all_as
+from k8s_ha_tui.status.vrrpview import VrrpView, file_views, from_running
 
 # What the model expresses of a vrrp_instance; anything else in one is named as not modelled.
 MODELLED = {"state", "interface", "virtual_router_id", "priority", "advert_int", "authentication",

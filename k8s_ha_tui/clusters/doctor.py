@@ -10,15 +10,10 @@ from collections import Counter
 from dataclasses import replace
 
 from k8s_ha_tui.clusters.nodeconfig import LiveNode
-from k8s_ha_tui.clusters.vrrpview import VrrpView, file_views, from_running
 from k8s_ha_tui.configs.confparse import parse_haproxy_files
 from k8s_ha_tui.configs.lint import Finding, Level, lint_haproxy, lint_keepalived
 from k8s_ha_tui.model.topology import Topology
-
-# What a keepalived reload would change, compared between the file and the running daemon.
-COMPARED = (("router_id", "virtual router id"), ("version", "VRRP version"), ("priority", "priority"),
-            ("advert_int", "advert_int"), ("interface", "interface"), ("vips", "VIPs"),
-            ("auth_type", "authentication"), ("auth_digest", "auth_pass"), ("unicast_peers", "unicast peers"))
+from k8s_ha_tui.status.vrrpview import VrrpView, differences, file_views, from_running
 
 
 def _finding(code: str, level: Level, message: str, fix: str, where: str) -> Finding:
@@ -43,12 +38,6 @@ def lint_node(node: LiveNode) -> list[Finding]:
     return [replace(f, where=f"{node.name}:{f.where}") for f in out]
 
 
-def _show(value) -> str:
-    if isinstance(value, tuple):
-        return ", ".join(map(str, value)) or "none"
-    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def reload_pending(node: LiveNode, vip: str) -> list[Finding]:
     out = []
     f = node.facts
@@ -64,15 +53,11 @@ def reload_pending(node: LiveNode, vip: str) -> list[Finding]:
                                     "no longer have: a reload is pending", "systemctl reload keepalived (or restore "
                                     "the file)", f"{node.name}:{f.keepalived_conf}"))
             else:
-                for field, label in COMPARED:
-                    a, b = getattr(live, field), getattr(disk, field)
-                    if a != b and not (field == "vips" and {x.split('/')[0] for x in a} == {x.split('/')[0] for x in b}):
-                        text = (f"the running keepalived's {label} differs from the file's" if field == "auth_digest"
-                                else f"the running keepalived's {label} is {_show(a)}, the file says {_show(b)}")
-                        text += ": a reload is pending"
-                        out.append(_finding("D305", "error", f"vrrp_instance {running.name}: {text}",
-                                            "systemctl reload keepalived, once the file is what you want",
-                                            f"{node.name}:{f.keepalived_conf}"))
+                for text in differences(live, disk):
+                    text += ": a reload is pending"
+                    out.append(_finding("D305", "error", f"vrrp_instance {running.name}: {text}",
+                                        "systemctl reload keepalived, once the file is what you want",
+                                        f"{node.name}:{f.keepalived_conf}"))
     if not f.haproxy_running:
         out.append(_finding("D309", "warning", "HAProxy is not running", "systemctl start haproxy", node.name))
     elif f.haproxy_loaded_at is not None:

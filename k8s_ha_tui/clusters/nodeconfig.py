@@ -13,25 +13,19 @@ import posixpath
 import shlex
 from dataclasses import dataclass, field
 
-from k8s_ha_tui.clusters.vrrpview import VrrpView, file_views, from_running
 from k8s_ha_tui.configs.confparse import include_matches, include_patterns, parse_keepalived
 from k8s_ha_tui.configs.lint import NOTIFY_KEYWORDS, SYSTEM_BINARIES
 from k8s_ha_tui.remote.answers import sections
+from k8s_ha_tui.remote.haproxy import HAPROXY_LOADED
 from k8s_ha_tui.remote.keepalived import KEEPALIVED_DUMP, KeepalivedData, running_keepalived
 from k8s_ha_tui.remote.nodefiles import read_files
 from k8s_ha_tui.remote.ssh import NodeConnection
+from k8s_ha_tui.status.vrrpview import VrrpView, file_views, from_running
 
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 MAX_FILES = 64  # includes and conf.d files read from one node, at most
 MAX_ROUNDS = 8  # include depth
-
-# The newest process of HAProxy's (a worker after each reload): its start time, as epoch seconds.
-_HAPROXY_LOADED = ("m=$(head -n 1 /run/haproxy.pid 2>/dev/null); [ -n \"$m\" ] && { "
-                   "w=$(pgrep -n -P \"$m\" 2>/dev/null || echo \"$m\"); "
-                   "t=$(sed 's/.*) //' /proc/$w/stat | cut -d' ' -f20); "
-                   "b=$(sed -n 's/^btime //p' /proc/stat); echo $((b + t / $(getconf CLK_TCK))); }")
-
 
 def facts_script() -> str:
     return "; ".join([
@@ -39,7 +33,7 @@ def facts_script() -> str:
         "echo @@uid; id -u",
         "echo @@keepalived_cmd; [ -s /run/keepalived.pid ] && tr '\\0' '\\n' < /proc/$(cat /run/keepalived.pid)/cmdline",
         "echo @@haproxy_cmd; [ -s /run/haproxy.pid ] && tr '\\0' '\\n' < /proc/$(head -n 1 /run/haproxy.pid)/cmdline",
-        f"echo @@haproxy_loaded; {_HAPROXY_LOADED}",
+        f"echo @@haproxy_loaded; {HAPROXY_LOADED}",
         "echo @@addr; ip -o addr show",
         f"echo @@data; {KEEPALIVED_DUMP}",
         "true",

@@ -9,7 +9,13 @@ a snapshot taken under that lock, and in the audit trail whatever its result (se
   running keepalived follows neither track file (hand-made ones). Both measured: see docs/monitor.md.
 - maintenance on/off: the vrrp_track_file switch (non-zero: FAULT), or with method "stop"
   keepalived stopped / started. On the VIP holder, "on" is a failover.
+  During a split brain, "on" for a claimant while another claimant keeps the VIP is the remedy:
+  the claimant goes to FAULT and drops the VIP, which ends the split brain (no failover: the
+  other one holds the VIP already).
 - backend drain/ready/maint: `set server` on every reachable master's HAProxy.
+- restart keepalived|haproxy on one master: the node's own checker passes the config on disk
+  first (a restart that cannot come back is refused), and keepalived is not restarted on the
+  only master that can hold the VIP.
 
 What a node can do is read from its RUNNING keepalived (MasterStatus.tracks_*): an action that
 cannot work there is refused at once, with the way out, before anything is written.
@@ -34,6 +40,11 @@ MAX_PRIORITY = 254
 MOVE_TIMEOUT = 20.0
 METHODS = ("boost", "stop")  # failover; maintenance takes "file" (what boost means there) or "stop"
 BACKEND_STATES = ("ready", "drain", "maint")
+SERVICES = ("keepalived", "haproxy")
+# The node's own checker for the config a restart will load (keepalived -t: 2.0+).
+CONFIG_CHECK = {"keepalived": f"keepalived -t -l -f {PATHS.keepalived_conf}",
+                "haproxy": f"haproxy -c -q -f {PATHS.haproxy_cfg}"}
+RESTART_TIMEOUT = 15.0
 
 ConnFor = Callable[[str], Awaitable[NodeConnection]]
 
@@ -104,12 +115,24 @@ def stop_failover_target(snap: ClusterStatus, target: str | None) -> tuple[str, 
     return holder, elected.name
 
 
+def ends_split_brain(snap: ClusterStatus, node: str) -> str | None:
+    """During a split brain: the claimant that keeps the VIP if `node` steps out (another one that
+    holds it), else None. Taking `node` out then ends the split brain; nothing has to move."""
+    if not snap.split_brain:
+        return None
+    claim = set(snap.holders) | set(snap.claimants)
+    keeper = [h for h in snap.holders if h != node]
+    return keeper[0] if node in claim and keeper else None
+
+
 def check_maintenance(snap: ClusterStatus, node: str, on: bool, method: str = "file") -> None:
     m = snap.master(node)
     if m is None:
         raise Refused(f"no master named {node!r}")
     if not m.reachable:
         raise Refused(f"{node} is unreachable: its maintenance switch cannot be set")
+    if on and snap.split_brain and node in snap.holders and ends_split_brain(snap, node) is None:
+        raise Refused(f"split brain: {node} is the only one holding the VIP; taking it out would leave no holder")
     if on and not any(o.eligible for o in snap.masters if o.name != node):
         raise Refused(f"{node} is the last master that can hold the VIP: maintenance would drop the API")
     if method == "stop":
@@ -137,6 +160,20 @@ def check_backend(snap: ClusterStatus, master: str, state: str) -> None:
                      if b.master not in (None, master) and b.status.startswith("UP")}
         if not others_up:
             raise Refused(f"{master} is the last healthy apiserver: {state} would leave HAProxy nothing to send to")
+
+
+def check_restart(snap: ClusterStatus, node: str, service: str) -> None:
+    if service not in SERVICES:
+        raise Refused(f"unknown service {service!r}; choose {', '.join(SERVICES)}")
+    m = snap.master(node)
+    if m is None:
+        raise Refused(f"no master named {node!r}")
+    if not m.reachable:
+        raise Refused(f"{node} is unreachable: nothing can be restarted there")
+    if service == "keepalived" and node in snap.holders and len(snap.holders) == 1 \
+            and not any(o.eligible for o in snap.masters if o.name != node):
+        raise Refused(f"{node} holds the VIP and no other master can take it: restarting keepalived there would "
+                      "leave no holder", reason="it would leave no holder", way_out="make another master eligible first")
 
 
 # --- the actions ----------------------------------------------------------------------------------
@@ -209,9 +246,31 @@ async def failover(snap: ClusterStatus, conn_for: ConnFor, target: str | None = 
                    seconds)
 
 
+async def _wait_released(conn: NodeConnection, vip: str, timeout: float) -> float:
+    """Seconds until `conn`'s node no longer carries the VIP."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        res = await conn.run(f"ip -o addr show | grep -c ' {vip}/' || true", check=False, timeout=5)
+        if str(res.stdout or "").strip() == "0":
+            return time.monotonic() - started
+        await asyncio.sleep(0.05)
+    raise UserError(f"{conn.name} still holds the VIP after {timeout:g} s", code=1)
+
+
 async def maintenance(snap: ClusterStatus, conn_for: ConnFor, node: str, on: bool, method: str = "file") -> Outcome:
     check_maintenance(snap, node, on, method)
     stop = method == "stop"
+    keeper = ends_split_brain(snap, node) if on else None
+    if keeper is not None:
+        conn = await conn_for(node)
+        started = time.monotonic()
+        if stop:
+            await _service(conn, "stop")
+        else:
+            await _write_flag(conn, PATHS.maintenance_file, 1)
+        await _wait_released(conn, snap.vip, MOVE_TIMEOUT)
+        return Outcome("maintenance", node, f"on: {node} dropped the VIP, {keeper} keeps it: the split brain is over",
+                       time.monotonic() - started)
     if on and node in snap.holders:
         return await failover(snap, conn_for, method="stop" if stop else "boost")
     conn = await conn_for(node)
@@ -252,6 +311,26 @@ async def backend(snap: ClusterStatus, conn_for: ConnFor, master: str, state: st
     return Outcome(f"backend {state}", master, result)
 
 
+async def restart(snap: ClusterStatus, conn_for: ConnFor, node: str, service: str) -> Outcome:
+    """The config on disk passes the node's own checker, then the restart, then active again."""
+    check_restart(snap, node, service)
+    conn = await conn_for(node)
+    res = await conn.run(f"{CONFIG_CHECK[service]} 2>&1", check=False, timeout=30)
+    if res.exit_status != 0:
+        lines = [ln for ln in str(res.stdout or "").splitlines() if ln.strip()] or ["no output"]
+        raise Refused(f"{node}: `{CONFIG_CHECK[service]}` refuses the config on disk ({lines[-1]}): a restart "
+                      "would not come back; nothing was restarted")
+    started = time.monotonic()
+    await conn.run(f"systemctl restart {service}", timeout=30, label=f"systemctl restart {service}")
+    while (state := str((await conn.run(f"systemctl is-active {service}", check=False, timeout=5)).stdout or "")
+           .strip()) != "active":
+        if time.monotonic() - started > RESTART_TIMEOUT:
+            raise UserError(f"{node}: {service} is {state or 'unknown'} {RESTART_TIMEOUT:g} s after the restart; "
+                            f"`journalctl -u {service} -n 50` there says why", code=1)
+        await asyncio.sleep(0.1)
+    return Outcome(f"restart {service}", node, f"{service} restarted on {node} and active", time.monotonic() - started)
+
+
 # --- one wording for every front end, and the way every action runs ------------------------------
 
 @dataclass(frozen=True)
@@ -259,15 +338,14 @@ class Request:
     """What the operator asked for. `describe` runs the interlocks and says, in the words both the
     CLI and the monitor show, what will happen; `act` does it."""
 
-    kind: str  # failover | maintenance | backend
-    node: str | None = None  # failover: the target (None: the best); maintenance / backend: the master
-    state: str | None = None  # maintenance: on | off; backend: ready | drain | maint
+    kind: str  # failover | maintenance | backend | restart
+    node: str | None = None  # failover: the target (None: the best); otherwise: the master
+    state: str | None = None  # maintenance: on | off; backend: ready | drain | maint; restart: the service
     method: str | None = None  # failover: boost | stop; maintenance: file | stop (None: the default)
 
     @property
     def action(self) -> str:
-        return f"backend {self.state}" if self.kind == "backend" else (
-            f"maintenance {self.state}" if self.kind == "maintenance" else "failover")
+        return "failover" if self.kind == "failover" else f"{self.kind} {self.state}"
 
     @property
     def stop(self) -> bool:
@@ -293,6 +371,12 @@ class Request:
             on = self.state == "on"
             node = self.node or "?"
             check_maintenance(snap, node, on, self.method or "file")
+            keeper = ends_split_brain(snap, node) if on else None
+            if keeper is not None:
+                how = "keepalived stops there" if self.stop else "keepalived there goes to FAULT"
+                return (f"Split brain: {', '.join(sorted(set(snap.holders) | set(snap.claimants)))} claim the VIP. "
+                        f"Maintenance on for {node}: {how} and drops the VIP; {keeper} keeps it — this ends the "
+                        f"split brain. {node} stays out of the election until 'maintenance {node} off'.")
             if on and node in snap.holders:
                 how = "keepalived stops there, break-before-make" if self.stop else "make-before-break"
                 plan_failover(snap, None, "stop" if self.stop else "boost")
@@ -304,6 +388,17 @@ class Request:
             return (f"Maintenance {self.state} for {node}: " +
                     ("keepalived there goes to FAULT and will not take the VIP." if on else
                      "it may take the VIP back if its priority is the highest."))
+        if self.kind == "restart":
+            node, service = self.node or "?", self.state or "?"
+            check_restart(snap, node, service)
+            if service == "haproxy":
+                effect = ("connections through the VIP are cut once (clients reconnect)" if node in snap.holders
+                          else "HAProxy's frontend there is down for a moment")
+            else:
+                effect = ("the VIP moves to the best backup while it restarts and may come back by priority"
+                          if node in snap.holders else "it rejoins the election")
+            return (f"Restart {service} on {node}: `{CONFIG_CHECK[service]}` checks the config on disk first "
+                    f"(a config that fails is not restarted); then `systemctl restart {service}`: {effect}.")
         check_backend(snap, self.node or "?", self.state or "?")
         return (f"Backend {self.node}: set state {self.state} on every reachable master's HAProxy, for each "
                 f"server that sends to {self.node}'s apiserver.")
@@ -313,6 +408,8 @@ class Request:
             return await failover(snap, conn_for, self.node, method=self.method or "boost")
         if self.kind == "maintenance":
             return await maintenance(snap, conn_for, self.node or "?", self.state == "on", self.method or "file")
+        if self.kind == "restart":
+            return await restart(snap, conn_for, self.node or "?", self.state or "?")
         return await backend(snap, conn_for, self.node or "?", self.state or "?")
 
 

@@ -5,7 +5,10 @@ first-time setup, where the load balancer is ready and the API is not there yet,
 A master has an apiserver when kubeadm left its static pod manifest, a `kube-apiserver` process
 runs (an install without kubeadm), or something other than HAProxy listens on the apiserver
 port. It is up when its own /readyz answers 200 (anonymous on every kubeadm cluster: the
-system:public-info-viewer role), down when it exists and does not.
+system:public-info-viewer role); when it exists and does not, curl says how: the port refuses
+(not running), the connection is taken and nothing answers within a second (hung: measured on
+a stopped apiserver, curl exit 28, HAProxy L6TOUT), or it answers something else than 200 (not
+ready: HAProxy L7STS).
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ import shlex
 from k8s_ha_tui.paths import PATHS
 
 UP = "up"
-DOWN = "down"
+NOT_RUNNING = "not running"  # installed; its port refuses connections (curl exit 7)
+HUNG = "hung"  # takes the connection, never answers (curl exit 28)
+NOT_READY = "not ready"  # answers /readyz with something other than 200
+DOWN = "down"  # installed and not answering, for another reason (TLS refused, say)
+FAILING = (NOT_RUNNING, HUNG, NOT_READY, DOWN)  # installed, not up
 NOT_INSTALLED = "not installed"
 UNKNOWN = "unknown"  # the node did not say (unreachable, or an answer that does not parse)
 EVIDENCE = ("MANIFEST", "PROCESS", "LISTEN")
@@ -23,20 +30,20 @@ EVIDENCE = ("MANIFEST", "PROCESS", "LISTEN")
 
 def probe(address: str, port: int) -> str:
     """Shell lines that print the evidence (one word each) and READYZ with curl's HTTP code
-    (000: no answer within a second). Cheap: a file test, pgrep, ss and one curl."""
+    (000: no answer within a second) and exit code. Cheap: a file test, pgrep, ss and one curl."""
     url = shlex.quote(f"https://{address}:{port}/readyz")
     return "; ".join([
         f"if [ -e {PATHS.apiserver_manifest} ]; then echo MANIFEST; fi",
         "if pgrep -x kube-apiserver >/dev/null 2>&1; then echo PROCESS; fi",
         # HAProxy may bind the same port on the VIP only (nonlocal bind): that is not an apiserver.
         f"if ss -Hltnp 'sport = :{port}' 2>/dev/null | grep -v '\"haproxy\"' | grep -q .; then echo LISTEN; fi",
-        f"echo READYZ $(curl -sk --max-time 1 -o /dev/null -w '%{{http_code}}' {url})",
+        f"echo READYZ $(curl -sk --max-time 1 -o /dev/null -w '%{{http_code}}' {url}; echo \" $?\")",
     ])
 
 
 def presence(answer: str) -> str:
-    """UP, DOWN, NOT_INSTALLED, or UNKNOWN when the answer has no READYZ line (garbage, or cut
-    short). Lines other than the probe's are ignored, so it reads a larger probe's output too."""
+    """UP, one of FAILING, NOT_INSTALLED, or UNKNOWN when the answer has no READYZ line (garbage,
+    or cut short). Lines other than the probe's are ignored, so it reads a larger probe's output too."""
     words: dict[str, str] = {}
     for line in answer.splitlines():
         word, _, rest = line.strip().partition(" ")
@@ -44,9 +51,14 @@ def presence(answer: str) -> str:
             words[word] = rest.strip()
     if "READYZ" not in words:
         return UNKNOWN
-    if words["READYZ"] == "200":
+    code, _, curl_exit = words["READYZ"].partition(" ")
+    if code == "200":
         return UP
-    return DOWN if any(w in words for w in EVIDENCE) else NOT_INSTALLED
+    if not any(w in words for w in EVIDENCE):
+        return NOT_INSTALLED
+    if code.isdigit() and code != "000":
+        return NOT_READY
+    return {"7": NOT_RUNNING, "28": HUNG}.get(curl_exit.strip(), DOWN)
 
 
 def evidence(answer: str) -> list[str]:

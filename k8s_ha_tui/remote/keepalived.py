@@ -48,6 +48,7 @@ class RunningInstance:
     last_transition: float | None = None
     tracked_files: tuple[tuple[str, int], ...] = ()  # (track file name, weight)
     tracked_scripts: tuple[tuple[str, int], ...] = ()
+    master_router: str | None = None  # a BACKUP's word for whose adverts it hears (its address)
 
     def has_vip(self, vip: str) -> bool:
         return any(v.split("/")[0] == vip for v in self.vips)
@@ -84,7 +85,7 @@ def _seconds(value: str) -> float | None:
 
 _INSTANCE_KEYS = {"State": "state", "VRRP Version": "version", "Virtual Router ID": "router_id",
                   "Priority": "base_priority", "Effective priority": "effective_priority",
-                  "Interface": "interface", "Authentication type": "auth_type"}
+                  "Interface": "interface", "Authentication type": "auth_type", "Master router": "master_router"}
 _INT_KEYS = {"version", "router_id", "base_priority", "effective_priority"}
 
 
@@ -171,7 +172,8 @@ def _instance(raw: dict) -> RunningInstance:
         vips=tuple(x.split()[0] for x in lists.get("Virtual IP", []) if _ADDRESS.match(x)),
         last_transition=raw.get("last_transition"),
         tracked_files=_weighted(lists.get("Tracked files", [])),
-        tracked_scripts=_weighted(lists.get("Tracked scripts", [])))
+        tracked_scripts=_weighted(lists.get("Tracked scripts", [])),
+        master_router=raw.get("master_router") if raw.get("state") == "BACKUP" else None)
 
 
 def keepalived_data(text: str, vip: str | None = None) -> dict:

@@ -8,7 +8,6 @@ import asyncio
 
 from k8s_ha_tui.clusters import adopt
 from k8s_ha_tui.clusters.nodeconfig import keepalived_files
-from k8s_ha_tui.clusters.vrrpview import from_running
 from k8s_ha_tui.model.vrrp_timing import master_down_seconds
 from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote.keepalived import KEEPALIVED_DUMP, running_keepalived
@@ -17,6 +16,7 @@ from k8s_ha_tui.remote.ssh import SshError
 from k8s_ha_tui.rollouts.deploy_node import Rollout, restore, rollout_order
 from k8s_ha_tui.rollouts.deploy_steps import DEPLOYED_OK, INSTALLED, DeployError, FileChange, NodePlan, commit
 from k8s_ha_tui.rollouts.deploy_verify import verify
+from k8s_ha_tui.status.vrrpview import from_running
 
 
 async def running_view(p: NodePlan, vip: str):

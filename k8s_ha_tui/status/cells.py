@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from k8s_ha_tui.remote.apiserver import DOWN, NOT_INSTALLED, UP
+from k8s_ha_tui.remote.apiserver import FAILING, NOT_INSTALLED, NOT_READY, NOT_RUNNING, UP
 from k8s_ha_tui.status.model import BackendServer, MasterStatus, NodeStatus
 
 Cell = tuple[str, str]
@@ -57,13 +57,18 @@ def api(n: NodeStatus, bootstrap: bool = False) -> Cell:
     return ("ok", "") if n.api_via_vip else ("FAIL", "bad")
 
 
+SHORT = {NOT_INSTALLED: "none yet", NOT_RUNNING: "stopped", NOT_READY: "unready"}
+
+
 def apiserver(m: MasterStatus, short: bool = False) -> Cell:
-    """The master's own kube-apiserver: not installed yet is calm (a first-time setup), down is
-    bad. `short` for narrow screens."""
+    """The master's own kube-apiserver: up, not installed yet (calm: a first-time setup), or how
+    it fails (not running, hung, not ready: bad). `short` for narrow screens."""
     if not m.reachable:
         return "", ""
-    absent = "none yet" if short else "not installed"
-    return {UP: ("up", "good"), DOWN: ("down", "bad"), NOT_INSTALLED: (absent, "")}.get(m.apiserver, ("?", ""))
+    text = SHORT.get(m.apiserver, m.apiserver) if short else m.apiserver
+    if m.apiserver == UP:
+        return text, "good"
+    return (text, "bad") if m.apiserver in FAILING else (text, "") if m.apiserver == NOT_INSTALLED else ("?", "")
 
 
 def backend(b: BackendServer | None, age: bool = True, installed: bool = True) -> Cell:
@@ -77,12 +82,13 @@ def backend(b: BackendServer | None, age: bool = True, installed: bool = True) -
     return f"{b.status} {b.check_status}" + (f" {b.last_change_s or 0}s" if age else ""), tone
 
 
-def master_row(m: MasterStatus, bootstrap: bool = False) -> list[Cell]:
-    """The masters table's cells: master, VRRP, prio, check, VIP, maint, keepalived, haproxy, API."""
+def master_row(m: MasterStatus, bootstrap: bool = False, short: bool = False) -> list[Cell]:
+    """The masters table's cells: master, VRRP, prio, check, VIP, maint, keepalived, haproxy, its
+    own apiserver, the API through the VIP from there."""
     if not m.reachable:
-        return [(m.name, ""), vrrp(m), *([("", "")] * 7)]
+        return [(m.name, ""), vrrp(m), *([("", "")] * (len(MASTER_COLUMNS) - 2))]
     return [(m.name, ""), vrrp(m), priority(m), check(m), holds_vip(m), maintenance(m), service(m.keepalived),
-            service(m.haproxy), api(m, bootstrap)]
+            service(m.haproxy), apiserver(m, short), api(m, bootstrap)]
 
 
 def apiservers_up(m: MasterStatus) -> Cell:
@@ -94,7 +100,7 @@ def apiservers_up(m: MasterStatus) -> Cell:
     return f"{up}/{len(known)}", "" if up == len(known) else "warn"
 
 
-MASTER_COLUMNS = ("master", "VRRP", "prio", "check", "VIP", "maint", "keepalived", "haproxy", "API")
+MASTER_COLUMNS = ("master", "VRRP", "prio", "check", "VIP", "maint", "keepalived", "haproxy", "apiserver", "API")
 
 
 def short_names(names: list[str]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from k8s_ha_tui.remote.apiserver import DOWN, NOT_INSTALLED, UNKNOWN, UP
+from k8s_ha_tui.remote.apiserver import FAILING, NOT_INSTALLED, UNKNOWN, UP
 from k8s_ha_tui.status.model import ClusterStatus, MasterStatus
 
 Level = Literal["info", "warning", "critical"]
@@ -95,10 +95,10 @@ class EventTracker:
                 continue
             if now == UP:
                 events.append(Event(f"apiserver on {new.name} is up", node=new.name))
-            elif now == DOWN:
-                events.append(Event(f"apiserver on {new.name} is down" if was == UP else
-                                    f"apiserver on {new.name} installed, not answering yet",
-                                    "warning" if was == UP else "info", new.name))
+            elif now in FAILING:
+                events.append(Event(f"apiserver on {new.name} is {now}" if was != NOT_INSTALLED else
+                                    f"apiserver on {new.name} installed, not answering yet ({now})",
+                                    "info" if was == NOT_INSTALLED else "warning", new.name))
             elif now == NOT_INSTALLED:
                 events.append(Event(f"apiserver on {new.name} is gone (no manifest, no process, nothing on its port)",
                                     "warning", new.name))

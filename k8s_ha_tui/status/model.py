@@ -13,6 +13,7 @@ from k8s_ha_tui.remote.apiserver import NOT_INSTALLED, UNKNOWN, UP
 from k8s_ha_tui.remote.auditlog import AuditEntry
 from k8s_ha_tui.remote.keepalived import RunningInstance
 from k8s_ha_tui.remote.lockfile import LockInfo
+from k8s_ha_tui.status.diagnosis import Diagnosis, diagnose
 
 
 class Health(IntEnum):
@@ -69,6 +70,9 @@ class MasterStatus(NodeStatus):
     backends: tuple[BackendServer, ...] = ()
     last_transition: float | None = None
     lock: LockInfo | None = None  # the cluster lock as this master has it
+    hears: str | None = None  # a BACKUP's: the address of the master whose adverts it hears
+    reload_pending: tuple[str, ...] = ()  # what the files on disk would change if the daemons reloaded
+    topology_priority: int | None = None  # the priority the topology gives it (a hand edit may differ)
     audit: tuple[AuditEntry, ...] = ()  # its newest audit entries
     # What its RUNNING keepalived follows (None: unknown, keepalived is not running): whether the
     # maintenance switch and the priority boost that actions write can work on this node.
@@ -218,6 +222,11 @@ class ClusterStatus:
         return out
 
     @property
+    def diagnosis(self) -> list[Diagnosis]:
+        """Each thing wrong: node, cause, evidence, next step (status/diagnosis.py)."""
+        return diagnose(self)
+
+    @property
     def health(self) -> Health:
         if self.split_brain or self.no_holder or (self.api_down and not self.bootstrap and not self.api_starting):
             return Health.CRITICAL
@@ -251,6 +260,7 @@ class ClusterStatus:
             "holders": self.holders,
             "split_brain": self.split_brain,
             "alarms": self.alarms,
+            "diagnosis": [d.as_dict() for d in self.diagnosis],
             "bootstrap": self.bootstrap,
             "notices": self.notices,
             "lock": None if self.lock is None else {k: v for k, v in asdict(self.lock).items() if k != "token"},

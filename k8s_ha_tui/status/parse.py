@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from dataclasses import replace
 
+from k8s_ha_tui.configs.confparse import include_patterns, parse_keepalived
+from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote.answers import int_or_none as _int
-from k8s_ha_tui.remote.keepalived import VRRP_STATES
+from k8s_ha_tui.remote.keepalived import VRRP_STATES, RunningInstance
 from k8s_ha_tui.status.model import BackendServer
+from k8s_ha_tui.status.vrrpview import differences, file_views, from_running
 
 
 def notify_state(text: str) -> dict:
@@ -65,3 +69,26 @@ def attach_masters(servers: tuple[BackendServer, ...], masters: dict[str, str],
             return masters.get(b.address)
         return b.server if b.server in names else None
     return tuple(replace(b, master=master_of(b)) for b in servers)
+
+
+def reload_pending(running: RunningInstance | None, keepalived_conf: str, haproxy_loaded: str) -> tuple[str, ...]:
+    """What a reload would change: the running keepalived instance compared with the file on disk
+    (a file that `include`s others is compared only where the instance is in the file itself),
+    and HAProxy's config file changed after HAProxy last loaded it ("LOADED_EPOCH\nMTIME")."""
+    out: list[str] = []
+    if running is not None and keepalived_conf.strip():
+        disk = {v.name: v for v in file_views(parse_keepalived(keepalived_conf))}.get(running.name)
+        if disk is not None:
+            out += [f"{PATHS.keepalived_conf}: {text}" for text in differences(from_running(running), disk)]
+        elif not include_patterns(keepalived_conf, PATHS.keepalived_conf):
+            out.append(f"{PATHS.keepalived_conf}: keepalived runs vrrp_instance {running.name}, which the file "
+                       "no longer has")
+    loaded, changed = (_int(x) for x in (haproxy_loaded.split() + ["", ""])[:2])
+    if loaded is not None and changed is not None and changed > loaded + 1:
+        out.append(f"{PATHS.haproxy_cfg} changed at {_clock(changed)}, after HAProxy loaded its config at "
+                   f"{_clock(loaded)}")
+    return tuple(out)
+
+
+def _clock(epoch: int) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(epoch))

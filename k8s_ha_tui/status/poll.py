@@ -17,6 +17,7 @@ from k8s_ha_tui.model.topology import Master, Node, Topology
 from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote import answers, apiserver
 from k8s_ha_tui.remote.auditlog import parse_lines
+from k8s_ha_tui.remote.haproxy import HAPROXY_LOADED
 from k8s_ha_tui.remote.keepalived import (
     KEEPALIVED_DUMP,
     KEEPALIVED_STATS,
@@ -56,6 +57,9 @@ def master_probe(topo: Topology, node: Master, stats: bool = False) -> str:
         f"echo @@data; {KEEPALIVED_DUMP}",
         f"echo @@lock; {lock_probe(PATHS.lock_file)}",
         f"echo @@audit; tail -n {AUDIT_SHOWN} {PATHS.audit_log} 2>/dev/null | tr -c '[:print:]\\n' '?'",
+        # what is on disk, to tell a reload pending (a line of the file never starts a section)
+        f"echo @@kconf; sed 's/^@@/ @@/' {PATHS.keepalived_conf} 2>/dev/null",
+        f"echo @@hloaded; ( {HAPROXY_LOADED} ); echo; stat -c %Y {PATHS.haproxy_cfg} 2>/dev/null",
         _api_probe(topo),
         'if [ -n "${ap:-}" ]; then wait "$ap"; echo @@apiserver; cat "$t"; fi',
     ])
@@ -72,12 +76,13 @@ def master_status(topo: Topology, node: Master, output: str, backends, proxies=(
     notify = parse.notify_state(s.get("notify", ""))
     state = data.get("state") or notify.get("state") or "UNKNOWN"
     keepalived = services[0] if len(services) > 0 else "unknown"
+    haproxy = services[1] if len(services) > 1 else "unknown"
     if keepalived != "active" and state != "UNKNOWN":
         state = "STOP"  # its last record is stale: keepalived is not running
     api = (s.get("api") or "").strip()
     return MasterStatus(
         name=node.name, address=node.address, reachable=True,
-        keepalived=keepalived, haproxy=services[1] if len(services) > 1 else "unknown",
+        keepalived=keepalived, haproxy=haproxy,
         vrrp_state=state,
         base_priority=data.get("base_priority") or topo.priority_of(node),
         effective_priority=data.get("effective_priority") or notify.get("effective_priority"),
@@ -91,6 +96,10 @@ def master_status(topo: Topology, node: Master, output: str, backends, proxies=(
         api_via_vip=(api == "200") if api else None,
         last_transition=data.get("last_transition") or notify.get("last_transition"),
         lock=parse_probe(s.get("lock", "")),
+        hears=inst.master_router if inst else None,
+        # a stopped HAProxy's pid file is stale: when it "loaded" means nothing then
+        reload_pending=parse.reload_pending(inst, s.get("kconf", ""), s.get("hloaded", "") if haproxy == "active" else ""),
+        topology_priority=topo.priority_of(node),
         tracks_maintenance=None if inst is None else running.tracks_file(inst, PATHS.maintenance_file, False),
         tracks_boost=None if inst is None else running.tracks_file(inst, PATHS.boost_file, True),
         instances=running.instances,

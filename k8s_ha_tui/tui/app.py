@@ -147,7 +147,7 @@ class MonitorApp(App):
         """Every widget shows the snapshot; only cells that changed are written."""
         self.query_one(Banner).show(snap)
         self.query_one(Alarms).show(snap)
-        self.query_one(MastersTable).show(snap, self.palette)
+        self.query_one(MastersTable).show(snap, self.palette, self.size.width >= NARROW)
         self.query_one(BackendsMatrix).show(snap, self.palette, self.size.width >= NARROW)
         self.query_one(WorkersTable).show(snap, self.palette)
         self._show_selection()

@@ -25,7 +25,11 @@ def test_presence_from_the_evidence_kubeadm_leaves():
     assert apiserver.presence("READYZ 200\n") == apiserver.UP  # answering: up, whatever installed it
     assert apiserver.presence("MANIFEST\nREADYZ 000\n") == apiserver.DOWN  # kubeadm's manifest, no answer
     assert apiserver.presence("PROCESS\nREADYZ 000\n") == apiserver.DOWN  # an install without kubeadm
-    assert apiserver.presence("LISTEN\nREADYZ 500\n") == apiserver.DOWN  # hung or not ready
+    assert apiserver.presence("LISTEN\nREADYZ 500\n") == apiserver.NOT_READY  # answers, but not 200
+    assert apiserver.presence("MANIFEST\nREADYZ 000 7\n") == apiserver.NOT_RUNNING  # its port refuses
+    assert apiserver.presence("LISTEN\nREADYZ 000 28\n") == apiserver.HUNG  # takes the connection, silent
+    assert apiserver.presence("MANIFEST\nREADYZ 000 35\n") == apiserver.DOWN  # TLS refused: another reason
+    assert apiserver.presence("READYZ 000 7\n") == apiserver.NOT_INSTALLED  # refused, and nothing installed
     assert apiserver.presence("READYZ 000\n") == apiserver.NOT_INSTALLED
     assert apiserver.presence("READYZ\n") == apiserver.NOT_INSTALLED  # curl said nothing at all
     assert apiserver.presence("") == apiserver.UNKNOWN  # no answer is not evidence of absence
@@ -35,7 +39,7 @@ def test_presence_from_the_evidence_kubeadm_leaves():
 @given(st.text(max_size=300))
 @settings(max_examples=200)
 def test_presence_never_fails_on_garbage(text):
-    assert apiserver.presence(text) in (apiserver.UP, apiserver.DOWN, apiserver.NOT_INSTALLED, apiserver.UNKNOWN)
+    assert apiserver.presence(text) in (apiserver.UP, *apiserver.FAILING, apiserver.NOT_INSTALLED, apiserver.UNKNOWN)
 
 
 def test_the_probe_runs_in_a_shell_and_finds_nothing_here():

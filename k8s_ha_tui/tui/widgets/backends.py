@@ -1,7 +1,7 @@
 """Every HAProxy's view of every apiserver (rows: the HAProxy on each master; columns: the
-apiserver of each master), with a first row for each apiserver itself (its own /readyz). An
-apiserver not installed yet reads `none yet`, not a red DOWN. Seconds since a change only when
-the matrix is wide enough."""
+apiserver of each master; each apiserver's own answer is in the masters table). An apiserver not
+installed yet reads `none yet`, not a red DOWN. Seconds since a change only when the matrix is
+wide enough."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from k8s_ha_tui.status import cells
 from k8s_ha_tui.status.model import ClusterStatus
 from k8s_ha_tui.tui.palette import Palette
 from k8s_ha_tui.tui.widgets.keyed_table import KeyedTable
-
-OWN = "its apiserver"
 
 
 class BackendsMatrix(KeyedTable):
@@ -28,7 +26,7 @@ class BackendsMatrix(KeyedTable):
 
     def show(self, snap: ClusterStatus, palette: Palette, wide: bool) -> None:
         absent = set(snap.not_installed)
-        rows = [(OWN, [(OWN, "italic"), *(palette.shown(cells.apiserver(m, not wide)) for m in snap.masters)])]
+        rows = []
         for m in snap.masters:
             row = [cells.backend(next(iter(m.backends_of(a)), None) if m.reachable else None, wide, a not in absent)
                    for a in self.masters]

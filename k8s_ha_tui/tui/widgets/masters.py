@@ -1,5 +1,5 @@
 """The masters, one row each, keyed by name: VRRP, priority, check, VIP, maintenance, daemons,
-the API through the VIP from there (status/cells.py writes each cell)."""
+its own apiserver, the API through the VIP from there (status/cells.py writes each cell)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ class MastersTable(KeyedTable):
             self.add_column(name, key=name)
         self.border_title = "masters (enter: details and buttons)"
 
-    def show(self, snap: ClusterStatus, palette: Palette) -> None:
+    def show(self, snap: ClusterStatus, palette: Palette, wide: bool = True) -> None:
         rows, bootstrap = [], snap.bootstrap
         for m in snap.masters:
-            row = cells.master_row(m, bootstrap)
+            row = cells.master_row(m, bootstrap, short=not wide)
             rows.append((m.name, [palette.shown(row[0], bold=True), *(palette.shown(c) for c in row[1:])]))
         self.set_rows(rows)
 

@@ -1,5 +1,6 @@
 """The VRRP settings that decide who hears whom, from a config file or from the running daemon,
-in one shape, so discover can describe a cluster and doctor can compare file, daemon and nodes.
+in one shape, so discover can describe a cluster, and doctor and the collector can compare file,
+daemon and nodes.
 """
 
 from __future__ import annotations
@@ -79,3 +80,27 @@ def from_running(inst: RunningInstance) -> VrrpView:
 
 def file_views(root: KBlock) -> list[VrrpView]:
     return [from_file(root, inst) for inst in root.all("vrrp_instance")]
+
+
+# What a keepalived reload would change, compared between the file and the running daemon.
+COMPARED = (("router_id", "virtual router id"), ("version", "VRRP version"), ("priority", "priority"),
+            ("advert_int", "advert_int"), ("interface", "interface"), ("vips", "VIPs"),
+            ("auth_type", "authentication"), ("auth_digest", "auth_pass"), ("unicast_peers", "unicast peers"))
+
+
+def _show(value) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value)) or "none"
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def differences(live: VrrpView, disk: VrrpView) -> list[str]:
+    """What a reload would change, in words ("the running keepalived's priority is 150, the file
+    says 100"); VIPs compare by address (the file may omit the prefix length)."""
+    out = []
+    for name, label in COMPARED:
+        a, b = getattr(live, name), getattr(disk, name)
+        if a != b and not (name == "vips" and {x.split('/')[0] for x in a} == {x.split('/')[0] for x in b}):
+            out.append(f"the running keepalived's {label} differs from the file's" if name == "auth_digest"
+                       else f"the running keepalived's {label} is {_show(a)}, the file says {_show(b)}")
+    return out

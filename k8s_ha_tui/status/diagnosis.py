@@ -1,0 +1,281 @@
+"""From a snapshot to a diagnosis: for each thing wrong, the node, the cause in an operator's
+words, the evidence it rests on, and the next step. Pure rules on one ClusterStatus (tested on
+recorded node answers and against every fault the lab injects), so `status`, `status --json`
+and the monitor say the same thing.
+
+The evidence is what the daemons themselves report: HAProxy's check codes from every node,
+keepalived's states and whom each BACKUP hears ("Master router" in its DATA dump), systemd's
+word for each service, curl's answer from the apiserver's own /readyz, SSH reachability, the
+files on disk against what runs, and the audit trail.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from k8s_ha_tui.paths import PATHS
+from k8s_ha_tui.remote.apiserver import DOWN, FAILING, HUNG, NOT_INSTALLED, NOT_READY, NOT_RUNNING, UP
+
+if TYPE_CHECKING:
+    from k8s_ha_tui.status.model import ClusterStatus, MasterStatus
+
+CLUSTER = "cluster"  # the node of a diagnosis about the cluster as a whole
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    node: str  # the node it is about, or CLUSTER
+    code: str  # stable, for scripts and alerts: split-brain, cut-off, apiserver-hung, ...
+    cause: str
+    evidence: tuple[str, ...]
+    next: str  # the next step: this tool's command or key, or what to run on the node
+    severity: str = "critical"  # critical | warning
+    # A remedy this tool can run, as (action, node, argument): ("maintenance", NODE, "on") or
+    # ("restart", NODE, SERVICE); the front ends turn it into an action behind its interlocks.
+    remedy: tuple[str, str, str] | None = None
+
+    def line(self) -> str:
+        where = "" if self.node == CLUSTER else f"{self.node}: "
+        return f"{where}{self.cause} — {self.next}"
+
+    def as_dict(self) -> dict:
+        return {"node": self.node, "code": self.code, "cause": self.cause, "evidence": list(self.evidence),
+                "next": self.next, "severity": self.severity,
+                "remedy": None if self.remedy is None else " ".join(self.remedy)}
+
+
+def diagnose(snap: ClusterStatus) -> list[Diagnosis]:
+    """Every diagnosis, the worst first: the VIP, then the nodes, then the apiservers."""
+    out = _split_brain(snap) + _no_holder(snap) + _api_down(snap)
+    for m in snap.masters:
+        out += _unreachable(snap, m) if not m.reachable else _services(snap, m) + _own_apiserver(snap, m)
+    out += _refused_by_haproxy(snap) + _priority_tie(snap)
+    for m in snap.masters:
+        if m.reachable:
+            out += _reload_pending(m) + _maintenance(snap, m)
+    out += [Diagnosis(w.name, "unreachable", f"unreachable: {w.error or 'no answer over SSH'}",
+                      (f"SSH to {w.address}: {w.error or 'no answer'}",),
+                      f"check {w.name}'s power and network; the masters do not depend on it", "warning")
+            for w in snap.workers if not w.reachable]
+    return sorted(out, key=lambda d: d.severity != "critical")
+
+
+# --- the VIP ----------------------------------------------------------------------------------
+
+def _hears(snap: ClusterStatus) -> dict[str, str]:
+    """BACKUP master → the master whose adverts it hears (keepalived's "Master router")."""
+    by_address = {m.address: m.name for m in snap.masters}
+    return {m.name: by_address.get(m.hears, m.hears) for m in snap.masters
+            if m.reachable and m.vrrp_state == "BACKUP" and m.hears}
+
+
+def _claim(m: MasterStatus) -> str:
+    held = "holds the VIP" if m.holds_vip else "does not hold the VIP"
+    return f"{m.name}: VRRP {m.vrrp_state}, {held}, priority {m.effective_priority or '?'}"
+
+
+def _split_brain(snap: ClusterStatus) -> list[Diagnosis]:
+    if not snap.split_brain:
+        return []
+    claim = sorted(set(snap.holders) | set(snap.claimants))
+    hears = _hears(snap)
+    followed = sorted({hears[b] for b in hears} & set(claim))
+    evidence = tuple([_claim(m) for m in snap.masters if m.name in claim]
+                     + [f"{b}: BACKUP, keepalived hears adverts from {heard}" for b, heard in sorted(hears.items())])
+    if len(followed) == 1:
+        keeper = followed[0]
+        return [Diagnosis(
+            node, "cut-off", "cut off from VRRP: it claims the VIP, but no other master hears its adverts",
+            evidence,
+            f"`maintenance {node} on` (key m): {node} drops the VIP and {keeper}, which the others follow, keeps "
+            f"it — that ends the split brain; then find what blocks VRRP (IP protocol 112) on {node}: "
+            "`nft list ruleset`, `tcpdump -nn ip proto 112`", remedy=("maintenance", node, "on"))
+            for node in claim if node != keeper]
+    by_priority = sorted((m for m in snap.masters if m.name in claim),
+                         key=lambda m: (m.effective_priority or 0, m.address), reverse=True)
+    keeper, others = by_priority[0].name, [m.name for m in by_priority[1:]]
+    return [Diagnosis(
+        CLUSTER, "split-brain", f"split brain: {', '.join(claim)} claim the VIP and do not hear each other",
+        evidence + ("no BACKUP master hears either, so the one cut off cannot be told",),
+        f"`maintenance {others[0]} on` (key m) ends it: {others[0]} drops the VIP, {keeper} (the highest "
+        "priority) keeps it; then check VRRP between them: firewall (IP protocol 112), multicast, router id",
+        remedy=("maintenance", others[0], "on"))]
+
+
+def _no_holder(snap: ClusterStatus) -> list[Diagnosis]:
+    if not snap.no_holder or not any(m.reachable for m in snap.masters):
+        return []
+    evidence = tuple(_claim(m) + (", in maintenance" if m.maintenance else "") + f", check {m.check}"
+                     for m in snap.masters if m.reachable)
+    if all(m.maintenance for m in snap.masters if m.reachable):
+        first = next(m.name for m in snap.masters if m.reachable)
+        step = f"`maintenance {first} off` (key m)"
+    else:
+        step = "the diagnoses below say why each master cannot; keepalived's journal: `journalctl -u keepalived -n 50`"
+    return [Diagnosis(CLUSTER, "no-holder", "no master holds the VIP", evidence, step)]
+
+
+def _api_down(snap: ClusterStatus) -> list[Diagnosis]:
+    if not snap.api_down or snap.bootstrap or snap.api_starting:
+        return []
+    asked = [n.name for n in (*snap.masters, *snap.workers) if n.reachable and n.api_via_vip is not None]
+    up = [m.name for m in snap.masters if m.reachable and m.apiserver == UP]
+    evidence = (f"GET /readyz through {snap.vip}:{snap.frontend_port}: no 200 from {', '.join(asked)}",
+                f"holder: {', '.join(snap.holders) or 'nobody'}",
+                f"apiservers that answer on their own masters: {', '.join(up) or 'none'}")
+    step = ("every apiserver fails: see each master's diagnosis" if not up else
+            f"HAProxy on the holder does not reach {', '.join(up)}: its backends and the diagnoses below")
+    return [Diagnosis(CLUSTER, "api-down", f"the API does not answer through the VIP {snap.vip}:{snap.frontend_port}",
+                      evidence, step)]
+
+
+# --- one master -------------------------------------------------------------------------------
+
+def _unreachable(snap: ClusterStatus, m: MasterStatus) -> list[Diagnosis]:
+    evidence = [f"SSH to {m.address}: {m.error or 'no answer'}", *_backend_views(snap, m.name)]
+    evidence += [f"{b}: BACKUP, hears {heard}" for b, heard in sorted(_hears(snap).items())]
+    taken = [h for h in snap.holders if h != m.name]
+    step = (f"check {m.name}'s power and network (console, BMC); "
+            + (f"{taken[0]} holds the VIP meanwhile; if {m.name} is only cut off it may still claim the VIP on its "
+               "side until it is back" if taken else "nobody else holds the VIP"))
+    return [Diagnosis(m.name, "unreachable", f"unreachable: {m.error or 'no answer over SSH'}", tuple(evidence), step,
+                      "warning" if taken else "critical")]
+
+
+def _audit_about(snap: ClusterStatus, node: str) -> list[str]:
+    """The newest audit entry that names the node: what somebody did there, on purpose."""
+    entries = [e for e in snap.recent_audit if node in e.target]
+    return [f"audit: {entries[-1].when} {entries[-1].text()}"] if entries else []
+
+
+def _services(snap: ClusterStatus, m: MasterStatus) -> list[Diagnosis]:
+    out = []
+    others = [h for h in snap.holders if h != m.name]
+    consequence = "it cannot hold the VIP" + (f"; {others[0]} holds it" if others else "")
+    severity = "warning" if others else "critical"
+    if m.keepalived in ("inactive", "failed"):
+        out.append(Diagnosis(
+            m.name, "keepalived-down", f"keepalived is not running ({m.keepalived}): {consequence}",
+            (f"systemctl is-active keepalived: {m.keepalived}", f"VRRP state: {m.vrrp_state}",
+             *_audit_about(snap, m.name)),
+            f"read why: `journalctl -u keepalived -n 50` on {m.name}; then `restart {m.name} keepalived`",
+            severity, remedy=("restart", m.name, "keepalived")))
+    if m.haproxy in ("inactive", "failed"):
+        out.append(Diagnosis(
+            m.name, "haproxy-down", f"HAProxy is not running ({m.haproxy}): keepalived's check fails, so {consequence}",
+            (f"systemctl is-active haproxy: {m.haproxy}", f"keepalived's check: {m.check}, VRRP {m.vrrp_state}",
+             *_audit_about(snap, m.name)),
+            f"read why: `journalctl -u haproxy -n 50` and `haproxy -c -f {PATHS.haproxy_cfg}` on {m.name}; then "
+            f"`restart {m.name} haproxy`", severity, remedy=("restart", m.name, "haproxy")))
+    elif m.vrrp_state == "FAULT" and not m.maintenance and m.keepalived == "active":
+        out.append(Diagnosis(
+            m.name, "check-failing", f"keepalived's HAProxy check fails although HAProxy runs: {consequence}",
+            (f"keepalived's check: {m.check}, VRRP FAULT", f"systemctl is-active haproxy: {m.haproxy}"),
+            f"run the check by hand on {m.name}: `{PATHS.check_script}; echo $?`; `ss -ltn` shows whether HAProxy "
+            "listens on the frontend port", severity))
+    return out
+
+
+_APISERVER = {
+    NOT_RUNNING: ("apiserver-not-running", "its kube-apiserver is not running: the apiserver port refuses connections",
+                  "on {node}: `crictl ps -a --name kube-apiserver` and `crictl logs` of the newest one; kubelet "
+                  "restarts it (`journalctl -u kubelet -n 50`)"),
+    HUNG: ("apiserver-hung", "its kube-apiserver is hung: it takes connections and never answers (TLS never "
+           "completes)", "on {node}: `crictl stop` the kube-apiserver container (kubelet starts a new one); "
+           "meanwhile HAProxy sends to the others (key d drains it for good)"),
+    NOT_READY: ("apiserver-not-ready", "its kube-apiserver answers but is not ready (/readyz is not 200)",
+                "on {node}: `curl -k https://{address}:{port}/readyz?verbose` names the failing check (etcd, most "
+                "often)"),
+    DOWN: ("apiserver-down", "its kube-apiserver does not answer",
+           "on {node}: `curl -kv https://{address}:{port}/readyz` and `crictl ps -a --name kube-apiserver`"),
+}
+
+
+def _backend_views(snap: ClusterStatus, master: str) -> list[str]:
+    """How every reachable HAProxy sees this master's apiserver: 'HAProxy on X: DOWN L6TOUT'."""
+    return [f"HAProxy on {h.name}: {b.status} {b.check_status}".rstrip()
+            for h in snap.masters if h.reachable for b in h.backends_of(master)]
+
+
+def _own_apiserver(snap: ClusterStatus, m: MasterStatus) -> list[Diagnosis]:
+    if m.apiserver not in FAILING:
+        return []
+    code, cause, step = _APISERVER[m.apiserver]
+    port = next((b.address.rsplit(":", 1)[-1] for h in snap.masters for b in h.backends_of(m.name)), "6443")
+    others_up = [o.name for o in snap.masters if o.name != m.name and o.reachable and o.apiserver == UP]
+    return [Diagnosis(
+        m.name, code, cause + (f"; HAProxy sends to {', '.join(others_up)}" if others_up else ""),
+        (f"its own /readyz: {m.apiserver}", *_backend_views(snap, m.name)),
+        step.format(node=m.name, address=m.address, port=port), "warning" if others_up else "critical")]
+
+
+def _refused_by_haproxy(snap: ClusterStatus) -> list[Diagnosis]:
+    """An apiserver that answers on its master, which some HAProxy does not send to: put out of
+    service by somebody (MAINT, DRAIN), or refused by that HAProxy's check."""
+    out = []
+    for a in snap.masters:
+        if not a.reachable or a.apiserver in FAILING or a.apiserver == NOT_INSTALLED:
+            continue
+        refused = [(h.name, b) for h in snap.masters if h.reachable for b in h.backends_of(a.name) if not b.up
+                   or b.status == "DRAIN"]
+        if not refused:
+            continue
+        states = {b.status for _, b in refused}
+        where = ", ".join(h for h, _ in refused)
+        if states <= {"MAINT", "DRAIN"}:
+            out.append(Diagnosis(a.name, "backend-out", f"its apiserver is out of service ({'/'.join(sorted(states))}) "
+                                 f"in HAProxy on {where}, on purpose", tuple(_backend_views(snap, a.name)
+                                 + _audit_about(snap, a.name)), f"`backend {a.name} ready` (key r) puts it back",
+                                 "warning"))
+        else:
+            codes = ", ".join(sorted({b.check_status for _, b in refused if b.check_status}))
+            out.append(Diagnosis(a.name, "backend-refused", f"its apiserver answers, but HAProxy on {where} refuses "
+                                 f"it (check {codes or '?'})", (f"its own /readyz: {a.apiserver}",
+                                                                *_backend_views(snap, a.name)),
+                                 f"what HAProxy's check sends differs from what answers, or the network between "
+                                 f"them drops it: `doctor` compares the configs; from {refused[0][0]}: "
+                                 f"`curl -kv https://{a.address}:<apiserver port>/readyz`", "warning"))
+    return out
+
+
+def _priority_tie(snap: ClusterStatus) -> list[Diagnosis]:
+    running = [m for m in snap.masters if m.reachable and m.keepalived == "active" and m.base_priority is not None]
+    out = []
+    for prio, count in Counter(m.base_priority for m in running).items():
+        if count < 2:
+            continue
+        tied = [m for m in running if m.base_priority == prio]
+        winner = max(tied, key=lambda m: tuple(int(x) for x in m.address.split(".") if x.isdigit()))
+        edited = [m for m in tied if m.topology_priority is not None and m.topology_priority != prio] or tied
+        for m in edited:
+            out.append(Diagnosis(
+                m.name, "priority-tie", f"priority tie: {', '.join(t.name for t in tied)} all run priority {prio}; "
+                f"VRRP gives the VIP to the higher address ({winner.name}), which nobody chose",
+                tuple(f"{t.name}: running priority {t.base_priority}, the topology says {t.topology_priority}"
+                      for t in tied),
+                f"set {m.name}'s priority back to {m.topology_priority} in {PATHS.keepalived_conf} and "
+                f"`systemctl reload keepalived` there, or `deploy` this tool's configs" if m.topology_priority
+                else "give every master its own priority", "warning"))
+    return out
+
+
+def _reload_pending(m: MasterStatus) -> list[Diagnosis]:
+    if not m.reload_pending:
+        return []
+    keepalived = any(p.startswith(PATHS.keepalived_conf) for p in m.reload_pending)
+    service = "keepalived" if keepalived else "haproxy"
+    return [Diagnosis(m.name, "reload-pending", "the config on disk differs from what runs: somebody edited it "
+                      "without a reload", m.reload_pending,
+                      f"`doctor` shows every difference; once the file is what you want, `systemctl reload {service}` "
+                      f"on {m.name} — or `deploy` puts this tool's config back", "warning")]
+
+
+def _maintenance(snap: ClusterStatus, m: MasterStatus) -> list[Diagnosis]:
+    if not m.maintenance:
+        return []
+    return [Diagnosis(m.name, "maintenance", "in maintenance: it will not take the VIP",
+                      (f"{PATHS.maintenance_file}: non-zero", f"VRRP {m.vrrp_state}", *_audit_about(snap, m.name)),
+                      f"`maintenance {m.name} off` (key m) when the work is done", "warning",
+                      remedy=("maintenance", m.name, "off"))]
