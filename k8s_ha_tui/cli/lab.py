@@ -152,7 +152,7 @@ def add_lab_commands(sub) -> None:
     fa.add_argument("node")
     fa.add_argument("kind", choices=list(KINDS))
     fa.add_argument("value", nargs="?", type=float, metavar="VALUE",
-                    help="vrrp-loss: PERCENT (0.01-100); pause: MS (1-60000)")
+                    help="vrrp-loss: PERCENT (0.01-100); pause: MS (1-60000); priority: PRIORITY (1-254)")
     fa.add_argument("--every", type=float, metavar="S",
                     help="pause: again every S seconds until `lab heal` (at most an hour)")
     fa.set_defaults(func=cmd_fault, on_interrupt="the fault may be partly in place: `lab status` shows it, "

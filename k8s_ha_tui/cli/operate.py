@@ -10,13 +10,14 @@ import sys
 from k8s_ha_tui.cli.common import Parents, bounded, go_ahead, lock_options, print_table
 from k8s_ha_tui.errors import UserError
 from k8s_ha_tui.status import cells
+from k8s_ha_tui.status.diagnosis import diagnose, document
 
 
 def print_status(snap) -> None:
     """The snapshot as a few lines and one table a person reads at 3 a.m."""
     holders = ", ".join(snap.holders) or "NOBODY"
     print(f"{snap.name}: VIP {snap.vip} held by {holders} — {snap.health.name}")
-    for d in snap.diagnosis:  # every alarm, as node, cause, evidence and the next step
+    for d in diagnose(snap):  # every alarm, as node, cause, evidence and the next step
         print(f"  {d.severity.upper()} {d.line()}")
         for fact in d.evidence:
             print(f"      · {fact}")
@@ -42,7 +43,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     topo = topology.load_topology(args.topology)
     snap = asyncio.run(snapshot(topo, policy_for(topo)))
     if args.json:
-        print(json.dumps(snap.as_dict(), indent=2))
+        print(json.dumps(document(snap), indent=2))
     else:
         print_status(snap)
     return int(snap.health)

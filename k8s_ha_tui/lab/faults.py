@@ -31,10 +31,17 @@ KINDS = {
     "vrrp-loss": "a random PERCENT of VRRP packets in and out are lost (a bad link); SSH keeps working",
     "pause": "keepalived freezes for MS milliseconds (SIGSTOP/SIGCONT of its process group: a VM stun "
              "or a GC stall); with --every S, again every S seconds until healed",
+    "config-edit": "keepalived.conf's priority is changed on disk by hand (to 99) and not reloaded: the "
+                   "file no longer says what runs",
+    "priority": "keepalived.conf's priority is set to PRIORITY by hand and reloaded (a tie, where another "
+                "master has it)",
 }
 # The faults that take a number: what it is, its unit and its range.
-VALUES = {"vrrp-loss": ("PERCENT", 0.01, 100.0), "pause": ("MS", 1, MAX_PAUSE_MS)}
-MASTER_ONLY = {"apiserver-down", "apiserver-hang", "haproxy-down", "keepalived-down", "pause"}
+VALUES = {"vrrp-loss": ("PERCENT", 0.01, 100.0), "pause": ("MS", 1, MAX_PAUSE_MS), "priority": ("PRIORITY", 1, 254)}
+MASTER_ONLY = {"apiserver-down", "apiserver-hang", "haproxy-down", "keepalived-down", "pause", "config-edit",
+               "priority"}
+KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+SAVED_CONF = f"{KEEPALIVED_CONF}.lab-saved"  # the file as it was before a hand edit, for the heal
 _SERVICE = {"apiserver-down": "kube-apiserver", "apiserver-hang": "kube-apiserver",
             "haproxy-down": "haproxy", "keepalived-down": "keepalived"}
 
@@ -74,8 +81,9 @@ def check_value(kind: str, value: float | None, every: float | None) -> None:
     name, low, high = VALUES[kind]
     if value is None:
         raise LabError(f"{kind} needs {name} ({low:g}-{high:g})")
-    if not low <= value <= high:
-        raise LabError(f"{kind} {value:g}: {name} must be {low:g}-{high:g}")
+    if not low <= value <= high or (kind == "priority" and value != int(value)):
+        raise LabError(f"{kind} {value:g}: {name} must be {'a whole number ' if kind == 'priority' else ''}"
+                       f"{low:g}-{high:g}")
     if every is not None:
         if kind != "pause":
             raise LabError("--every applies to pause only")
@@ -115,6 +123,19 @@ def stop_pause_loop(init: int, pgid: int | None) -> None:
     node_exec(init, ["sh", "-c", 'pf=/run/keepalived.pid; [ -s "$pf" ] && /bin/kill -s CONT -- "-$(cat "$pf")"; true'])
 
 
+def _hand_edit(init: int, priority: int, reload: bool) -> None:
+    """Edit every `priority` line of keepalived.conf as a person would (sed), keeping the file
+    as it was for the heal; then reload, or not."""
+    node_exec(init, ["sh", "-c", f"[ -e {SAVED_CONF} ] || cp -p {KEEPALIVED_CONF} {SAVED_CONF}; "
+                                 f"sed -i 's/^\\( *priority \\)[0-9]*/\\1{priority}/' {KEEPALIVED_CONF}"
+                                 + ("; /usr/local/sbin/systemctl reload keepalived" if reload else "")])
+
+
+def _undo_edit(init: int) -> None:
+    node_exec(init, ["sh", "-c", f"if [ -e {SAVED_CONF} ]; then mv -f {SAVED_CONF} {KEEPALIVED_CONF}; "
+                                 "/usr/local/sbin/systemctl reload keepalived || true; fi"])
+
+
 def inject(node: LabNode, init: int, kind: str, value: float | None = None) -> None:
     validate(node, kind)
     if kind == "apiserver-down":
@@ -136,6 +157,11 @@ def inject(node: LabNode, init: int, kind: str, value: float | None = None) -> N
         _nft(init, "".join(f"table inet {LOSS_TABLE} {{\n  chain {hook} {{\n"
                            f"    type filter hook {hook} priority 0; policy accept;\n    {rule}\n  }}\n}}\n"
                            for hook in ("input", "output")))
+    elif kind == "config-edit":
+        _hand_edit(init, 99, reload=False)
+    elif kind == "priority":
+        assert value is not None
+        _hand_edit(init, int(value), reload=True)
     elif kind == "offline":
         # Like a cut cable behind the switch: the node keeps its link up and notices nothing,
         # everyone else stops hearing it.
@@ -155,5 +181,7 @@ def heal(node: LabNode, init: int, kind: str, loop: int | None = None) -> None:
         node_exec(init, ["nft", "delete", "table", "inet", NFT_TABLE], check=False)
     elif kind == "vrrp-loss":
         node_exec(init, ["nft", "delete", "table", "inet", LOSS_TABLE], check=False)
+    elif kind in ("config-edit", "priority"):
+        _undo_edit(init)
     elif kind == "offline":
         ip("link", "set", node.bridge_port, "master", L.BRIDGE, netns=L.BRIDGE_NETNS)

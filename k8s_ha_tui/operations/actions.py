@@ -117,11 +117,12 @@ def stop_failover_target(snap: ClusterStatus, target: str | None) -> tuple[str, 
 
 def ends_split_brain(snap: ClusterStatus, node: str) -> str | None:
     """During a split brain: the claimant that keeps the VIP if `node` steps out (another one that
-    holds it), else None. Taking `node` out then ends the split brain; nothing has to move."""
+    holds it or is VRRP MASTER, so it holds it), else None. Taking `node` out then ends the split
+    brain; nothing has to move."""
     if not snap.split_brain:
         return None
     claim = set(snap.holders) | set(snap.claimants)
-    keeper = [h for h in snap.holders if h != node]
+    keeper = [h for h in snap.holders if h != node] + sorted(c for c in snap.claimants if c != node)
     return keeper[0] if node in claim and keeper else None
 
 

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote.apiserver import DOWN, FAILING, HUNG, NOT_INSTALLED, NOT_READY, NOT_RUNNING, UP
-
-if TYPE_CHECKING:
-    from k8s_ha_tui.status.model import ClusterStatus, MasterStatus
+from k8s_ha_tui.status.model import ClusterStatus, MasterStatus
 
 CLUSTER = "cluster"  # the node of a diagnosis about the cluster as a whole
 
@@ -44,6 +41,11 @@ class Diagnosis:
         return {"node": self.node, "code": self.code, "cause": self.cause, "evidence": list(self.evidence),
                 "next": self.next, "severity": self.severity,
                 "remedy": None if self.remedy is None else " ".join(self.remedy)}
+
+
+def document(snap: ClusterStatus) -> dict:
+    """The `status --json` document: the snapshot and its diagnosis."""
+    return {**snap.as_dict(), "diagnosis": [d.as_dict() for d in diagnose(snap)]}
 
 
 def diagnose(snap: ClusterStatus) -> list[Diagnosis]:

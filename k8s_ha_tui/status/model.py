@@ -13,7 +13,6 @@ from k8s_ha_tui.remote.apiserver import NOT_INSTALLED, UNKNOWN, UP
 from k8s_ha_tui.remote.auditlog import AuditEntry
 from k8s_ha_tui.remote.keepalived import RunningInstance
 from k8s_ha_tui.remote.lockfile import LockInfo
-from k8s_ha_tui.status.diagnosis import Diagnosis, diagnose
 
 
 class Health(IntEnum):
@@ -222,11 +221,6 @@ class ClusterStatus:
         return out
 
     @property
-    def diagnosis(self) -> list[Diagnosis]:
-        """Each thing wrong: node, cause, evidence, next step (status/diagnosis.py)."""
-        return diagnose(self)
-
-    @property
     def health(self) -> Health:
         if self.split_brain or self.no_holder or (self.api_down and not self.bootstrap and not self.api_starting):
             return Health.CRITICAL
@@ -251,7 +245,7 @@ class ClusterStatus:
         return next((m for m in self.masters if m.name == name), None)
 
     def as_dict(self) -> dict:
-        """The `status --json` document."""
+        """The `status --json` document, but its diagnosis (diagnosis.document adds it)."""
         return {
             "name": self.name,
             "vip": self.vip,
@@ -260,7 +254,6 @@ class ClusterStatus:
             "holders": self.holders,
             "split_brain": self.split_brain,
             "alarms": self.alarms,
-            "diagnosis": [d.as_dict() for d in self.diagnosis],
             "bootstrap": self.bootstrap,
             "notices": self.notices,
             "lock": None if self.lock is None else {k: v for k, v in asdict(self.lock).items() if k != "token"},

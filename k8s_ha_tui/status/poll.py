@@ -108,6 +108,20 @@ def master_status(topo: Topology, node: Master, output: str, backends, proxies=(
     )
 
 
+def answered(topo: Topology, node: Master, probe_output: str, show_stat: str) -> MasterStatus:
+    """A master's status from what it said: its probe's output and its HAProxy's `show stat`
+    (pure: also how recorded answers are replayed in the tests)."""
+    apiservers = {f"{m.address}:{topo.apiserver_port}": m.name for m in topo.masters}
+    servers = parse.attach_masters(parse.show_stat(show_stat), apiservers, {m.name for m in topo.masters})
+    return master_status(topo, node, probe_output, servers, parse.active_servers(show_stat))
+
+
+def worker_status(node: Node, probe_output: str) -> WorkerStatus:
+    """A worker's status from its answer: the API through the VIP, asked from there."""
+    api = answers.sections(probe_output).get("api", "").strip()
+    return WorkerStatus(node.name, node.address, True, api_via_vip=(api == "200") if api else None)
+
+
 @dataclass
 class Session:
     """One node's connection, its own poll loop, and what we last knew of it."""
@@ -124,6 +138,7 @@ class Session:
     wake: asyncio.Event | None = None
     vip_seen_at: float = 0.0  # when the address stream last changed holds_vip (monotonic)
     last_duration: float | None = None  # seconds the last poll took (None: it did not finish)
+    answer: tuple[str, str] = ("", "")  # what the node last said: probe output, `show stat` (for the record)
 
     def lost(self, error: str) -> None:
         if self.conn:
@@ -156,7 +171,6 @@ class Collector:
         self.on_snapshot = on_snapshot
         self.watch_vip = watch_vip
         self.stats = stats
-        self.apiservers = {f"{m.address}:{topo.apiserver_port}": m.name for m in topo.masters}
         self.sessions = [Session(m, True) for m in topo.masters] + [Session(w, False) for w in topo.workers]
         self.latest: ClusterStatus | None = None
 
@@ -177,15 +191,12 @@ class Collector:
             s.watcher = asyncio.ensure_future(self._watch_vip(s, s.conn))
         return True
 
-    async def _stats(self, conn: NodeConnection):
-        """`show stat` through the node's HAProxy admin socket (asyncssh UNIX-socket forwarding):
-        its servers (with the master each sends to) and each backend's active servers."""
+    async def _stats(self, conn: NodeConnection) -> str:
+        """`show stat` through the node's HAProxy admin socket (asyncssh UNIX-socket forwarding)."""
         try:
-            text = await conn.haproxy(PATHS.stats_socket, "show stat", STATS_TIMEOUT)
+            return await conn.haproxy(PATHS.stats_socket, "show stat", STATS_TIMEOUT)
         except Exception:  # no HAProxy, no permission, or garbage: the backends are unknown
-            return (), ()
-        servers = parse.attach_masters(parse.show_stat(text), self.apiservers, {m.name for m in self.topo.masters})
-        return servers, parse.active_servers(text)
+            return ""
 
     async def _poll(self, s: Session) -> NodeStatus:
         if not await self._ensure(s):
@@ -198,10 +209,11 @@ class Collector:
         status: NodeStatus
         try:
             if isinstance(s.node, Master):
-                out, (backends, proxies) = await asyncio.gather(
+                out, stat = await asyncio.gather(
                     conn.run(master_probe(self.topo, s.node, self.stats), timeout=PROBE_TIMEOUT, check=False),
                     self._stats(conn))
-                status = master_status(self.topo, s.node, str(out.stdout or ""), backends, proxies)
+                s.answer = (str(out.stdout or ""), stat)
+                status = answered(self.topo, s.node, *s.answer)
                 if s.vip_seen_at > asked_at and isinstance(s.last, MasterStatus):
                     # The address stream saw the VIP move while this probe was under way: it is newer.
                     status = replace(status, holds_vip=s.last.holds_vip)
@@ -212,8 +224,8 @@ class Collector:
                                      tracks_boost=s.last.tracks_boost)
             else:
                 out = await conn.run(_api_probe(self.topo), timeout=PROBE_TIMEOUT, check=False)
-                api = answers.sections(str(out.stdout or "")).get("api", "").strip()
-                status = WorkerStatus(s.node.name, s.node.address, True, api_via_vip=(api == "200") if api else None)
+                s.answer = (str(out.stdout or ""), "")
+                status = worker_status(s.node, s.answer[0])
         except SshError as exc:
             s.lost(str(exc).split(": ", 1)[-1])
             status = s.down_status()

@@ -24,11 +24,13 @@ from k8s_ha_tui.model.topology import Topology
 from k8s_ha_tui.operations import actions
 from k8s_ha_tui.operations.guard import LockOptions
 from k8s_ha_tui.remote.ssh import HostKeyPolicy, NodeConnection, SshError, connect
+from k8s_ha_tui.status.diagnosis import diagnose
 from k8s_ha_tui.status.events import EventTracker, Level
 from k8s_ha_tui.status.model import ClusterStatus, MasterStatus
 from k8s_ha_tui.status.poll import Collector
 from k8s_ha_tui.tui.confirm_modal import ConfirmModal
 from k8s_ha_tui.tui.detail_screen import DetailScreen
+from k8s_ha_tui.tui.diagnosis_screen import DiagnosisScreen, Remedy
 from k8s_ha_tui.tui.log_modal import LogModal
 from k8s_ha_tui.tui.messages import ActionFinished, StatusPolled
 from k8s_ha_tui.tui.palette import Palette
@@ -54,11 +56,12 @@ class MonitorApp(App):
         Binding("r", "backend('ready')", "Ready", tooltip="Put the selected apiserver back in service"),
         Binding("x", "backend('maint')", "Maint backend", tooltip="Take the selected apiserver out (maint)"),
         Binding("l", "logs", "Logs", tooltip="keepalived and haproxy journal of the selected master"),
+        Binding("e", "diagnosis", "Diagnosis", tooltip="Every diagnosis: evidence, next step, remedies"),
         Binding("t", "toggle_theme", "Theme", tooltip="Dark / light"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit(130)", "Quit", show=False, priority=True),
     ]
-    ACTIONS = ("failover", "maintenance", "backend")
+    ACTIONS = ("failover", "maintenance", "backend", "restart")
 
     # The state; keys are enabled or greyed from it (check_action), so they follow it.
     status: reactive[ClusterStatus | None] = reactive(None, bindings=True, always_update=True, init=False)
@@ -146,7 +149,7 @@ class MonitorApp(App):
     def _show(self, snap: ClusterStatus) -> None:
         """Every widget shows the snapshot; only cells that changed are written."""
         self.query_one(Banner).show(snap)
-        self.query_one(Alarms).show(snap)
+        self.query_one(Alarms).show(snap, diagnose(snap))
         self.query_one(MastersTable).show(snap, self.palette, self.size.width >= NARROW)
         self.query_one(BackendsMatrix).show(snap, self.palette, self.size.width >= NARROW)
         self.query_one(WorkersTable).show(snap, self.palette)
@@ -195,6 +198,8 @@ class MonitorApp(App):
             return None
         if action == "maintenance":
             return actions.Request("maintenance", sel.name, "off" if sel.maintenance else "on")
+        if action == "restart":
+            return actions.Request("restart", sel.name, str(parameters[0]) if parameters else "haproxy")
         return actions.Request("backend", sel.name, str(parameters[0]) if parameters else "drain")
 
     def refused(self, action: str, parameters: tuple[object, ...] = (),
@@ -254,8 +259,8 @@ class MonitorApp(App):
         if button not in BUTTONS:
             return
         _label, action, param = BUTTONS[button]
-        if action == "backend":
-            self.action_backend(str(param))
+        if action in ("backend", "restart"):
+            getattr(self, f"action_{action}")(str(param))
         else:
             getattr(self, f"action_{action}")()
 
@@ -353,6 +358,19 @@ class MonitorApp(App):
         request = self.request_for("backend", (state,))
         if request is not None:
             self._ask_then(f"Backend {state}: {request.node}", request)
+
+    def action_restart(self, service: str) -> None:
+        request = self.request_for("restart", (service,))
+        if request is not None:
+            self._ask_then(f"Restart {service}: {request.node}", request)
+
+    def action_diagnosis(self) -> None:
+        """Every diagnosis in full; a remedy chosen there is asked and run like a key."""
+        def chosen(remedy: Remedy | None) -> None:
+            if remedy is not None:
+                action, node, arg = remedy
+                self._ask_then(f"{action.capitalize()} {arg}: {node}", actions.Request(action, node, arg))
+        self.push_screen(DiagnosisScreen(), chosen)
 
     @work(exclusive=True, group="logs")
     async def action_logs(self) -> None:

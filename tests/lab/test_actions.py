@@ -39,10 +39,44 @@ def test_status_after_deploy_names_the_holder(settled):
     assert all(w["api_via_vip"] for w in st["workers"])
 
 
-def test_split_brain_is_critical(settled):
+def test_split_brain_is_critical_and_maintenance_on_the_cut_off_claimant_ends_it(settled):
     cluster.fault("k8s-master-01", "vrrp-drop")
-    rc, st = wait_for(lambda: (lambda r: r if r[1]["split_brain"] else None)(status(settled)), 20, "split brain")
+    rc, st = wait_for(lambda: (lambda r: r if len(r[1]["holders"]) == 2 else None)(status(settled)), 20,
+                      "both holding")
     assert rc == 2 and "SPLIT BRAIN" in st["alarms"][0]
+    cut = [d for d in st["diagnosis"] if d["code"] == "cut-off"]
+    assert [d["node"] for d in cut] == ["k8s-master-01"] and "maintenance k8s-master-01 on" in cut[0]["next"]
+    refused = tool("failover", "-t", str(settled.topology_path), "--yes")
+    assert refused.returncode == 3 and "split brain" in refused.stderr  # moving it on purpose: still refused
+    res = tool("maintenance", "-t", str(settled.topology_path), "k8s-master-01", "on", "--yes")
+    assert res.returncode == 0, res.stderr
+    assert "ends the split brain" in res.stdout and "the split brain is over" in res.stdout
+    assert settled.holders() == ["k8s-master-02"]
+    rc, st = status(settled)
+    assert not st["split_brain"] and [d["code"] for d in st["diagnosis"]] == ["maintenance"]
+
+
+def test_restart_checks_the_config_first_and_brings_the_service_back(settled):
+    cluster.fault("k8s-master-03", "haproxy-down")
+    res = tool("restart", "-t", str(settled.topology_path), "k8s-master-03", "haproxy", "--yes")
+    assert res.returncode == 0 and "haproxy restarted on k8s-master-03 and active" in res.stdout, res.stderr
+    wait_for(lambda: status(settled)[0] == 0, 20, "a healthy cluster after the restart")
+    settled.ssh("k8s-master-03", "cp -p /etc/haproxy/haproxy.cfg /root/haproxy.cfg.saved && "
+                                 "echo 'frontend broken' >> /etc/haproxy/haproxy.cfg && echo '  bind :notaport' "
+                                 ">> /etc/haproxy/haproxy.cfg")
+    try:
+        res = tool("restart", "-t", str(settled.topology_path), "k8s-master-03", "haproxy", "--yes")
+        assert res.returncode == 3 and "refuses the config on disk" in res.stderr and "nothing was restarted" \
+            in res.stderr, res.stderr
+        assert settled.ssh("k8s-master-03", "systemctl is-active haproxy", check=False).stdout.strip() == "active"
+    finally:
+        settled.ssh("k8s-master-03", "mv -f /root/haproxy.cfg.saved /etc/haproxy/haproxy.cfg")
+    for m in ("k8s-master-02", "k8s-master-03"):
+        settled.ssh(m, "echo 1 > /etc/keepalived/maintenance")
+    wait_for(lambda: [n["vrrp_state"] for n in status(settled)[1]["nodes"]] == ["MASTER", "FAULT", "FAULT"], 20,
+             "only master-01 left in the election")
+    res = tool("restart", "-t", str(settled.topology_path), "k8s-master-01", "keepalived", "--yes")
+    assert res.returncode == 3 and "would leave no holder" in res.stderr, res.stderr
 
 
 def test_offline_node_is_a_state_and_recovers(settled):

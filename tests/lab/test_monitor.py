@@ -13,6 +13,7 @@ from k8s_ha_tui.lab import cluster
 from k8s_ha_tui.remote.ssh import policy_for
 from k8s_ha_tui.tui.app import MonitorApp
 from k8s_ha_tui.tui.confirm_modal import ConfirmModal
+from k8s_ha_tui.tui.diagnosis_screen import DiagnosisScreen
 
 
 def events(app) -> str:
@@ -46,19 +47,33 @@ async def test_monitor_follows_failover_split_brain_and_a_lost_node(lab):
         assert res.returncode == 0, res.stderr
         await until(pilot, lambda: app.status.holders == ["k8s-master-01"], 20, "the VIP back on master-01")
 
-        # Split brain.
+        # Split brain: diagnosed, and ended from the monitor with the remedy the evidence points at.
         await asyncio.to_thread(cluster.fault, "k8s-master-01", "vrrp-drop")
-        await until(pilot, lambda: "SPLIT BRAIN" in str(app.query_one("#alarms", Static).render()), 20,
-                    "the split-brain alarm")
+        await until(pilot, lambda: "k8s-master-01: cut off from VRRP" in str(app.query_one("#alarms", Static).render())
+                    and len(app.status.holders) == 2, 20, "the split brain, diagnosed")
         assert app.query_one("#banner").has_class("critical")
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, DiagnosisScreen), 5, "the diagnosis screen")
+        assert "k8s-master-03: BACKUP, keepalived hears adverts from k8s-master-02" in \
+            str(app.screen.query_one("#diagnosis-text", Static).render())
+        await pilot.click("#remedy-0")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal), 5, "the question")
+        assert "ends the split brain" in str(app.screen.query_one("#confirm-text", Static).render())
+        await pilot.press("y")
+        await until(pilot, lambda: app.status.holders == ["k8s-master-02"] and not app.status.split_brain, 20,
+                    "one holder again")
+        assert "the split brain is over" in events(app)
         await asyncio.to_thread(cluster.heal, "k8s-master-01")
-        await until(pilot, lambda: not app.status.split_brain, 20, "the split brain to end")
+        res = await in_thread(sys.executable, "-m", "k8s_ha_tui", "maintenance", "-t", str(lab.topology_path),
+                              "k8s-master-01", "off", "--yes")
+        assert res.returncode == 0, res.stderr
+        await until(pilot, lambda: app.status.holders == ["k8s-master-01"], 20, "the VIP back on master-01")
 
         # A node that drops off the network is a state on the screen; the app keeps running.
         await asyncio.to_thread(cluster.fault, "k8s-master-03", "offline")
         await until(pilot, lambda: app.status.master("k8s-master-03").reachable is False, 30, "master-03 lost")
         assert "lost SSH to k8s-master-03" in events(app)
-        assert "unreachable: k8s-master-03" in str(app.query_one("#alarms", Static).render())
+        assert "k8s-master-03: unreachable" in str(app.query_one("#alarms", Static).render())
         await asyncio.to_thread(cluster.heal, "k8s-master-03")
         await until(pilot, lambda: app.status.master("k8s-master-03").reachable, 40, "master-03 back")
         assert "k8s-master-03 reachable again" in events(app)

@@ -20,7 +20,11 @@ from k8s_ha_tui.tui.messages import StatusPolled
 MOVED = snap(master(0, vrrp_state="FAULT", maintenance=True), master(1, vrrp_state="MASTER", holds_vip=True),
              master(2), t=1003.0)
 SPLIT = snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1, vrrp_state="MASTER", holds_vip=True),
-             master(2), t=1005.0)
+             master(2, hears=TOPO.masters[0].address), t=1005.0)  # master-03 hears master-01: 02 is cut off
+HUNG = snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1, apiserver="hung"), master(2), t=1004.0)
+HUNG = replace(HUNG, masters=tuple(replace(m, backends=tuple(
+    replace(b, status="DOWN", check_status="L6TOUT") if b.master == TOPO.masters[1].name else b for b in m.backends))
+    for m in HUNG.masters))
 LOST = snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1),
             MasterStatus(TOPO.masters[2].name, TOPO.masters[2].address, False, unreachable_since=1000.0,
                          error="no answer"), t=1010.0)
@@ -65,6 +69,15 @@ def test_vip_moved(snap_compare):
 def test_split_brain(snap_compare):
     later = replace(SPLIT, taken_at=1007.0)
     assert snap_compare(monitor(), terminal_size=(120, 40), run_before=showing(HEALTHY, SPLIT, later))
+
+
+def test_the_diagnosis_screen_with_its_remedy(snap_compare):
+    later = replace(SPLIT, taken_at=1007.0)
+    assert snap_compare(monitor(), terminal_size=(120, 40), run_before=showing(HEALTHY, SPLIT, later, keys=("e",)))
+
+
+def test_a_hung_apiserver_is_red_in_its_row(snap_compare):
+    assert snap_compare(monitor(), terminal_size=(120, 40), run_before=showing(HEALTHY, HUNG))
 
 
 def test_a_lost_node_and_a_drained_backend(snap_compare):

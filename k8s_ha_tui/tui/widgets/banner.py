@@ -1,11 +1,13 @@
 """The top line: the cluster, its VIP, who holds it, the health (coloured by it), and the lock;
-under it the alarms (red) or, calmly, where a setup stands (notices)."""
+under it the diagnoses (one line each: node, cause, next step; `e` shows the evidence) or,
+calmly, where a setup stands (notices)."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Static
 
+from k8s_ha_tui.status.diagnosis import Diagnosis
 from k8s_ha_tui.status.model import ClusterStatus, Health
 
 CLASSES = {Health.HEALTHY: "healthy", Health.DEGRADED: "degraded", Health.CRITICAL: "critical"}
@@ -36,17 +38,22 @@ class Banner(Static):
 
 class Alarms(Static):
     DEFAULT_CSS = """
-    Alarms { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
+    Alarms { height: auto; max-height: 5; padding: 0 1; color: $text-muted; text-wrap: nowrap;
+             text-overflow: ellipsis; }
     Alarms.alarm { color: $error; text-style: bold; }
     Alarms.notice { color: $text; }
     """
+    SHOWN = 3  # diagnoses on screen; the rest are counted (all of them: key e)
 
-    def show(self, snap: ClusterStatus) -> None:
-        lines = [f" ⚠ {'  ⚠ '.join(snap.alarms)}"] if snap.alarms else []
-        lines += [f" ➜ {notice}" for notice in snap.notices]
-        self.update("\n".join(lines) or " no alarms")
-        self.set_class(bool(snap.alarms), "alarm")
-        self.set_class(bool(snap.notices) and not snap.alarms, "notice")
+    def show(self, snap: ClusterStatus, diagnoses: list[Diagnosis]) -> None:
+        lines = [f"{'⚠' if d.severity == 'critical' else '•'} {d.line()}" for d in diagnoses[:self.SHOWN]]
+        if diagnoses:
+            more = len(diagnoses) - self.SHOWN
+            lines.append(f"  {f'{more} more; ' if more > 0 else ''}e: evidence, next steps and remedies")
+        lines += [f"➜ {notice}" for notice in snap.notices]
+        self.update(Text("\n".join(lines) or "no alarms"))  # Text: no markup in what nodes say
+        self.set_class(bool(diagnoses), "alarm")
+        self.set_class(bool(snap.notices) and not diagnoses, "notice")
 
 
 class Unavailable(Static):

@@ -21,6 +21,8 @@ BUTTONS = {
     "drain": ("Drain apiserver", "backend", "drain"),
     "ready": ("Ready apiserver", "backend", "ready"),
     "maint": ("Maint apiserver", "backend", "maint"),
+    "restart-keepalived": ("Restart keepalived", "restart", "keepalived"),
+    "restart-haproxy": ("Restart HAProxy", "restart", "haproxy"),
     "logs": ("Logs", "logs", None),
 }
 

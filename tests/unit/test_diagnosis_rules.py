@@ -1,0 +1,139 @@
+"""The diagnosis rules on recorded node answers: what the lab's real daemons said at the moment
+each fault was diagnosed (tests/lab/test_diagnosis.py records them with K8S_HA_RECORD), replayed
+without a lab; and the rules' own edges on snapshots built by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from k8s_ha_tui.errors import Refused
+from k8s_ha_tui.model.topology import load_topology
+from k8s_ha_tui.operations import actions
+from k8s_ha_tui.status.diagnosis import CLUSTER, diagnose, document
+from k8s_ha_tui.status.model import BackendServer, ClusterStatus, MasterStatus, WorkerStatus
+from k8s_ha_tui.status.poll import answered, worker_status
+
+RECORDED = Path(__file__).parent / "recorded"
+TOPO = load_topology(RECORDED / "topology.yaml")
+CASES = sorted(p for p in RECORDED.glob("*.json"))
+
+
+def replay(case: dict) -> ClusterStatus:
+    masters, workers = [], []
+    for node in (*TOPO.masters, *TOPO.workers):
+        said, error = case["answers"][node.name]
+        is_master = node in TOPO.masters
+        if said is None:
+            cls = MasterStatus if is_master else WorkerStatus
+            status = cls(node.name, node.address, False, 1000.0, error)
+        else:
+            status = answered(TOPO, node, *said) if is_master else worker_status(node, said[0])
+        (masters if is_master else workers).append(status)
+    return ClusterStatus(TOPO.name, TOPO.vip, TOPO.frontend_port, 1001.0, tuple(masters), tuple(workers))
+
+
+def test_every_fault_kind_is_recorded_on_the_holder_and_a_backup():
+    assert len(CASES) == 16, [p.name for p in CASES]
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_recorded_answers_give_the_diagnosis_the_lab_saw(path):
+    case = json.loads(path.read_text())
+    found = diagnose(replay(case))
+    mine = [d for d in found if d.node == case["node"] and d.code == case["code"]]
+    assert mine, [d.line() for d in found]
+    assert all(d.evidence and d.next for d in found)
+    assert not [d for d in found if d.code == case["code"] and d.node not in (case["node"], CLUSTER)]
+
+
+def test_split_brain_names_the_claimant_nobody_hears_and_the_remedy_is_allowed():
+    case = json.loads((RECORDED / "vrrp-drop-holder.json").read_text())
+    snap = replay(case)
+    cut = next(d for d in diagnose(snap) if d.code == "cut-off")
+    assert cut.node == "k8s-master-01" and cut.remedy == ("maintenance", "k8s-master-01", "on")
+    assert any("k8s-master-03: BACKUP, keepalived hears adverts from k8s-master-02" in e for e in cut.evidence)
+    question = actions.Request("maintenance", "k8s-master-01", "on").describe(snap)
+    assert "ends the split brain" in question and "k8s-master-02 keeps it" in question
+    with pytest.raises(Refused, match="split brain"):  # moving the VIP on purpose is still refused
+        actions.Request("failover").describe(snap)
+
+
+def test_the_hung_apiserver_is_told_from_one_that_is_not_running():
+    hung = replay(json.loads((RECORDED / "apiserver-hang-backup.json").read_text()))
+    dead = replay(json.loads((RECORDED / "apiserver-down-backup.json").read_text()))
+    assert hung.master("k8s-master-03").apiserver == "hung" and dead.master("k8s-master-03").apiserver == "not running"
+    hung_d = next(d for d in diagnose(hung) if d.node == "k8s-master-03")
+    assert "its own /readyz: hung" in hung_d.evidence  # HAProxy says L6TOUT only once its check times out
+    assert any("L4CON" in e for e in next(d for d in diagnose(dead) if d.node == "k8s-master-03").evidence)
+
+
+def master(i: int, **kw) -> MasterStatus:
+    m = TOPO.masters[i]
+    base = dict(keepalived="active", haproxy="active", vrrp_state="BACKUP", base_priority=150 - 10 * i,
+                effective_priority=150 - 10 * i, topology_priority=150 - 10 * i, check="GOOD", apiserver="up",
+                hears=TOPO.masters[0].address)
+    base.update(kw)
+    return MasterStatus(m.name, m.address, True, **base)
+
+
+def cluster(*masters: MasterStatus) -> ClusterStatus:
+    return ClusterStatus(TOPO.name, TOPO.vip, TOPO.frontend_port, 1000.0, masters)
+
+
+def test_a_split_brain_without_a_backup_to_tell_names_both_and_offers_the_lower_one():
+    snap = cluster(master(0, vrrp_state="MASTER", holds_vip=True, hears=None),
+                   master(1, vrrp_state="MASTER", holds_vip=True, hears=None))
+    (d,) = diagnose(snap)
+    assert d.code == "split-brain" and d.node == CLUSTER and d.remedy == ("maintenance", "k8s-master-02", "on")
+
+
+def test_a_drained_apiserver_is_out_on_purpose_with_the_way_back():
+    drained = BackendServer("b", "k8s-master-02", "DRAIN", "L7OK", 3, 10, "198.18.0.12:6443", "k8s-master-02")
+    snap = cluster(master(0, vrrp_state="MASTER", holds_vip=True, hears=None, backends=(drained,)), master(1))
+    (d,) = diagnose(snap)
+    assert (d.node, d.code, d.severity) == ("k8s-master-02", "backend-out", "warning") and "backend" in d.next
+
+
+def test_the_json_document_has_the_diagnosis_list():
+    snap = cluster(master(0, vrrp_state="MASTER", holds_vip=True, hears=None), master(1, apiserver="hung"))
+    doc = document(snap)
+    (d,) = doc["diagnosis"]
+    assert set(d) >= {"node", "cause", "evidence", "next"} and d["node"] == "k8s-master-02"
+    json.dumps(doc)
+
+
+STATES = st.sampled_from(["MASTER", "BACKUP", "FAULT", "STOP", "UNKNOWN"])
+SERVICES = st.sampled_from(["active", "inactive", "failed", "unknown"])
+APISERVERS = st.sampled_from(["up", "not running", "hung", "not ready", "down", "not installed", "unknown"])
+
+
+@st.composite
+def snapshots(draw):
+    masters = []
+    for i in range(3):
+        if draw(st.booleans()) and draw(st.booleans()):
+            m = TOPO.masters[i]
+            masters.append(MasterStatus(m.name, m.address, False, 1.0, draw(st.sampled_from([None, "timed out"]))))
+            continue
+        masters.append(master(i, vrrp_state=draw(STATES), keepalived=draw(SERVICES), haproxy=draw(SERVICES),
+                              apiserver=draw(APISERVERS), holds_vip=draw(st.booleans()),
+                              maintenance=draw(st.booleans()), base_priority=draw(st.sampled_from([130, 140, 150])),
+                              hears=draw(st.sampled_from([None, *[m.address for m in TOPO.masters], "garbage"])),
+                              api_via_vip=draw(st.sampled_from([None, True, False]))))
+    return cluster(*masters)
+
+
+@settings(max_examples=300, deadline=None)
+@given(snapshots())
+def test_every_alarm_has_a_diagnosis_and_the_rules_never_fail(snap):
+    found = diagnose(snap)
+    if snap.alarms:
+        assert found, snap.alarms
+    for d in found:
+        assert d.node and d.cause and d.next and d.severity in ("critical", "warning")
+        assert d.node == CLUSTER or snap.master(d.node) is not None
