@@ -141,7 +141,7 @@ def main() -> int:
     deploy(topology)
     result = {"time_to_diagnosis": diagnoses(topology, args.runs)}
     remedies = {}
-    for run in range(args.runs):
+    for _ in range(args.runs):
         for name, measure in (("maintenance on the cut-off claimant", lambda: split_brain_remedy(topology)),
                               ("restart haproxy on the holder", lambda: restart(topology, "haproxy")),
                               ("restart keepalived on the holder", lambda: restart(topology, "keepalived"))):
