@@ -5,11 +5,13 @@ does for the clients.
    while each fault the lab injects hits the VIP's holder and a backup; the time is from the
    injection to the first snapshot whose diagnosis names that node and the expected cause.
 2. Remedies, with the client loop (20 fresh TLS connections a second to /readyz through the
-   VIP): the split brain ended by `maintenance CLAIMANT on` (the claimant nobody hears), time
-   from the command to one holder and the failed requests; `restart NODE haproxy|keepalived` on
+   VIP): the split brain ended by `maintenance CLAIMANT on` (the claimant nobody hears, which
+   the clients reach: their host's neighbour entry for the VIP has its MAC, the worst case),
+   time from the command to one holder and the failed requests; `restart NODE haproxy|keepalived` on
    the holder, time to active and the failed requests.
 
-usage: .venv/bin/python bench/diagnosis.py [--runs N] [--json]   (root; N: 1-5, default 1)
+usage: .venv/bin/python bench/diagnosis.py [--runs N] [--part all|diagnosis|remedies] [--json]
+       (root; N: 1-5, default 1)
 Brings the lab up and deploys; leaves it up, healed.
 """
 
@@ -19,13 +21,14 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from benchlib import Client, cli, deploy, tool, vip_holders, wait_for
 
-from k8s_ha_tui.lab import cluster
+from k8s_ha_tui.lab import cluster, layout
 from k8s_ha_tui.model.topology import load_topology
 from k8s_ha_tui.remote.ssh import policy_for
 from k8s_ha_tui.status.diagnosis import diagnose
@@ -35,6 +38,7 @@ MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]
 ROLES = {"holder": "k8s-master-01", "backup": "k8s-master-03"}
 # fault (with its value) → the diagnosis code expected on the faulty node
 FAULTS = {("apiserver-down", None): "apiserver-not-running", ("apiserver-hang", None): "apiserver-hung",
+          ("apiserver-unready", None): "apiserver-not-ready",
           ("haproxy-down", None): "haproxy-down", ("keepalived-down", None): "keepalived-down",
           ("vrrp-drop", None): "cut-off", ("offline", None): "unreachable",
           ("config-edit", None): "reload-pending", ("priority", 140.0): "priority-tie"}
@@ -102,12 +106,23 @@ def with_clients(action) -> dict:
             "longest_gap_ms": report["longest_gap_ms"]}
 
 
+def reach(node: str) -> None:
+    """Make the clients' host reach the VIP at `node` (its neighbour entry set to that node's MAC),
+    as a host does whose last gratuitous ARP came from there: the remedy's worst case."""
+    links = json.loads(subprocess.run(["ip", "-n", layout.netns_of(node), "-j", "link", "show", layout.NODE_LINK],
+                                      capture_output=True, text=True, check=True).stdout)
+    subprocess.run(["ip", "neigh", "replace", layout.VIP, "lladdr", links[0]["address"], "dev", layout.ROOT_LINK,
+                    "nud", "reachable"], check=True)
+
+
 def split_brain_remedy(topology: Path) -> dict:
-    """vrrp-drop on the holder: it and the next master both hold the VIP; then the remedy."""
+    """vrrp-drop on the holder: it and the next master both hold the VIP, the clients reach the
+    cut-off one; then the remedy."""
     wait_for(lambda: healthy(topology), 60, "a healthy cluster")
     cluster.fault(ROLES["holder"], "vrrp-drop")
     try:
         wait_for(lambda: len(vip_holders(MASTERS)) == 2, 20, "the split brain")
+        reach(ROLES["holder"])
 
         def remedy() -> float:
             started = time.monotonic()
@@ -133,15 +148,16 @@ def restart(topology: Path, service: str) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=1, choices=range(1, 6), metavar="N")
+    ap.add_argument("--part", choices=["all", "diagnosis", "remedies"], default="all")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     topology = Path(cluster.up(3, 3, log=lambda _m: None))
     for m in MASTERS:
         cluster.heal(m)
     deploy(topology)
-    result = {"time_to_diagnosis": diagnoses(topology, args.runs)}
-    remedies = {}
-    for _ in range(args.runs):
+    result = {"time_to_diagnosis": diagnoses(topology, args.runs)} if args.part != "remedies" else {}
+    remedies: dict[str, list] = {}
+    for _ in range(args.runs if args.part != "diagnosis" else 0):
         for name, measure in (("maintenance on the cut-off claimant", lambda: split_brain_remedy(topology)),
                               ("restart haproxy on the holder", lambda: restart(topology, "haproxy")),
                               ("restart keepalived on the holder", lambda: restart(topology, "keepalived"))):

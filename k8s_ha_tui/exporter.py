@@ -27,6 +27,7 @@ from k8s_ha_tui.model.topology import Topology
 from k8s_ha_tui.remote.apiserver import NOT_INSTALLED, UNKNOWN, UP
 from k8s_ha_tui.remote.keepalived import STATS_NAMES
 from k8s_ha_tui.remote.ssh import HostKeyPolicy
+from k8s_ha_tui.status.diagnosis import diagnose
 from k8s_ha_tui.status.model import ClusterStatus
 from k8s_ha_tui.status.poll import Collector
 
@@ -102,6 +103,8 @@ def families(watches: Iterable[Watch]) -> list[Metric]:
         "duration": _gauge("k8s_ha_collect_duration_seconds", "The slowest node's last poll", ["cluster"]),
         "collected": _gauge("k8s_ha_last_collect_timestamp_seconds", "When the cluster was last collected",
                             ["cluster"]),
+        "diagnosis": _gauge("k8s_ha_diagnosis", "1 for each current diagnosis (node, cause code, severity): "
+                            "`status` says the evidence and the next step", ["cluster", "node", "code", "severity"]),
     }
     for w in watches:
         _cluster(f, w)
@@ -122,6 +125,8 @@ def _cluster(f: dict, w: Watch) -> None:
     f["split"].add_metric([c], int(snap.split_brain))
     f["health"].add_metric([c], int(snap.health))
     f["bootstrap"].add_metric([c], int(snap.bootstrap))
+    for d in diagnose(snap):
+        f["diagnosis"].add_metric([c, d.node, d.code, d.severity], 1)
     for m in snap.masters:
         f["reachable"].add_metric([c, m.name, "master"], int(m.reachable))
         if not m.reachable:

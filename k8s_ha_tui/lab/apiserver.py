@@ -1,8 +1,9 @@
 """The lab's stand-in kube-apiserver: TLS, and the health endpoints HAProxy and people probe.
 
 Standalone (imports nothing of the package) because the lab's `systemctl` starts it inside a
-node. It can be made to die (SIGKILL) or hang (SIGSTOP keeps the socket; the kernel still
-accepts connections, nobody answers) by the lab's faults.
+node. It can be made to die (SIGKILL), hang (SIGSTOP keeps the socket; the kernel still
+accepts connections, nobody answers) or report not ready (SIGUSR1: /readyz answers 500, as a
+kube-apiserver whose etcd check fails; SIGUSR2: ready again) by the lab's faults.
 
 usage: apiserver.py --port 6443 --cert FILE --key FILE --name NODE [--pidfile FILE]
 """
@@ -10,11 +11,13 @@ usage: apiserver.py --port 6443 --cert FILE --key FILE --name NODE [--pidfile FI
 import argparse
 import json
 import os
+import signal
 import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HEALTH = ("/readyz", "/healthz", "/livez")
+STATE = {"ready": True}  # SIGUSR1 / SIGUSR2 flip it
 
 
 def make_handler(node: str):
@@ -33,7 +36,9 @@ def make_handler(node: str):
 
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             path = self.path.split("?", 1)[0]
-            if path in HEALTH:
+            if path == "/readyz" and not STATE["ready"]:
+                self._send(500, b"[-]etcd failed: reason withheld\nreadyz check failed", "text/plain; charset=utf-8")
+            elif path in HEALTH:
                 self._send(200, b"ok", "text/plain; charset=utf-8")
             elif path == "/version":
                 body: dict[str, object] = {"major": "1", "minor": "30", "gitVersion": "v1.30.0-lab", "node": node}
@@ -80,6 +85,8 @@ def main() -> int:
         with open(tmp, "w") as f:
             f.write(f"{os.getpid()}\n")
         os.replace(tmp, args.pidfile)
+    signal.signal(signal.SIGUSR1, lambda *_: STATE.update(ready=False))
+    signal.signal(signal.SIGUSR2, lambda *_: STATE.update(ready=True))
     print(f"lab kube-apiserver for {args.name} on {args.bind}:{args.port}", flush=True)
     try:
         server.serve_forever()

@@ -24,6 +24,7 @@ MAX_PAUSE_MS = 60_000
 KINDS = {
     "apiserver-down": "the kube-apiserver process dies (SIGKILL)",
     "apiserver-hang": "the kube-apiserver stops answering but keeps its socket (SIGSTOP)",
+    "apiserver-unready": "the kube-apiserver answers /readyz with 500, as when its etcd check fails",
     "haproxy-down": "HAProxy dies (SIGKILL to its master and workers)",
     "keepalived-down": "keepalived dies (SIGKILL to all its processes: no goodbye advert)",
     "vrrp-drop": "the node stops sending and receiving VRRP (IP protocol 112); SSH keeps working",
@@ -38,8 +39,8 @@ KINDS = {
 }
 # The faults that take a number: what it is, its unit and its range.
 VALUES = {"vrrp-loss": ("PERCENT", 0.01, 100.0), "pause": ("MS", 1, MAX_PAUSE_MS), "priority": ("PRIORITY", 1, 254)}
-MASTER_ONLY = {"apiserver-down", "apiserver-hang", "haproxy-down", "keepalived-down", "pause", "config-edit",
-               "priority"}
+MASTER_ONLY = {"apiserver-down", "apiserver-hang", "apiserver-unready", "haproxy-down", "keepalived-down", "pause",
+               "config-edit", "priority"}
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 SAVED_CONF = f"{KEEPALIVED_CONF}.lab-saved"  # the file as it was before a hand edit, for the heal
 _SERVICE = {"apiserver-down": "kube-apiserver", "apiserver-hang": "kube-apiserver",
@@ -142,6 +143,8 @@ def inject(node: LabNode, init: int, kind: str, value: float | None = None) -> N
         _signal_service(init, "kube-apiserver", "KILL", group=False)
     elif kind == "apiserver-hang":
         _signal_service(init, "kube-apiserver", "STOP", group=False)
+    elif kind == "apiserver-unready":
+        _signal_service(init, "kube-apiserver", "USR1", group=False)
     elif kind in ("haproxy-down", "keepalived-down"):
         _signal_service(init, _SERVICE[kind], "KILL", group=True)
     elif kind == "vrrp-drop":
@@ -175,6 +178,8 @@ def heal(node: LabNode, init: int, kind: str, loop: int | None = None) -> None:
         stop_pause_loop(init, loop)
     elif kind == "apiserver-hang":
         _signal_service(init, "kube-apiserver", "CONT", group=False)
+    elif kind == "apiserver-unready":
+        _signal_service(init, "kube-apiserver", "USR2", group=False)
     elif kind in _SERVICE:
         _systemctl(init, "start", _SERVICE[kind])
     elif kind == "vrrp-drop":

@@ -258,6 +258,20 @@ async def _wait_released(conn: NodeConnection, vip: str, timeout: float) -> floa
     raise UserError(f"{conn.name} still holds the VIP after {timeout:g} s", code=1)
 
 
+async def _announce(snap: ClusterStatus, keeper: str, conn_for: ConnFor) -> str:
+    """After a split brain, clients whose ARP entry still has the other claimant's address fail
+    until the keeper's next gratuitous ARP (up to vrrp_garp_master_refresh, 10 s; measured: 3 s
+    without an answer). A keepalived reload sends them at once (measured in the lab: the entry
+    right within 0.3 s) and changes nothing else — unless its files differ from what runs, so then
+    it is not done."""
+    m = snap.master(keeper)
+    if m is None or any(p.startswith(PATHS.keepalived_conf) for p in m.reload_pending):
+        return (f"{keeper}'s keepalived.conf differs from what runs, so it was not reloaded to re-announce the VIP: "
+                "clients follow at its next gratuitous ARP")
+    await (await conn_for(keeper)).run("systemctl reload keepalived", timeout=30, label="systemctl reload keepalived")
+    return f"{keeper} re-announced the VIP (gratuitous ARP, by a keepalived reload)"
+
+
 async def maintenance(snap: ClusterStatus, conn_for: ConnFor, node: str, on: bool, method: str = "file") -> Outcome:
     check_maintenance(snap, node, on, method)
     stop = method == "stop"
@@ -270,8 +284,10 @@ async def maintenance(snap: ClusterStatus, conn_for: ConnFor, node: str, on: boo
         else:
             await _write_flag(conn, PATHS.maintenance_file, 1)
         await _wait_released(conn, snap.vip, MOVE_TIMEOUT)
-        return Outcome("maintenance", node, f"on: {node} dropped the VIP, {keeper} keeps it: the split brain is over",
-                       time.monotonic() - started)
+        seconds = time.monotonic() - started
+        announced = await _announce(snap, keeper, conn_for)
+        return Outcome("maintenance", node, f"on: {node} dropped the VIP, {keeper} keeps it: the split brain is over; "
+                       + announced, seconds)
     if on and node in snap.holders:
         return await failover(snap, conn_for, method="stop" if stop else "boost")
     conn = await conn_for(node)
@@ -377,7 +393,9 @@ class Request:
                 how = "keepalived stops there" if self.stop else "keepalived there goes to FAULT"
                 return (f"Split brain: {', '.join(sorted(set(snap.holders) | set(snap.claimants)))} claim the VIP. "
                         f"Maintenance on for {node}: {how} and drops the VIP; {keeper} keeps it — this ends the "
-                        f"split brain. {node} stays out of the election until 'maintenance {node} off'.")
+                        f"split brain — and re-announces it (a keepalived reload: gratuitous ARPs, so clients "
+                        f"that still reach {node} move at once). {node} stays out of the election until "
+                        f"'maintenance {node} off'.")
             if on and node in snap.holders:
                 how = "keepalived stops there, break-before-make" if self.stop else "make-before-break"
                 plan_failover(snap, None, "stop" if self.stop else "boost")

@@ -29,6 +29,7 @@ BOUND = 20.0  # seconds from the fault to its diagnosis; measured: bench/diagnos
 EXPECTED = {
     "apiserver-down": "apiserver-not-running",
     "apiserver-hang": "apiserver-hung",
+    "apiserver-unready": "apiserver-not-ready",
     "haproxy-down": "haproxy-down",
     "keepalived-down": "keepalived-down",
     "vrrp-drop": "cut-off",

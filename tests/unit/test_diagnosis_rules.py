@@ -137,3 +137,19 @@ def test_every_alarm_has_a_diagnosis_and_the_rules_never_fail(snap):
     for d in found:
         assert d.node and d.cause and d.next and d.severity in ("critical", "warning")
         assert d.node == CLUSTER or snap.master(d.node) is not None
+
+
+def test_restart_is_refused_where_it_would_leave_no_holder_or_makes_no_sense():
+    alone = cluster(master(0, vrrp_state="MASTER", holds_vip=True, hears=None),
+                    master(1, vrrp_state="FAULT", maintenance=True), master(2, vrrp_state="FAULT", maintenance=True))
+    with pytest.raises(Refused, match="would leave no holder"):
+        actions.Request("restart", "k8s-master-01", "keepalived").describe(alone)
+    assert "connections through the VIP are cut once" in \
+        actions.Request("restart", "k8s-master-01", "haproxy").describe(alone)  # the VIP stays: allowed
+    with pytest.raises(Refused, match="unknown service"):
+        actions.Request("restart", "k8s-master-01", "nginx").describe(alone)
+    lost = cluster(master(0, vrrp_state="MASTER", holds_vip=True, hears=None), master(1),
+                   MasterStatus(TOPO.masters[2].name, TOPO.masters[2].address, False))
+    with pytest.raises(Refused, match="unreachable"):
+        actions.Request("restart", "k8s-master-03", "haproxy").describe(lost)
+    assert "may come back by priority" in actions.Request("restart", "k8s-master-01", "keepalived").describe(lost)

@@ -73,6 +73,7 @@ def test_metrics_of_a_cluster_under_the_names_dashboards_use():
     assert value(s, "k8s_ha_vrrp_effective_priority", cluster=c, node=m1) == 150
     assert value(s, "k8s_ha_collect_duration_seconds", cluster=c) == 0.25
     assert value(s, "k8s_ha_last_collect_timestamp_seconds", cluster=c) == 1000.0
+    assert value(s, "k8s_ha_diagnosis", cluster=c, node="k8s-master-03", code="unreachable", severity="warning") == 1
 
 
 def test_vip_moves_are_counted_from_snapshots():
