@@ -11,7 +11,6 @@ files on disk against what runs, and the audit trail.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from k8s_ha_tui.paths import PATHS
@@ -243,12 +242,9 @@ def _refused_by_haproxy(snap: ClusterStatus) -> list[Diagnosis]:
 
 
 def _priority_tie(snap: ClusterStatus) -> list[Diagnosis]:
-    running = [m for m in snap.masters if m.reachable and m.keepalived == "active" and m.base_priority is not None]
     out = []
-    for prio, count in Counter(m.base_priority for m in running).items():
-        if count < 2:
-            continue
-        tied = [m for m in running if m.base_priority == prio]
+    for tied in snap.priority_ties:
+        prio = tied[0].base_priority
         winner = max(tied, key=lambda m: tuple(int(x) for x in m.address.split(".") if x.isdigit()))
         edited = [m for m in tied if m.topology_priority is not None and m.topology_priority != prio] or tied
         for m in edited:

@@ -197,6 +197,19 @@ class ClusterStatus:
         return out
 
     @property
+    def priority_ties(self) -> list[list[MasterStatus]]:
+        """Running masters whose keepalived runs the same base priority (a hand edit, say): VRRP
+        then gives the VIP to the higher address, which nobody chose."""
+        running = [m for m in self.masters if m.reachable and m.keepalived == "active" and m.base_priority is not None]
+        prios = [m.base_priority for m in running]
+        return [[m for m in running if m.base_priority == p] for p in dict.fromkeys(prios) if prios.count(p) > 1]
+
+    @property
+    def reload_pending(self) -> list[str]:
+        """Reachable masters whose config files differ from what their daemons run."""
+        return [m.name for m in self.masters if m.reachable and m.reload_pending]
+
+    @property
     def api_down(self) -> bool:
         """Nobody who could ask got an answer through the VIP."""
         answers = [n.api_via_vip for n in (*self.masters, *self.workers) if n.reachable and n.api_via_vip is not None]
@@ -217,6 +230,9 @@ class ClusterStatus:
         if self.backends_down:
             out.append(f"backends down: {', '.join(self.backends_down)}")
         out += [f"{m.name} in maintenance" for m in self.masters if m.maintenance]
+        out += [f"priority tie: {', '.join(m.name for m in tie)} all run {tie[0].base_priority}"
+                for tie in self.priority_ties]
+        out += [f"{name}: config on disk differs from what runs (a reload is pending)" for name in self.reload_pending]
         out += list(self.alarms_extra)
         return out
 
@@ -225,7 +241,7 @@ class ClusterStatus:
         if self.split_brain or self.no_holder or (self.api_down and not self.bootstrap and not self.api_starting):
             return Health.CRITICAL
         if (self.bootstrap or self.not_installed or self.unreachable or self.impaired or self.backends_down
-                or any(m.maintenance for m in self.masters)):
+                or any(m.maintenance for m in self.masters) or self.priority_ties or self.reload_pending):
             return Health.DEGRADED
         return Health.HEALTHY
 

@@ -38,7 +38,7 @@ def replay(case: dict) -> ClusterStatus:
 
 
 def test_every_fault_kind_is_recorded_on_the_holder_and_a_backup():
-    assert len(CASES) == 16, [p.name for p in CASES]
+    assert len(CASES) == 18, [p.name for p in CASES]
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
