@@ -3,34 +3,19 @@ in a modal screen, following the monitor's status as it changes (a watch, not a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, cast
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button
 
-from k8s_ha_tui.model.topology import Topology
-from k8s_ha_tui.status.model import ClusterStatus
+from k8s_ha_tui.tui.following import FollowingScreen
 from k8s_ha_tui.tui.widgets.detail import MasterDetail
 
 
-class Monitor(Protocol):
-    """What the screen reads of the app that shows it (no import of the app: no cycle)."""
-
-    status: ClusterStatus | None
-    topo: Topology
-    history: dict[str, Sequence[str]]
-
-    def refusal_for(self, name: str, action: str, param: str | None) -> str | None: ...
-
-
-class DetailScreen(ModalScreen[str | None]):
+class DetailScreen(FollowingScreen[str]):
     """Dismissed with the button pressed (the monitor then runs that action), or None."""
 
-    BINDINGS = [Binding("escape,q", "dismiss_none", "Close")]
+    BINDINGS = [Binding("escape,q", "close", "Close")]
     DEFAULT_CSS = """
     DetailScreen { align: center middle; }
     DetailScreen #detail { width: 100; max-width: 96%; height: auto; max-height: 96%; padding: 0 1;
@@ -41,19 +26,12 @@ class DetailScreen(ModalScreen[str | None]):
         super().__init__()
         self.master_name = name
 
-    @property
-    def monitor(self) -> Monitor:
-        return cast(Monitor, self.app)
-
     def compose(self) -> ComposeResult:
         with Vertical(id="detail"):
             yield MasterDetail()
             yield Button("Close", id="close", variant="primary", compact=True)
 
-    def on_mount(self) -> None:
-        self.watch(self.app, "status", lambda _snap: self.refresh_detail())  # also calls it now
-
-    def refresh_detail(self) -> None:
+    def follow(self) -> None:
         """What the interlocks allow now, for the monitor's latest snapshot."""
         m = self.monitor
         self.query_one(MasterDetail).show(m.status, self.master_name, m.topo.check.weight,
@@ -63,6 +41,3 @@ class DetailScreen(ModalScreen[str | None]):
         event.stop()
         pressed = event.button.id or ""
         self.dismiss(pressed.removeprefix("do-") if pressed.startswith("do-") else None)
-
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)

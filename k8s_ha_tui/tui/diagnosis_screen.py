@@ -4,17 +4,14 @@ keys). It follows the monitor's status while open, as the detail screen does."""
 
 from __future__ import annotations
 
-from typing import cast
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from k8s_ha_tui.status.diagnosis import Diagnosis, diagnose
-from k8s_ha_tui.tui.detail_screen import Monitor
+from k8s_ha_tui.tui.following import FollowingScreen
 
 Remedy = tuple[str, str, str]
 
@@ -39,7 +36,7 @@ def as_text(diagnoses: list[Diagnosis]) -> Text:
     return out
 
 
-class DiagnosisScreen(ModalScreen[Remedy | None]):
+class DiagnosisScreen(FollowingScreen[Remedy]):
     """Dismissed with the remedy to run (the monitor asks first), or None."""
 
     BINDINGS = [Binding("escape,q,e", "close", "Close")]
@@ -56,10 +53,6 @@ class DiagnosisScreen(ModalScreen[Remedy | None]):
         super().__init__()
         self.remedies: list[Remedy] = []
 
-    @property
-    def monitor(self) -> Monitor:
-        return cast(Monitor, self.app)
-
     def compose(self) -> ComposeResult:
         snap = self.monitor.status
         diagnoses = diagnose(snap) if snap is not None else []
@@ -72,10 +65,7 @@ class DiagnosisScreen(ModalScreen[Remedy | None]):
                     yield Button(remedy_label(remedy), id=f"remedy-{i}", variant="warning", compact=True)
                 yield Button("Close", id="close", variant="primary", compact=True)
 
-    def on_mount(self) -> None:
-        self.watch(self.app, "status", lambda _snap: self.refresh_diagnosis())
-
-    def refresh_diagnosis(self) -> None:
+    def follow(self) -> None:
         """The text follows the status; a remedy the interlocks refuse now is disabled."""
         snap = self.monitor.status
         self.query_one("#diagnosis-text", Static).update(as_text(diagnose(snap) if snap is not None else []))
@@ -89,6 +79,3 @@ class DiagnosisScreen(ModalScreen[Remedy | None]):
         event.stop()
         pressed = event.button.id or ""
         self.dismiss(self.remedies[int(pressed.removeprefix("remedy-"))] if pressed.startswith("remedy-") else None)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
