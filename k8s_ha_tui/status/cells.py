@@ -26,13 +26,17 @@ def vrrp(m: MasterStatus) -> Cell:
     return m.vrrp_state, tone
 
 
-def priority(m: MasterStatus) -> Cell:
-    return f"{m.effective_priority or '?'}/{m.base_priority or '?'}", ""
+def priority(m: MasterStatus, short: bool = False) -> Cell:
+    """effective/base; `short`: the effective one alone."""
+    return (f"{m.effective_priority or '?'}" if short else f"{m.effective_priority or '?'}/{m.base_priority or '?'}"), ""
 
 
-def service(state: str) -> Cell:
-    """systemd's word, short: active → up."""
-    return ("up", "") if state == "active" else (state, "bad")
+SHORT_SERVICE = {"inactive": "off", "failed": "fail", "unknown": "?"}
+
+
+def service(state: str, short: bool = False) -> Cell:
+    """systemd's word, short: active → up (`short`: inactive → off, failed → fail)."""
+    return ("up", "") if state == "active" else (SHORT_SERVICE.get(state, state) if short else state, "bad")
 
 
 def check(m: MasterStatus) -> Cell:
@@ -82,13 +86,15 @@ def backend(b: BackendServer | None, age: bool = True, installed: bool = True) -
     return f"{b.status} {b.check_status}" + (f" {b.last_change_s or 0}s" if age else ""), tone
 
 
-def master_row(m: MasterStatus, bootstrap: bool = False, short: bool = False) -> list[Cell]:
-    """The masters table's cells: master, VRRP, prio, check, VIP, maint, keepalived, haproxy, its
-    own apiserver, the API through the VIP from there."""
+def master_row(m: MasterStatus, bootstrap: bool = False, short: bool = False, label: str | None = None) -> list[Cell]:
+    """The masters table's cells: master (or its `label`), VRRP, prio, check, VIP, maint,
+    keepalived, haproxy, its own apiserver, the API through the VIP from there; `short` words
+    for a narrow terminal."""
+    name = (label or m.name, "")
     if not m.reachable:
-        return [(m.name, ""), vrrp(m), *([("", "")] * (len(MASTER_COLUMNS) - 2))]
-    return [(m.name, ""), vrrp(m), priority(m), check(m), holds_vip(m), maintenance(m), service(m.keepalived),
-            service(m.haproxy), apiserver(m, short), api(m, bootstrap)]
+        return [name, vrrp(m), *([("", "")] * (len(MASTER_COLUMNS) - 2))]
+    return [name, vrrp(m), priority(m, short), check(m), holds_vip(m), maintenance(m), service(m.keepalived, short),
+            service(m.haproxy, short), apiserver(m, short), api(m, bootstrap)]
 
 
 def apiservers_up(m: MasterStatus) -> Cell:
@@ -101,6 +107,8 @@ def apiservers_up(m: MasterStatus) -> Cell:
 
 
 MASTER_COLUMNS = ("master", "VRRP", "prio", "check", "VIP", "maint", "keepalived", "haproxy", "apiserver", "API")
+# The same columns' headers on a narrow terminal (with short names and words: 80 columns fit).
+SHORT_COLUMNS = ("master", "VRRP", "prio", "check", "VIP", "maint", "ka", "hap", "apisrv", "API")
 
 
 def short_names(names: list[str]) -> list[str]:

@@ -42,6 +42,7 @@ from k8s_ha_tui.tui.widgets.masters import MastersTable
 from k8s_ha_tui.tui.widgets.workers import WorkersTable
 
 NARROW = 110  # columns: below this, backend cells drop their age (seconds since the last change)
+COMPACT = 96  # columns: below this, the masters table has short names, headers and words
 STACK = 76  # columns: below this, the backends and workers panels stack
 PANE = 140  # columns: from here on, the selected master's detail is a pane beside the tables
 
@@ -150,7 +151,7 @@ class MonitorApp(App):
         """Every widget shows the snapshot; only cells that changed are written."""
         self.query_one(Banner).show(snap)
         self.query_one(Alarms).show(snap, diagnose(snap))
-        self.query_one(MastersTable).show(snap, self.palette, self.size.width >= NARROW)
+        self.query_one(MastersTable).show(snap, self.palette, short=self.size.width < COMPACT)
         self.query_one(BackendsMatrix).show(snap, self.palette, self.size.width >= NARROW)
         self.query_one(WorkersTable).show(snap, self.palette)
         self._show_selection()

@@ -11,16 +11,35 @@ from k8s_ha_tui.tui.widgets.keyed_table import KeyedTable
 
 class MastersTable(KeyedTable):
     DEFAULT_CSS = "MastersTable { height: auto; border: round $primary; overflow-x: hidden; }"
+    short: bool | None = None  # the headers and words in use (None: no columns yet)
 
     def on_mount(self) -> None:
-        for name in cells.MASTER_COLUMNS:
-            self.add_column(name, key=name)
         self.border_title = "masters (enter: details and buttons)"
 
-    def show(self, snap: ClusterStatus, palette: Palette, wide: bool = True) -> None:
+    def _columns(self, short: bool) -> None:
+        """Build the columns for the width, and again only when the terminal is resized across
+        COMPACT (never for a snapshot); the selected master stays selected."""
+        if short == self.short:
+            return
+        selected = self.selected
+        if self.short is not None:
+            self.clear(columns=True)
+            self._shown.clear()
+        for key, label in zip(cells.MASTER_COLUMNS, cells.SHORT_COLUMNS if short else cells.MASTER_COLUMNS):
+            self.add_column(label, key=key)
+        self.short = short
+        self.call_after_refresh(self._select, selected)
+
+    def _select(self, name: str | None) -> None:
+        if name is not None and name in self._shown:
+            self.move_cursor(row=self.get_row_index(name))
+
+    def show(self, snap: ClusterStatus, palette: Palette, short: bool = False) -> None:
+        self._columns(short)
         rows, bootstrap = [], snap.bootstrap
-        for m in snap.masters:
-            row = cells.master_row(m, bootstrap, short=not wide)
+        labels = cells.short_names([m.name for m in snap.masters]) if short else [m.name for m in snap.masters]
+        for m, label in zip(snap.masters, labels):
+            row = cells.master_row(m, bootstrap, short=short, label=label)
             rows.append((m.name, [palette.shown(row[0], bold=True), *(palette.shown(c) for c in row[1:])]))
         self.set_rows(rows)
 
