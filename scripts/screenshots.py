@@ -92,6 +92,10 @@ async def monitor_shots() -> None:
         await until(pilot, lambda: any("SPLIT BRAIN" in line.text for line in app.query_one("#events").lines))
         await pilot.pause(1.0)
         save("monitor-split-brain")
+        await pilot.press("e")
+        await pilot.pause(1.0)
+        save("monitor-diagnosis")
+        await pilot.press("escape")
         await asyncio.to_thread(cluster.heal, "k8s-master-01")
         await until(pilot, lambda: not app.status.split_brain)
 

@@ -49,8 +49,8 @@ def describe(m: MasterStatus, snap: ClusterStatus, weight: int, history: list[st
         f"{m.name} ({m.address})   VRRP {m.vrrp_state}{', holds the VIP' if m.holds_vip else ''}"
         f"   last transition {cells.clock(m.last_transition)}",
         f"priority: {priority_story(m, weight)}",
-        f"keepalived {m.keepalived}, haproxy {m.haproxy}, check {m.check}, API through the VIP "
-        f"{cells.api(m)[0]}",
+        f"keepalived {m.keepalived}, haproxy {m.haproxy}, check {m.check}, its apiserver {m.apiserver}, "
+        f"API through the VIP {cells.api(m)[0]}",
         f"follows the maintenance switch: {follows[m.tracks_maintenance]}; the priority boost: "
         f"{follows[m.tracks_boost]}",
         "its HAProxy sees:" + "".join(f"\n  {a.name:<16} {cells.backend(next(iter(m.backends_of(a.name)), None))[0]}"
