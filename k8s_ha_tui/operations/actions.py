@@ -34,6 +34,7 @@ from k8s_ha_tui.operations import guard
 from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote import auditlog
 from k8s_ha_tui.remote.ssh import NodeConnection
+from k8s_ha_tui.status.diagnosis import split_brain
 from k8s_ha_tui.status.model import ClusterStatus, MasterStatus
 
 MAX_PRIORITY = 254
@@ -116,14 +117,11 @@ def stop_failover_target(snap: ClusterStatus, target: str | None) -> tuple[str, 
 
 
 def ends_split_brain(snap: ClusterStatus, node: str) -> str | None:
-    """During a split brain: the claimant that keeps the VIP if `node` steps out (another one that
-    holds it or is VRRP MASTER, so it holds it), else None. Taking `node` out then ends the split
-    brain; nothing has to move."""
-    if not snap.split_brain:
-        return None
-    claim = set(snap.holders) | set(snap.claimants)
-    keeper = [h for h in snap.holders if h != node] + sorted(c for c in snap.claimants if c != node)
-    return keeper[0] if node in claim and keeper else None
+    """During a split brain: the claimant that keeps the VIP if `node` steps out — the one the
+    other masters follow (diagnosis.split_brain: the same rule that names the cut-off one) —, or
+    None when taking `node` out would not end it."""
+    sb = split_brain(snap)
+    return sb.keeper if sb is not None and node in sb.cut_off else None
 
 
 def check_maintenance(snap: ClusterStatus, node: str, on: bool, method: str = "file") -> None:
@@ -132,8 +130,11 @@ def check_maintenance(snap: ClusterStatus, node: str, on: bool, method: str = "f
         raise Refused(f"no master named {node!r}")
     if not m.reachable:
         raise Refused(f"{node} is unreachable: its maintenance switch cannot be set")
-    if on and snap.split_brain and node in snap.holders and ends_split_brain(snap, node) is None:
-        raise Refused(f"split brain: {node} is the only one holding the VIP; taking it out would leave no holder")
+    sb = split_brain(snap) if on else None
+    if sb is not None and node == sb.keeper:
+        raise Refused(f"split brain: the other masters follow {node}; taking it out would leave "
+                      f"{', '.join(sb.cut_off)} with the VIP. `maintenance {sb.cut_off[0]} on` ends the split brain",
+                      reason=f"split brain: the others follow {node}", way_out=f"maintenance {sb.cut_off[0]} on")
     if on and not any(o.eligible for o in snap.masters if o.name != node):
         raise Refused(f"{node} is the last master that can hold the VIP: maintenance would drop the API")
     if method == "stop":
@@ -262,13 +263,19 @@ async def _announce(snap: ClusterStatus, keeper: str, conn_for: ConnFor) -> str:
     """After a split brain, clients whose ARP entry still has the other claimant's address fail
     until the keeper's next gratuitous ARP (up to vrrp_garp_master_refresh, 10 s; measured: 3 s
     without an answer). A keepalived reload sends them at once (measured in the lab: the entry
-    right within 0.3 s) and changes nothing else — unless its files differ from what runs, so then
-    it is not done."""
+    right within 0.3 s) and changes nothing else — so it is done only where the files are what
+    runs (no reload pending) and the node's own `keepalived -t` passes them."""
     m = snap.master(keeper)
-    if m is None or any(p.startswith(PATHS.keepalived_conf) for p in m.reload_pending):
-        return (f"{keeper}'s keepalived.conf differs from what runs, so it was not reloaded to re-announce the VIP: "
+    if m is None or m.reload_pending:
+        return (f"{keeper}'s config files differ from what runs, so it was not reloaded to re-announce the VIP: "
                 "clients follow at its next gratuitous ARP")
-    await (await conn_for(keeper)).run("systemctl reload keepalived", timeout=30, label="systemctl reload keepalived")
+    conn = await conn_for(keeper)
+    if (await conn.run(f"{CONFIG_CHECK['keepalived']} >/dev/null 2>&1", check=False, timeout=30)).exit_status != 0:
+        return (f"{keeper}'s keepalived.conf does not pass keepalived -t, so it was not reloaded to re-announce "
+                "the VIP: clients follow at its next gratuitous ARP")
+    res = await conn.run("systemctl reload keepalived", check=False, timeout=30)
+    if res.exit_status != 0:
+        return f"{keeper}'s keepalived reload (to re-announce the VIP) failed: clients follow at its next gratuitous ARP"
     return f"{keeper} re-announced the VIP (gratuitous ARP, by a keepalived reload)"
 
 
@@ -411,13 +418,18 @@ class Request:
             node, service = self.node or "?", self.state or "?"
             check_restart(snap, node, service)
             if service == "haproxy":
-                effect = ("connections through the VIP are cut once (clients reconnect)" if node in snap.holders
+                effect = ("connections through the VIP are cut once (clients reconnect; if HAProxy is not back "
+                          "before keepalived's check gives up, the VIP moves)" if node in snap.holders
                           else "HAProxy's frontend there is down for a moment")
             else:
                 effect = ("the VIP moves to the best backup while it restarts and may come back by priority"
                           if node in snap.holders else "it rejoins the election")
+            m = snap.master(node)
+            path = PATHS.keepalived_conf if service == "keepalived" else PATHS.haproxy_cfg
+            pending = [p for p in (m.reload_pending if m else ()) if p.startswith(path)]
             return (f"Restart {service} on {node}: `{CONFIG_CHECK[service]}` checks the config on disk first "
-                    f"(a config that fails is not restarted); then `systemctl restart {service}`: {effect}.")
+                    f"(a config that fails is not restarted); then `systemctl restart {service}`: {effect}."
+                    + (f" It also applies what was edited on disk: {'; '.join(pending)}." if pending else ""))
         check_backend(snap, self.node or "?", self.state or "?")
         return (f"Backend {self.node}: set state {self.state} on every reachable master's HAProxy, for each "
                 f"server that sends to {self.node}'s apiserver.")

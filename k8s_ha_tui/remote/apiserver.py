@@ -6,9 +6,10 @@ A master has an apiserver when kubeadm left its static pod manifest, a `kube-api
 runs (an install without kubeadm), or something other than HAProxy listens on the apiserver
 port. It is up when its own /readyz answers 200 (anonymous on every kubeadm cluster: the
 system:public-info-viewer role); when it exists and does not, curl says how: the port refuses
-(not running), the connection is taken and nothing answers within a second (hung: measured on
-a stopped apiserver, curl exit 28, HAProxy L6TOUT), or it answers something else than 200 (not
-ready: HAProxy L7STS).
+(not running), the connection is taken and nothing answers within a second (hung, or very
+slow: measured on a stopped apiserver, curl exit 28, HAProxy L6TOUT), or it answers something
+else than 200 (not ready: HAProxy L7STS; 401/403 is a running apiserver that refuses anonymous
+requests). Without curl's exit code (curl missing) it is only "down".
 """
 
 from __future__ import annotations
@@ -52,13 +53,17 @@ def presence(answer: str) -> str:
     if "READYZ" not in words:
         return UNKNOWN
     code, _, curl_exit = words["READYZ"].partition(" ")
-    if code == "200":
+    curl_exit = curl_exit.strip()
+    # 401/403: it answers, only not to anonymous requests (anonymous auth turned off): running.
+    if code in ("200", "401", "403") and curl_exit == "0":
+        return UP
+    if code == "200" and not curl_exit:  # an older probe's answer, without curl's exit code
         return UP
     if not any(w in words for w in EVIDENCE):
         return NOT_INSTALLED
-    if code.isdigit() and code != "000":
+    if curl_exit == "0":  # curl got an HTTP answer, and not 200
         return NOT_READY
-    return {"7": NOT_RUNNING, "28": HUNG}.get(curl_exit.strip(), DOWN)
+    return {"7": NOT_RUNNING, "28": HUNG}.get(curl_exit, DOWN)
 
 
 def evidence(answer: str) -> list[str]:

@@ -11,6 +11,8 @@ files on disk against what runs, and the audit trail.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 
 from k8s_ha_tui.paths import PATHS
@@ -72,37 +74,79 @@ def _hears(snap: ClusterStatus) -> dict[str, str]:
             if m.reachable and m.vrrp_state == "BACKUP" and m.hears}
 
 
+def _address_key(m: MasterStatus) -> tuple:
+    """VRRP's tie-break: the higher address wins (compared as addresses, not as text)."""
+    try:
+        return (0, ipaddress.ip_address(m.address))
+    except ValueError:
+        return (-1, m.address)
+
+
 def _claim(m: MasterStatus) -> str:
     held = "holds the VIP" if m.holds_vip else "does not hold the VIP"
     return f"{m.name}: VRRP {m.vrrp_state}, {held}, priority {m.effective_priority or '?'}"
 
 
+def leftover_vip(snap: ClusterStatus) -> list[str]:
+    """Reachable masters that carry the VIP while their keepalived does not run: a crashed
+    (SIGKILLed) keepalived leaves its addresses behind, and clients may still reach them."""
+    return [m.name for m in snap.masters if m.reachable and m.holds_vip and m.keepalived != "active"]
+
+
+@dataclass(frozen=True)
+class SplitBrain:
+    """Who claims the VIP with a running keepalived, whom the other masters follow, and so which
+    claimant to take out: one rule for the diagnosis and for the interlock of its remedy."""
+
+    claim: tuple[str, ...]
+    followed: str | None  # the one claimant the BACKUPs hear (None: they tell nothing apart)
+    keeper: str  # the one to keep: the followed claimant, else the highest priority
+    cut_off: tuple[str, ...]  # the others: taking each of them out ends the split brain
+
+
+def split_brain(snap: ClusterStatus) -> SplitBrain | None:
+    claim = sorted(m.name for m in snap.masters if m.reachable and m.keepalived == "active"
+                   and (m.holds_vip or m.vrrp_state == "MASTER"))
+    if len(claim) < 2:
+        return None
+    heard = set(_hears(snap).values()) & set(claim)
+    followed = next(iter(heard)) if len(heard) == 1 else None
+    ranked = sorted((m for m in snap.masters if m.name in claim),
+                    key=lambda m: (m.effective_priority or 0, _address_key(m)), reverse=True)
+    keeper = followed or ranked[0].name
+    return SplitBrain(tuple(claim), followed, keeper, tuple(n for n in claim if n != keeper))
+
+
 def _split_brain(snap: ClusterStatus) -> list[Diagnosis]:
-    if not snap.split_brain:
-        return []
-    claim = sorted(set(snap.holders) | set(snap.claimants))
+    out = [Diagnosis(
+        node, "leftover-vip", "keepalived is not running, but the VIP is still on its interface (a crashed "
+        "keepalived leaves it): clients that reach it here get no VRRP master behind it",
+        (f"systemctl is-active keepalived: {m.keepalived}", f"{node}: the VIP is on an interface",
+         f"holders: {', '.join(snap.holders)}"),
+        f"`restart {node} keepalived`: it starts, sees the others' adverts and settles; or remove the address "
+        f"by hand on {node}", remedy=("restart", node, "keepalived"))
+        for node in leftover_vip(snap) for m in [snap.master(node)] if m is not None]
+    sb = split_brain(snap)
+    if sb is None:
+        return out
     hears = _hears(snap)
-    followed = sorted({hears[b] for b in hears} & set(claim))
-    evidence = tuple([_claim(m) for m in snap.masters if m.name in claim]
+    evidence = tuple([_claim(m) for m in snap.masters if m.name in sb.claim]
                      + [f"{b}: BACKUP, keepalived hears adverts from {heard}" for b, heard in sorted(hears.items())])
-    if len(followed) == 1:
-        keeper = followed[0]
-        return [Diagnosis(
+    if sb.followed is not None:
+        return out + [Diagnosis(
             node, "cut-off", "cut off from VRRP: it claims the VIP, but no other master hears its adverts",
             evidence,
-            f"`maintenance {node} on` (key m): {node} drops the VIP and {keeper}, which the others follow, keeps "
+            f"`maintenance {node} on` (key m): {node} drops the VIP and {sb.keeper}, which the others follow, keeps "
             f"it — that ends the split brain; then find what blocks VRRP (IP protocol 112) on {node}: "
             "`nft list ruleset`, `tcpdump -nn ip proto 112`", remedy=("maintenance", node, "on"))
-            for node in claim if node != keeper]
-    by_priority = sorted((m for m in snap.masters if m.name in claim),
-                         key=lambda m: (m.effective_priority or 0, m.address), reverse=True)
-    keeper, others = by_priority[0].name, [m.name for m in by_priority[1:]]
-    return [Diagnosis(
-        CLUSTER, "split-brain", f"split brain: {', '.join(claim)} claim the VIP and do not hear each other",
-        evidence + ("no BACKUP master hears either, so the one cut off cannot be told",),
-        f"`maintenance {others[0]} on` (key m) ends it: {others[0]} drops the VIP, {keeper} (the highest "
+            for node in sb.cut_off]
+    first = sb.cut_off[0]
+    return out + [Diagnosis(
+        CLUSTER, "split-brain", f"split brain: {', '.join(sb.claim)} claim the VIP and do not hear each other",
+        evidence + ("the BACKUP masters do not tell them apart (none, or some follow each)",),
+        f"`maintenance {first} on` (key m) ends it: {first} drops the VIP, {sb.keeper} (the highest "
         "priority) keeps it; then check VRRP between them: firewall (IP protocol 112), multicast, router id",
-        remedy=("maintenance", others[0], "on"))]
+        remedy=("maintenance", first, "on"))]
 
 
 def _no_holder(snap: ClusterStatus) -> list[Diagnosis]:
@@ -110,6 +154,12 @@ def _no_holder(snap: ClusterStatus) -> list[Diagnosis]:
         return []
     evidence = tuple(_claim(m) + (", in maintenance" if m.maintenance else "") + f", check {m.check}"
                      for m in snap.masters if m.reachable)
+    heard = sorted({h for h in _hears(snap).values() if (m := snap.master(h)) is not None and not m.reachable})
+    if heard:
+        return [Diagnosis(CLUSTER, "no-holder", f"no reachable master holds the VIP; the BACKUPs hear {heard[0]}, "
+                          "which cannot be reached: it most likely holds it", evidence + tuple(
+                              f"{b}: BACKUP, hears {h}" for b, h in sorted(_hears(snap).items())),
+                          f"reach {heard[0]} (its SSH, its network); the clients may be fine meanwhile", "warning")]
     if all(m.maintenance for m in snap.masters if m.reachable):
         first = next(m.name for m in snap.masters if m.reachable)
         step = f"`maintenance {first} off` (key m)"
@@ -138,6 +188,8 @@ def _unreachable(snap: ClusterStatus, m: MasterStatus) -> list[Diagnosis]:
     evidence = [f"SSH to {m.address}: {m.error or 'no answer'}", *_backend_views(snap, m.name)]
     evidence += [f"{b}: BACKUP, hears {heard}" for b, heard in sorted(_hears(snap).items())]
     taken = [h for h in snap.holders if h != m.name]
+    if m.name in _hears(snap).values():
+        evidence.append("its VRRP adverts still arrive: it runs, only SSH does not reach it")
     step = (f"check {m.name}'s power and network (console, BMC); "
             + (f"{taken[0]} holds the VIP meanwhile; if {m.name} is only cut off it may still claim the VIP on its "
                "side until it is back" if taken else "nobody else holds the VIP"))
@@ -147,7 +199,8 @@ def _unreachable(snap: ClusterStatus, m: MasterStatus) -> list[Diagnosis]:
 
 def _audit_about(snap: ClusterStatus, node: str) -> list[str]:
     """The newest audit entry that names the node: what somebody did there, on purpose."""
-    entries = [e for e in snap.recent_audit if node in e.target]
+    named = re.compile(rf"(?<![\w.-]){re.escape(node)}(?![\w.-])")
+    entries = [e for e in snap.recent_audit if named.search(e.target)]
     return [f"audit: {entries[-1].when} {entries[-1].text()}"] if entries else []
 
 
@@ -156,7 +209,15 @@ def _services(snap: ClusterStatus, m: MasterStatus) -> list[Diagnosis]:
     others = [h for h in snap.holders if h != m.name]
     consequence = "it cannot hold the VIP" + (f"; {others[0]} holds it" if others else "")
     severity = "warning" if others else "critical"
-    if m.keepalived in ("inactive", "failed"):
+    on_purpose = [e for e in snap.recent_audit if e.target == m.name and e.action.startswith("maintenance")
+                  and e.kind == "ok"]
+    if m.keepalived in ("inactive", "failed") and on_purpose and on_purpose[-1].action == "maintenance on" \
+            and "keepalived stopped" in on_purpose[-1].result:
+        out.append(Diagnosis(
+            m.name, "maintenance", "in maintenance: keepalived stopped on purpose (--method stop)",
+            (f"systemctl is-active keepalived: {m.keepalived}", *_audit_about(snap, m.name)),
+            f"`maintenance {m.name} off --method stop` when the work is done", "warning"))
+    elif m.keepalived in ("inactive", "failed"):
         out.append(Diagnosis(
             m.name, "keepalived-down", f"keepalived is not running ({m.keepalived}): {consequence}",
             (f"systemctl is-active keepalived: {m.keepalived}", f"VRRP state: {m.vrrp_state}",
@@ -170,12 +231,18 @@ def _services(snap: ClusterStatus, m: MasterStatus) -> list[Diagnosis]:
              *_audit_about(snap, m.name)),
             f"read why: `journalctl -u haproxy -n 50` and `haproxy -c -f {PATHS.haproxy_cfg}` on {m.name}; then "
             f"`restart {m.name} haproxy`", severity, remedy=("restart", m.name, "haproxy")))
-    elif m.vrrp_state == "FAULT" and not m.maintenance and m.keepalived == "active":
+    elif m.vrrp_state == "FAULT" and not m.maintenance and m.keepalived == "active" and m.check == "BAD":
         out.append(Diagnosis(
             m.name, "check-failing", f"keepalived's HAProxy check fails although HAProxy runs: {consequence}",
             (f"keepalived's check: {m.check}, VRRP FAULT", f"systemctl is-active haproxy: {m.haproxy}"),
             f"run the check by hand on {m.name}: `{PATHS.check_script}; echo $?`; `ss -ltn` shows whether HAProxy "
             "listens on the frontend port", severity))
+    elif m.vrrp_state == "FAULT" and not m.maintenance and m.keepalived == "active":
+        out.append(Diagnosis(
+            m.name, "vrrp-fault", f"VRRP FAULT outside maintenance (its check says {m.check}): {consequence}",
+            (f"VRRP FAULT, keepalived's check: {m.check}", f"maintenance switch: {'on' if m.maintenance else 'off'}"),
+            f"keepalived's journal on {m.name} names what failed (interface, track file, script): "
+            "`journalctl -u keepalived -n 50`", severity))
     return out
 
 
@@ -183,8 +250,9 @@ _APISERVER = {
     NOT_RUNNING: ("apiserver-not-running", "its kube-apiserver is not running: the apiserver port refuses connections",
                   "on {node}: `crictl ps -a --name kube-apiserver` and `crictl logs` of the newest one; kubelet "
                   "restarts it (`journalctl -u kubelet -n 50`)"),
-    HUNG: ("apiserver-hung", "its kube-apiserver is hung: it takes connections and never answers (TLS never "
-           "completes)", "on {node}: `crictl stop` the kube-apiserver container (kubelet starts a new one); "
+    HUNG: ("apiserver-hung", "its kube-apiserver is hung or very slow: it takes connections and does not answer "
+           "/readyz within a second", "if every apiserver is hung, look at etcd first (`crictl logs` of etcd); if "
+           "only this one: on {node}, `crictl stop` its kube-apiserver container (kubelet starts a new one); "
            "meanwhile HAProxy sends to the others (key d drains it for good)"),
     NOT_READY: ("apiserver-not-ready", "its kube-apiserver answers but is not ready (/readyz is not 200)",
                 "on {node}: `curl -k https://{address}:{port}/readyz?verbose` names the failing check (etcd, most "
@@ -225,7 +293,15 @@ def _refused_by_haproxy(snap: ClusterStatus) -> list[Diagnosis]:
             continue
         states = {b.status for _, b in refused}
         where = ", ".join(h for h, _ in refused)
-        if states <= {"MAINT", "DRAIN"}:
+        if a.apiserver != UP:
+            out.append(Diagnosis(a.name, "backend-down", f"HAProxy on {where} does not send to its apiserver, whose "
+                                 "own answer is unknown (its probe did not say)", tuple(_backend_views(snap, a.name)),
+                                 f"on {a.name}: `curl -kv https://{a.address}:<apiserver port>/readyz`", "warning"))
+        elif all("/" in state for state in states):
+            out.append(Diagnosis(a.name, "backend-rising", f"HAProxy on {where} is admitting its apiserver again "
+                                 "(its checks rising)", tuple(_backend_views(snap, a.name)),
+                                 "nothing: HAProxy sends to it after `rise` good checks", "warning"))
+        elif states <= {"MAINT", "DRAIN"}:
             out.append(Diagnosis(a.name, "backend-out", f"its apiserver is out of service ({'/'.join(sorted(states))}) "
                                  f"in HAProxy on {where}, on purpose", tuple(_backend_views(snap, a.name)
                                  + _audit_about(snap, a.name)), f"`backend {a.name} ready` (key r) puts it back",
@@ -245,7 +321,7 @@ def _priority_tie(snap: ClusterStatus) -> list[Diagnosis]:
     out = []
     for tied in snap.priority_ties:
         prio = tied[0].base_priority
-        winner = max(tied, key=lambda m: tuple(int(x) for x in m.address.split(".") if x.isdigit()))
+        winner = max(tied, key=_address_key)
         edited = [m for m in tied if m.topology_priority is not None and m.topology_priority != prio] or tied
         for m in edited:
             out.append(Diagnosis(
@@ -262,11 +338,11 @@ def _priority_tie(snap: ClusterStatus) -> list[Diagnosis]:
 def _reload_pending(m: MasterStatus) -> list[Diagnosis]:
     if not m.reload_pending:
         return []
-    keepalived = any(p.startswith(PATHS.keepalived_conf) for p in m.reload_pending)
-    service = "keepalived" if keepalived else "haproxy"
+    service = " and ".join(name for name, path in (("keepalived", PATHS.keepalived_conf), ("haproxy", PATHS.haproxy_cfg))
+                           if any(p.startswith(path) for p in m.reload_pending))
     return [Diagnosis(m.name, "reload-pending", "the config on disk differs from what runs: somebody edited it "
                       "without a reload", m.reload_pending,
-                      f"`doctor` shows every difference; once the file is what you want, `systemctl reload {service}` "
+                      f"`doctor` shows every difference; once the files are what you want, `systemctl reload {service}` "
                       f"on {m.name} — or `deploy` puts this tool's config back", "warning")]
 
 

@@ -53,10 +53,13 @@ class DiagnosisScreen(FollowingScreen[Remedy]):
         super().__init__()
         self.remedies: list[Remedy] = []
 
-    def compose(self) -> ComposeResult:
+    def _diagnoses(self) -> tuple[list[Diagnosis], list[Remedy]]:
         snap = self.monitor.status
         diagnoses = diagnose(snap) if snap is not None else []
-        self.remedies = list(dict.fromkeys(d.remedy for d in diagnoses if d.remedy is not None))
+        return diagnoses, list(dict.fromkeys(d.remedy for d in diagnoses if d.remedy is not None))
+
+    def compose(self) -> ComposeResult:
+        diagnoses, self.remedies = self._diagnoses()
         with Vertical(id="diagnosis"):
             with VerticalScroll(id="diagnosis-body"):
                 yield Static(as_text(diagnoses), id="diagnosis-text")
@@ -66,9 +69,14 @@ class DiagnosisScreen(FollowingScreen[Remedy]):
                 yield Button("Close", id="close", variant="primary", compact=True)
 
     def follow(self) -> None:
-        """The text follows the status; a remedy the interlocks refuse now is disabled."""
-        snap = self.monitor.status
-        self.query_one("#diagnosis-text", Static).update(as_text(diagnose(snap) if snap is not None else []))
+        """The text and the remedies follow the status (a remedy whose diagnosis is gone goes, a
+        new one appears); a remedy the interlocks refuse now is disabled."""
+        diagnoses, remedies = self._diagnoses()
+        if remedies != self.remedies:
+            self.refresh(recompose=True)  # compose sets self.remedies; then the buttons are judged
+            self.call_after_refresh(self.follow)
+            return
+        self.query_one("#diagnosis-text", Static).update(as_text(diagnoses))
         for i, (action, node, arg) in enumerate(self.remedies):
             button = self.query_one(f"#remedy-{i}", Button)
             why = self.monitor.refusal_for(node, action, arg)

@@ -153,3 +153,46 @@ def test_restart_is_refused_where_it_would_leave_no_holder_or_makes_no_sense():
     with pytest.raises(Refused, match="unreachable"):
         actions.Request("restart", "k8s-master-03", "haproxy").describe(lost)
     assert "may come back by priority" in actions.Request("restart", "k8s-master-01", "keepalived").describe(lost)
+
+
+def test_a_crashed_keepalived_leaves_its_vip_which_is_no_cut_off():
+    """SIGKILL leaves the VIP on the interface; once the next master takes over, two hold it."""
+    snap = cluster(master(0, keepalived="inactive", vrrp_state="STOP", holds_vip=True, hears=None),
+                   master(1, vrrp_state="MASTER", holds_vip=True, hears=None), master(2, hears=TOPO.masters[1].address))
+    codes = {(d.node, d.code) for d in diagnose(snap)}
+    assert ("k8s-master-01", "leftover-vip") in codes and ("k8s-master-01", "keepalived-down") in codes
+    assert not any(code in ("cut-off", "split-brain") for _, code in codes)
+    leftover = next(d for d in diagnose(snap) if d.code == "leftover-vip")
+    assert leftover.remedy == ("restart", "k8s-master-01", "keepalived")
+
+
+def test_maintenance_on_the_claimant_the_others_follow_is_refused_with_the_way_out():
+    snap = replay(json.loads((RECORDED / "vrrp-drop-holder.json").read_text()))
+    with pytest.raises(Refused, match="the other masters follow k8s-master-02") as refused:
+        actions.Request("maintenance", "k8s-master-02", "on").describe(snap)
+    assert refused.value.way_out == "maintenance k8s-master-01 on"
+
+
+def test_an_unreachable_master_the_backups_still_hear_most_likely_holds_the_vip():
+    snap = cluster(MasterStatus(TOPO.masters[0].name, TOPO.masters[0].address, False, 1.0, "timed out"),
+                   master(1), master(2))
+    found = {d.code: d for d in diagnose(snap)}
+    assert found["no-holder"].severity == "warning" and "most likely holds it" in found["no-holder"].cause
+    assert any("adverts still arrive" in e for e in found["unreachable"].evidence)
+
+
+def test_an_apiserver_haproxy_is_admitting_again_is_rising_not_refused():
+    rising = BackendServer("b", "k8s-master-02", "DOWN 1/2", "L7OK", 3, 1, "198.18.0.12:6443", "k8s-master-02")
+    snap = cluster(master(0, vrrp_state="MASTER", holds_vip=True, hears=None, backends=(rising,)), master(1))
+    (d,) = diagnose(snap)
+    assert (d.node, d.code) == ("k8s-master-02", "backend-rising")
+
+
+def test_keepalived_stopped_for_maintenance_on_purpose_is_maintenance_not_a_crash():
+    from k8s_ha_tui.remote.auditlog import AuditEntry
+    done = AuditEntry("2026-11-30T10:00:00+0000", "op@host", "lab", "maintenance on", "k8s-master-03",
+                      "ok: on: keepalived stopped")
+    snap = cluster(master(0, vrrp_state="MASTER", holds_vip=True, hears=None, audit=(done,)), master(1),
+                   master(2, keepalived="inactive", vrrp_state="STOP", audit=(done,)))
+    (d,) = diagnose(snap)
+    assert (d.node, d.code) == ("k8s-master-03", "maintenance") and "--method stop" in d.next

@@ -25,7 +25,9 @@ def test_presence_from_the_evidence_kubeadm_leaves():
     assert apiserver.presence("READYZ 200\n") == apiserver.UP  # answering: up, whatever installed it
     assert apiserver.presence("MANIFEST\nREADYZ 000\n") == apiserver.DOWN  # kubeadm's manifest, no answer
     assert apiserver.presence("PROCESS\nREADYZ 000\n") == apiserver.DOWN  # an install without kubeadm
-    assert apiserver.presence("LISTEN\nREADYZ 500\n") == apiserver.NOT_READY  # answers, but not 200
+    assert apiserver.presence("LISTEN\nREADYZ 500 0\n") == apiserver.NOT_READY  # answers, but not 200
+    assert apiserver.presence("LISTEN\nREADYZ 403 0\n") == apiserver.UP  # anonymous requests refused: it runs
+    assert apiserver.presence("LISTEN\nREADYZ 127\n") == apiserver.DOWN  # no curl on the node: no verdict
     assert apiserver.presence("MANIFEST\nREADYZ 000 7\n") == apiserver.NOT_RUNNING  # its port refuses
     assert apiserver.presence("LISTEN\nREADYZ 000 28\n") == apiserver.HUNG  # takes the connection, silent
     assert apiserver.presence("MANIFEST\nREADYZ 000 35\n") == apiserver.DOWN  # TLS refused: another reason

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, RichLog, Static
+from textual.widgets import Button, DataTable, RichLog, Static
 
 from k8s_ha_tui.remote.ssh import HostKeyPolicy
 from k8s_ha_tui.status.model import BackendServer, ClusterStatus, MasterStatus, WorkerStatus
@@ -307,3 +307,23 @@ async def test_a_narrow_terminal_opens_the_detail_screen_which_follows_the_statu
                                          master(1, vrrp_state="FAULT", maintenance=True), master(2), t=1001)))
         await pilot.pause()  # no waiting for a poll: the screen watches the status
         assert "in maintenance: FAULT" in text_of(a.screen.query_one("#detail-text", Static))
+
+
+async def test_the_diagnosis_screen_follows_the_status_and_its_remedies():
+    from k8s_ha_tui.tui.diagnosis_screen import DiagnosisScreen
+
+    a = app()
+    split = snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1, vrrp_state="MASTER", holds_vip=True),
+                 master(2, hears=TOPO.masters[0].address), t=1001)
+    async with a.run_test(size=(120, 40)) as pilot:
+        a.post_message(StatusPolled(split))
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(a.screen, DiagnosisScreen)
+        assert str(a.screen.query_one("#remedy-0", Button).label) == "maintenance k8s-master-02 on"
+        assert not a.screen.query_one("#remedy-0", Button).disabled
+        a.post_message(StatusPolled(HEALTHY))  # the split brain ended by itself: its remedy goes
+        await pilot.pause()
+        await pilot.pause()
+        assert not a.screen.query("#remedy-0") and "no diagnosis" in text_of(a.screen.query_one("#diagnosis-text"))
