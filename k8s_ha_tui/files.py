@@ -63,9 +63,11 @@ def require_regular(path: Path, what: str) -> None:
         raise UserError(f"{path}: {what} is {'a directory' if stat.S_ISDIR(mode) else 'not a regular file'}")
 
 
-def read_input(path: str | os.PathLike, limit: int, what: str) -> str:
+def read_input(path: str | os.PathLike, limit: int, what: str, strict: bool = True) -> str:
     """A file the user named, read whole as UTF-8: a regular file of at most `limit` bytes. A
-    device, a FIFO or a huge file is a one-line error, never a hang or a memory blow-up."""
+    device, a FIFO or a huge file is a one-line error, never a hang or a memory blow-up.
+    `strict=False` for daemons' configs: keepalived and HAProxy read bytes, so a Latin-1 comment
+    is fine there; such bytes read as U+FFFD instead of making the file unreadable."""
     p = Path(path)
     try:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
@@ -85,6 +87,6 @@ def read_input(path: str | os.PathLike, limit: int, what: str) -> str:
     if len(data) > limit:
         raise UserError(f"{p}: larger than {limit / MiB:g} MiB, too large for a {what}")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8", errors="strict" if strict else "replace")
     except UnicodeDecodeError as exc:
         raise UserError(f"{p}: cannot read: not UTF-8 (byte {exc.start})") from None

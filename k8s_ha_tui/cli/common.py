@@ -50,7 +50,7 @@ MAX_CONFIG_BYTES = 16 << 20  # keepalived.conf, haproxy.cfg, a check script: rea
 def read_text(path: str) -> str:
     from k8s_ha_tui.files import read_input
 
-    return read_input(path, MAX_CONFIG_BYTES, "config file")
+    return read_input(path, MAX_CONFIG_BYTES, "config file", strict=False)
 
 
 def lock_options(args: argparse.Namespace):

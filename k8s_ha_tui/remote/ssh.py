@@ -104,7 +104,10 @@ class NodeConnection:
                   check: bool = True, label: str | None = None) -> asyncssh.SSHCompletedProcess:
         """Run as root; `label` names a long command in errors."""
         try:
-            res = await asyncio.wait_for(self.conn.run(self.wrap(command), input=input, check=False), timeout)
+            # errors="replace": a node's file may hold bytes that are not UTF-8 (a Latin-1 comment
+            # in keepalived.conf): they must not end a poll with a UnicodeDecodeError.
+            res = await asyncio.wait_for(self.conn.run(self.wrap(command), input=input, check=False,
+                                                       errors="replace"), timeout)
         except TimeoutError:
             raise SshError(f"{self.name}: no answer within {timeout:g} s to: {label or _head(command)}") from None
         except (asyncssh.Error, OSError) as exc:

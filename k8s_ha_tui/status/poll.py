@@ -237,7 +237,7 @@ class Collector:
         """Stream address changes; a change of the VIP updates the snapshot at once and makes
         every master poll again."""
         try:
-            proc = await conn.conn.create_process(conn.wrap("exec ip -o monitor address"))
+            proc = await conn.conn.create_process(conn.wrap("exec ip -o monitor address"), errors="replace")
             async for line in proc.stdout:
                 if f" {self.topo.vip}/" not in line or not isinstance(s.last, MasterStatus):
                     continue

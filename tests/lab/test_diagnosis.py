@@ -109,3 +109,19 @@ def test_each_fault_is_diagnosed_on_its_node(deployed, fault, role):
     finally:
         heal(fault, node)
     wait_for(lambda: healthy(deployed), 30, f"nothing to diagnose once {fault} is healed")
+
+
+def test_a_latin1_comment_on_a_node_neither_breaks_the_poll_nor_reads_as_an_edit(deployed):
+    """keepalived reads bytes; the collector reads keepalived.conf every round: a comment in
+    Latin-1 (byte 0xE9) must be neither a lost node nor a reload pending."""
+    wait_for(lambda: healthy(deployed), 30, "a healthy cluster with nothing to diagnose")
+    deployed.ssh(HOLDER, f"cp -p {PATHS.keepalived_conf} /root/keepalived.conf.saved && "
+                         f"printf '# r\\351seau du caf\\351\\n' >> {PATHS.keepalived_conf}")
+    try:
+        snap, _ = snapshot(deployed)
+        m = snap.master(HOLDER)
+        assert (m.reachable, m.keepalived, m.vrrp_state, m.apiserver, m.holds_vip) == (True, "active", "MASTER", "up",
+                                                                                     True)
+        assert not diagnose(snap), [d.line() for d in diagnose(snap)]
+    finally:
+        deployed.ssh(HOLDER, f"mv -f /root/keepalived.conf.saved {PATHS.keepalived_conf}")

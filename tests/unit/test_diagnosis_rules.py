@@ -196,3 +196,18 @@ def test_keepalived_stopped_for_maintenance_on_purpose_is_maintenance_not_a_cras
                    master(2, keepalived="inactive", vrrp_state="STOP", audit=(done,)))
     (d,) = diagnose(snap)
     assert (d.node, d.code) == ("k8s-master-03", "maintenance") and "--method stop" in d.next
+
+
+def test_a_latin1_comment_in_keepalived_conf_is_read_as_the_daemons_read_it(tmp_path):
+    """keepalived -t accepts it; lint used to call the file unreadable, and the collector, which
+    reads keepalived.conf, must not trip on it either."""
+    import subprocess
+    import sys
+
+    from k8s_ha_tui.status.parse import reload_pending
+    conf = tmp_path / "keepalived.conf"
+    conf.write_bytes(b"# r\xe9seau du caf\xe9\nvrrp_instance VI_1 {\n  priority 100\n  virtual_router_id 51\n}\n")
+    res = subprocess.run([sys.executable, "-m", "k8s_ha_tui", "lint", "--keepalived", str(conf)], capture_output=True,
+                         text=True)
+    assert res.returncode != 2 and "not UTF-8" not in res.stderr, res.stderr
+    assert reload_pending(None, conf.read_bytes().decode("utf-8", "replace"), "") == ()
