@@ -53,15 +53,18 @@ def healthy(topology: Path) -> bool:
 async def time_to_diagnosis(topo, node: str, fault: str, value: float | None, code: str) -> float:
     """Seconds from the injection to the first snapshot that diagnoses it (the monitor's view)."""
     seen = asyncio.get_running_loop().create_future()
+    first_round = asyncio.Event()
     started = 0.0
 
     def polled(snap) -> None:
+        first_round.set()
         if started and not seen.done() and any(d.node == node and d.code == code for d in diagnose(snap)):
             seen.set_result(time.monotonic() - started)
     collector = Collector(topo, policy_for(topo), 1.0, on_snapshot=polled)
     task = asyncio.ensure_future(collector.run())
     try:
-        await asyncio.sleep(2)  # its first round is done: connections open, as in a running monitor
+        # its first round is done (connections open, as in a running monitor), then the fault
+        await asyncio.wait_for(first_round.wait(), BOUND)
         started = time.monotonic()
         await asyncio.to_thread(cluster.fault, node, fault, value)
         return await asyncio.wait_for(seen, BOUND)

@@ -33,7 +33,7 @@ from k8s_ha_tui.errors import Refused, UserError
 from k8s_ha_tui.operations import guard
 from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote import auditlog
-from k8s_ha_tui.remote.ssh import NodeConnection
+from k8s_ha_tui.remote.ssh import NodeConnection, SshError
 from k8s_ha_tui.status.diagnosis import split_brain
 from k8s_ha_tui.status.model import ClusterStatus, MasterStatus
 
@@ -265,17 +265,18 @@ async def _announce(snap: ClusterStatus, keeper: str, conn_for: ConnFor) -> str:
     without an answer). A keepalived reload sends them at once (measured in the lab: the entry
     right within 0.3 s) and changes nothing else — so it is done only where the files are what
     runs (no reload pending) and the node's own `keepalived -t` passes them."""
+    later = "clients follow at its next gratuitous ARP"
     m = snap.master(keeper)
     if m is None or m.reload_pending:
-        return (f"{keeper}'s config files differ from what runs, so it was not reloaded to re-announce the VIP: "
-                "clients follow at its next gratuitous ARP")
-    conn = await conn_for(keeper)
-    if (await conn.run(f"{CONFIG_CHECK['keepalived']} >/dev/null 2>&1", check=False, timeout=30)).exit_status != 0:
-        return (f"{keeper}'s keepalived.conf does not pass keepalived -t, so it was not reloaded to re-announce "
-                "the VIP: clients follow at its next gratuitous ARP")
-    res = await conn.run("systemctl reload keepalived", check=False, timeout=30)
-    if res.exit_status != 0:
-        return f"{keeper}'s keepalived reload (to re-announce the VIP) failed: clients follow at its next gratuitous ARP"
+        return f"{keeper}'s config files differ from what runs, so it was not reloaded to re-announce the VIP: {later}"
+    try:  # the split brain is over already: nothing here may turn the remedy into a failure
+        conn = await conn_for(keeper)
+        if (await conn.run(f"{CONFIG_CHECK['keepalived']} >/dev/null 2>&1", check=False, timeout=30)).exit_status:
+            return f"{keeper}'s keepalived.conf does not pass keepalived -t, so it was not reloaded: {later}"
+        if (await conn.run("systemctl reload keepalived", check=False, timeout=30)).exit_status:
+            return f"{keeper}'s keepalived reload (to re-announce the VIP) failed: {later}"
+    except SshError as exc:
+        return f"{keeper} could not be asked to re-announce the VIP ({exc}): {later}"
     return f"{keeper} re-announced the VIP (gratuitous ARP, by a keepalived reload)"
 
 
