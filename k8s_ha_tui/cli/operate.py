@@ -84,8 +84,11 @@ def _run_action(args: argparse.Namespace, request) -> int:
     try:
         print(Interrupts().run(main))
     except Interrupted:
-        raise UserError(f"interrupted: {request.action} stopped (a failover removes its priority boost "
-                        "first); see `status` for where the VIP is", code=130) from None
+        boost = " (a failover removes its priority boost first)"
+        undone = {"failover": boost, "maintenance": boost,
+                  "restart": f" ({request.state} on {request.node} may or may not have restarted)"}.get(request.kind, "")
+        raise UserError(f"interrupted: {request.action} stopped{undone}; see `status` for where the VIP is and what "
+                        "runs", code=130) from None
     return 0
 
 

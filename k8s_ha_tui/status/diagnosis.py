@@ -136,17 +136,33 @@ def _split_brain(snap: ClusterStatus) -> list[Diagnosis]:
         return out + [Diagnosis(
             node, "cut-off", "cut off from VRRP: it claims the VIP, but no other master hears its adverts",
             evidence,
-            f"`maintenance {node} on` (key m): {node} drops the VIP and {sb.keeper}, which the others follow, keeps "
+            f"{_maintenance_on(snap, node)}: {node} drops the VIP and {sb.keeper}, which the others follow, keeps "
             f"it — that ends the split brain; then find what blocks VRRP (IP protocol 112) on {node}: "
-            "`nft list ruleset`, `tcpdump -nn ip proto 112`", remedy=("maintenance", node, "on"))
+            "`nft list ruleset`, `tcpdump -nn ip proto 112`", remedy=_maintenance_remedy(snap, node))
             for node in sb.cut_off]
     first = sb.cut_off[0]
     return out + [Diagnosis(
         CLUSTER, "split-brain", f"split brain: {', '.join(sb.claim)} claim the VIP and do not hear each other",
         evidence + ("the BACKUP masters do not tell them apart (none, or some follow each)",),
-        f"`maintenance {first} on` (key m) ends it: {first} drops the VIP, {sb.keeper} (the highest "
+        f"{_maintenance_on(snap, first)} ends it: {first} drops the VIP, {sb.keeper} (the highest "
         "priority) keeps it; then check VRRP between them: firewall (IP protocol 112), multicast, router id",
-        remedy=("maintenance", first, "on"))]
+        remedy=_maintenance_remedy(snap, first))]
+
+
+def _follows_switch(snap: ClusterStatus, node: str) -> bool:
+    """Its running keepalived follows the maintenance switch (a hand-made one may not: then
+    maintenance means stopping keepalived, the CLI's --method stop, which the monitor has no key for)."""
+    m = snap.master(node)
+    return m is None or m.tracks_maintenance is not False
+
+
+def _maintenance_on(snap: ClusterStatus, node: str) -> str:
+    return f"`maintenance {node} on` (key m)" if _follows_switch(snap, node) else \
+        f"`maintenance {node} on --method stop` (it does not follow the maintenance switch)"
+
+
+def _maintenance_remedy(snap: ClusterStatus, node: str) -> tuple[str, str, str] | None:
+    return ("maintenance", node, "on") if _follows_switch(snap, node) else None
 
 
 def _no_holder(snap: ClusterStatus) -> list[Diagnosis]:
@@ -211,8 +227,8 @@ def _services(snap: ClusterStatus, m: MasterStatus) -> list[Diagnosis]:
     severity = "warning" if others else "critical"
     on_purpose = [e for e in snap.recent_audit if e.target == m.name and e.action.startswith("maintenance")
                   and e.kind == "ok"]
-    if m.keepalived in ("inactive", "failed") and on_purpose and on_purpose[-1].action == "maintenance on" \
-            and "keepalived stopped" in on_purpose[-1].result:
+    # With the maintenance switch, keepalived keeps running: stopped after a maintenance on, it was --method stop.
+    if m.keepalived in ("inactive", "failed") and on_purpose and on_purpose[-1].action == "maintenance on":
         out.append(Diagnosis(
             m.name, "maintenance", "in maintenance: keepalived stopped on purpose (--method stop)",
             (f"systemctl is-active keepalived: {m.keepalived}", *_audit_about(snap, m.name)),
