@@ -97,7 +97,7 @@ def _included(path: str, text: str) -> dict[str, str]:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from k8s_ha_tui.configs import lint
+    from k8s_ha_tui.configs import daemon_check, lint
     from k8s_ha_tui.model import topology
 
     if args.topology and (args.keepalived or args.haproxy):
@@ -113,7 +113,10 @@ def cmd_lint(args: argparse.Namespace) -> int:
             keepalived_name=str(Path(args.keepalived).resolve()) if args.keepalived else "",
             haproxy_name=args.haproxy or "",
             keepalived_files=_included(args.keepalived, keepalived) if keepalived is not None else None,
+            on=args.on, apiserver_port=args.apiserver_port,
         )
+        refused = daemon_check.haproxy_verdict(args.haproxy) if args.haproxy else None
+        findings += [refused] if refused else []
     else:
         raise UserError("lint needs -t TOPOLOGY, or --keepalived FILE and/or --haproxy FILE")
     print_findings(findings, args.json)
@@ -153,4 +156,10 @@ def add_parsers(sub, p: Parents) -> None:
     li.add_argument("--keepalived", metavar="FILE", help="an existing keepalived.conf")
     li.add_argument("--haproxy", metavar="FILE", help="an existing haproxy.cfg")
     li.add_argument("--check-script", metavar="FILE", help="the check script keepalived.conf runs")
+    li.add_argument("--on", choices=("master", "lb"),
+                    help="where the files run: on a master beside kube-apiserver, or on a dedicated load balancer "
+                         "(findings that depend on it say their condition when this is not given)")
+    li.add_argument("--apiserver-port", type=int, default=6443, metavar="PORT",
+                    help="the port kube-apiserver listens on; backends that send there are the ones judged "
+                         "(default: %(default)s)")
     li.set_defaults(func=cmd_lint)

@@ -11,7 +11,8 @@ from dataclasses import replace
 
 from k8s_ha_tui.clusters.nodeconfig import LiveNode
 from k8s_ha_tui.configs.confparse import parse_haproxy_files
-from k8s_ha_tui.configs.lint import Finding, Level, lint_haproxy, lint_keepalived
+from k8s_ha_tui.configs.lint import Finding, Level, lint_haproxy, lint_keepalived, tracked_weights
+from k8s_ha_tui.model.election import Candidate, combinations_count, unsafe_combinations
 from k8s_ha_tui.model.topology import Topology
 from k8s_ha_tui.status.vrrpview import VrrpView, differences, file_views, from_running
 
@@ -20,8 +21,9 @@ def _finding(code: str, level: Level, message: str, fix: str, where: str) -> Fin
     return Finding(code, level, message, fix, where)
 
 
-def lint_node(node: LiveNode) -> list[Finding]:
-    """lint on the node's live files; each finding names the node, the remote path and line."""
+def lint_node(node: LiveNode, apiserver_port: int = 6443) -> list[Finding]:
+    """lint on the node's live files, as files on a master; each finding names the node, the
+    remote path and line."""
     out: list[Finding] = []
     if node.keepalived_text is not None:
         scripts = "\n".join(node.script_texts.values()) if node.script_texts else None
@@ -31,7 +33,7 @@ def lint_node(node: LiveNode) -> list[Finding]:
                             "install keepalived's config (deploy does)", node.facts.keepalived_conf))
     if node.haproxy_files:
         (first, text), *more = node.haproxy_files
-        out += lint_haproxy(text, first, more)
+        out += lint_haproxy(text, first, more, on="master", apiserver_port=apiserver_port)
     else:
         out.append(_finding("D300", "error", f"no HAProxy config at {', '.join(node.facts.haproxy_configs)}",
                             "install HAProxy's config (deploy does)", node.facts.haproxy_configs[0]))
@@ -86,6 +88,25 @@ def scripts(node: LiveNode) -> list[Finding]:
     return out
 
 
+def verdicts(node: LiveNode) -> list[Finding]:
+    """What `haproxy -c` and `keepalived -t` say on the node itself, in their own words: HAProxy
+    refusing its config is an error (a restart fails); keepalived's config errors are warnings
+    (it runs, ignoring what it names)."""
+    out = []
+    for daemon, (code, said) in node.verdicts.items():
+        lines = [ln.strip() for ln in said.splitlines() if ln.strip()]
+        if daemon == "haproxy" and code != 0:
+            alerts = [ln for ln in lines if "[ALERT]" in ln] or lines[-1:]
+            out.append(_finding("D313", "error", f"haproxy -c refuses the config (exit {code}): "
+                                + " | ".join(a.split(": ", 1)[-1] for a in alerts[:3]),
+                                "fix what it names; HAProxy cannot restart or reload until then", node.name))
+        elif daemon == "keepalived" and code != 0:
+            out.append(_finding("D314", "error" if code == 3 else "warning",
+                                f"keepalived -t (exit {code}): " + " | ".join(lines[:3]),
+                                "fix what keepalived names; it ignores those lines until then", node.name))
+    return out
+
+
 def _views(nodes: list[LiveNode], vip: str) -> dict[str, VrrpView]:
     return {n.name: view for n in nodes if (view := n.vrrp_view(vip)) is not None}
 
@@ -135,8 +156,33 @@ def cross_node(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
     return out
 
 
+def weighted_election(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
+    """Where checks change priorities (a weight), the election with the masters' real priorities:
+    a case where a failed check leaves the VIP on its node while a healthy master exists."""
+    candidates, weights = [], set()
+    for node in nodes:
+        root = node.keepalived_root()
+        view = node.vrrp_view(topo.vip)
+        inst = next((i for i in root.all("vrrp_instance") if view and i.args[:1] == [view.name]), None)
+        address = next((m.address for m in topo.masters if m.name == node.name), None)
+        if inst is None or view is None or view.priority is None or address is None:
+            return []
+        weights.add(sum(tracked_weights(inst, root.all("vrrp_script"))))
+        candidates.append(Candidate(node.name, address, view.priority))
+    if len(weights) != 1 or 0 in weights or len(candidates) < 2:
+        return []  # weight 0 means FAULT (always safe); differing weights are another finding's business
+    weight = weights.pop()
+    bad = unsafe_combinations(candidates, weight)
+    if not bad:
+        return []
+    return [_finding("D312", "error", f"check weight {weight} with priorities "
+                     f"{', '.join(f'{c.name} {c.priority}' for c in candidates)}: election simulation "
+                     f"({combinations_count(len(candidates))} cases): {bad[0].describe()}",
+                     "use weight 0 on the check (FAULT hands over), or priorities closer than the weight", "cluster")]
+
+
 def diagnose(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
     out: list[Finding] = []
     for n in nodes:
-        out += lint_node(n) + reload_pending(n, topo.vip) + scripts(n)
-    return out + cross_node(nodes, topo)
+        out += lint_node(n, topo.apiserver_port) + reload_pending(n, topo.vip) + scripts(n) + verdicts(n)
+    return out + cross_node(nodes, topo) + weighted_election(nodes, topo)

@@ -111,6 +111,9 @@ class LiveNode:
     mtimes: dict[str, float]
     scripts: dict[str, tuple[str, str] | None]  # script path → (owner, octal mode), None: missing
     script_texts: dict[str, str] = field(default_factory=dict)  # the ones that are text files
+    # The daemons' own verdict on the files, run on the node: "haproxy" / "keepalived" →
+    # (exit code of `haproxy -c` / `keepalived -t`, what they said); absent where not installed.
+    verdicts: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     @property
     def keepalived_text(self) -> str | None:
@@ -198,6 +201,23 @@ async def read_facts(conn: NodeConnection) -> LiveNode:
     return LiveNode(conn.name, conn.node.address, facts, {}, [], {}, {})
 
 
+def checker_commands(keepalived_conf: str, haproxy_paths: list[str]) -> dict[str, str]:
+    """The daemons' own config checks, as the node runs them (its interfaces, its script owners)."""
+    files = " ".join(f"-f {shlex.quote(p)}" for p in haproxy_paths)
+    return {"haproxy": f"haproxy -c {files}",
+            "keepalived": f"keepalived -t -l -f {shlex.quote(keepalived_conf)}"}
+
+
+async def _verdicts(conn: NodeConnection, commands: dict[str, str]) -> dict[str, tuple[int, str]]:
+    out = {}
+    for daemon, command in commands.items():
+        res = await conn.run(f"command -v {daemon} >/dev/null || exit 127; {command} 2>&1", timeout=20, check=False,
+                             label=command.split(" -f")[0])
+        if res.exit_status != 127:
+            out[daemon] = (int(res.exit_status or 0), str(res.stdout or "").strip())
+    return out
+
+
 async def read_node(conn: NodeConnection) -> LiveNode:
     """Three to a few round trips: facts, config files (includes followed), stat of scripts."""
     facts = parse_facts(str((await conn.run(facts_script(), timeout=15)).stdout or ""))
@@ -216,4 +236,6 @@ async def read_node(conn: NodeConnection) -> LiveNode:
     node.scripts = {p: (st[1], st[2]) if (st := stats.get(p)) and len(st) == 3 else None for p in scripts}
     texts = await read_files(conn, [p for p in scripts if node.scripts.get(p) and not p.startswith(SYSTEM_BINARIES)])
     node.script_texts = {p: t for p, t in texts.items() if t is not None and "\0" not in t[:4096]}
+    if kfiles and node.haproxy_files:
+        node.verdicts = await _verdicts(conn, checker_commands(facts.keepalived_conf, [p for p, _ in node.haproxy_files]))
     return node

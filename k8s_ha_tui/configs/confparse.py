@@ -47,36 +47,79 @@ class KBlock:
 
 
 MAX_INCLUDE_DEPTH = 8  # keepalived's own limit is similar; it stops include loops too
-_COMMENT = re.compile(r"(?<!\S)[!#]")
-
-
+_COMMENT = re.compile(r"[!#]")
 _KEEPALIVED_TOKEN = re.compile(r'"([^"]*)"?|([^\s"]+)')  # an unterminated quote runs to the end of the line
 _BRACES = re.compile(r"[{}]|[^{}]+")
+_CONDITION = re.compile(r"@\^?\S+$")  # `@node1 priority 150`: a line for one host only
 
 
-def _line_tokens(raw: str) -> list[str]:
-    """One line's tokens as keepalived sees them: white space splits, double quotes group, '!' or
-    '#' after white space starts a comment, braces outside quotes stand alone. Linear in the line
-    (a regular expression scan; shlex was quadratic on long lines with a stray quote)."""
-    line = _COMMENT.split(raw, maxsplit=1)[0]
-    if '"' not in line:
-        return line.replace("{", " { ").replace("}", " } ").split()
+def decomment(raw: str) -> tuple[str, bool]:
+    """A line as keepalived's own decomment() leaves it, and whether it continues on the next:
+    '!' or '#' outside double quotes starts a comment wherever it stands (`auth_pass ab#cd` is
+    `ab`), a backslash before either is the character itself, a trailing backslash joins the
+    next line."""
+    if '"' not in raw and "\\" not in raw:
+        return _COMMENT.split(raw, maxsplit=1)[0].strip(), False
     out: list[str] = []
-    for m in _KEEPALIVED_TOKEN.finditer(line):
-        if m.group(2) is None:
-            out.append(m.group(1))
-        elif "{" in m.group(2) or "}" in m.group(2):
-            out += _BRACES.findall(m.group(2))
-        else:
-            out.append(m.group(2))
-    return out
+    quote, i = False, 0
+    while i < len(raw):
+        ch = raw[i]
+        if ch == "\\":
+            if i + 1 == len(raw):
+                return "".join(out).strip(), True
+            nxt = raw[i + 1]
+            out.append(nxt if not quote and nxt in "#!" else ch + nxt)
+            i += 2
+            continue
+        if ch == '"':
+            quote = not quote
+        elif not quote and ch in "!#":
+            break
+        out.append(ch)
+        i += 1
+    return "".join(out).strip(), False
+
+
+def _line_tokens(line: str) -> list[str]:
+    """A decommented line's tokens as keepalived sees them: white space splits, double quotes
+    group, braces outside quotes stand alone, a leading `@host` condition is dropped (lint reads
+    the file for every host). Linear in the line (shlex was quadratic with a stray quote)."""
+    if '"' not in line:
+        tokens = line.replace("{", " { ").replace("}", " } ").split()
+    else:
+        tokens = []
+        for m in _KEEPALIVED_TOKEN.finditer(line):
+            if m.group(2) is None:
+                tokens.append(m.group(1))
+            elif "{" in m.group(2) or "}" in m.group(2):
+                tokens += _BRACES.findall(m.group(2))
+            else:
+                tokens.append(m.group(2))
+    if tokens and _CONDITION.match(tokens[0]):
+        tokens = tokens[1:]
+    return tokens
+
+
+def _logical_lines(text: str):
+    """(line number, decommented text) with backslash-continued lines joined, numbered by their first line."""
+    pending, start = "", 0
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line, more = decomment(raw)
+        if not pending:
+            start = n
+        pending = f"{pending} {line}" if pending else line
+        if not more:
+            yield start, pending
+            pending = ""
+    if pending:
+        yield start, pending
 
 
 def _keepalived_tokens(text: str, source: str, files: Mapping[str, str] | None, depth: int = 0):
     """(source, line number, tokens) for every line; `include PATTERN` lines are replaced by
     the lines of the files in `files` that match (absolute, or relative to the including file)."""
-    for n, raw in enumerate(text.splitlines(), start=1):
-        tokens = _line_tokens(raw)
+    for n, line in _logical_lines(text):
+        tokens = _line_tokens(line)
         if not tokens:
             continue
         if tokens[0] == "include" and len(tokens) > 1 and files is not None and depth < MAX_INCLUDE_DEPTH:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from k8s_ha_tui.configs.confparse import (
     HSection,
@@ -137,6 +137,25 @@ def script_command(script: KBlock) -> list[str]:
     return line.args if line is not None else []
 
 
+def _runs_a_script_file(command: list[str]) -> bool:
+    """Whether a `script` line runs a file of its own (whose text lint should read), not a
+    program that says all it does in the line (`killall -0 haproxy`, `/usr/bin/curl ...`)."""
+    first = command[0].strip("'").split()[0] if command and command[0].strip("'").split() else ""
+    return first.startswith("/") and not first.startswith(SYSTEM_BINARIES)
+
+
+def tracked_weights(inst: KBlock, scripts: list[KBlock]) -> list[int]:
+    """The weight each tracked vrrp_script applies: `track_script { chk weight -20 }` overrides
+    the script's own weight."""
+    tracked = inst.first("track_script")
+    out = []
+    for entry in tracked.children if tracked else []:
+        script = next((s for s in scripts if s.args and s.args[0] == entry.keyword), None)
+        own = _int(script.value("weight"), 0) if script is not None else 0
+        out.append(_int(entry.args[1], own) if entry.args[:1] == ["weight"] and len(entry.args) > 1 else own)
+    return out
+
+
 def _speed_profile(root: KBlock, inst: KBlock, scripts: list[KBlock]) -> profiles.Profile | None:
     """The profile an instance's timing (and its first tracked script's) matches, if any."""
     try:
@@ -168,8 +187,9 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
     notifiers = [*instances, *root.all("vrrp_sync_group")]
     uses_scripts = bool(scripts) or any(b.first(k) for b in notifiers for k in NOTIFY_KEYWORDS)
     if uses_scripts and not (gdefs and gdefs.first("enable_script_security")):
-        add("K101", "error", gdefs,
-            "scripts run without enable_script_security (keepalived logs a SECURITY VIOLATION)",
+        add("K101", "warning", gdefs,
+            "scripts run without enable_script_security: keepalived logs a SECURITY VIOLATION and runs them "
+            "as root whoever can change them",
             "add enable_script_security and script_user root to global_defs; keep scripts root-owned")
     rid = gdefs.value("router_id") if gdefs else None
     if rid in (None, "LVS_DEVEL"):
@@ -195,17 +215,19 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
                 "use weight 0: a failed check then means FAULT and an immediate handover")
 
     all_vips: list[str] = []
+    lvs = bool(root.all("virtual_server") or root.all("virtual_server_group"))  # keepalived balances itself
     for inst in instances:
         iname = inst.args[0] if inst.args else "?"
         auth = inst.first("authentication")
         pw = auth.value("auth_pass") if auth else None
         if auth is not None and pw is not None and len(pw) > 8:
-            add("K105", "error", auth.first("auth_pass") or auth,
+            add("K105", "warning", auth.first("auth_pass") or auth,
                 f"vrrp_instance {iname}: auth_pass is {len(pw)} characters; keepalived silently uses the first 8",
                 "use at most 8 characters")
         if auth and vrrp_version(root, inst) == 3:
-            add("K105", "error", auth,
-                f"vrrp_instance {iname}: PASS authentication is not part of VRRPv3", "remove the authentication block")
+            add("K113", "warning", auth,
+                f"vrrp_instance {iname}: VRRPv3 has no authentication; keepalived ignores this block",
+                "remove the authentication block")
         vips = _vips(inst)
         all_vips += [v.split("/")[0] for v in vips]
         for v in vips:
@@ -213,10 +235,30 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
                 add("K106", "warning", inst.first("virtual_ipaddress"),
                     f"vrrp_instance {iname}: VIP {v} has no prefix length, so keepalived adds it as /32",
                     f"write {v}/LEN with the subnet's real length, and a dev")
-        if not (inst.first("track_script") or inst.first("track_process")):
-            add("K108", "warning", inst,
+        if not (inst.first("track_script") or inst.first("track_process")) and not lvs:
+            add("K108", "error", inst,
                 f"vrrp_instance {iname}: nothing is tracked, so the VIP stays on a node whose HAProxy is dead",
                 "track a script that checks the local HAProxy")
+        if inst.first("nopreempt") and (inst.value("state") or "").upper() == "MASTER":
+            add("K114", "warning", inst.first("nopreempt"),
+                f"vrrp_instance {iname}: nopreempt with state MASTER: keepalived clears nopreempt "
+                "('nopreempt will not work with initial state MASTER')", "use state BACKUP on every node with nopreempt")
+        earlier = root.children[:root.children.index(inst)]  # keepalived looks names up as it reads
+        for kind, block_kind, level in (("track_script", "vrrp_script", "error"),
+                                        ("track_file", "vrrp_track_file", "warning")):
+            defined = {b.args[0] for b in earlier if b.keyword == block_kind and b.args}
+            block = inst.first(kind)
+            for name in [w for w in (block.words() if block else []) if w not in defined]:
+                add("K115", cast(Level, level), block,
+                    f"vrrp_instance {iname}: {kind} {name} names no {block_kind} block above it: keepalived "
+                    "ignores it ('not found, ignoring')", f"define {block_kind} {name} before the instance")
+        prio = _int(inst.value("priority"), 100)
+        weighted = [w for w in tracked_weights(inst, scripts) if w != 0]
+        if prio >= 255 and weighted:
+            add("K112", "error", inst.first("priority") or inst,
+                f"vrrp_instance {iname}: priority 255 with a weighted track script: keepalived ignores the script "
+                "('with weights due to address_owner'), so this node keeps the VIP when its check fails",
+                "use priority 254 or lower (or weight 0 on the script)")
         if not inst.first("track_file"):
             add("K109", "warning", inst,
                 f"vrrp_instance {iname}: no vrrp_track_file maintenance switch; the VIP cannot be moved on purpose cleanly",
@@ -232,11 +274,10 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
     for vip in all_vips:
         if any(re.search(rf"(?<![\d.]){re.escape(vip)}(?![\d])", t) for t in script_texts):
             add("K104", "error", scripts[0] if scripts else None,
-                f"the check script tests the VIP {vip}: during a cluster-wide API outage the VIP then moves "
-                "around uselessly",
+                f"the check script tests the VIP {vip}, not this node: when the holder's HAProxy dies every "
+                "node's check fails at once, so the VIP never moves to a node whose HAProxy works",
                 "check the LOCAL HAProxy (e.g. its monitor-uri on 127.0.0.1), never the VIP")
-    script_files = [s for s in scripts if script_command(s)
-                    and not script_command(s)[0].startswith(SYSTEM_BINARIES)]
+    script_files = [s for s in scripts if _runs_a_script_file(script_command(s))]
     if script_files and check_script is None:
         add("K110", "warning", script_files[0],
             "the check script itself was not read, so what it tests is unknown",
@@ -248,6 +289,11 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
 
 Add = Callable[[str, Level, HSection, int, str, str], None]
 ANY_ADDRESS = ("", "*", "0.0.0.0", "::", "[::]")
+APISERVER_PORT = 6443
+READINESS_PATHS = ("/readyz", "/livez")  # only a kube-apiserver answers these; /healthz is anyone's
+CHECK_OPTIONS = ("httpchk", "tcp-check", "ssl-hello-chk", "ldap-check", "mysql-check", "pgsql-check",
+                 "redis-check", "smtpchk")
+Where = Literal["master", "lb"]  # where the file runs: on a master beside kube-apiserver, or on a load balancer
 
 
 def backends_used(fe: HSection, sections: list[HSection]) -> list[HSection]:
@@ -263,7 +309,7 @@ def bind_ports(fe: HSection) -> list[tuple[int, str, int]]:
     out = []
     for n, t in fe.directives("bind"):
         for spec in t[1].split(",") if len(t) > 1 else []:
-            addr, _, port = spec.rpartition(":")
+            addr, _, port = spec.split("@", 1)[-1].rpartition(":")
             if port.isdigit():
                 out.append((n, addr, int(port)))
     return out
@@ -273,14 +319,19 @@ def _check_kind(be: HSection) -> tuple[str, int]:
     """Which health check the backend really runs: the last check option wins."""
     chosen, line = "tcp", be.line
     for n, t in be.inherited("option"):
-        if len(t) > 1 and t[1].lower() in ("httpchk", "tcp-check", "ssl-hello-chk", "ldap-check",
-                                           "mysql-check", "pgsql-check", "redis-check", "smtpchk"):
+        if len(t) > 1 and t[1].lower() in CHECK_OPTIONS:
             chosen, line = t[1].lower(), n
     return chosen, line
 
 
-def _check_path(be: HSection) -> str | None:
+def _check_path(be: HSection, kind: str) -> str | None:
+    """The path the HTTP check asks for: `option httpchk [METH] PATH`, `http-check send ... uri
+    PATH`, or the request line a `tcp-check send` writes by hand."""
     path = None
+    if kind == "tcp-check":
+        for _, t in be.inherited("tcp-check", "send"):
+            path = next((w for w in t[2:] if w.startswith("/")), path)
+        return path
     for _, t in be.inherited("option", "httpchk"):
         if len(t) >= 4:
             path = t[3]
@@ -293,7 +344,31 @@ def _check_path(be: HSection) -> str | None:
     return path
 
 
-def _lint_pair(fe: HSection, be: HSection, add: Add) -> None:
+def _checks_over_tls(be: HSection, kind: str) -> bool:
+    """Whether the health check speaks TLS: `check-ssl` or `ssl` on every server (or on
+    default-server), or an `http-check connect ... ssl` / `tcp-check connect ... ssl` rule."""
+    rules = be.inherited("http-check" if kind == "httpchk" else "tcp-check", "connect")
+    if any("ssl" in t[2:] for _, t in rules):
+        return True
+    defaults = {w for _, t in be.inherited("default-server") for w in t}
+    servers = be.servers()
+    return bool(servers) and all({"check-ssl", "ssl"} & (set(srv.tokens) | defaults) for srv in servers)
+
+
+def is_apiserver_backend(be: HSection, apiserver_port: int) -> bool:
+    """A backend that sends to kube-apiservers: a server on the apiserver's port, or a check of
+    /readyz or /livez. A web proxy's :80 backend in the same file is not one."""
+    if any(srv.port == apiserver_port for srv in be.servers()):
+        return True
+    path = _check_path(be, _check_kind(be)[0])
+    return path is not None and path.split("?")[0] in READINESS_PATHS
+
+
+def _tls_terminated(fe: HSection) -> bool:
+    return any("ssl" in t[2:] for _, t in fe.directives("bind"))
+
+
+def _lint_pair(fe: HSection, be: HSection, add: Add, on: Where | None, apiserver_port: int) -> None:
     """What can go wrong between a frontend and the backend it sends the apiserver traffic to."""
     if fe.mode() == "tcp" and be.mode() == "http":
         why = "" if be.own_mode() else " (no mode of its own, so it takes the defaults' mode http)"
@@ -301,13 +376,22 @@ def _lint_pair(fe: HSection, be: HSection, add: Add) -> None:
             f"backend {be.name} runs in HTTP mode behind TCP frontend {fe.name}{why}: "
             "TLS to the apiserver through it fails",
             f"put 'mode tcp' in backend {be.name} (and in defaults)")
-    server_ports = {srv.port for srv in be.servers() if srv.port is not None}
+    elif fe.mode() == "http" and not _tls_terminated(fe):
+        why = "" if fe.own_mode() else " (it takes the defaults' mode http)"
+        add("H210", "error", fe, fe.line,
+            f"frontend {fe.name} runs in HTTP mode{why}, but kubectl and kubelets speak TLS to the "
+            "apiserver: every request through it fails",
+            f"put 'mode tcp' in frontend {fe.name} and backend {be.name} (and in defaults)")
     for n, addr, port in bind_ports(fe):
-        if port in server_ports and addr in ANY_ADDRESS:
-            add("H202", "error", fe, n,
-                f"frontend {fe.name} binds every address on port {port}, the apiserver's own port: "
-                "on a master it collides with kube-apiserver",
-                "give HAProxy its own port (e.g. 8443) and use it in controlPlaneEndpoint")
+        if port != apiserver_port or on == "lb":
+            continue
+        level: Level = "error" if on == "master" else "warning"
+        where = "" if on == "master" else "if this file runs on a master (lint --on master|lb): "
+        on_what = "every address" if addr in ANY_ADDRESS else f"{addr} (kube-apiserver listens on every address by default)"
+        add("H202", level, fe, n,
+            f"{where}frontend {fe.name} binds port {port}, the apiserver's own port, on {on_what}: "
+            "on a master HAProxy then cannot start beside kube-apiserver",
+            "give HAProxy its own port (e.g. 8443) and use it in controlPlaneEndpoint")
     for word, section in (("client", fe), ("server", be)):
         found = section.inherited("timeout", word)
         if found and len(found[-1][1]) > 2:
@@ -322,65 +406,83 @@ def _lint_pair(fe: HSection, be: HSection, add: Add) -> None:
 def _lint_backend(be: HSection, add: Add) -> None:
     """The backend's own health checking."""
     kind, kline = _check_kind(be)
+    path = _check_path(be, kind)
+    http_check = kind == "httpchk" or (kind == "tcp-check" and path is not None)
     httpchk_lines = [n for n, _ in be.inherited("option", "httpchk")]
     if httpchk_lines and kind != "httpchk":
-        add("H203", "error", be, kline,
-            f"backend {be.name}: 'option {kind}' comes after 'option httpchk' and wins, so no HTTP check runs",
+        add("H203", "warning", be, kline,
+            f"backend {be.name}: 'option {kind}' comes after 'option httpchk' and wins, so no HTTP check runs: "
+            "an apiserver that is not ready stays in rotation",
             "keep only option httpchk, with http-check send meth GET uri /readyz")
-    elif kind != "httpchk":
+    elif not http_check:
         add("H206", "warning", be, be.line,
-            f"backend {be.name}: only a TCP connect check, so an apiserver that accepts but is not ready stays in rotation",
+            f"backend {be.name}: only a {'TLS hello' if kind == 'ssl-hello-chk' else 'TCP connect'} check, so an "
+            "apiserver that is not ready stays in rotation",
             "use option httpchk with http-check send meth GET uri /readyz and check-ssl")
-    path = _check_path(be)
-    if path and path.split("?")[0] in ("/healthz", "/"):
-        add("H204", "warning", be, httpchk_lines[-1] if httpchk_lines else be.line,
-            f"backend {be.name}: checks {path}; /healthz is deprecated since Kubernetes 1.16",
+    if http_check and path and path.split("?")[0] in ("/healthz", "/"):
+        add("H204", "warning", be, httpchk_lines[-1] if httpchk_lines else kline,
+            f"backend {be.name}: checks {path}, which answers ok while the apiserver is not ready (shutting down, "
+            "etcd lost): it stays in rotation",
             "check /readyz")
     servers = be.servers()
-    defaults = [w for _, t in be.inherited("default-server") for w in t]
-    if kind == "httpchk" and "check-ssl" not in defaults and \
-            not all("check-ssl" in srv.tokens or "ssl" in srv.tokens for srv in servers):
-        add("H205", "warning", be, servers[0].line,
-            f"backend {be.name}: the HTTP check speaks plain HTTP to the TLS apiserver and fails",
+    elsewhere = {srv.tokens[i + 1] for srv in servers for i in range(len(srv.tokens) - 1) if srv.tokens[i] == "port"}
+    if http_check and servers and not elsewhere and not _checks_over_tls(be, kind):  # `check port 80`: not the apiserver
+        add("H205", "error", be, servers[0].line,
+            f"backend {be.name}: the HTTP check speaks plain HTTP to the TLS apiserver, so every check fails "
+            "and HAProxy sends to no one",
             "add check-ssl verify none to the servers (or default-server)")
+    defaults = [w for _, t in be.inherited("default-server") for w in t]
     unchecked = [srv.name for srv in servers if "check" not in srv.tokens and "check" not in defaults]
     if unchecked:
         add("H208", "warning", be, servers[0].line,
-            f"backend {be.name}: server(s) {', '.join(unchecked)} have no health check",
+            f"backend {be.name}: server(s) {', '.join(unchecked)} have no health check, so HAProxy keeps sending "
+            "to a dead apiserver",
             "add check to every server (or to default-server)")
 
 
-def lint_haproxy(text: str, where: str = "haproxy.cfg", more: list[tuple[str, str]] | None = None) -> list[Finding]:
-    """Findings on a haproxy.cfg (and on `more` files read after it, as HAProxy's further -f)."""
+def lint_haproxy(text: str, where: str = "haproxy.cfg", more: list[tuple[str, str]] | None = None,
+                 on: Where | None = None, apiserver_port: int = APISERVER_PORT) -> list[Finding]:
+    """Findings on a haproxy.cfg (and on `more` files read after it, as HAProxy's further -f).
+    Only frontends and backends that carry kube-apiserver traffic are judged; `on` says where
+    the file runs, where that decides (None: the finding says its condition)."""
     sections = parse_haproxy_files([(where, text), *(more or [])])
-    out: list[Finding] = []
+    out: dict[tuple[str, str], Finding] = {}
 
     def add(code: str, level: Level, sec: HSection, line: int, message: str, fix: str) -> None:
-        out.append(Finding(code, level, message, fix, sec.where(line)))
+        found = Finding(code, level, message, fix, sec.where(line))
+        out.setdefault((code, found.where), found)  # a defaults line inherited by many: one finding
 
+    apiservers = [s for s in sections if s.kind in ("backend", "listen") and is_apiserver_backend(s, apiserver_port)]
     for fe in (s for s in sections if s.kind in ("frontend", "listen")):
         for be in backends_used(fe, sections):
-            _lint_pair(fe, be, add)
-    for be in (s for s in sections if s.kind in ("backend", "listen") and s.servers()):
+            if be in apiservers:
+                _lint_pair(fe, be, add, on, apiserver_port)
+    for be in apiservers:
         _lint_backend(be, add)
+    findings = list(out.values())
+    if not apiservers and any(s.servers() for s in sections):
+        findings.append(Finding(
+            "H200", "info", f"no backend sends to port {apiserver_port} or checks /readyz: nothing here is judged "
+            "as a kube-apiserver load balancer", "", where))
 
     if not any("level" in t and "admin" in t for s in sections if s.kind == "global"
                for _, t in s.directives("stats", "socket")):
         glob = next((s for s in sections if s.kind == "global"), None)
-        out.append(Finding("H207", "warning",
-                           "no stats socket at level admin: the monitor cannot read backend health or drain a server",
-                           "add 'stats socket /run/haproxy/admin.sock mode 660 level admin' to global",
-                           glob.where(glob.line) if glob else where))
-    return out
+        findings.append(Finding("H207", "warning",
+                                "no stats socket at level admin: the monitor cannot read backend health or drain a server",
+                                "add 'stats socket /run/haproxy/admin.sock mode 660 level admin' to global",
+                                glob.where(glob.line) if glob else where))
+    return findings
 
 
 def lint_configs(keepalived: str | None, haproxy: str | None, check_script: str | None = None,
                  keepalived_name: str = "keepalived.conf", haproxy_name: str = "haproxy.cfg",
-                 keepalived_files: Mapping[str, str] | None = None) -> list[Finding]:
+                 keepalived_files: Mapping[str, str] | None = None, on: Where | None = None,
+                 apiserver_port: int = APISERVER_PORT) -> list[Finding]:
     out: list[Finding] = []
     if keepalived is not None:
         out += lint_keepalived(keepalived, check_script, keepalived_name, keepalived_files)
     if haproxy is not None:
-        out += lint_haproxy(haproxy, haproxy_name)
+        out += lint_haproxy(haproxy, haproxy_name, on=on, apiserver_port=apiserver_port)
     return out
 

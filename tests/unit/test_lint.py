@@ -30,8 +30,7 @@ def test_every_seed_defect_is_named():
     expected = {
         "H201": "HTTP mode",          # mode http in defaults leaks into the backend
         "H202": "port 6443",          # binds the apiserver's own port
-        "H203": "no HTTP check",      # option tcp-check overrides httpchk
-        "H204": "/healthz",           # deprecated check path
+        "H203": "no HTTP check",      # option tcp-check overrides httpchk (so /healthz is not asked either)
         "K101": "enable_script_security",
         "K102": "weight -2",          # negative weight never speeds VRRP up
         "K103": "= 30 s",             # interval 3 × fall 10
@@ -42,13 +41,15 @@ def test_every_seed_defect_is_named():
         assert text in codes[code].message
     assert lint.has_errors(list(codes.values()))
     assert all(f.fix for f in codes.values())
+    assert "/readyz" in codes["H203"].fix and "H204" not in codes  # one finding for the one check that runs
 
 
 def test_auth_pass_truncation_and_v3_auth():
     conf = "vrrp_instance X {\n authentication {\n auth_type PASS\n auth_pass longer-than-8\n }\n}\n"
     assert [f.code for f in lint.lint_keepalived(conf, "")].count("K105") == 1
     conf3 = "global_defs {\n vrrp_version 3\n}\n" + conf.replace("longer-than-8", "short")
-    assert "K105" in [f.code for f in lint.lint_keepalived(conf3, "")]
+    assert {"K113"} <= {f.code for f in lint.lint_keepalived(conf3, "")} and "K105" not in {
+        f.code for f in lint.lint_keepalived(conf3, "")}
 
 
 def test_cli_lint_of_seed_exits_1_and_json_lists_findings():
