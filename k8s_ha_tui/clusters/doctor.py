@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from k8s_ha_tui.clusters.nodeconfig import LiveNode
 from k8s_ha_tui.configs.confparse import parse_haproxy_files
+from k8s_ha_tui.configs.daemon_check import haproxy_alerts
 from k8s_ha_tui.configs.lint import Finding, Level, lint_haproxy, lint_keepalived, tracked_weights
 from k8s_ha_tui.model.election import Candidate, combinations_count, unsafe_combinations
 from k8s_ha_tui.model.topology import Topology
@@ -90,20 +91,20 @@ def scripts(node: LiveNode) -> list[Finding]:
 
 def verdicts(node: LiveNode) -> list[Finding]:
     """What `haproxy -c` and `keepalived -t` say on the node itself, in their own words: HAProxy
-    refusing its config is an error (a restart fails); keepalived's config errors are warnings
-    (it runs, ignoring what it names)."""
+    refusing its config is an error (a restart or reload fails); keepalived's complaints are
+    warnings (it ignores what it names, or stops on a fatal one: the words say which)."""
     out = []
     for daemon, (code, said) in node.verdicts.items():
-        lines = [ln.strip() for ln in said.splitlines() if ln.strip()]
-        if daemon == "haproxy" and code != 0:
-            alerts = [ln for ln in lines if "[ALERT]" in ln] or lines[-1:]
+        if code == 0:
+            continue
+        if daemon == "haproxy":
             out.append(_finding("D313", "error", f"haproxy -c refuses the config (exit {code}): "
-                                + " | ".join(a.split(": ", 1)[-1] for a in alerts[:3]),
+                                + (haproxy_alerts(said) or said.splitlines()[-1:][0] if said else "no reason given"),
                                 "fix what it names; HAProxy cannot restart or reload until then", node.name))
-        elif daemon == "keepalived" and code != 0:
-            out.append(_finding("D314", "error" if code == 3 else "warning",
-                                f"keepalived -t (exit {code}): " + " | ".join(lines[:3]),
-                                "fix what keepalived names; it ignores those lines until then", node.name))
+        else:
+            lines = [ln.strip() for ln in said.splitlines() if ln.strip()]
+            out.append(_finding("D314", "warning", f"keepalived -t (exit {code}): " + " | ".join(lines[:3]),
+                                "fix what keepalived names", node.name))
     return out
 
 
@@ -157,8 +158,10 @@ def cross_node(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
 
 
 def weighted_election(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
-    """Where checks change priorities (a weight), the election with the masters' real priorities:
-    a case where a failed check leaves the VIP on its node while a healthy master exists."""
+    """Where one check lowers priorities (a negative weight), the election with the masters' real
+    priorities: a case where a failed check leaves the VIP on its node while a healthy master
+    exists. Positive weights (added while a check succeeds) and several weighted scripts are not
+    modelled: no finding then."""
     candidates, weights = [], set()
     for node in nodes:
         root = node.keepalived_root()
@@ -166,12 +169,13 @@ def weighted_election(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
         inst = next((i for i in root.all("vrrp_instance") if view and i.args[:1] == [view.name]), None)
         address = next((m.address for m in topo.masters if m.name == node.name), None)
         if inst is None or view is None or view.priority is None or address is None:
-            return []
-        weights.add(sum(tracked_weights(inst, root.all("vrrp_script"))))
+            continue  # D302 names a master without the VIP's instance
+        weighted = [w for w in tracked_weights(inst, root.all("vrrp_script")) if w != 0]
+        weights.add(weighted[0] if len(weighted) == 1 else None if weighted else 0)
         candidates.append(Candidate(node.name, address, view.priority))
-    if len(weights) != 1 or 0 in weights or len(candidates) < 2:
-        return []  # weight 0 means FAULT (always safe); differing weights are another finding's business
-    weight = weights.pop()
+    weight = weights.pop() if len(weights) == 1 else None
+    if weight is None or weight >= 0 or len(candidates) < 2:
+        return []
     bad = unsafe_combinations(candidates, weight)
     if not bad:
         return []

@@ -213,8 +213,8 @@ async def _verdicts(conn: NodeConnection, commands: dict[str, str]) -> dict[str,
     for daemon, command in commands.items():
         res = await conn.run(f"command -v {daemon} >/dev/null || exit 127; {command} 2>&1", timeout=20, check=False,
                              label=command.split(" -f")[0])
-        if res.exit_status != 127:
-            out[daemon] = (int(res.exit_status or 0), str(res.stdout or "").strip())
+        if res.exit_status is not None and res.exit_status != 127:  # None: killed, no verdict
+            out[daemon] = (res.exit_status, str(res.stdout or "").strip())
     return out
 
 
@@ -236,6 +236,7 @@ async def read_node(conn: NodeConnection) -> LiveNode:
     node.scripts = {p: (st[1], st[2]) if (st := stats.get(p)) and len(st) == 3 else None for p in scripts}
     texts = await read_files(conn, [p for p in scripts if node.scripts.get(p) and not p.startswith(SYSTEM_BINARIES)])
     node.script_texts = {p: t for p, t in texts.items() if t is not None and "\0" not in t[:4096]}
-    if kfiles and node.haproxy_files:
-        node.verdicts = await _verdicts(conn, checker_commands(facts.keepalived_conf, [p for p, _ in node.haproxy_files]))
+    commands = checker_commands(facts.keepalived_conf, [p for p, _ in node.haproxy_files])
+    node.verdicts = await _verdicts(conn, {daemon: cmd for daemon, cmd in commands.items()
+                                           if (kfiles if daemon == "keepalived" else node.haproxy_files)})
     return node

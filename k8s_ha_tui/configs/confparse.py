@@ -53,20 +53,20 @@ _BRACES = re.compile(r"[{}]|[^{}]+")
 _CONDITION = re.compile(r"@\^?\S+$")  # `@node1 priority 150`: a line for one host only
 
 
-def decomment(raw: str) -> tuple[str, bool]:
-    """A line as keepalived's own decomment() leaves it, and whether it continues on the next:
-    '!' or '#' outside double quotes starts a comment wherever it stands (`auth_pass ab#cd` is
-    `ab`), a backslash before either is the character itself, a trailing backslash joins the
-    next line."""
+def decomment(raw: str) -> str:
+    """A line as keepalived's own decomment() leaves it: '!' or '#' outside double quotes starts a
+    comment wherever it stands (`auth_pass ab#cd` is `ab`), a backslash before either is the
+    character itself. A trailing backslash stays, glued to the word before it (keepalived joins
+    lines only inside `$NAME=` definitions: elsewhere `24 \\` reads as `24\\`)."""
     if '"' not in raw and "\\" not in raw:
-        return _COMMENT.split(raw, maxsplit=1)[0].strip(), False
+        return _COMMENT.split(raw, maxsplit=1)[0].strip()
     out: list[str] = []
     quote, i = False, 0
     while i < len(raw):
         ch = raw[i]
         if ch == "\\":
             if i + 1 == len(raw):
-                return "".join(out).strip(), True
+                return "".join(out).strip() + "\\"
             nxt = raw[i + 1]
             out.append(nxt if not quote and nxt in "#!" else ch + nxt)
             i += 2
@@ -77,7 +77,7 @@ def decomment(raw: str) -> tuple[str, bool]:
             break
         out.append(ch)
         i += 1
-    return "".join(out).strip(), False
+    return "".join(out).strip()
 
 
 def _line_tokens(line: str) -> list[str]:
@@ -100,26 +100,11 @@ def _line_tokens(line: str) -> list[str]:
     return tokens
 
 
-def _logical_lines(text: str):
-    """(line number, decommented text) with backslash-continued lines joined, numbered by their first line."""
-    pending, start = "", 0
-    for n, raw in enumerate(text.splitlines(), start=1):
-        line, more = decomment(raw)
-        if not pending:
-            start = n
-        pending = f"{pending} {line}" if pending else line
-        if not more:
-            yield start, pending
-            pending = ""
-    if pending:
-        yield start, pending
-
-
 def _keepalived_tokens(text: str, source: str, files: Mapping[str, str] | None, depth: int = 0):
     """(source, line number, tokens) for every line; `include PATTERN` lines are replaced by
     the lines of the files in `files` that match (absolute, or relative to the including file)."""
-    for n, line in _logical_lines(text):
-        tokens = _line_tokens(line)
+    for n, raw in enumerate(text.splitlines(), start=1):
+        tokens = _line_tokens(decomment(raw))
         if not tokens:
             continue
         if tokens[0] == "include" and len(tokens) > 1 and files is not None and depth < MAX_INCLUDE_DEPTH:
@@ -258,12 +243,14 @@ class Server:
 
 
 def split_address(spec: str) -> tuple[str, int | None]:
-    """'10.0.0.1:6443', '[fd00::1]:6443', 'name:6443', 'ipv4@10.0.0.1:6443' → (host, port)."""
+    """'10.0.0.1:6443', '[fd00::1]:6443', 'fd00::1:6443', 'name:6443', 'ipv4@10.0.0.1:6443' → (host, port)."""
     spec = spec.split("@", 1)[-1]
     host, sep, port = spec.rpartition(":")
-    if not sep or not port.isdigit() or (host.count(":") and not host.startswith("[")):
-        return spec.strip("[]"), None  # no port, or a bare IPv6 address
-    return host.strip("[]"), int(port)
+    if spec.startswith("[") and not host.endswith("]"):
+        return spec.strip("[]"), None  # a bracketed IPv6 address without a port
+    if not sep or not port.isdigit():
+        return spec.strip("[]"), None
+    return host.strip("[]"), int(port)  # as HAProxy reads it: the last colon starts the port, also in 2001:db8::1:6443
 
 
 _HAPROXY_TOKEN = re.compile(r'"([^"]*)"?|\'([^\']*)\'?|([^\s"\']+)')

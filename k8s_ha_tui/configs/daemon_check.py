@@ -14,20 +14,29 @@ from k8s_ha_tui.configs.lint import Finding
 SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 
 
+def haproxy_alerts(output: str) -> str:
+    """What `haproxy -c` refused, in its words: its first three [ALERT] lines without the prefix."""
+    lines = [ln.strip() for ln in output.splitlines() if "[ALERT]" in ln]
+    return " | ".join(ln.split(": ", 1)[-1] for ln in lines[:3])
+
+
 def haproxy_verdict(path: str, timeout: float = 20) -> Finding | None:
-    """H100 when `haproxy -c` refuses the file (its alerts, in its words); None when it accepts
-    it or HAProxy is not installed here."""
+    """H100 when this machine's `haproxy -c` refuses the file (its alerts, in its words); None when
+    it accepts it or HAProxy is not installed here. A warning: the node's HAProxy version, files
+    and names may differ from this machine's (doctor asks the node's own)."""
     binary = shutil.which("haproxy", path=SEARCH)
     if binary is None:
         return None
     try:
         res = subprocess.run([binary, "-c", "-f", path], capture_output=True, text=True, timeout=timeout,
                              errors="replace", stdin=subprocess.DEVNULL)
+        version = subprocess.run([binary, "-v"], capture_output=True, text=True, timeout=timeout,
+                                 errors="replace", stdin=subprocess.DEVNULL).stdout.split()
     except (OSError, subprocess.TimeoutExpired):
         return None
     if res.returncode == 0:
         return None
-    lines = [ln.strip() for ln in (res.stdout + res.stderr).splitlines() if "[ALERT]" in ln]
-    said = " | ".join(ln.split(": ", 1)[-1] for ln in lines[:3]) or f"exit {res.returncode}"
-    return Finding("H100", "error", f"haproxy -c refuses this file: {said}",
-                   "fix what HAProxy names: it cannot start or reload with this file", path)
+    said = haproxy_alerts(res.stdout + res.stderr) or f"exit {res.returncode}"
+    here = f"HAProxy {version[2]}" if len(version) > 2 else "HAProxy"
+    return Finding("H100", "warning", f"haproxy -c ({here} on this machine) refuses this file: {said}",
+                   "fix what HAProxy names, unless the node's own HAProxy takes it (doctor asks the node's)", path)

@@ -137,6 +137,23 @@ def script_command(script: KBlock) -> list[str]:
     return line.args if line is not None else []
 
 
+_ASSIGN = re.compile(r"\s*(?:export\s+)?(\w+)=")
+_HELD_HERE = re.compile(r"\bip\b.*\ba(ddr)?\b.*\|\s*grep\b(?!.*\|\|)")  # `ip addr | grep -q VIP` (not `|| curl`)
+
+
+def tests_vip_unguarded(script: str, vip: str) -> bool:
+    """Whether a check script tests the VIP on every node. The kubeadm guide's (and the seed's)
+    `if ip addr | grep -q VIP; then curl https://VIP...` tests it only where it is held, which is
+    the node's own HAProxy: harmless (the lab shows the VIP moving with it). Shell comments do
+    not count; a variable set to the VIP (`VIP=...`, then `$VIP`) does."""
+    literal = re.compile(rf"(?<![\d.]){re.escape(vip)}(?![\d])")
+    code = [ln.split("#", 1)[0] for ln in script.splitlines()]
+    names = {m.group(1) for ln in code if (m := _ASSIGN.match(ln)) and literal.search(ln)}
+    uses = [ln for ln in code if not _ASSIGN.match(ln)
+            and (literal.search(ln) or any(re.search(rf"\$\{{?{n}\b", ln) for n in names))]
+    return bool(uses) and not any(_HELD_HERE.search(ln) for ln in uses)
+
+
 def _runs_a_script_file(command: list[str]) -> bool:
     """Whether a `script` line runs a file of its own (whose text lint should read), not a
     program that says all it does in the line (`killall -0 haproxy`, `/usr/bin/curl ...`)."""
@@ -144,16 +161,34 @@ def _runs_a_script_file(command: list[str]) -> bool:
     return first.startswith("/") and not first.startswith(SYSTEM_BINARIES)
 
 
-def tracked_weights(inst: KBlock, scripts: list[KBlock]) -> list[int]:
-    """The weight each tracked vrrp_script applies: `track_script { chk weight -20 }` overrides
-    the script's own weight."""
-    tracked = inst.first("track_script")
+def tracked(inst: KBlock, scripts: list[KBlock]) -> list[tuple[str, int, KBlock]]:
+    """(script name, the weight it applies, the line that sets it) for each script the instance
+    tracks: `track_script { chk weight -20 }` overrides the script's own weight."""
+    block = inst.first("track_script")
     out = []
-    for entry in tracked.children if tracked else []:
+    for entry in block.children if block else []:
         script = next((s for s in scripts if s.args and s.args[0] == entry.keyword), None)
-        own = _int(script.value("weight"), 0) if script is not None else 0
-        out.append(_int(entry.args[1], own) if entry.args[:1] == ["weight"] and len(entry.args) > 1 else own)
+        own = script.first("weight") if script is not None else None
+        if entry.args[:1] == ["weight"] and len(entry.args) > 1:
+            out.append((entry.keyword, _int(entry.args[1], 0), entry))
+        else:
+            out.append((entry.keyword, _int(own.args[0] if own and own.args else None, 0), own or entry))
     return out
+
+
+def tracked_weights(inst: KBlock, scripts: list[KBlock]) -> list[int]:
+    return [w for _, w, _ in tracked(inst, scripts)]
+
+
+def _tracked_by_group(root: KBlock, inst: KBlock, keyword: str) -> bool:
+    """Whether a vrrp_sync_group the instance belongs to tracks something for it."""
+    name = inst.args[0] if inst.args else None
+    for group in root.all("vrrp_sync_group"):
+        members = group.first("group")
+        block = group.first(keyword)
+        if members and name in members.words() and block and block.words():
+            return True
+    return False
 
 
 def _speed_profile(root: KBlock, inst: KBlock, scripts: list[KBlock]) -> profiles.Profile | None:
@@ -191,6 +226,14 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
             "scripts run without enable_script_security: keepalived logs a SECURITY VIOLATION and runs them "
             "as root whoever can change them",
             "add enable_script_security and script_user root to global_defs; keep scripts root-owned")
+    secure = bool(gdefs and gdefs.first("enable_script_security"))
+    if secure and gdefs is not None and not gdefs.first("script_user"):
+        for sc in (sc for sc in scripts if not sc.first("user")):
+            add("K116", "error", sc,
+                f"vrrp_script {sc.args[0] if sc.args else '?'}: script security on and no script_user: keepalived "
+                "runs it as user keepalived_script, which Debian, Ubuntu and RHEL do not create; without that user "
+                "it removes the script ('Unable to set default user') and the check never runs",
+                "add script_user root to global_defs (or user root in the vrrp_script)")
     rid = gdefs.value("router_id") if gdefs else None
     if rid in (None, "LVS_DEVEL"):
         add("K107", "warning", gdefs,
@@ -201,18 +244,12 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
         name = s.args[0] if s.args else "?"
         interval = _int(s.value("interval"), 1)
         fall = _int(s.value("fall"), 1)
-        weight = _int(s.value("weight"), 0)
         detect = interval * fall
         if detect > SLOW_DETECTION_WARN_S:
             level: Level = "error" if detect > SLOW_DETECTION_ERROR_S else "warning"
             add("K103", level, s,
                 f"vrrp_script {name}: a failure is noticed only after interval {interval} × fall {fall} = {detect} s",
                 "use interval 1 and fall 2")
-        if weight != 0:
-            add("K102", "warning", s.first("weight") or s,
-                f"vrrp_script {name}: weight {weight} never hands the VIP over faster than the master-down "
-                "interval, and only if the drop beats the next node's priority",
-                "use weight 0: a failed check then means FAULT and an immediate handover")
 
     all_vips: list[str] = []
     lvs = bool(root.all("virtual_server") or root.all("virtual_server_group"))  # keepalived balances itself
@@ -235,7 +272,8 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
                 add("K106", "warning", inst.first("virtual_ipaddress"),
                     f"vrrp_instance {iname}: VIP {v} has no prefix length, so keepalived adds it as /32",
                     f"write {v}/LEN with the subnet's real length, and a dev")
-        if not (inst.first("track_script") or inst.first("track_process")) and not lvs:
+        watches = [b for k in ("track_script", "track_process") if (b := inst.first(k)) and b.words()]
+        if not watches and not lvs and not any(_tracked_by_group(root, inst, k) for k in ("track_script", "track_process")):
             add("K108", "error", inst,
                 f"vrrp_instance {iname}: nothing is tracked, so the VIP stays on a node whose HAProxy is dead",
                 "track a script that checks the local HAProxy")
@@ -243,7 +281,8 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
             add("K114", "warning", inst.first("nopreempt"),
                 f"vrrp_instance {iname}: nopreempt with state MASTER: keepalived clears nopreempt "
                 "('nopreempt will not work with initial state MASTER')", "use state BACKUP on every node with nopreempt")
-        earlier = root.children[:root.children.index(inst)]  # keepalived looks names up as it reads
+        # keepalived looks names up as it reads: only blocks above the instance count
+        earlier = root.children[:next(i for i, c in enumerate(root.children) if c is inst)]
         for kind, block_kind, level in (("track_script", "vrrp_script", "error"),
                                         ("track_file", "vrrp_track_file", "warning")):
             defined = {b.args[0] for b in earlier if b.keyword == block_kind and b.args}
@@ -252,14 +291,21 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
                 add("K115", cast(Level, level), block,
                     f"vrrp_instance {iname}: {kind} {name} names no {block_kind} block above it: keepalived "
                     "ignores it ('not found, ignoring')", f"define {block_kind} {name} before the instance")
+        for name, weight, at in tracked(inst, scripts):
+            if weight != 0:
+                add("K102", "warning", at,
+                    f"vrrp_instance {iname} tracks {name} with weight {weight}: a failed check never hands the VIP "
+                    "over faster than the master-down interval, and only if the drop beats the next node's priority",
+                    "use weight 0: a failed check then means FAULT and an immediate handover")
         prio = _int(inst.value("priority"), 100)
         weighted = [w for w in tracked_weights(inst, scripts) if w != 0]
         if prio >= 255 and weighted:
             add("K112", "error", inst.first("priority") or inst,
                 f"vrrp_instance {iname}: priority 255 with a weighted track script: keepalived ignores the script "
                 "('with weights due to address_owner'), so this node keeps the VIP when its check fails",
-                "use priority 254 or lower (or weight 0 on the script)")
-        if not inst.first("track_file"):
+                "use weight 0 on the script (a failed check means FAULT and a handover); a priority below 255 "
+                "helps only where the weight can bring it under the others'")
+        if not inst.first("track_file") and not _tracked_by_group(root, inst, "track_file"):
             add("K109", "warning", inst,
                 f"vrrp_instance {iname}: no vrrp_track_file maintenance switch; the VIP cannot be moved on purpose cleanly",
                 "add a vrrp_track_file with weight 0 and track it")
@@ -272,7 +318,7 @@ def lint_keepalived(text: str, check_script: str | None = None, where: str = "ke
     commands = {s.args[0] if s.args else "?": script_command(s) for s in scripts}
     script_texts += [" ".join(c) for c in commands.values() if c]
     for vip in all_vips:
-        if any(re.search(rf"(?<![\d.]){re.escape(vip)}(?![\d])", t) for t in script_texts):
+        if any(tests_vip_unguarded(t, vip) for t in script_texts):
             add("K104", "error", scripts[0] if scripts else None,
                 f"the check script tests the VIP {vip}, not this node: when the holder's HAProxy dies every "
                 "node's check fails at once, so the VIP never moves to a node whose HAProxy works",
@@ -324,35 +370,47 @@ def _check_kind(be: HSection) -> tuple[str, int]:
     return chosen, line
 
 
-def _check_path(be: HSection, kind: str) -> str | None:
-    """The path the HTTP check asks for: `option httpchk [METH] PATH`, `http-check send ... uri
-    PATH`, or the request line a `tcp-check send` writes by hand."""
-    path = None
+_PATH = re.compile(r"(?:^|\s)(/[^\s\\]*)")
+
+
+def _check_path(be: HSection, kind: str) -> tuple[str | None, int]:
+    """The path the HTTP check asks for, and the line that sets it: `option httpchk [METH] PATH`,
+    `http-check send ... uri PATH`, or the request a `tcp-check send` writes by hand (quoted, or
+    with escaped spaces)."""
+    path, line = None, be.line
     if kind == "tcp-check":
-        for _, t in be.inherited("tcp-check", "send"):
-            path = next((w for w in t[2:] if w.startswith("/")), path)
-        return path
-    for _, t in be.inherited("option", "httpchk"):
-        if len(t) >= 4:
-            path = t[3]
-        elif len(t) == 3:
-            path = t[2]
-    for _, t in be.inherited("http-check", "send"):
+        for n, t in be.inherited("tcp-check", "send"):
+            found = _PATH.search(" ".join(t[2:]).replace("\\ ", " "))
+            path, line = (found.group(1), n) if found else (path, line)
+        return path, line
+    for n, t in be.inherited("option", "httpchk"):
+        if len(t) >= 3:
+            path, line = t[3] if len(t) >= 4 else t[2], n
+    for n, t in be.inherited("http-check", "send"):
         if "uri" in t[2:]:
             i = t.index("uri")
-            path = t[i + 1] if i + 1 < len(t) else path
-    return path
+            path, line = (t[i + 1], n) if i + 1 < len(t) else (path, line)
+    return path, line
 
 
-def _checks_over_tls(be: HSection, kind: str) -> bool:
-    """Whether the health check speaks TLS: `check-ssl` or `ssl` on every server (or on
-    default-server), or an `http-check connect ... ssl` / `tcp-check connect ... ssl` rule."""
+def _plain_checks(be: HSection, kind: str) -> tuple[list[str], bool]:
+    """Servers whose health check speaks plain HTTP, and whether the check goes somewhere other
+    than the server's own port (`check port 80`, `http-check connect port 80`: an nginx in front
+    of the apiserver, not the TLS apiserver). TLS comes from `check-ssl`/`ssl` on the server or
+    default-server (undone by `no-check-ssl`/`no-ssl`), or an `http-check connect ... ssl` rule."""
     rules = be.inherited("http-check" if kind == "httpchk" else "tcp-check", "connect")
     if any("ssl" in t[2:] for _, t in rules):
-        return True
+        return [], False
+    elsewhere = any("port" in t[2:] for _, t in rules)
     defaults = {w for _, t in be.inherited("default-server") for w in t}
-    servers = be.servers()
-    return bool(servers) and all({"check-ssl", "ssl"} & (set(srv.tokens) | defaults) for srv in servers)
+    plain = []
+    for srv in be.servers():
+        words = set(srv.tokens)
+        tls = ({"check-ssl", "ssl"} & words) or ({"check-ssl", "ssl"} & defaults and not {"no-check-ssl", "no-ssl"} & words)
+        elsewhere |= any(srv.tokens[i] == "port" and srv.tokens[i + 1] != str(srv.port) for i in range(len(srv.tokens) - 1))
+        if not tls:
+            plain.append(srv.name)
+    return plain, elsewhere
 
 
 def is_apiserver_backend(be: HSection, apiserver_port: int) -> bool:
@@ -360,7 +418,7 @@ def is_apiserver_backend(be: HSection, apiserver_port: int) -> bool:
     /readyz or /livez. A web proxy's :80 backend in the same file is not one."""
     if any(srv.port == apiserver_port for srv in be.servers()):
         return True
-    path = _check_path(be, _check_kind(be)[0])
+    path, _ = _check_path(be, _check_kind(be)[0])
     return path is not None and path.split("?")[0] in READINESS_PATHS
 
 
@@ -406,10 +464,20 @@ def _lint_pair(fe: HSection, be: HSection, add: Add, on: Where | None, apiserver
 def _lint_backend(be: HSection, add: Add) -> None:
     """The backend's own health checking."""
     kind, kline = _check_kind(be)
-    path = _check_path(be, kind)
+    path, pline = _check_path(be, kind)
     http_check = kind == "httpchk" or (kind == "tcp-check" and path is not None)
+    servers = be.servers()
+    defaults = [w for _, t in be.inherited("default-server") for w in t]
+    unchecked = [srv.name for srv in servers if "check" not in srv.tokens and "check" not in defaults]
+    if unchecked:
+        add("H208", "warning", be, servers[0].line,
+            f"backend {be.name}: server(s) {', '.join(unchecked)} have no health check, so HAProxy keeps sending "
+            "to a dead apiserver",
+            "add check to every server (or to default-server)")
+    if len(unchecked) == len(servers):
+        return  # no check runs at all: H208 says so, and what kind of check is moot
     httpchk_lines = [n for n, _ in be.inherited("option", "httpchk")]
-    if httpchk_lines and kind != "httpchk":
+    if httpchk_lines and not http_check:
         add("H203", "warning", be, kline,
             f"backend {be.name}: 'option {kind}' comes after 'option httpchk' and wins, so no HTTP check runs: "
             "an apiserver that is not ready stays in rotation",
@@ -420,24 +488,19 @@ def _lint_backend(be: HSection, add: Add) -> None:
             "apiserver that is not ready stays in rotation",
             "use option httpchk with http-check send meth GET uri /readyz and check-ssl")
     if http_check and path and path.split("?")[0] in ("/healthz", "/"):
-        add("H204", "warning", be, httpchk_lines[-1] if httpchk_lines else kline,
+        add("H204", "warning", be, pline,
             f"backend {be.name}: checks {path}, which answers ok while the apiserver is not ready (shutting down, "
             "etcd lost): it stays in rotation",
             "check /readyz")
-    servers = be.servers()
-    elsewhere = {srv.tokens[i + 1] for srv in servers for i in range(len(srv.tokens) - 1) if srv.tokens[i] == "port"}
-    if http_check and servers and not elsewhere and not _checks_over_tls(be, kind):  # `check port 80`: not the apiserver
-        add("H205", "error", be, servers[0].line,
-            f"backend {be.name}: the HTTP check speaks plain HTTP to the TLS apiserver, so every check fails "
-            "and HAProxy sends to no one",
+    plain, elsewhere = _plain_checks(be, kind)
+    if http_check and plain and not elsewhere:
+        every = len(plain) == len(servers)
+        add("H205", "error" if every else "warning", be,
+            next(srv.line for srv in servers if srv.name == plain[0]),
+            f"backend {be.name}: the HTTP check of {'every server' if every else ', '.join(plain)} speaks plain "
+            f"HTTP to the TLS apiserver, so it always fails and HAProxy sends to "
+            f"{'no one' if every else 'the others only'}",
             "add check-ssl verify none to the servers (or default-server)")
-    defaults = [w for _, t in be.inherited("default-server") for w in t]
-    unchecked = [srv.name for srv in servers if "check" not in srv.tokens and "check" not in defaults]
-    if unchecked:
-        add("H208", "warning", be, servers[0].line,
-            f"backend {be.name}: server(s) {', '.join(unchecked)} have no health check, so HAProxy keeps sending "
-            "to a dead apiserver",
-            "add check to every server (or to default-server)")
 
 
 def lint_haproxy(text: str, where: str = "haproxy.cfg", more: list[tuple[str, str]] | None = None,
@@ -460,11 +523,12 @@ def lint_haproxy(text: str, where: str = "haproxy.cfg", more: list[tuple[str, st
     for be in apiservers:
         _lint_backend(be, add)
     findings = list(out.values())
-    if not apiservers and any(s.servers() for s in sections):
-        findings.append(Finding(
-            "H200", "info", f"no backend sends to port {apiserver_port} or checks /readyz: nothing here is judged "
-            "as a kube-apiserver load balancer", "", where))
-
+    if not apiservers:
+        if any(s.servers() for s in sections):
+            findings.append(Finding(
+                "H200", "info", f"no backend sends to port {apiserver_port} or checks /readyz: nothing here is "
+                "judged as a kube-apiserver load balancer", "", where))
+        return findings
     if not any("level" in t and "admin" in t for s in sections if s.kind == "global"
                for _, t in s.directives("stats", "socket")):
         glob = next((s for s in sections if s.kind == "global"), None)

@@ -1,10 +1,13 @@
 """The daemons' own verdict on every corpus file, and on the findings keepalived reports itself.
 
-Syntax: a corpus file that `haproxy -c` accepts never gets H100 from `lint` (and lint reads it: no
-exit 2), one it refuses always does; a keepalived.conf that `keepalived -t` refuses is never
-called clean. Claims: for each finding whose consequence keepalived states in its own log, the
-corpus file with the finding makes keepalived say it, and the same file with the finding's fix
-applied lints without the finding and makes keepalived say nothing of it.
+Syntax: a corpus file that `haproxy -c` accepts never gets H100 from `lint` (and lint reads it:
+no exit 2), one it refuses always does (a warning: the node's HAProxy may differ from this one).
+A keepalived.conf that `keepalived -t` refuses is never called clean, and not only by the
+findings almost every file gets (K107 router_id, K109 no maintenance switch).
+
+Claims: for each finding whose consequence keepalived states in its own log, the corpus file
+with the finding makes keepalived say it, and the same file with the finding's fix applied lints
+without the finding and makes keepalived say nothing of it.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def test_lint_and_haproxy_c_agree_on_every_corpus_file(path):
     if verdict.returncode == 0:
         assert "H100" not in found
     else:
-        assert "H100" in found and code == 1, f"haproxy -c refuses {path.name}; lint called it {found}"
+        assert "H100" in found, f"haproxy -c refuses {path.name}; lint called it {found}"
 
 
 def keepalived_t(checkers, tmp_path: Path, text: str) -> tuple[int, str]:
@@ -56,7 +59,8 @@ def test_a_keepalived_conf_keepalived_refuses_is_never_called_clean(checkers, tm
     code, said = keepalived_t(checkers, tmp_path, path.read_text())
     findings = lint.lint_keepalived(path.read_text(), None, str(path))
     if code != 0:
-        assert [f for f in findings if f.level != "info"], f"keepalived -t: {said}; lint: clean"
+        telling = [f.code for f in findings if f.level != "info" and f.code not in ("K107", "K109")]
+        assert telling, f"keepalived -t: {said}; lint: {[f.code for f in findings]}"
 
 
 def _global(text: str, line: str) -> str:
@@ -72,9 +76,11 @@ CLAIMS = {
     "K105": ("raspbernetes.keepalived.conf", "Truncating auth_pass",
              lambda t: t.replace("auth_pass kubernetes", "auth_pass kubernet")),
     "K112": ("sempernow-halb.keepalived.conf", "with weights due to address_owner",
-             lambda t: t.replace("priority 255", "priority 254")),
+             lambda t: t.replace("weight -10", "weight 0")),  # the fix K112 gives
     "K113": ("kube-keepalived-vip.keepalived.conf", "does not support authentication",
              lambda t: t.replace("    authentication { auth_type PASS auth_pass s3cret }\n", "")),
+    "K116": ("quoted.keepalived.conf", "Unable to set default user",
+             lambda t: t.replace("enable_script_security", "enable_script_security\n    script_user root")),
     "K114": ("icebluey.keepalived.conf", "nopreempt will not work with initial state MASTER",
              lambda t: t.replace("state MASTER", "state BACKUP")),
 }

@@ -164,3 +164,19 @@ def test_tied_priorities_become_distinct_and_elect_the_same_holder(running, rnd)
     topo = topology_from_dict({"name": "t", "vip": "198.18.0.10", "masters": [
         {"name": name, "address": address, "priority": given_prio[name]} for name, address, _ in masters]}, "test")
     assert topo.masters[0].name == "m0"
+
+
+def test_the_daemons_verdicts_on_a_node_become_findings_in_their_words():
+    from types import SimpleNamespace
+
+    from k8s_ha_tui.clusters import doctor
+
+    said = ("[NOTICE]   (1) : haproxy version is 2.6.12\n[ALERT]    (1) : config : parsing [/etc/haproxy/haproxy.cfg:46] "
+            ": balance only supports 'roundrobin'\n[ALERT]    (1) : config : Fatal errors found in configuration.")
+    node = SimpleNamespace(name="m1", verdicts={"haproxy": (1, said), "keepalived": (5, "(Line 9) Unknown keyword 'x'")})
+    found = {f.code: f for f in doctor.verdicts(node)}  # type: ignore[arg-type]
+    assert found["D313"].level == "error" and "balance only supports 'roundrobin'" in found["D313"].message
+    assert "[NOTICE]" not in found["D313"].message
+    assert found["D314"].level == "warning" and "Unknown keyword 'x'" in found["D314"].message
+    clean = SimpleNamespace(name="m1", verdicts={"haproxy": (0, "Configuration file is valid"), "keepalived": (0, "")})
+    assert doctor.verdicts(clean) == []  # type: ignore[arg-type]

@@ -34,7 +34,6 @@ def test_every_seed_defect_is_named():
         "K101": "enable_script_security",
         "K102": "weight -2",          # negative weight never speeds VRRP up
         "K103": "= 30 s",             # interval 3 × fall 10
-        "K104": "10.0.3.10",          # the check script curls the VIP
     }
     for code, text in expected.items():
         assert code in codes, f"{code} missing"
@@ -42,6 +41,19 @@ def test_every_seed_defect_is_named():
     assert lint.has_errors(list(codes.values()))
     assert all(f.fix for f in codes.values())
     assert "/readyz" in codes["H203"].fix and "H204" not in codes  # one finding for the one check that runs
+    # its check curls the VIP only `if ip addr | grep -q VIP`: on the holder, its own HAProxy
+    assert "K104" not in codes
+
+
+def test_a_check_of_the_vip_on_every_node_is_an_error_and_a_guarded_one_is_not():
+    conf = ("vrrp_script chk {\n script /etc/keepalived/check.sh\n weight 0\n}\n"
+            "vrrp_instance V {\n virtual_ipaddress {\n 192.0.2.10/24\n }\n track_script {\n chk\n }\n}\n")
+    every_node = "#!/bin/sh\ncurl -sk --max-time 2 https://192.0.2.10:8443/healthz\n"
+    guarded = "#!/bin/sh\nif ip addr | grep -q 192.0.2.10; then\n  curl -sk https://192.0.2.10:8443/\nfi\n"
+    assert "K104" in {f.code for f in lint.lint_keepalived(conf, every_node)}
+    assert "K104" not in {f.code for f in lint.lint_keepalived(conf, guarded)}
+    assert "K104" in {f.code for f in lint.lint_keepalived(conf.replace("/etc/keepalived/check.sh",
+                                                                        '"/usr/bin/curl -sk https://192.0.2.10:8443/"'))}
 
 
 def test_auth_pass_truncation_and_v3_auth():
@@ -151,3 +163,84 @@ def test_simulator_agrees_with_the_rule(prios, weight):
             for i, pf in enumerate(prios) for j, ph in enumerate(prios) if i != j
         ) if len(prios) > 1 else True
         assert unsafe == (not safe)
+
+
+# --- configs read as HAProxy and keepalived read them (small cases, each a false or missed finding once) ---
+
+BACKEND = "frontend f\n  bind :8443\n  mode tcp\n  default_backend b\nbackend b\n  mode tcp\n"
+
+
+def haproxy_codes(text: str, **kw) -> set[str]:
+    return {f.code for f in lint.lint_haproxy(text, "h.cfg", **kw)}
+
+
+@pytest.mark.parametrize("server", ["2001:db8::11:6443", "ipv6@2001:db8::11:6443", "[2001:db8::11]:6443"])
+def test_ipv6_servers_in_every_form_haproxy_takes_are_judged(server):
+    assert "H200" not in haproxy_codes(BACKEND + f"  server a {server} check\n")
+    assert "H206" in haproxy_codes(BACKEND + f"  server a {server} check\n")
+
+
+@pytest.mark.parametrize("send", ['tcp-check send "GET /readyz HTTP/1.0\\r\\n\\r\\n"',
+                                  "tcp-check send GET\\ /readyz\\ HTTP/1.0\\r\\n\\r\\n"])
+def test_an_http_check_written_with_tcp_check_is_an_http_check(send):
+    text = ("defaults\n  option httpchk\n" + BACKEND + "  option tcp-check\n  tcp-check connect ssl\n"
+            f"  {send}\n  tcp-check expect string ok\n  server a 192.0.2.11:6443 check\n")
+    found = haproxy_codes(text)
+    assert not ({"H203", "H205", "H206"} & found), found
+    assert "H204" in haproxy_codes(text.replace("/readyz", "/healthz"))
+
+
+def test_h205_counts_no_check_ssl_mixed_servers_and_checks_on_another_port():
+    base = BACKEND + "  option httpchk GET /readyz\n  default-server check check-ssl verify none\n"
+    assert "H205" not in haproxy_codes(base + "  server a 192.0.2.11:6443\n")
+    mixed = base + "  server a 192.0.2.11:6443\n  server b 192.0.2.12:6443 no-check-ssl\n"
+    one = [f for f in lint.lint_haproxy(mixed, "h.cfg") if f.code == "H205"]
+    assert len(one) == 1 and one[0].level == "warning" and "b" in one[0].message and one[0].where == "h.cfg:10"
+    plain = BACKEND + "  option httpchk GET /readyz\n  server a 192.0.2.11:6443 check\n"
+    assert [f.level for f in lint.lint_haproxy(plain) if f.code == "H205"] == ["error"]
+    assert "H205" not in haproxy_codes(plain.replace(" check\n", " check port 80\n"))
+    assert "H205" in haproxy_codes(plain.replace(" check\n", " check port 6443\n"))  # the same port: the apiserver
+    assert "H205" not in haproxy_codes(plain.replace("  server", "  http-check connect port 80\n  server"))
+
+
+def test_h204_points_at_the_line_that_sets_each_path():
+    text = ("defaults\n  mode tcp\n  option httpchk GET /healthz\n"
+            "frontend f\n  bind :8443\n  use_backend a if TRUE\n  default_backend b\n"
+            "backend a\n  server a 192.0.2.11:6443 check check-ssl verify none\n"
+            "backend b\n  http-check send meth GET uri /\n  server b 192.0.2.12:6443 check check-ssl verify none\n")
+    assert sorted(f.where for f in lint.lint_haproxy(text, "h.cfg") if f.code == "H204") == ["h.cfg:11", "h.cfg:3"]
+
+
+def test_no_check_at_all_is_h208_alone_and_a_file_without_apiserver_backends_gets_no_h207():
+    assert {"H208"} & haproxy_codes(BACKEND + "  server a 192.0.2.11:6443\n") and \
+        "H206" not in haproxy_codes(BACKEND + "  server a 192.0.2.11:6443\n")
+    web = "frontend w\n  bind :80\n  default_backend w\nbackend w\n  server a 192.0.2.31:80 check\n"
+    assert haproxy_codes(web) == {"H200"}
+
+
+def keepalived_codes(text: str) -> set[str]:
+    return {f.code for f in lint.lint_keepalived(text, None)}
+
+
+SCRIPT = "vrrp_script chk {\n  script \"/usr/bin/killall -0 haproxy\"\n  weight 0\n}\n"
+INSTANCE = "vrrp_instance V {\n  interface eth0\n  virtual_ipaddress {\n    192.0.2.10/24\n  }\n{track}}}\n"
+
+
+def test_a_sync_group_that_tracks_for_its_instances_is_tracking():
+    group = "vrrp_sync_group G {\n  group {\n    V\n  }\n  track_script {\n    chk\n  }\n}\n"
+    assert "K108" not in keepalived_codes(SCRIPT + INSTANCE.replace("{track}", "") + group)
+    assert "K108" in keepalived_codes(SCRIPT + INSTANCE.replace("{track}", "  track_script {\n  }\n"))
+
+
+def test_k102_follows_the_weight_that_applies():
+    override = SCRIPT + INSTANCE.replace("{track}", "  track_script {\n    chk weight -20\n  }\n")
+    assert [f.where for f in lint.lint_keepalived(override, None, "k.conf") if f.code == "K102"] == ["k.conf:11"]
+    undone = override.replace("weight 0", "weight -20").replace("chk weight -20", "chk weight 0")
+    assert "K102" not in keepalived_codes(undone)
+
+
+def test_a_vip_named_in_a_comment_is_not_a_check_of_the_vip():
+    conf = SCRIPT.replace("/usr/bin/killall -0 haproxy", "/etc/keepalived/check.sh") + \
+        INSTANCE.replace("{track}", "  track_script {\n    chk\n  }\n")
+    assert "K104" not in {f.code for f in lint.lint_keepalived(conf, "# VIP 192.0.2.10\ncurl -k https://localhost:8443/\n")}
+    assert "K104" in {f.code for f in lint.lint_keepalived(conf, "VIP=192.0.2.10\ncurl -k https://$VIP:8443/\n")}
