@@ -146,7 +146,7 @@ def main() -> int:
     seed = "tests/fixtures/seed"
     shot("lint-seed", "k8s-ha-tui lint: the seed script's configs",
          TOOL + ["lint", "--keepalived", f"{seed}/keepalived.conf", "--haproxy", f"{seed}/haproxy.cfg",
-                 "--check-script", f"{seed}/check_apiserver.sh"])
+                 "--check-script", f"{seed}/check_apiserver.sh", "--on", "master"])
     import asyncio
 
     subprocess.run(TOOL + ["lab", "down"], check=True, capture_output=True)
