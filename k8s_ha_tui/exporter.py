@@ -103,6 +103,11 @@ def families(watches: Iterable[Watch]) -> list[Metric]:
         "duration": _gauge("k8s_ha_collect_duration_seconds", "The slowest node's last poll", ["cluster"]),
         "collected": _gauge("k8s_ha_last_collect_timestamp_seconds", "When the cluster was last collected",
                             ["cluster"]),
+        "segment": _gauge("k8s_ha_vrrp_segment_advertiser_last_heard_timestamp_seconds",
+                          "Every VRRP router the masters hear on their segment, by router id (the census): "
+                          "when it was last heard", ["cluster", "vrid", "address", "priority", "ours"]),
+        "foreign": _gauge("k8s_ha_vrrp_foreign_advertisers", "Routers on this cluster's router id that are not "
+                          "its masters, or advertise other VIPs: a router id collision", ["cluster", "vrid"]),
         "diagnosis": _gauge("k8s_ha_diagnosis", "1 for each current diagnosis (node, cause code, severity): "
                             "`status` says the evidence and the next step", ["cluster", "node", "code", "severity"]),
     }
@@ -127,6 +132,12 @@ def _cluster(f: dict, w: Watch) -> None:
     f["bootstrap"].add_metric([c], int(snap.bootstrap))
     for d in diagnose(snap):
         f["diagnosis"].add_metric([c, d.node, d.code, d.severity], 1)
+    foreign = snap.foreign_routers
+    for a in snap.segment:
+        f["segment"].add_metric([c, str(a.vrid), a.address, str(a.priority),
+                                 "true" if a.vrid == snap.router_id and a not in foreign else "false"], a.last_heard)
+    if snap.router_id is not None:
+        f["foreign"].add_metric([c, str(snap.router_id)], len(foreign))
     for m in snap.masters:
         f["reachable"].add_metric([c, m.name, "master"], int(m.reachable))
         if not m.reachable:

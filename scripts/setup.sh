@@ -11,7 +11,7 @@ fi
 
 # Debian packages: the real daemons for the lab and the checkers, plus the tools the lab uses.
 debs=(keepalived haproxy openssh-server openssh-client iproute2 curl nftables openssl
-      util-linux procps sudo tmux python3 python3-venv python3-pip
+      util-linux procps sudo tmux tcpdump python3 python3-venv python3-pip
       prometheus)  # the real Prometheus and promtool: the alert rules are tested with both
 missing=()
 for p in "${debs[@]}"; do

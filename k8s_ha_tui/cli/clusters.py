@@ -24,7 +24,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     async def main():
         conns, errors = await connect_reachable(topo, topo.masters, policy_for(topo))
         try:
-            return await asyncio.gather(*(read_node(c) for c in conns)), errors
+            return await asyncio.gather(*(read_node(c, topo.interface_of(topo.master(c.name))) for c in conns)), errors
         finally:
             for c in conns:
                 c.close()

@@ -11,9 +11,11 @@ from k8s_ha_tui.lab import layout as L
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from k8s_ha_tui.lab.cluster import up
+    from k8s_ha_tui.lab.cluster import lab_topologies, up
 
-    path = up(args.masters, args.workers, bare=args.bare)
+    path = up(args.masters, args.workers, bare=args.bare, clusters=args.clusters)
+    for other in lab_topologies()[1:]:
+        print(other)  # each further cluster's topology, one per line; the first cluster's comes last
     if args.output:
         import shutil
 
@@ -42,7 +44,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         left = st["namespaces"]
         print("lab: not up" + (f" (leftover namespaces: {', '.join(left)}; run 'lab down')" if left else ""))
         return 1
-    print(f"lab: up, {st['subnet']}, VIP {st['vip']}, topology {st['topology']}")
+    if len(st["clusters"]) == 1:
+        print(f"lab: up, {st['subnet']}, VIP {st['vip']}, topology {st['topology']}")
+    else:
+        print(f"lab: up, {st['subnet']}, {len(st['clusters'])} clusters on one bridge:")
+        for c in st["clusters"]:
+            print(f"  {c['name']:<5} VIP {c['vip']:<13} router id {c['router_id']}  topology {c['topology']}")
     for n in st["nodes"]:
         absent = "kube-apiserver" if not n.get("kubeadm", True) else None  # no manifest: never installed
         daemons = " ".join(f"{d}:{'up' if ok else 'not installed' if d == absent else 'down'}"
@@ -134,7 +141,10 @@ def add_lab_commands(sub) -> None:
     up = ls.add_parser("up", help="build the lab (or keep the healthy one) and print its topology file")
     up.add_argument("--masters", type=int, default=3, help=f"1-{L.MAX_MASTERS} (default: %(default)s)")
     up.add_argument("--workers", type=int, default=3, help=f"0-{L.MAX_WORKERS} (default: %(default)s)")
-    up.add_argument("--output", metavar="FILE", help="also copy the lab topology file here")
+    up.add_argument("--output", metavar="FILE", help="also copy the (first cluster's) topology file here")
+    up.add_argument("--clusters", type=int, default=1,
+                    help=f"1-{L.MAX_CLUSTERS} clusters on the same bridge and subnet, each with its own masters, "
+                         "workers, VIP, router id and name: neighbours (default: %(default)s)")
     up.add_argument("--bare", action="store_true",
                     help="masters with no kube-apiserver at all (no manifest, nothing on its port), as fresh "
                          "machines before kubeadm init; `lab kubeadm` adds them")

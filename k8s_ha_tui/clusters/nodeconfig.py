@@ -9,6 +9,7 @@ As in status/poll.py, talking to the node is kept apart from understanding its a
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 import shlex
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from k8s_ha_tui.remote.haproxy import HAPROXY_LOADED
 from k8s_ha_tui.remote.keepalived import KEEPALIVED_DUMP, KeepalivedData, running_keepalived
 from k8s_ha_tui.remote.nodefiles import read_files
 from k8s_ha_tui.remote.ssh import NodeConnection
+from k8s_ha_tui.remote.vrrp_census import LISTEN_S, listen_command
 from k8s_ha_tui.status.vrrpview import VrrpView, file_views, from_running
 
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
@@ -114,6 +116,7 @@ class LiveNode:
     # The daemons' own verdict on the files, run on the node: "haproxy" / "keepalived" →
     # (exit code of `haproxy -c` / `keepalived -t`, what they said); absent where not installed.
     verdicts: dict[str, tuple[int, str]] = field(default_factory=dict)
+    heard: str = ""  # tcpdump's VRRP lines from a bounded listen on the VRRP interface (the census)
 
     @property
     def keepalived_text(self) -> str | None:
@@ -218,7 +221,18 @@ async def _verdicts(conn: NodeConnection, commands: dict[str, str]) -> dict[str,
     return out
 
 
-async def read_node(conn: NodeConnection) -> LiveNode:
+async def read_node(conn: NodeConnection, interface: str | None = None) -> LiveNode:
+    """The node's config, its daemons' verdicts on it, and (given the VRRP interface) what VRRP
+    routers it hears for a moment, all at once."""
+    if interface is None:
+        return await _read_node(conn)
+    node, heard = await asyncio.gather(_read_node(conn), conn.run(listen_command(interface, LISTEN_S), check=False,
+                                                                  timeout=LISTEN_S + 5, label="tcpdump"))
+    node.heard = str(heard.stdout or "")
+    return node
+
+
+async def _read_node(conn: NodeConnection) -> LiveNode:
     """Three to a few round trips: facts, config files (includes followed), stat of scripts."""
     facts = parse_facts(str((await conn.run(facts_script(), timeout=15)).stdout or ""))
     kfiles = await keepalived_files(conn, facts.keepalived_conf)

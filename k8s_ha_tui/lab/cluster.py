@@ -21,6 +21,7 @@ REQUIRED_TOOLS = {
     "ip": "iproute2", "keepalived": "keepalived", "haproxy": "haproxy", "sshd": "openssh-server",
     "ssh-keygen": "openssh-client", "openssl": "openssl", "nsenter": "util-linux",
     "unshare": "util-linux", "nft": "nftables", "curl": "curl", "kill": "procps", "sudo": "sudo",
+    "tcpdump": "tcpdump",
 }
 SETUP_HINT = "run: sudo scripts/setup.sh"
 
@@ -36,9 +37,13 @@ class LabState:
     loops: dict[str, int] = field(default_factory=dict)  # node → process group of its pause loop
     bare: bool = False  # built without apiservers (a first-time setup: lab kubeadm adds them)
     made: list[str] = field(default_factory=list)  # host folders made as mount points, removed by down
+    clusters: int = 1  # neighbours on the same bridge and subnet, each with its own VIP and router id
 
     def nodes(self) -> list[LabNode]:
-        return L.lab_nodes(self.masters, self.workers)
+        return L.lab_nodes(self.masters, self.workers, self.clusters)
+
+    def topologies(self, paths: LabPaths) -> list[Path]:
+        return [paths.topology_of(c) for c in range(1, self.clusters + 1)]
 
     def node(self, name: str) -> LabNode:
         for n in self.nodes():
@@ -79,7 +84,9 @@ def preflight() -> None:
         raise LabError(f"lab folder {root}: nodes cover /tmp and /run with their own; choose another place")
 
 
-def _check_sizes(masters: int, workers: int) -> None:
+def _check_sizes(masters: int, workers: int, clusters: int = 1) -> None:
+    if not 1 <= clusters <= L.MAX_CLUSTERS:
+        raise LabError(f"--clusters {clusters}: choose 1-{L.MAX_CLUSTERS}")
     if not 1 <= masters <= L.MAX_MASTERS:
         raise LabError(f"--masters {masters}: choose 1-{L.MAX_MASTERS}")
     if not 0 <= workers <= L.MAX_WORKERS:
@@ -94,7 +101,8 @@ def _make_keys_and_cert(paths: LabPaths, node_list: list[LabNode]) -> None:
     if not paths.client_key.exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "k8s-ha-tui-lab", "-f", str(paths.client_key)])
     tp.atomic_write(paths.authorized_keys, Path(f"{paths.client_key}.pub").read_text(), mode=0o600)
-    sans = ",".join([f"IP:{L.VIP}", "DNS:kubernetes", "DNS:localhost", "IP:127.0.0.1"]
+    vips = {f"IP:{L.cluster_vip(n.cluster)}" for n in node_list}
+    sans = ",".join([*sorted(vips), "DNS:kubernetes", "DNS:localhost", "IP:127.0.0.1"]
                     + [f"IP:{n.address}" for n in node_list if n.is_master])
     run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
          "-days", "30", "-subj", "/CN=kube-apiserver", "-addext", f"subjectAltName={sans}",
@@ -102,17 +110,17 @@ def _make_keys_and_cert(paths: LabPaths, node_list: list[LabNode]) -> None:
     paths.tls_key.chmod(0o600)
 
 
-def lab_topology(state: LabState, paths: LabPaths) -> tp.Topology:
-    node_list = state.nodes()
+def lab_topology(state: LabState, paths: LabPaths, cluster: int = 1) -> tp.Topology:
+    node_list = [n for n in state.nodes() if n.cluster == cluster]
     return tp.topology_from_dict({
-        "name": "lab",
-        "vip": L.VIP,
+        "name": L.cluster_name(cluster),
+        "vip": L.cluster_vip(cluster),
         "prefix": L.SUBNET.prefixlen,
         "interface": L.NODE_LINK,
         "apiserver_port": L.APISERVER_PORT,
         "masters": [{"name": n.name, "address": n.address} for n in node_list if n.is_master],
         "workers": [{"name": n.name, "address": n.address} for n in node_list if not n.is_master],
-        "vrrp": {"router_id": L.ROUTER_ID},
+        "vrrp": {"router_id": L.cluster_router_id(cluster)},
         "ssh": {"user": "root", "port": 22, "identity_file": str(paths.client_key),
                 "known_hosts": str(paths.known_hosts), "become": "none"},
     }, "lab topology")
@@ -158,17 +166,18 @@ def healthy(state: LabState) -> bool:
 
 # --- commands --------------------------------------------------------------------------------
 
-def up(masters: int = 3, workers: int = 3, log=print, bare: bool = False) -> Path:
-    """Build the lab (or keep a healthy one); returns the lab topology file's path. `bare`:
-    masters without any kube-apiserver, as fresh machines before `kubeadm init`."""
-    _check_sizes(masters, workers)
+def up(masters: int = 3, workers: int = 3, log=print, bare: bool = False, clusters: int = 1) -> Path:
+    """Build the lab (or keep a healthy one); returns the (first cluster's) topology file's path.
+    `bare`: masters without any kube-apiserver, as fresh machines before `kubeadm init`.
+    `clusters`: that many clusters on the same bridge and subnet (`lab_topologies` lists them)."""
+    _check_sizes(masters, workers, clusters)
     preflight()
     paths = lab_paths()
     state = LabState.load(paths)
     if state and healthy(state):
-        if (state.masters, state.workers) != (masters, workers):
-            raise LabError(f"a lab with {state.masters} masters and {state.workers} workers is up; "
-                           "run 'k8s-ha-tui lab down' first")
+        if (state.masters, state.workers, state.clusters) != (masters, workers, clusters):
+            raise LabError(f"a lab with {state.clusters} cluster(s) of {state.masters} masters and {state.workers} "
+                           "workers is up; run 'k8s-ha-tui lab down' first")
         with_api = [n.name for n in state.nodes() if n.is_master and kubeadm.has_manifest(paths, n)]
         if bare and with_api:
             raise LabError(f"a lab is up and {', '.join(with_api)} run(s) an apiserver; run 'k8s-ha-tui lab down' "
@@ -182,7 +191,7 @@ def up(masters: int = 3, workers: int = 3, log=print, bare: bool = False) -> Pat
     if conflicts:
         raise LabError(f"{L.SUBNET} is already in use here ({'; '.join(conflicts)}); the lab will not touch it")
 
-    state = LabState(masters, workers, bare=bare)
+    state = LabState(masters, workers, bare=bare, clusters=clusters)
     try:
         _build(state, paths, log)
     except BaseException:
@@ -217,7 +226,8 @@ def _build(state: LabState, paths: LabPaths, log) -> None:
         for n in node_list:
             if n.is_master:
                 kubeadm.install(paths, n, state.init(n.name), apiserver_ready)
-    tp.save_topology(lab_topology(state, paths), paths.topology)
+    for c, path in enumerate(state.topologies(paths), start=1):
+        tp.save_topology(lab_topology(state, paths, c), path)
     log(f"nodes: {', '.join(f'{n.name} {n.address}' for n in node_list)}")
     log(f"ssh: ssh -i {paths.client_key} -o UserKnownHostsFile={paths.known_hosts} root@{node_list[0].address}")
     bare = "; no kube-apiserver anywhere yet (lab kubeadm NODE init|join adds them)" if state.bare else ""
@@ -294,8 +304,16 @@ def status() -> dict:
             "faults": state.faults.get(n.name, []),
             **({"kubeadm": kubeadm.has_manifest(paths, n)} if n.is_master else {}),
         })
+    clusters = [{"name": L.cluster_name(c), "vip": L.cluster_vip(c), "router_id": L.cluster_router_id(c),
+                 "topology": str(path)} for c, path in enumerate(state.topologies(paths), start=1)]
     return {"up": healthy(state), "subnet": str(L.SUBNET), "vip": L.VIP, "topology": str(paths.topology),
-            "namespaces": network.lab_namespaces(), "nodes": out_nodes}
+            "clusters": clusters, "namespaces": network.lab_namespaces(), "nodes": out_nodes}
+
+
+def lab_topologies() -> list[Path]:
+    """The topology file of every cluster of the running lab, the first cluster's first."""
+    state, paths = _require_state()
+    return state.topologies(paths)
 
 
 def fault(name: str, kind: str, value: float | None = None, every: float | None = None) -> str:
@@ -349,12 +367,15 @@ def install_handmade() -> str:
     from k8s_ha_tui.lab import handmade
 
     state, _ = _require_state()
-    masters = [n for n in state.nodes() if n.is_master]
-    handmade.install(masters, {m.name: state.init(m.name) for m in masters})
-    return (f"hand-made keepalived + HAProxy on {', '.join(m.name for m in masters)}: VRRPv2, unicast, PASS auth, "
-            f"router id {handmade.ROUTER_ID}, priorities {'/'.join(map(str, handmade.PRIORITIES[:len(masters)]))}, "
-            f"frontend kube_api on :{handmade.FRONTEND_PORT}, servers {', '.join(handmade.SERVER_NAMES[:len(masters)])}. "
-            f"Try: k8s-ha-tui discover --masters {','.join(m.address for m in masters)} ...")
+    for c in range(1, state.clusters + 1):
+        ours = [n for n in state.nodes() if n.is_master and n.cluster == c]
+        handmade.install(ours, {m.name: state.init(m.name) for m in ours}, c)
+    first = [n for n in state.nodes() if n.is_master and n.cluster == 1]
+    others = " (the next cluster's +1, and so on)" if state.clusters > 1 else ""
+    return (f"hand-made keepalived + HAProxy on every master: VRRPv2, unicast, PASS auth, "
+            f"router id {handmade.ROUTER_ID}{others}, priorities {'/'.join(map(str, handmade.PRIORITIES[:len(first)]))}, "
+            f"frontend kube_api on :{handmade.FRONTEND_PORT}, servers {', '.join(handmade.SERVER_NAMES[:len(first)])}. "
+            f"Try: k8s-ha-tui discover --masters {','.join(m.address for m in first)} ...")
 
 
 def shell_command(name: str) -> list[str]:
@@ -369,9 +390,9 @@ def run_kubeadm(name: str, verb: str) -> str:
     node = state.node(name)
     if not node.is_master:
         raise LabError(f"{name} is a worker; kubeadm {verb} --control-plane applies to masters")
-    topo = tp.load_topology(paths.topology)
+    topo = tp.load_topology(paths.topology_of(node.cluster))
     endpoint = f"{topo.vip}:{topo.frontend_port}"
-    masters = [n for n in state.nodes() if n.is_master]
+    masters = [n for n in state.nodes() if n.is_master and n.cluster == node.cluster]
     why = kubeadm.refusal(verb, node, masters, paths, verb == "join" and
                           apiserver_ready(topo.vip, topo.frontend_port, timeout=2), endpoint)
     if why:

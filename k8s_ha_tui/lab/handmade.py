@@ -97,17 +97,17 @@ backend kube_api_servers
 """
 
 
-def files_for(index: int, masters: list[L.LabNode]) -> dict[str, tuple[str, int]]:
-    """path → (text, mode) for the index-th master."""
+def files_for(index: int, masters: list[L.LabNode], cluster: int = 1) -> dict[str, tuple[str, int]]:
+    """path → (text, mode) for the index-th master of the lab's `cluster`."""
     me = masters[index]
     peers = "\n".join(f"        {m.address}" for m in masters if m is not me)
     servers = "\n".join(f"    server {SERVER_NAMES[i] if i < len(SERVER_NAMES) else f'cp-{i}'} "
                         f"{m.address}:{L.APISERVER_PORT} check inter 2s fall 3 rise 2"
                         for i, m in enumerate(masters))
     instance = INSTANCE_CONF.format(
-        state="MASTER" if index == 0 else "BACKUP", iface=L.NODE_LINK, router_id=ROUTER_ID,
+        state="MASTER" if index == 0 else "BACKUP", iface=L.NODE_LINK, router_id=ROUTER_ID + cluster - 1,
         priority=PRIORITIES[index] if index < len(PRIORITIES) else 90 - index, address=me.address,
-        peers=peers, auth_pass=AUTH_PASS, vip=L.VIP)
+        peers=peers, auth_pass=AUTH_PASS, vip=L.cluster_vip(cluster))
     return {
         "/etc/keepalived/keepalived.conf": (KEEPALIVED_CONF, 0o644),
         "/etc/keepalived/conf.d/kube-api.conf": (instance, 0o644),
@@ -128,8 +128,8 @@ def install_script(files: dict[str, tuple[str, int]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def install(masters: list[L.LabNode], inits: dict[str, int]) -> None:
+def install(masters: list[L.LabNode], inits: dict[str, int], cluster: int = 1) -> None:
     """Replace whatever runs on the lab's masters with the hand-made setup (the first one first, so
     it is the one that comes up as MASTER)."""
     for i, m in enumerate(masters):
-        node_exec(inits[m.name], ["sh", "-c", install_script(files_for(i, masters))], timeout=60)
+        node_exec(inits[m.name], ["sh", "-c", install_script(files_for(i, masters, cluster))], timeout=60)

@@ -15,6 +15,8 @@ MASTER_BASE = 11
 WORKER_BASE = 21
 MAX_MASTERS = 9
 MAX_WORKERS = 20  # .21-.40
+MAX_CLUSTERS = 4
+CLUSTER_BLOCK = 60  # cluster c uses .(c-1)*60+10 (its VIP) to .(c-1)*60+40: 4 fit in the /24
 
 NETNS_PREFIX = "k8sha-"
 BRIDGE_NETNS = "k8sha-bridge"
@@ -38,12 +40,26 @@ def netns_of(name: str) -> str:
     return f"{NETNS_PREFIX}{name}"
 
 
+def cluster_name(cluster: int) -> str:
+    return "lab" if cluster == 1 else f"lab{cluster}"
+
+
+def cluster_vip(cluster: int) -> str:
+    return str(SUBNET[10 + (cluster - 1) * CLUSTER_BLOCK])
+
+
+def cluster_router_id(cluster: int) -> int:
+    """Neighbours on one segment: each cluster its own virtual router id (51, 52, ...)."""
+    return ROUTER_ID + cluster - 1
+
+
 @dataclass(frozen=True)
 class LabNode:
     name: str
     role: str  # "master" or "worker"
     index: int  # 1-based within its role
     address: str
+    cluster: int = 1  # which of the lab's clusters (1-4) it belongs to
 
     @property
     def netns(self) -> str:
@@ -52,18 +68,23 @@ class LabNode:
     @property
     def bridge_port(self) -> str:
         """The node's veth end in the bridge namespace (≤ 15 characters)."""
-        return f"v{self.role[0]}{self.index}"
+        return f"v{self.role[0]}{self.index}" if self.cluster == 1 else f"v{self.cluster}{self.role[0]}{self.index}"
 
     @property
     def is_master(self) -> bool:
         return self.role == "master"
 
 
-def lab_nodes(masters: int, workers: int) -> list[LabNode]:
-    nodes = [LabNode(f"k8s-master-{i:02d}", "master", i, str(SUBNET[MASTER_BASE + i - 1]))
-             for i in range(1, masters + 1)]
-    nodes += [LabNode(f"k8s-node-{i:02d}", "worker", i, str(SUBNET[WORKER_BASE + i - 1]))
-              for i in range(1, workers + 1)]
+def lab_nodes(masters: int, workers: int, clusters: int = 1) -> list[LabNode]:
+    """Every cluster's masters and workers; the first cluster's names and addresses are the ones
+    the lab always had (k8s-master-01 at .11), the others' are prefixed (c2-master-01 at .71)."""
+    nodes = []
+    for c in range(1, clusters + 1):
+        prefix, base = ("k8s-", 0) if c == 1 else (f"c{c}-", (c - 1) * CLUSTER_BLOCK)
+        nodes += [LabNode(f"{prefix}master-{i:02d}", "master", i, str(SUBNET[base + MASTER_BASE + i - 1]), c)
+                  for i in range(1, masters + 1)]
+        nodes += [LabNode(f"{prefix}node-{i:02d}", "worker", i, str(SUBNET[base + WORKER_BASE + i - 1]), c)
+                  for i in range(1, workers + 1)]
     return nodes
 
 
@@ -78,6 +99,9 @@ class LabPaths:
     @property
     def topology(self) -> Path:
         return self.root / "topology.yaml"
+
+    def topology_of(self, cluster: int) -> Path:
+        return self.topology if cluster == 1 else self.root / f"topology-{cluster_name(cluster)}.yaml"
 
     @property
     def client_key(self) -> Path:

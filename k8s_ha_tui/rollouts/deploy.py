@@ -24,7 +24,8 @@ from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote import auditlog
 from k8s_ha_tui.remote.apiserver import NOT_INSTALLED
 from k8s_ha_tui.remote.nodefiles import read_files
-from k8s_ha_tui.remote.ssh import HostKeyPolicy, SshError, connect_all
+from k8s_ha_tui.remote.ssh import HostKeyPolicy, NodeConnection, SshError, connect_all
+from k8s_ha_tui.remote.vrrp_census import LISTEN_S, Census, foreign, free_router_id, listen_command
 from k8s_ha_tui.rollouts import backups, cutover
 from k8s_ha_tui.rollouts.deploy_node import Options, Rollout, apply_node, results_text, rollout_order
 from k8s_ha_tui.rollouts.deploy_steps import (
@@ -83,7 +84,9 @@ async def _run(ctx: Rollout, action: str, desired: Desired, confirm: Confirm, pr
                                                       options.lock, ctx.log))
     try:
         async with lock as op:
-            states = await asyncio.gather(*(probe(c, topo) for c in conns))
+            states, heard = await asyncio.gather(asyncio.gather(*(probe(c, topo) for c in conns)),
+                                                 _hear_segment(conns, topo) if action == "deploy" else _nothing())
+            _refuse_collision(topo, heard)
             ctx.plans = [NodePlan(c, s) for c, s in zip(conns, states)]
             for p in ctx.plans:
                 ctx.log(f"{p.name}: connected; HAProxy {p.state.haproxy_version or '-'}, "
@@ -113,6 +116,32 @@ async def _run(ctx: Rollout, action: str, desired: Desired, confirm: Confirm, pr
             await asyncio.gather(*(clean_stage(p) for p in ctx.plans), return_exceptions=True)
         for c in conns:
             c.close()
+
+
+async def _nothing() -> list[str]:
+    return []
+
+
+async def _hear_segment(conns: list[NodeConnection], topo: Topology) -> list[str]:
+    """What VRRP routers each master hears for a moment (the census), while the probes run."""
+    return [str(r.stdout or "") for r in await asyncio.gather(*(
+        c.run(listen_command(topo.interface_of(m), LISTEN_S), check=False, timeout=LISTEN_S + 5, label="tcpdump")
+        for c, m in zip(conns, topo.masters)))]
+
+
+def _refuse_collision(topo: Topology, heard: list[str]) -> None:
+    """Another router already on the router id this config uses: deploying would break both."""
+    census = Census()
+    for m, out in zip(topo.masters, heard):
+        census.feed(m.name, out)
+    routers = census.advertisers()
+    bad = foreign(routers, topo.vrrp.router_id, {m.address for m in topo.masters}, topo.vip)
+    if bad:
+        a = bad[0]
+        raise UserError(f"{a.address} already advertises router id {a.vrid} on this segment (VIP "
+                        f"{', '.join(a.vips) or 'none'}, priority {a.priority}, heard by {', '.join(a.heard_by)}): "
+                        f"deploying would collide with it; router id {free_router_id(routers, a.vrid)} is free "
+                        "(vrrp.router_id in the topology); nothing was changed")
 
 
 def _audit_result(ctx: Rollout) -> str | None:

@@ -51,7 +51,7 @@ def document(snap: ClusterStatus) -> dict:
 
 def diagnose(snap: ClusterStatus) -> list[Diagnosis]:
     """Every diagnosis, the worst first: the VIP, then the nodes, then the apiservers."""
-    out = _split_brain(snap) + _no_holder(snap) + _api_down(snap)
+    out = _collision(snap) + _split_brain(snap) + _no_holder(snap) + _api_down(snap)
     for m in snap.masters:
         out += _unreachable(snap, m) if not m.reachable else _services(snap, m) + _own_apiserver(snap, m)
     out += _refused_by_haproxy(snap) + _priority_tie(snap)
@@ -66,6 +66,24 @@ def diagnose(snap: ClusterStatus) -> list[Diagnosis]:
 
 
 # --- the VIP ----------------------------------------------------------------------------------
+
+def _collision(snap: ClusterStatus) -> list[Diagnosis]:
+    """Another router on this cluster's virtual router id: the higher priority owns the VRID, the
+    other side's VIP never comes up (keepalived says little or nothing of it)."""
+    out = []
+    for a in snap.foreign_routers:
+        ours = a.address in {m.address for m in snap.masters}
+        what = (f"{a.address}, one of this cluster's masters, advertises other VIPs ({', '.join(a.vips)})" if ours
+                else f"{a.address} advertises router id {a.vrid}, this cluster's, with VIP {', '.join(a.vips) or 'none'}")
+        out.append(Diagnosis(
+            a.address, "vrid-collision", f"router id collision: {what} (priority {a.priority}): the two break each "
+            "other's election; the lower side's VIP never comes up",
+            (f"heard by {', '.join(a.heard_by)}: VRRPv{a.version} advert from {a.address}, vrid {a.vrid}, "
+             f"priority {a.priority}, every {a.interval:g} s, VIPs {', '.join(a.vips) or 'none'}",),
+            f"give one of them another router id: router id {snap.free_router_id} is free on this segment "
+            "(vrrp.router_id in the topology, then deploy)"))
+    return out
+
 
 def _hears(snap: ClusterStatus) -> dict[str, str]:
     """BACKUP master → the master whose adverts it hears (keepalived's "Master router")."""

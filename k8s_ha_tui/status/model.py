@@ -13,6 +13,7 @@ from k8s_ha_tui.remote.apiserver import NOT_INSTALLED, UNKNOWN, UP
 from k8s_ha_tui.remote.auditlog import AuditEntry
 from k8s_ha_tui.remote.keepalived import RunningInstance
 from k8s_ha_tui.remote.lockfile import LockInfo
+from k8s_ha_tui.remote.vrrp_census import Advertiser, foreign, free_router_id
 
 
 class Health(IntEnum):
@@ -109,6 +110,20 @@ class ClusterStatus:
     masters: tuple[MasterStatus, ...]
     workers: tuple[WorkerStatus, ...] = ()
     alarms_extra: tuple[str, ...] = field(default=())
+    router_id: int | None = None  # the cluster's virtual router id (its topology's)
+    segment: tuple[Advertiser, ...] = ()  # every VRRP router the masters heard (remote/vrrp_census)
+    census_missing: tuple[str, ...] = ()  # masters where the census cannot listen (no tcpdump)
+
+    @property
+    def foreign_routers(self) -> list[Advertiser]:
+        """Routers on this cluster's router id that are not its masters, or advertise other VIPs."""
+        if self.router_id is None:
+            return []
+        return foreign(self.segment, self.router_id, {m.address for m in self.masters}, self.vip)
+
+    @property
+    def free_router_id(self) -> int | None:
+        return free_router_id(self.segment, self.router_id) if self.router_id is not None else None
 
     @property
     def holders(self) -> list[str]:
@@ -174,6 +189,9 @@ class ClusterStatus:
         starting = ([f"the API is starting: HAProxy admits the apiserver on "
                      f"{', '.join(m.name for m in self.masters if m.apiserver == UP)} after its checks rise"]
                     if self.api_starting else [])
+        if self.census_missing:
+            starting.append(f"the segment census needs tcpdump on {', '.join(self.census_missing)} "
+                            "(routers on other router ids are not heard there)")
         if self.not_installed:
             up = sum(m.apiserver == UP for m in self.masters)
             return [*starting, f"{up} of {len(self.masters)} apiservers up; not installed yet on "
@@ -218,6 +236,9 @@ class ClusterStatus:
     @property
     def alarms(self) -> list[str]:
         out = []
+        for a in self.foreign_routers:
+            out.append(f"ROUTER ID COLLISION: {a.address} advertises router id {a.vrid} (this cluster's) with "
+                       f"VIP {', '.join(a.vips) or 'none'}, priority {a.priority}")
         if self.split_brain:
             out.append(f"SPLIT BRAIN: {', '.join(sorted(set(self.holders) | set(self.claimants)))} hold or claim the VIP")
         if self.no_holder:
@@ -238,7 +259,8 @@ class ClusterStatus:
 
     @property
     def health(self) -> Health:
-        if self.split_brain or self.no_holder or (self.api_down and not self.bootstrap and not self.api_starting):
+        outage = self.api_down and not self.bootstrap and not self.api_starting
+        if self.foreign_routers or self.split_brain or self.no_holder or outage:
             return Health.CRITICAL
         if (self.bootstrap or self.not_installed or self.unreachable or self.impaired or self.backends_down
                 or any(m.maintenance for m in self.masters) or self.priority_ties or self.reload_pending):
@@ -277,5 +299,9 @@ class ClusterStatus:
                                                                           "proxies")}, "role": "master",
                        "backends": [asdict(b) for b in m.backends]} for m in self.masters],
             "recent_audit": [asdict(e) for e in self.recent_audit],
+            "router_id": self.router_id,
+            "segment": [{**asdict(a), "ours": a not in self.foreign_routers and a.vrid == self.router_id}
+                        for a in self.segment],
+            "census_missing": list(self.census_missing),
             "workers": [{**asdict(w), "role": "worker"} for w in self.workers],
         }

@@ -27,6 +27,7 @@ from k8s_ha_tui.remote.keepalived import (
 )
 from k8s_ha_tui.remote.lockfile import lock_probe, parse_probe
 from k8s_ha_tui.remote.ssh import HostKeyPolicy, NodeConnection, SshError, connect
+from k8s_ha_tui.remote.vrrp_census import LISTEN_S, NO_TCPDUMP, Census, listen_command, parse_line
 from k8s_ha_tui.status import parse
 from k8s_ha_tui.status.model import ClusterStatus, MasterStatus, NodeStatus, WorkerStatus
 
@@ -135,6 +136,7 @@ class Session:
     backoff: float = 1.0
     last: NodeStatus | None = None
     watcher: asyncio.Task | None = None
+    listener: asyncio.Task | None = None  # the segment census (tcpdump), on masters
     wake: asyncio.Event | None = None
     vip_seen_at: float = 0.0  # when the address stream last changed holds_vip (monotonic)
     last_duration: float | None = None  # seconds the last poll took (None: it did not finish)
@@ -144,9 +146,10 @@ class Session:
         if self.conn:
             self.conn.close()
         self.conn = None
-        if self.watcher:
-            self.watcher.cancel()
-            self.watcher = None
+        for task in (self.watcher, self.listener):
+            if task:
+                task.cancel()
+        self.watcher = self.listener = None
         self.error = error
         self.unreachable_since = self.unreachable_since or time.time()
         self.next_try = time.monotonic() + self.backoff
@@ -164,7 +167,7 @@ class Collector:
 
     def __init__(self, topo: Topology, policy: HostKeyPolicy, interval: float = 1.0,
                  on_snapshot: Callable[[ClusterStatus], Awaitable[None] | None] | None = None,
-                 watch_vip: bool = True, stats: bool = False):
+                 watch_vip: bool = True, stats: bool = False, census: bool = True):
         self.topo = topo
         self.policy = policy
         self.interval = interval
@@ -173,6 +176,8 @@ class Collector:
         self.stats = stats
         self.sessions = [Session(m, True) for m in topo.masters] + [Session(w, False) for w in topo.workers]
         self.latest: ClusterStatus | None = None
+        self.census: Census | None = Census() if census else None
+        self.census_missing: set[str] = set()
 
     # --- one node ---
 
@@ -189,6 +194,8 @@ class Collector:
         s.error, s.unreachable_since, s.backoff = None, None, 1.0
         if s.is_master and self.watch_vip:
             s.watcher = asyncio.ensure_future(self._watch_vip(s, s.conn))
+            if self.census is not None:
+                s.listener = asyncio.ensure_future(self._listen(s, s.conn))
         return True
 
     async def _stats(self, conn: NodeConnection) -> str:
@@ -252,6 +259,32 @@ class Collector:
         except Exception:  # the connection went away: the node's loop notices and reconnects
             return
 
+    async def _listen(self, s: Session, conn: NodeConnection, seconds: float | None = None) -> None:
+        """The segment census from this master: every VRRP advert its interface sees. A router
+        not heard before (a new neighbour, a collision) updates the snapshot at once."""
+        assert self.census is not None and isinstance(s.node, Master)
+        command = listen_command(self.topo.interface_of(s.node), seconds)
+        try:
+            proc = await conn.conn.create_process(conn.wrap(command), errors="replace")
+            async for line in proc.stdout:
+                if line.startswith(NO_TCPDUMP):
+                    self.census_missing.add(s.node.name)
+                    continue
+                heard = parse_line(line)
+                if heard is None:
+                    continue
+                known = {(a.vrid, a.address) for a in self.census.advertisers()}
+                self.census.hear(s.node.name, heard)
+                if (heard.vrid, heard.address) not in known and seconds is None:
+                    await self._publish()
+        except Exception:  # the connection went away: the node's loop notices and reconnects
+            return
+
+    async def listen_once(self, seconds: float = LISTEN_S) -> None:
+        """A bounded census from every reachable master (for `status` and `doctor`)."""
+        await asyncio.gather(*(self._listen(s, s.conn, seconds) for s in self.sessions
+                               if s.is_master and s.conn is not None))
+
     async def _node_loop(self, s: Session) -> None:
         s.wake = asyncio.Event()
         while True:
@@ -276,7 +309,10 @@ class Collector:
         statuses = [s.last or s.down_status() for s in self.sessions]
         masters = tuple(x for x in statuses if isinstance(x, MasterStatus))
         workers = tuple(x for x in statuses if isinstance(x, WorkerStatus))
-        return ClusterStatus(self.topo.name, self.topo.vip, self.topo.frontend_port, time.time(), masters, workers)
+        segment = self.census.advertisers() if self.census is not None else ()
+        return ClusterStatus(self.topo.name, self.topo.vip, self.topo.frontend_port, time.time(), masters, workers,
+                             router_id=self.topo.vrrp.router_id, segment=segment,
+                             census_missing=tuple(sorted(self.census_missing)))
 
     async def _publish(self) -> None:
         snap = self.current()
@@ -302,17 +338,25 @@ class Collector:
 
     def close(self) -> None:
         for s in self.sessions:
-            if s.watcher:
-                s.watcher.cancel()
+            for task in (s.watcher, s.listener):
+                if task:
+                    task.cancel()
             if s.conn:
                 s.conn.close()
                 s.conn = None
 
 
-async def snapshot(topo: Topology, policy: HostKeyPolicy) -> ClusterStatus:
-    """One status round for `status`: connect, ask, close."""
-    c = Collector(topo, policy, watch_vip=False)
+async def snapshot(topo: Topology, policy: HostKeyPolicy, census: bool = True) -> ClusterStatus:
+    """One status round for `status`: connect, ask (and listen to the segment for a moment), close."""
+    c = Collector(topo, policy, watch_vip=False, census=census)
     try:
-        return await c.poll_once()
+        if census:  # listen while the probes run: the round takes as long as the listen, not both
+            await asyncio.gather(*(c._ensure(s) for s in c.sessions))
+            await asyncio.gather(c.poll_once(), c.listen_once())
+            await c._publish()
+        else:
+            await c.poll_once()
+        assert c.latest is not None
+        return c.latest
     finally:
         c.close()

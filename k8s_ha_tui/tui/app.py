@@ -34,6 +34,7 @@ from k8s_ha_tui.tui.diagnosis_screen import DiagnosisScreen, Remedy
 from k8s_ha_tui.tui.log_modal import LogModal
 from k8s_ha_tui.tui.messages import ActionFinished, StatusPolled
 from k8s_ha_tui.tui.palette import Palette
+from k8s_ha_tui.tui.segment_screen import SegmentScreen
 from k8s_ha_tui.tui.widgets.backends import BackendsMatrix
 from k8s_ha_tui.tui.widgets.banner import Alarms, Banner, Unavailable
 from k8s_ha_tui.tui.widgets.detail import BUTTONS, MasterDetail
@@ -58,6 +59,7 @@ class MonitorApp(App):
         Binding("x", "backend('maint')", "Maint backend", tooltip="Take the selected apiserver out (maint)"),
         Binding("l", "logs", "Logs", tooltip="keepalived and haproxy journal of the selected master"),
         Binding("e", "diagnosis", "Diagnosis", tooltip="Every diagnosis: evidence, next step, remedies"),
+        Binding("v", "segment", "VRRP segment", tooltip="Every VRRP router heard on the segment, by router id"),
         Binding("t", "toggle_theme", "Theme", tooltip="Dark / light"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit(130)", "Quit", show=False, priority=True),
@@ -372,6 +374,10 @@ class MonitorApp(App):
                 action, node, arg = remedy
                 self._ask_then(f"{action.capitalize()} {arg}: {node}", actions.Request(action, node, arg))
         self.push_screen(DiagnosisScreen(), chosen)
+
+    def action_segment(self) -> None:
+        """The census of the segment: every VRRP router the masters hear."""
+        self.push_screen(SegmentScreen())
 
     @work(exclusive=True, group="logs")
     async def action_logs(self) -> None:

@@ -126,3 +126,18 @@ def test_the_log_view(snap_compare):
         pilot.app.push_screen(LogModal("k8s-master-01", journal))
         await pilot.pause()
     assert snap_compare(monitor(), terminal_size=(100, 30), run_before=run_before)
+
+
+def test_the_segment_census_with_a_neighbour_and_a_collision(snap_compare):
+    """`v`: every VRRP router the masters hear; a foreign router on this cluster's router id is
+    red (and the critical diagnosis is in the alarms)."""
+    from k8s_ha_tui.remote.vrrp_census import Advertiser
+
+    rid = TOPO.vrrp.router_id
+    ours = tuple(Advertiser(rid, m.address, 150 - i, 1.0, (TOPO.vip,), 2, 1000.0, (TOPO.masters[0].name,))
+                 for i, m in enumerate(TOPO.masters[:1]))
+    neighbour = tuple(Advertiser(rid + 1, f"10.0.3.{31 + i}", 100 - i, 1.0, ("10.0.3.30",), 2, 999.0,
+                                 tuple(m.name for m in TOPO.masters)) for i in range(2))
+    foreign = (Advertiser(rid, "10.0.3.99", 200, 1.0, ("10.0.3.98",), 2, 1000.0, (TOPO.masters[1].name,)),)
+    colliding = replace(HEALTHY, taken_at=1002.0, router_id=rid, segment=ours + neighbour + foreign)
+    assert snap_compare(monitor(), terminal_size=(120, 40), run_before=showing(HEALTHY, colliding, keys=("v",)))
