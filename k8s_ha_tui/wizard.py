@@ -14,6 +14,7 @@ import yaml
 from k8s_ha_tui.errors import UserError
 from k8s_ha_tui.model import profiles
 from k8s_ha_tui.model import topology as tp
+from k8s_ha_tui.remote.vrrp_census import LISTEN_S, Census, foreign, free_router_id, listen_command
 
 # The seed script's cluster (../shared/seed). PASS auth is left empty by default: it travels in
 # clear text and a default password is no secret; the wizard offers to set one.
@@ -310,6 +311,38 @@ def start_from(path: str | None) -> dict:
     if path is None:
         return copy.deepcopy(SEED_DEFAULTS)
     return tp.topology_to_dict(tp.load_topology(path))
+
+
+def free_router_id_default(start: dict, heard: Census) -> tuple[int, str]:
+    """The router id to offer after listening on the segment: the start's own unless another
+    router (not one of its masters, or with other VIPs) advertises it, else the next free one;
+    and a line saying what was heard."""
+    topo = tp.topology_from_dict(copy.deepcopy(start), "the start topology")
+    routers = heard.advertisers()
+    rid = topo.vrrp.router_id
+    taken = foreign(routers, rid, {m.address for m in topo.masters}, topo.vip)
+    offer = free_router_id(routers, rid) if taken else rid
+    ids = sorted({a.vrid for a in routers})
+    said = (f"heard on the segment: router id(s) {', '.join(map(str, ids)) or 'none'}"
+            + (f"; {rid} is taken by {taken[0].address}, offering {offer}" if taken else f"; {rid} is free here"))
+    return offer, said
+
+
+async def listen_from_first_master(start: dict) -> Census:
+    """A bounded census from the start topology's first master (`wizard --from FILE --census`)."""
+    from k8s_ha_tui.remote.ssh import connect, policy_for
+
+    topo = tp.topology_from_dict(copy.deepcopy(start), "the start topology")
+    first = topo.masters[0]
+    conn = await connect(topo, first, policy_for(topo))
+    try:
+        out = await conn.run(listen_command(topo.interface_of(first), LISTEN_S), check=False,
+                             timeout=LISTEN_S + 5, label="tcpdump")
+    finally:
+        conn.close()
+    census = Census()
+    census.feed(first.name, str(out.stdout or ""))
+    return census
 
 
 def defaults_topology() -> tp.Topology:

@@ -24,6 +24,14 @@ def cmd_wizard(args: argparse.Namespace) -> int:
     start = wizard.start_from(args.start)
     if args.profile:
         start = profiles.apply(start, args.profile)
+    if args.census:
+        if not args.start:
+            raise UserError("--census listens on a master of the --from topology: give --from FILE")
+        import asyncio
+
+        start["vrrp"]["router_id"], said = wizard.free_router_id_default(
+            start, asyncio.run(wizard.listen_from_first_master(start)))
+        print(said)
     prompter = None
     if args.defaults:
         topo = topology.topology_from_dict(start, args.start or "defaults")
@@ -133,6 +141,9 @@ def add_parsers(sub, p: Parents) -> None:
     w.add_argument("--from", dest="start", metavar="FILE", help="start from an existing topology file")
     w.add_argument("--defaults", action="store_true", help="write the defaults (or --from FILE) without asking")
     w.add_argument("--render-dir", metavar="DIR", help="also render the configs into DIR")
+    w.add_argument("--census", action="store_true",
+                   help="listen on the --from topology's first master (SSH, tcpdump, 1.5 s) for the VRRP routers "
+                        "on the segment and offer a router id nobody else uses as the default")
     w.add_argument("--profile", choices=list(PROFILES),
                    help="speed profile: its VRRP and check values are written into the topology "
                         "(with --defaults; without, it is the question's default)")

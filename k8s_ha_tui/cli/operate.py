@@ -125,8 +125,13 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("the monitor is a full-screen terminal app and needs a terminal; without one, use "
                         "`status --json` (one snapshot) or `exporter` (metrics)", code=2)
-    topo = topology.load_topology(args.topology)
-    code, changes = run_monitor(topo, policy_for(topo), args.interval)
+    topos = [topology.load_topology(path) for path in args.topology]
+    names = [t.name for t in topos]
+    if len(set(names)) < len(names):
+        raise UserError(f"two topology files name the same cluster ({', '.join(n for n in names if names.count(n) > 1)}): "
+                        "each cluster of a fleet needs its own name")
+    fleet = [(t, policy_for(t)) for t in topos]
+    code, changes = run_monitor(topos[0], fleet[0][1], args.interval, fleet)
     print("monitor closed" + (" (Ctrl-C)" if code == 130 else "") + ": "
           + ("; ".join(changes) if changes else "nothing was changed from it"), file=sys.stderr)
     return code
@@ -140,8 +145,11 @@ def method_argument(p: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(sub, p: Parents) -> None:
-    mo = sub.add_parser("monitor", parents=[p.topology],
-                        help="the live monitor (TUI): VIP holder, VRRP, backends, actions")
+    mo = sub.add_parser("monitor", help="the live monitor (TUI): VIP holder, VRRP, backends, actions",
+                        description="One -t: that cluster's monitor. Several: a fleet screen first (one row per "
+                                    "cluster, worst first); enter opens a cluster, escape comes back.")
+    mo.add_argument("-t", "--topology", required=True, action="append", metavar="FILE",
+                    help="a cluster's topology file; repeat it to watch a fleet")
     mo.add_argument("--interval", type=bounded(float, 0.2, 60, " seconds"), default=1.0, metavar="SECONDS",
                     help="poll every node this often, 0.2-60 (default: %(default)s; VIP moves show at once)")
     mo.set_defaults(func=cmd_monitor)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -31,6 +31,7 @@ from k8s_ha_tui.status.poll import Collector
 from k8s_ha_tui.tui.confirm_modal import ConfirmModal
 from k8s_ha_tui.tui.detail_screen import DetailScreen
 from k8s_ha_tui.tui.diagnosis_screen import DiagnosisScreen, Remedy
+from k8s_ha_tui.tui.fleet_screen import FleetScreen, Watched
 from k8s_ha_tui.tui.log_modal import LogModal
 from k8s_ha_tui.tui.messages import ActionFinished, StatusPolled
 from k8s_ha_tui.tui.palette import Palette
@@ -59,7 +60,8 @@ class MonitorApp(App):
         Binding("x", "backend('maint')", "Maint backend", tooltip="Take the selected apiserver out (maint)"),
         Binding("l", "logs", "Logs", tooltip="keepalived and haproxy journal of the selected master"),
         Binding("e", "diagnosis", "Diagnosis", tooltip="Every diagnosis: evidence, next step, remedies"),
-        Binding("v", "segment", "VRRP segment", tooltip="Every VRRP router heard on the segment, by router id"),
+        Binding("v", "segment", "Segment", tooltip="Every VRRP router heard on the segment, by router id"),
+        Binding("escape", "fleet", "Fleet", tooltip="Back to every cluster watched (monitor -t A -t B ...)"),
         Binding("t", "toggle_theme", "Theme", tooltip="Dark / light"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit(130)", "Quit", show=False, priority=True),
@@ -71,7 +73,10 @@ class MonitorApp(App):
     busy: reactive[bool] = reactive(False, bindings=True)
 
     def __init__(self, topo: Topology, policy: HostKeyPolicy, interval: float = 1.0, collect: bool = True,
-                 clock: Callable[[], str] = lambda: time.strftime("%H:%M:%S")):
+                 clock: Callable[[], str] = lambda: time.strftime("%H:%M:%S"),
+                 fleet: Sequence[tuple[Topology, HostKeyPolicy]] = ()):
+        """`fleet`: several clusters (the first is `topo`); a fleet screen comes first and every
+        cluster is collected all the time, so opening one shows it at once."""
         super().__init__()
         self.topo = topo
         self.policy = policy
@@ -84,6 +89,10 @@ class MonitorApp(App):
         self.clock = clock  # the event log's time stamps (fixed in snapshot tests)
         self.history: dict[str, deque[str]] = {m.name: deque(maxlen=6) for m in topo.masters}  # per master
         self.palette = Palette({})
+        self.fleet: dict[str, Watched] = {t.name: Watched(t) for t, _ in fleet} if len(fleet) > 1 else {}
+        self.policies: dict[str, HostKeyPolicy] = {t.name: pol for t, pol in fleet}
+        self.collectors: dict[str, Collector] = {}
+        self.opening = False  # while the widgets are rebuilt for another cluster of the fleet
 
     # --- layout ---
 
@@ -109,7 +118,13 @@ class MonitorApp(App):
         self._layout_for(self.size.width)
         self.query_one(MastersTable).focus()  # the keys act on its selected master
         if self.collect:
-            self.run_collector()
+            if self.fleet:
+                for w in self.fleet.values():
+                    self.run_worker(self._collect(w.topo, self.policies[w.topo.name]), group=f"collect-{w.topo.name}")
+            else:
+                self.run_collector()
+        if self.fleet:
+            self.push_screen(FleetScreen())
 
     def _new_theme(self, _theme) -> None:
         """Colours are looked up once per theme; everything on screen is redrawn in the new ones."""
@@ -126,6 +141,42 @@ class MonitorApp(App):
         self.screen.set_class(width < STACK, "narrow")
         self.screen.set_class(width >= PANE, "wide")
 
+    async def _collect(self, topo: Topology, policy: HostKeyPolicy) -> None:
+        """One cluster of the fleet, collected for as long as the monitor runs."""
+        def polled(snap: ClusterStatus) -> None:
+            self.post_message(StatusPolled(snap))
+        self.collectors[topo.name] = Collector(topo, policy, self.interval, on_snapshot=polled)
+        if topo.name == self.topo.name:
+            self.collector = self.collectors[topo.name]
+        await self.collectors[topo.name].run()
+
+    def action_fleet(self) -> None:
+        if self.fleet and self.screen_stack and not isinstance(self.screen_stack[-1], FleetScreen):
+            self.push_screen(FleetScreen())
+
+    def open_cluster(self, name: str) -> None:
+        """Show one cluster of the fleet in the monitor, as `monitor -t` alone would."""
+        self.run_worker(self._open(name), group="open-cluster", exclusive=True)
+
+    async def _open(self, name: str) -> None:
+        w = self.fleet[name]
+        await self.pop_screen()
+        if name != self.topo.name:
+            self.opening = True
+            try:
+                self.topo, self.policy = w.topo, self.policies[name]
+                self.collector = self.collectors.get(name)
+                self.tracker = EventTracker()
+                self.history = {m.name: deque(maxlen=6) for m in w.topo.masters}
+                await self.recompose()  # the masters and the backends matrix are this cluster's
+            finally:
+                self.opening = False
+            self.title = f"k8s-ha-tui — {w.topo.name}"
+            self._layout_for(self.size.width)
+            self.query_one(MastersTable).focus()
+            if w.snap is not None:
+                self.post_message(StatusPolled(w.snap))
+
     @work(exclusive=True, group="collector")
     async def run_collector(self) -> None:
         def polled(snap: ClusterStatus) -> None:
@@ -137,6 +188,15 @@ class MonitorApp(App):
 
     @on(StatusPolled)
     def _polled(self, message: StatusPolled) -> None:
+        if self.fleet:
+            watched = self.fleet.get(message.status.name)
+            if watched is not None and watched.snap is not message.status:
+                watched.seen(message.status)
+            top = self.screen_stack[-1] if self.screen_stack else None  # empty while the app starts or stops
+            if isinstance(top, FleetScreen):
+                top.follow()
+            if message.status.name != self.topo.name or self.opening:
+                return
         try:
             self.query_one(Banner)
         except NoMatches:  # a snapshot still queued while the app shuts down
@@ -151,6 +211,8 @@ class MonitorApp(App):
 
     def _show(self, snap: ClusterStatus) -> None:
         """Every widget shows the snapshot; only cells that changed are written."""
+        if self.opening:
+            return  # the widgets are being rebuilt for another cluster of the fleet: it shows them when done
         self.query_one(Banner).show(snap)
         self.query_one(Alarms).show(snap, diagnose(snap))
         self.query_one(MastersTable).show(snap, self.palette, short=self.size.width < COMPACT)
@@ -184,6 +246,8 @@ class MonitorApp(App):
         (the cluster lock) — and where the interlocks already refuse it for the selected master
         (a hand-made node that does not follow our track files, say), so the footer says so
         before anyone presses them; `#unavailable` says why."""
+        if action == "fleet":
+            return bool(self.fleet)
         if action not in self.ACTIONS:
             return True
         if self.busy or (self.status is not None and self.status.lock is not None):
@@ -402,8 +466,9 @@ class MonitorApp(App):
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
 
-def run_monitor(topo: Topology, policy: HostKeyPolicy, interval: float) -> tuple[int, list[str]]:
+def run_monitor(topo: Topology, policy: HostKeyPolicy, interval: float,
+                fleet: Sequence[tuple[Topology, HostKeyPolicy]] = ()) -> tuple[int, list[str]]:
     """The exit code (130 after Ctrl-C) and what the actions run from the monitor did."""
-    app = MonitorApp(topo, policy, interval)
+    app = MonitorApp(topo, policy, interval, fleet=fleet)
     app.run()
     return app.return_code or 0, app.changes

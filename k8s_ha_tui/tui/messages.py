@@ -16,7 +16,7 @@ class StatusPolled(Message):
     status: ClusterStatus
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, StatusPolled)
+        return isinstance(message, StatusPolled) and message.status.name == self.status.name  # one per cluster
 
 
 @dataclass

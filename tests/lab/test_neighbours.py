@@ -142,3 +142,44 @@ def _scrape(port: int) -> str:
             return r.read().decode()
     except OSError:
         return ""
+
+
+async def test_the_fleet_monitor_shows_both_clusters_live_and_opens_each(two):
+    from labtools import until
+    from textual.widgets import DataTable
+
+    from k8s_ha_tui.tui.app import MonitorApp
+    from k8s_ha_tui.tui.fleet_screen import FleetScreen
+
+    topos = [topology.load_topology(p) for p in two]
+    app = MonitorApp(topos[0], policy_for(topos[0]), 1.0, fleet=[(t, policy_for(t)) for t in topos])
+    async with app.run_test(size=(120, 30)) as pilot:
+        def rows() -> list[list[str]]:
+            table = app.screen.query_one(DataTable)
+            return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        await until(pilot, lambda: isinstance(app.screen, FleetScreen) and len(rows()) == 2
+                    and all(r[1] == "HEALTHY" for r in rows()), 20, "both clusters healthy in the fleet")
+        assert {r[2] for r in rows()} == {"k8s-master-01", "c2-master-01"}  # each cluster's own holder
+        await pilot.press(*(["down"] if rows()[0][0] == "lab" else []), "enter")
+        await until(pilot, lambda: app.topo.name == "lab2" and app.status is not None
+                    and app.status.name == "lab2", 10, "lab2's monitor")
+        masters = app.query_one("#nodes", DataTable)
+        assert [str(masters.get_row_at(i)[0]).strip() for i in range(masters.row_count)] == \
+            ["c2-master-01", "c2-master-02", "c2-master-03"]
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, FleetScreen), 5, "the fleet again")
+
+
+def test_the_wizard_offers_a_router_id_nobody_else_uses(two, tmp_path):
+    data = yaml.safe_load(two[1].read_text())
+    data["vrrp"]["router_id"] = 51  # lab2's file, edited to lab's router id
+    start = tmp_path / "b.yaml"
+    start.write_text(yaml.safe_dump(data))
+    start.chmod(0o600)
+    res = tool("wizard", "--from", str(start), "--census", "--defaults", "-o", str(tmp_path / "out.yaml"))
+    assert res.returncode == 0, res.stderr
+    assert "51 is taken by 198.18.0.1" in res.stdout and "offering 53" in res.stdout, res.stdout
+    assert topology.load_topology(tmp_path / "out.yaml").vrrp.router_id == 53
+    res = tool("wizard", "--from", str(two[0]), "--census", "--defaults", "-o", str(tmp_path / "own.yaml"))
+    assert res.returncode == 0 and "51 is free here" in res.stdout  # its own masters are not somebody else
+    assert topology.load_topology(tmp_path / "own.yaml").vrrp.router_id == 51

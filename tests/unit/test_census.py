@@ -4,6 +4,7 @@ and a free router id; the exporter's metrics; a password tcpdump prints is never
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -99,3 +100,17 @@ def test_any_line_parses_or_is_skipped_without_a_traceback(junk):
 def load_topology_for_lab():
     topo = load_topology(Path(__file__).parent.parent.parent / "examples" / "sungup.yaml")
     return topo.model_copy(update={"name": "lab"})
+
+
+def test_the_wizard_keeps_a_router_id_only_its_own_masters_use_and_moves_off_a_taken_one():
+    from k8s_ha_tui.wizard import free_router_id_default
+
+    start = {"name": "lab", "vip": "198.18.0.10", "prefix": 24, "interface": "eth0",
+             "masters": [{"name": f"m{i}", "address": a} for i, a in enumerate(LAB["masters"])],
+             "vrrp": {"router_id": 51}}
+    heard = census_of(RECORDED.read_text(), when=time.time())  # the wizard asks for what is heard now
+    assert free_router_id_default(start, heard)[0] == 51
+    other = {**start, "vip": "198.18.0.70", "masters": [{"name": f"c{i}", "address": f"198.18.0.7{i + 1}"}
+                                                        for i in range(3)]}
+    offer, said = free_router_id_default(other, heard)
+    assert offer == 53 and "51 is taken by 198.18.0.1" in said

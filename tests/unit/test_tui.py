@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
+from labtools import until
 from textual.widgets import Button, DataTable, RichLog, Static
 
 from k8s_ha_tui.remote.ssh import HostKeyPolicy
@@ -327,3 +331,38 @@ async def test_the_diagnosis_screen_follows_the_status_and_its_remedies():
         await pilot.pause()
         await pilot.pause()
         assert not a.screen.query("#remedy-0") and "no diagnosis" in text_of(a.screen.query_one("#diagnosis-text"))
+
+
+async def test_a_fleet_screen_comes_first_worst_first_and_enter_opens_a_cluster_escape_comes_back():
+    """`monitor -t A -t B`: one row per cluster (worst first; one that cannot be reached says so),
+    enter opens that cluster's monitor as today, escape goes back to the fleet."""
+    from textual.widgets import DataTable
+
+    from k8s_ha_tui.tui.fleet_screen import FleetScreen
+
+    other = TOPO.model_copy(update={"name": "staging"})
+    lost = other.model_copy(update={"name": "dr"})
+    app = MonitorApp(TOPO, HostKeyPolicy(known_hosts=Path("/nonexistent")), collect=False,
+                     fleet=[(TOPO, HostKeyPolicy(known_hosts=Path("/x"))), (other, HostKeyPolicy(known_hosts=Path("/x"))),
+                            (lost, HostKeyPolicy(known_hosts=Path("/x")))])
+    critical = replace(snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1, vrrp_state="MASTER",
+                                                                               holds_vip=True), master(2)), name="staging")
+    unreachable = replace(HEALTHY, name="dr", masters=tuple(
+        MasterStatus(m.name, m.address, False, unreachable_since=1000.0, error="no route to host") for m in TOPO.masters))
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert isinstance(app.screen, FleetScreen)
+        for s in (HEALTHY, critical, unreachable):
+            app.post_message(StatusPolled(s))
+            await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert [r[0] for r in rows] == ["dr", "staging", TOPO.name]
+        assert rows[0][1] == "UNREACHABLE" and "no route to host" in rows[0][4]
+        assert rows[1][1] == "CRITICAL" and "SPLIT BRAIN" in rows[1][4]
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: not isinstance(app.screen, FleetScreen) and app.topo.name == "staging", 5,
+                    "staging's monitor")
+        await until(pilot, lambda: app.status is not None and app.status.name == "staging", 5, "its snapshot shown")
+        assert app.query_one("#banner") is not None and app.query_one(DataTable).row_count == 3  # its masters
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, FleetScreen), 5, "the fleet again")
