@@ -14,7 +14,7 @@ import yaml
 from k8s_ha_tui.errors import UserError
 from k8s_ha_tui.model import profiles
 from k8s_ha_tui.model import topology as tp
-from k8s_ha_tui.remote.vrrp_census import LISTEN_S, Census, foreign, free_router_id, listen_command
+from k8s_ha_tui.remote.vrrp_census import Census, foreign, free_router_id, listen
 
 # The seed script's cluster (../shared/seed). PASS auth is left empty by default: it travels in
 # clear text and a default password is no secret; the wizard offers to set one.
@@ -320,6 +320,8 @@ def free_router_id_default(start: dict, heard: Census) -> tuple[int, str]:
     topo = tp.topology_from_dict(copy.deepcopy(start), "the start topology")
     routers = heard.advertisers()
     rid = topo.vrrp.router_id
+    if heard.missing:
+        return rid, f"could not listen on {', '.join(sorted(heard.missing))} (no tcpdump): keeping router id {rid}"
     taken = foreign(routers, rid, {m.address for m in topo.masters}, topo.vip)
     offer = free_router_id(routers, rid) if taken else rid
     ids = sorted({a.vrid for a in routers})
@@ -335,13 +337,11 @@ async def listen_from_first_master(start: dict) -> Census:
     topo = tp.topology_from_dict(copy.deepcopy(start), "the start topology")
     first = topo.masters[0]
     conn = await connect(topo, first, policy_for(topo))
+    census = Census()
     try:
-        out = await conn.run(listen_command(topo.interface_of(first), LISTEN_S), check=False,
-                             timeout=LISTEN_S + 5, label="tcpdump")
+        await listen(census, conn, first.name, topo.interface_of(first))
     finally:
         conn.close()
-    census = Census()
-    census.feed(first.name, str(out.stdout or ""))
     return census
 
 

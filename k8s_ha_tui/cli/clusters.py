@@ -18,18 +18,23 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from k8s_ha_tui.configs import lint
     from k8s_ha_tui.model import topology
     from k8s_ha_tui.remote.ssh import connect_reachable, policy_for
+    from k8s_ha_tui.remote.vrrp_census import Census
 
     topo = topology.load_topology(args.topology)
+
+    census = Census()
 
     async def main():
         conns, errors = await connect_reachable(topo, topo.masters, policy_for(topo))
         try:
-            return await asyncio.gather(*(read_node(c, topo.interface_of(topo.master(c.name))) for c in conns)), errors
+            nodes = await asyncio.gather(*(read_node(c, (census, topo.interface_of(topo.master(c.name))))
+                                           for c in conns))
+            return nodes, errors
         finally:
             for c in conns:
                 c.close()
     nodes, errors = asyncio.run(main())
-    findings = doctor.diagnose(list(nodes), topo)
+    findings = doctor.diagnose(list(nodes), topo, census)
     print_findings(findings, args.json)
     if errors:
         for why in errors.values():

@@ -142,7 +142,7 @@ def add_parsers(sub, p: Parents) -> None:
     w.add_argument("--defaults", action="store_true", help="write the defaults (or --from FILE) without asking")
     w.add_argument("--render-dir", metavar="DIR", help="also render the configs into DIR")
     w.add_argument("--census", action="store_true",
-                   help="listen on the --from topology's first master (SSH, tcpdump, 1.5 s) for the VRRP routers "
+                   help="listen on the --from topology's first master (SSH, tcpdump, 2.5 s) for the VRRP routers "
                         "on the segment and offer a router id nobody else uses as the default")
     w.add_argument("--profile", choices=list(PROFILES),
                    help="speed profile: its VRRP and check values are written into the topology "

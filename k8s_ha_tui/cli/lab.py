@@ -14,15 +14,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     from k8s_ha_tui.lab.cluster import lab_topologies, up
 
     path = up(args.masters, args.workers, bare=args.bare, clusters=args.clusters)
-    for other in lab_topologies()[1:]:
-        print(other)  # each further cluster's topology, one per line; the first cluster's comes last
     if args.output:
         import shutil
 
         shutil.copyfile(path, args.output)
         os.chmod(args.output, 0o600)
         path = args.output
-    print(path)  # the last line: scripts take the topology path from here
+    # One topology file per line, the first cluster's first; the last line is one too (with one
+    # cluster, the only one: scripts take it from there).
+    for each in [path, *lab_topologies()[1:]]:
+        print(each)
     return 0
 
 
@@ -138,7 +139,7 @@ def add_lab_commands(sub) -> None:
                                      f"per node, in network namespaces on {L.SUBNET}.")
     ls = lab.add_subparsers(dest="lab_command", metavar="LAB_COMMAND", required=True)
 
-    up = ls.add_parser("up", help="build the lab (or keep the healthy one) and print its topology file")
+    up = ls.add_parser("up", help="build the lab (or keep the healthy one) and print its topology file (one per cluster)")
     up.add_argument("--masters", type=int, default=3, help=f"1-{L.MAX_MASTERS} (default: %(default)s)")
     up.add_argument("--workers", type=int, default=3, help=f"0-{L.MAX_WORKERS} (default: %(default)s)")
     up.add_argument("--output", metavar="FILE", help="also copy the (first cluster's) topology file here")

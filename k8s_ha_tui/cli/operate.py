@@ -74,7 +74,7 @@ def _run_action(args: argparse.Namespace, request) -> int:
             return by_name[name]
         try:
             outcome = await actions.perform(request, topo.name, conns, len(topo.masters),
-                                            lambda: snapshot(topo, policy), conn_for, confirm,
+                                            lambda: snapshot(topo, policy, census=False), conn_for, confirm,
                                             lock_options(args), lambda line: print(line, flush=True))
             return outcome.text()
         finally:

@@ -15,7 +15,7 @@ from k8s_ha_tui.configs.daemon_check import haproxy_alerts
 from k8s_ha_tui.configs.lint import Finding, Level, lint_haproxy, lint_keepalived, tracked_weights
 from k8s_ha_tui.model.election import Candidate, combinations_count, unsafe_combinations
 from k8s_ha_tui.model.topology import Topology
-from k8s_ha_tui.remote.vrrp_census import NO_TCPDUMP, Census, foreign, free_router_id
+from k8s_ha_tui.remote.vrrp_census import Census, foreign, free_router_id
 from k8s_ha_tui.status.vrrpview import VrrpView, differences, file_views, from_running
 
 
@@ -186,33 +186,27 @@ def weighted_election(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
                      "use weight 0 on the check (FAULT hands over), or priorities closer than the weight", "cluster")]
 
 
-def segment(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
+def segment(census: Census, topo: Topology) -> list[Finding]:
     """What the masters heard on their segment: a router on this cluster's router id that is not
     one of its masters (or advertises other VIPs) is an error; other clusters are information."""
-    census = Census()
-    for n in nodes:
-        census.feed(n.name, n.heard)
-        if NO_TCPDUMP in n.heard:
-            return [_finding("D316", "info", "tcpdump is not installed: the VRRP routers on the segment were "
-                             "not heard", "install tcpdump on the masters", n.name)]
     heard = census.advertisers()
     rid = topo.vrrp.router_id
-    bad = foreign(heard, rid, {m.address for m in topo.masters}, topo.vip)
-    out = [_finding("D315", "error", f"router id collision: {a.address} advertises router id {a.vrid} (this "
-                    f"cluster's) with VIP {', '.join(a.vips) or 'none'}, priority {a.priority}, heard by "
-                    f"{', '.join(a.heard_by)}: the higher priority owns the router id, the other VIP never comes up",
-                    f"give one of them another router id: {free_router_id(heard, rid)} is free on this segment",
-                    "cluster") for a in bad]
-    others = sorted({a.vrid for a in heard} - {rid})
-    for vrid in others:
+    out = [_finding("D317", "warning", f"the census could not listen on {name} (no tcpdump): VRRP routers are "
+                    "not heard there", "install tcpdump on the masters", name) for name in sorted(census.missing)]
+    out += [_finding("D315", "error", f"router id collision: {a.describe()} (this cluster's router id), heard by "
+                     f"{', '.join(a.heard_by)}: the two elections interfere",
+                     f"give one of them another router id: {free_router_id(heard, rid)} is free on this segment",
+                     "cluster") for a in foreign(heard, rid, {m.address for m in topo.masters}, topo.vip)]
+    for vrid in sorted({a.vrid for a in heard} - {rid}):
         who = [a for a in heard if a.vrid == vrid]
         out.append(_finding("D316", "info", f"router id {vrid} on the segment: {', '.join(a.address for a in who)} "
                             f"(VIP {', '.join(sorted({v for a in who for v in a.vips})) or 'none'})", "", "segment"))
     return out
 
 
-def diagnose(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
+def diagnose(nodes: list[LiveNode], topo: Topology, census: Census | None = None) -> list[Finding]:
     out: list[Finding] = []
     for n in nodes:
         out += lint_node(n, topo.apiserver_port) + reload_pending(n, topo.vip) + scripts(n) + verdicts(n)
-    return out + cross_node(nodes, topo) + weighted_election(nodes, topo) + segment(nodes, topo)
+    out += cross_node(nodes, topo) + weighted_election(nodes, topo)
+    return out + (segment(census, topo) if census is not None else [])

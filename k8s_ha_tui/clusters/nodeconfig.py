@@ -21,7 +21,7 @@ from k8s_ha_tui.remote.haproxy import HAPROXY_LOADED
 from k8s_ha_tui.remote.keepalived import KEEPALIVED_DUMP, KeepalivedData, running_keepalived
 from k8s_ha_tui.remote.nodefiles import read_files
 from k8s_ha_tui.remote.ssh import NodeConnection
-from k8s_ha_tui.remote.vrrp_census import LISTEN_S, listen_command
+from k8s_ha_tui.remote.vrrp_census import Census, listen
 from k8s_ha_tui.status.vrrpview import VrrpView, file_views, from_running
 
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
@@ -116,7 +116,6 @@ class LiveNode:
     # The daemons' own verdict on the files, run on the node: "haproxy" / "keepalived" →
     # (exit code of `haproxy -c` / `keepalived -t`, what they said); absent where not installed.
     verdicts: dict[str, tuple[int, str]] = field(default_factory=dict)
-    heard: str = ""  # tcpdump's VRRP lines from a bounded listen on the VRRP interface (the census)
 
     @property
     def keepalived_text(self) -> str | None:
@@ -221,14 +220,12 @@ async def _verdicts(conn: NodeConnection, commands: dict[str, str]) -> dict[str,
     return out
 
 
-async def read_node(conn: NodeConnection, interface: str | None = None) -> LiveNode:
-    """The node's config, its daemons' verdicts on it, and (given the VRRP interface) what VRRP
-    routers it hears for a moment, all at once."""
-    if interface is None:
+async def read_node(conn: NodeConnection, census: tuple[Census, str] | None = None) -> LiveNode:
+    """The node's config and its daemons' verdicts on it; with (census, VRRP interface), what VRRP
+    routers it hears for a moment goes into that census, all at once."""
+    if census is None:
         return await _read_node(conn)
-    node, heard = await asyncio.gather(_read_node(conn), conn.run(listen_command(interface, LISTEN_S), check=False,
-                                                                  timeout=LISTEN_S + 5, label="tcpdump"))
-    node.heard = str(heard.stdout or "")
+    node, _ = await asyncio.gather(_read_node(conn), listen(census[0], conn, conn.name, census[1]))
     return node
 
 

@@ -25,7 +25,7 @@ from k8s_ha_tui.remote import auditlog
 from k8s_ha_tui.remote.apiserver import NOT_INSTALLED
 from k8s_ha_tui.remote.nodefiles import read_files
 from k8s_ha_tui.remote.ssh import HostKeyPolicy, NodeConnection, SshError, connect_all
-from k8s_ha_tui.remote.vrrp_census import LISTEN_S, Census, foreign, free_router_id, listen_command
+from k8s_ha_tui.remote.vrrp_census import Census, foreign, free_router_id, listen
 from k8s_ha_tui.rollouts import backups, cutover
 from k8s_ha_tui.rollouts.deploy_node import Options, Rollout, apply_node, results_text, rollout_order
 from k8s_ha_tui.rollouts.deploy_steps import (
@@ -84,9 +84,9 @@ async def _run(ctx: Rollout, action: str, desired: Desired, confirm: Confirm, pr
                                                       options.lock, ctx.log))
     try:
         async with lock as op:
-            states, heard = await asyncio.gather(asyncio.gather(*(probe(c, topo) for c in conns)),
-                                                 _hear_segment(conns, topo) if action == "deploy" else _nothing())
-            _refuse_collision(topo, heard)
+            states, census = await asyncio.gather(asyncio.gather(*(probe(c, topo) for c in conns)),
+                                                   _hear_segment(conns, topo) if action == "deploy" else _none())
+            _refuse_collision(topo, census, ctx.log)
             ctx.plans = [NodePlan(c, s) for c, s in zip(conns, states)]
             for p in ctx.plans:
                 ctx.log(f"{p.name}: connected; HAProxy {p.state.haproxy_version or '-'}, "
@@ -118,30 +118,32 @@ async def _run(ctx: Rollout, action: str, desired: Desired, confirm: Confirm, pr
             c.close()
 
 
-async def _nothing() -> list[str]:
-    return []
-
-
-async def _hear_segment(conns: list[NodeConnection], topo: Topology) -> list[str]:
+async def _hear_segment(conns: list[NodeConnection], topo: Topology) -> Census:
     """What VRRP routers each master hears for a moment (the census), while the probes run."""
-    return [str(r.stdout or "") for r in await asyncio.gather(*(
-        c.run(listen_command(topo.interface_of(m), LISTEN_S), check=False, timeout=LISTEN_S + 5, label="tcpdump")
-        for c, m in zip(conns, topo.masters)))]
-
-
-def _refuse_collision(topo: Topology, heard: list[str]) -> None:
-    """Another router already on the router id this config uses: deploying would break both."""
     census = Census()
-    for m, out in zip(topo.masters, heard):
-        census.feed(m.name, out)
+    await asyncio.gather(*(listen(census, c, m.name, topo.interface_of(m)) for c, m in zip(conns, topo.masters)))
+    return census
+
+
+def _refuse_collision(topo: Topology, census: Census | None, log: Callable[[str], None]) -> None:
+    """Another router (not one of these masters: their VIPs are what this deploy changes) already
+    on the router id this config uses: deploying would make the two elections interfere."""
+    if census is None:
+        return
+    if census.missing:
+        log(f"census: no tcpdump on {', '.join(sorted(census.missing))}: router id collisions were not checked there")
     routers = census.advertisers()
-    bad = foreign(routers, topo.vrrp.router_id, {m.address for m in topo.masters}, topo.vip)
+    masters = {m.address for m in topo.masters}
+    bad = [a for a in foreign(routers, topo.vrrp.router_id, masters, topo.vip) if a.address not in masters]
     if bad:
         a = bad[0]
-        raise UserError(f"{a.address} already advertises router id {a.vrid} on this segment (VIP "
-                        f"{', '.join(a.vips) or 'none'}, priority {a.priority}, heard by {', '.join(a.heard_by)}): "
-                        f"deploying would collide with it; router id {free_router_id(routers, a.vrid)} is free "
-                        "(vrrp.router_id in the topology); nothing was changed")
+        raise UserError(f"{a.describe()} (heard by {', '.join(a.heard_by)}): router id {a.vrid} is taken on this "
+                        f"segment; deploying would collide with it; router id {free_router_id(routers, a.vrid)} is "
+                        "free (vrrp.router_id in the topology); nothing was changed")
+
+
+async def _none() -> None:
+    return None
 
 
 def _audit_result(ctx: Rollout) -> str | None:

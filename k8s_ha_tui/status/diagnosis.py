@@ -68,16 +68,17 @@ def diagnose(snap: ClusterStatus) -> list[Diagnosis]:
 # --- the VIP ----------------------------------------------------------------------------------
 
 def _collision(snap: ClusterStatus) -> list[Diagnosis]:
-    """Another router on this cluster's virtual router id: the higher priority owns the VRID, the
-    other side's VIP never comes up (keepalived says little or nothing of it)."""
+    """Another router on this cluster's virtual router id: the two elections interfere, and
+    keepalived says little of it (mismatched adverts in its log at best)."""
     out = []
     for a in snap.foreign_routers:
         ours = a.address in {m.address for m in snap.masters}
         what = (f"{a.address}, one of this cluster's masters, advertises other VIPs ({', '.join(a.vips)})" if ours
                 else f"{a.address} advertises router id {a.vrid}, this cluster's, with VIP {', '.join(a.vips) or 'none'}")
         out.append(Diagnosis(
-            a.address, "vrid-collision", f"router id collision: {what} (priority {a.priority}): the two break each "
-            "other's election; the lower side's VIP never comes up",
+            a.address, "vrid-collision", f"router id collision: {what} (priority {a.priority}): the two elections "
+            "interfere (keepalived discards the other's adverts as mismatched, so both sides may claim the router "
+            "id; other VRRP routers let the higher priority own it)",
             (f"heard by {', '.join(a.heard_by)}: VRRPv{a.version} advert from {a.address}, vrid {a.vrid}, "
              f"priority {a.priority}, every {a.interval:g} s, VIPs {', '.join(a.vips) or 'none'}",),
             f"give one of them another router id: router id {snap.free_router_id} is free on this segment "

@@ -190,8 +190,8 @@ class ClusterStatus:
                      f"{', '.join(m.name for m in self.masters if m.apiserver == UP)} after its checks rise"]
                     if self.api_starting else [])
         if self.census_missing:
-            starting.append(f"the segment census needs tcpdump on {', '.join(self.census_missing)} "
-                            "(routers on other router ids are not heard there)")
+            starting.append(f"the segment census cannot listen on {', '.join(self.census_missing)} (no tcpdump, "
+                            "or it stopped): VRRP routers are not heard there")
         if self.not_installed:
             up = sum(m.apiserver == UP for m in self.masters)
             return [*starting, f"{up} of {len(self.masters)} apiservers up; not installed yet on "

@@ -27,7 +27,7 @@ from k8s_ha_tui.remote.keepalived import (
 )
 from k8s_ha_tui.remote.lockfile import lock_probe, parse_probe
 from k8s_ha_tui.remote.ssh import HostKeyPolicy, NodeConnection, SshError, connect
-from k8s_ha_tui.remote.vrrp_census import LISTEN_S, NO_TCPDUMP, Census, listen_command, parse_line
+from k8s_ha_tui.remote.vrrp_census import NO_TCPDUMP, Census, listen, listen_command, parse_line
 from k8s_ha_tui.status import parse
 from k8s_ha_tui.status.model import ClusterStatus, MasterStatus, NodeStatus, WorkerStatus
 
@@ -177,7 +177,6 @@ class Collector:
         self.sessions = [Session(m, True) for m in topo.masters] + [Session(w, False) for w in topo.workers]
         self.latest: ClusterStatus | None = None
         self.census: Census | None = Census() if census else None
-        self.census_missing: set[str] = set()
 
     # --- one node ---
 
@@ -259,31 +258,36 @@ class Collector:
         except Exception:  # the connection went away: the node's loop notices and reconnects
             return
 
-    async def _listen(self, s: Session, conn: NodeConnection, seconds: float | None = None) -> None:
+    async def _listen(self, s: Session, conn: NodeConnection) -> None:
         """The segment census from this master: every VRRP advert its interface sees. A router
-        not heard before (a new neighbour, a collision) updates the snapshot at once."""
+        appearing or leaving (a new neighbour, a collision, its end) updates the snapshot at
+        once. A tcpdump that is missing or stops is a notice (`census_missing`), not silence."""
         assert self.census is not None and isinstance(s.node, Master)
-        command = listen_command(self.topo.interface_of(s.node), seconds)
         try:
-            proc = await conn.conn.create_process(conn.wrap(command), errors="replace")
+            proc = await conn.conn.create_process(conn.wrap(listen_command(self.topo.interface_of(s.node))),
+                                                  errors="replace")
+            self.census.missing.discard(s.node.name)
             async for line in proc.stdout:
                 if line.startswith(NO_TCPDUMP):
-                    self.census_missing.add(s.node.name)
-                    continue
+                    break
                 heard = parse_line(line)
                 if heard is None:
                     continue
                 known = {(a.vrid, a.address) for a in self.census.advertisers()}
                 self.census.hear(s.node.name, heard)
-                if (heard.vrid, heard.address) not in known and seconds is None:
+                if known != {(a.vrid, a.address) for a in self.census.advertisers()}:
                     await self._publish()
         except Exception:  # the connection went away: the node's loop notices and reconnects
             return
+        if s.conn is conn:  # the stream ended while the connection lives: tcpdump is missing or stopped
+            self.census.missing.add(s.node.name)
 
-    async def listen_once(self, seconds: float = LISTEN_S) -> None:
-        """A bounded census from every reachable master (for `status` and `doctor`)."""
-        await asyncio.gather(*(self._listen(s, s.conn, seconds) for s in self.sessions
-                               if s.is_master and s.conn is not None))
+    async def listen_once(self) -> None:
+        """A bounded census from every reachable master (for `status`)."""
+        assert self.census is not None
+        census = self.census
+        await asyncio.gather(*(listen(census, s.conn, s.node.name, self.topo.interface_of(s.node))
+                               for s in self.sessions if isinstance(s.node, Master) and s.conn is not None))
 
     async def _node_loop(self, s: Session) -> None:
         s.wake = asyncio.Event()
@@ -312,7 +316,7 @@ class Collector:
         segment = self.census.advertisers() if self.census is not None else ()
         return ClusterStatus(self.topo.name, self.topo.vip, self.topo.frontend_port, time.time(), masters, workers,
                              router_id=self.topo.vrrp.router_id, segment=segment,
-                             census_missing=tuple(sorted(self.census_missing)))
+                             census_missing=tuple(sorted(self.census.missing)) if self.census else ())
 
     async def _publish(self) -> None:
         snap = self.current()

@@ -151,31 +151,39 @@ class MonitorApp(App):
         await self.collectors[topo.name].run()
 
     def action_fleet(self) -> None:
+        """Back to the fleet; not while an action runs (it belongs to the cluster shown)."""
+        if self.busy:
+            self.notify("an action is running on this cluster: the fleet when it is done", severity="warning")
+            return
         if self.fleet and self.screen_stack and not isinstance(self.screen_stack[-1], FleetScreen):
             self.push_screen(FleetScreen())
 
     def open_cluster(self, name: str) -> None:
-        """Show one cluster of the fleet in the monitor, as `monitor -t` alone would."""
-        self.run_worker(self._open(name), group="open-cluster", exclusive=True)
+        """Show one cluster of the fleet in the monitor, as `monitor -t` alone would (once: a
+        second enter while it opens does nothing)."""
+        if self.opening:
+            return
+        self.opening = True
+        self.run_worker(self._open(name), group="open-cluster")
 
     async def _open(self, name: str) -> None:
         w = self.fleet[name]
-        await self.pop_screen()
-        if name != self.topo.name:
-            self.opening = True
-            try:
+        try:
+            await self.pop_screen()
+            if name != self.topo.name:
+                self.status = None  # the keys and the pane judge nothing of the other cluster meanwhile
                 self.topo, self.policy = w.topo, self.policies[name]
                 self.collector = self.collectors.get(name)
                 self.tracker = EventTracker()
                 self.history = {m.name: deque(maxlen=6) for m in w.topo.masters}
                 await self.recompose()  # the masters and the backends matrix are this cluster's
-            finally:
-                self.opening = False
-            self.title = f"k8s-ha-tui — {w.topo.name}"
-            self._layout_for(self.size.width)
-            self.query_one(MastersTable).focus()
-            if w.snap is not None:
-                self.post_message(StatusPolled(w.snap))
+                self.title = f"k8s-ha-tui — {w.topo.name}"
+                self._layout_for(self.size.width)
+                self.query_one(MastersTable).focus()
+        finally:
+            self.opening = False
+        if w.snap is not None:
+            self.post_message(StatusPolled(w.snap))
 
     @work(exclusive=True, group="collector")
     async def run_collector(self) -> None:
@@ -247,7 +255,7 @@ class MonitorApp(App):
         (a hand-made node that does not follow our track files, say), so the footer says so
         before anyone presses them; `#unavailable` says why."""
         if action == "fleet":
-            return bool(self.fleet)
+            return (None if self.busy else True) if self.fleet else False
         if action not in self.ACTIONS:
             return True
         if self.busy or (self.status is not None and self.status.lock is not None):

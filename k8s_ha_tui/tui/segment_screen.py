@@ -39,7 +39,7 @@ def summary(snap: ClusterStatus) -> Text:
     if snap.foreign_routers:
         text.append(f"  Collision: router id {snap.free_router_id} is free.", "bold red")
     if snap.census_missing:
-        text.append(f"  No tcpdump on {', '.join(snap.census_missing)}: not heard there.", "yellow")
+        text.append(f"  Not listening on {', '.join(snap.census_missing)} (no tcpdump, or it stopped).", "yellow")
     return text
 
 

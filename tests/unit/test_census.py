@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from k8s_ha_tui.exporter import Watch, families
 from k8s_ha_tui.model.topology import load_topology
-from k8s_ha_tui.remote.vrrp_census import FORGET_S, Census, free_router_id, parse_line
+from k8s_ha_tui.remote.vrrp_census import NO_TCPDUMP, STALE_ADVERTS, STALE_MIN_S, Census, free_router_id, parse_line
 from k8s_ha_tui.status.diagnosis import diagnose
 from k8s_ha_tui.status.model import ClusterStatus, Health, MasterStatus
 
@@ -76,9 +76,29 @@ def test_one_of_our_masters_advertising_other_vips_on_our_router_id_is_a_collisi
     assert [a.address for a in snap(census_of(line).advertisers(1000.0)).foreign_routers] == ["198.18.0.12"]
 
 
-def test_a_router_not_heard_for_a_minute_leaves_the_census():
+def test_a_router_leaves_the_census_when_it_says_so_or_falls_silent():
+    """Priority 0 is a router leaving (stopping, FAULT); silence for three of its intervals (5 s at
+    least: a colliding router flaps) too: a collision's alarm clears seconds after it ends."""
     c = census_of(RECORDED.read_text(), when=1000.0)
-    assert c.advertisers(1000.0 + FORGET_S - 1) and not c.advertisers(1000.0 + FORGET_S + 1)
+    window = max(STALE_ADVERTS * 0.5, STALE_MIN_S)  # the lab advertises every 0.5 s
+    assert c.advertisers(1000.0 + window - 0.1) and not c.advertisers(1000.0 + window + 0.1)
+    c = census_of(RECORDED.read_text(), when=1000.0)
+    c.feed("k8s-master-01", "    198.18.0.11 > 224.0.0.18: VRRPv3, Advertisement, vrid 51, prio 0, intvl 50cs, "
+           "length 12, addrs: 198.18.0.10", when=1000.1)
+    assert ("198.18.0.11", 51) not in {(a.address, a.vrid) for a in c.advertisers(1000.2)}
+
+
+def test_odd_packets_are_read_too_and_a_node_without_tcpdump_is_known():
+    """tcpdump puts a TTL or checksum remark between the fields of odd packets."""
+    ttl = parse_line("    198.18.0.73 > 224.0.0.18: VRRPv2, Advertisement, (ttl 64), vrid 51, prio 130, authtype none, "
+                     "intvl 1s, length 20, addrs: 198.18.0.70")
+    cksum = parse_line("    198.18.0.73 > 224.0.0.18: VRRPv3, Advertisement, vrid 51, prio 130, intvl 100cs, length 12, "
+                       "(bad vrrp cksum 1234), addrs: 198.18.0.70")
+    assert ttl is not None and (ttl.vrid, ttl.priority, ttl.vips) == (51, 130, ("198.18.0.70",))
+    assert cksum is not None and (cksum.interval, cksum.vips) == (1.0, ("198.18.0.70",))
+    c = Census()
+    c.feed("k8s-master-02", NO_TCPDUMP + "\n")
+    assert c.missing == {"k8s-master-02"} and not c.advertisers()
 
 
 @given(st.sets(st.integers(1, 255), max_size=254), st.integers(1, 255))

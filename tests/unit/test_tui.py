@@ -340,13 +340,16 @@ async def test_a_fleet_screen_comes_first_worst_first_and_enter_opens_a_cluster_
 
     from k8s_ha_tui.tui.fleet_screen import FleetScreen
 
-    other = TOPO.model_copy(update={"name": "staging"})
+    other = TOPO.model_copy(update={"name": "staging", "masters": [
+        m.model_copy(update={"name": f"stg-master-0{i + 1}"}) for i, m in enumerate(TOPO.masters)]})
     lost = other.model_copy(update={"name": "dr"})
     app = MonitorApp(TOPO, HostKeyPolicy(known_hosts=Path("/nonexistent")), collect=False,
                      fleet=[(TOPO, HostKeyPolicy(known_hosts=Path("/x"))), (other, HostKeyPolicy(known_hosts=Path("/x"))),
                             (lost, HostKeyPolicy(known_hosts=Path("/x")))])
-    critical = replace(snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1, vrrp_state="MASTER",
-                                                                               holds_vip=True), master(2)), name="staging")
+    split = snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1, vrrp_state="MASTER", holds_vip=True),
+                 master(2))
+    critical = replace(split, name="staging", masters=tuple(replace(m, name=o.name) for m, o in
+                                                            zip(split.masters, other.masters)))
     unreachable = replace(HEALTHY, name="dr", masters=tuple(
         MasterStatus(m.name, m.address, False, unreachable_since=1000.0, error="no route to host") for m in TOPO.masters))
     async with app.run_test(size=(120, 40)) as pilot:
@@ -363,6 +366,8 @@ async def test_a_fleet_screen_comes_first_worst_first_and_enter_opens_a_cluster_
         await until(pilot, lambda: not isinstance(app.screen, FleetScreen) and app.topo.name == "staging", 5,
                     "staging's monitor")
         await until(pilot, lambda: app.status is not None and app.status.name == "staging", 5, "its snapshot shown")
-        assert app.query_one("#banner") is not None and app.query_one(DataTable).row_count == 3  # its masters
+        table = app.query_one("#nodes", DataTable)  # rebuilt: staging's masters, not the first cluster's
+        assert [str(table.get_row_at(i)[0]).strip() for i in range(table.row_count)] == \
+            [m.name for m in other.masters]
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, FleetScreen), 5, "the fleet again")
