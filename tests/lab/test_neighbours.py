@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 import yaml
 from labtools import tool, wait_for
+from test_prometheus import free_port, get
 
 from k8s_ha_tui.lab import cluster
 from k8s_ha_tui.model import topology
@@ -105,17 +104,18 @@ def test_a_hand_edited_router_id_is_a_collision_alarm_within_seconds(lab, two):
         return res.returncode == 1 and found and found[0]
     assert "198.18.0.73" in wait_for(doctor_d315, 20, "doctor's D315")["message"]
 
-    port = _free_port()
+    port = free_port()
     exp = subprocess.Popen([sys.executable, "-m", "k8s_ha_tui", "exporter", "-t", str(two[0]),
                             "--listen", f"127.0.0.1:{port}", "--interval", "1"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     metric = 'k8s_ha_vrrp_foreign_advertisers{cluster="lab",vrid="51"}'
+    metrics = f"http://127.0.0.1:{port}/metrics"
     try:
-        wait_for(lambda: f"{metric} 1.0" in _scrape(port), 20, "the exporter's collision metric")
+        wait_for(lambda: f"{metric} 1.0" in get(metrics), 20, "the exporter's collision metric")
         ssh(lab, NEIGHBOUR, "sed -i 's/virtual_router_id 51/virtual_router_id 52/' /etc/keepalived/keepalived.conf "
                             "&& systemctl reload keepalived")
         # the same long-running exporter: the neighbour's leaving advert (priority 0) clears it
-        wait_for(lambda: f"{metric} 0.0" in _scrape(port), 15, "the collision to clear in the running exporter")
+        wait_for(lambda: f"{metric} 0.0" in get(metrics), 15, "the collision to clear in the running exporter")
     finally:
         exp.terminate()
         exp.wait(10)
@@ -137,20 +137,6 @@ def test_deploy_refuses_a_router_id_someone_else_advertises_and_changes_nothing(
     assert "router id 51 is taken on this segment" in res.stderr and "nothing was changed" in res.stderr, res.stderr
     assert "router id 53 is free" in res.stderr, res.stderr  # 51, 52 taken
     assert {m: ssh(lab, m, "md5sum /etc/keepalived/keepalived.conf /etc/haproxy/haproxy.cfg") for m in before} == before
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _scrape(port: int) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-            return r.read().decode()
-    except OSError:
-        return ""
 
 
 async def test_the_fleet_monitor_shows_both_clusters_live_and_opens_each(two):
