@@ -319,6 +319,11 @@ class Collector:
                              census_missing=tuple(sorted(self.census.missing)) if self.census else ())
 
     async def _publish(self) -> None:
+        """Hand on a snapshot, but only once every node has answered or failed once: a census or
+        address stream that speaks during the first round must not judge the nodes not yet
+        asked as unreachable (a non-holder answering first would read as NO HOLDER)."""
+        if any(s.last is None for s in self.sessions):
+            return
         snap = self.current()
         self.latest = snap
         if self.on_snapshot:

@@ -81,7 +81,9 @@ async def test_bare_masters_to_a_healthy_control_plane(bare):
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.status is not None and app.status.bootstrap, 30, "the first-time setup")
         banner = app.query_one("#banner")
-        assert banner.has_class("bootstrap") and "FIRST-TIME SETUP" in str(banner.render())
+        assert banner.has_class("bootstrap") and "FIRST-TIME SETUP" in str(banner.render()), (
+            app.status.alarms, [(m.name, m.vrrp_state, m.holds_vip) for m in app.status.masters],
+            app.status.foreign_routers)
         assert "kubeadm init on k8s-master-01" in str(app.query_one("#alarms", Static).render())
 
         with pytest.raises(LabError, match="no master runs a control plane yet"):

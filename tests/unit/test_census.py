@@ -134,3 +134,23 @@ def test_the_wizard_keeps_a_router_id_only_its_own_masters_use_and_moves_off_a_t
                                                         for i in range(3)]}
     offer, said = free_router_id_default(other, heard)
     assert offer == 53 and "51 is taken by 198.18.0.1" in said
+
+
+async def test_a_router_heard_during_the_first_round_publishes_nothing_until_every_node_answered():
+    """The census hears the holder's advert while only a backup has answered: no snapshot may
+    judge the unasked holder unreachable (a false NO HOLDER on the monitor's first screen)."""
+    from k8s_ha_tui.remote.ssh import HostKeyPolicy
+    from k8s_ha_tui.status.poll import Collector
+
+    topo = load_topology_for_lab()
+    shown: list[ClusterStatus] = []
+    c = Collector(topo, HostKeyPolicy(known_hosts=Path("/nonexistent")), on_snapshot=shown.append)
+    backup = c.sessions[1]
+    backup.last = MasterStatus(backup.node.name, backup.node.address, True, vrrp_state="BACKUP",
+                               keepalived="active", haproxy="active", apiserver="not installed")
+    await c._publish()
+    assert shown == []
+    for s in c.sessions:
+        s.last = s.last or s.down_status()
+    await c._publish()
+    assert len(shown) == 1 and shown[0].masters[1].vrrp_state == "BACKUP"
