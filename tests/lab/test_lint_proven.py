@@ -212,8 +212,10 @@ def vip_follows_haproxy(lab) -> bool:
     wait_for(lambda: cluster.apiserver_ready("198.18.0.10", 8443, timeout=1), 10, "the API through the VIP")
     cluster.fault(holder, "haproxy-down")
     try:
-        wait_for(lambda: lab.holders() and lab.holders()[0] != holder
-                 and cluster.apiserver_ready("198.18.0.10", 8443, timeout=1), 10, "the VIP on a working HAProxy")
+        def moved() -> bool:  # one look at the holders: the VIP may be in transit between two looks
+            now = lab.holders()
+            return bool(now) and now[0] != holder and cluster.apiserver_ready("198.18.0.10", 8443, timeout=1)
+        wait_for(moved, 10, "the VIP on a working HAProxy")
         return True
     except AssertionError:
         return False
