@@ -1,9 +1,12 @@
-"""Where things live on a master. Deploy, actions, the cluster lock, the audit trail and the
-collector all use these paths, so they are defined once, below every module that needs them."""
+"""Where things live on a master (and, at the end, on the operator's machine). Deploy, actions,
+the cluster lock, the audit trail and the collector all use these paths, so they are defined
+once, below every module that needs them."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -40,3 +43,9 @@ class NodePaths:
 
 
 PATHS = NodePaths()
+
+
+def local_state_dir() -> Path:
+    """The operator's own records (audit log, drill reports): $XDG_STATE_HOME/k8s-ha-tui."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "k8s-ha-tui"

@@ -2,7 +2,7 @@
 
 The commands live by what they are for: configs.py (wizard, render, lint), rollouts.py (deploy,
 rollback), operate.py (status, monitor, failover, maintenance, backend, restart), clusters.py (discover,
-doctor, exporter); common.py has the options they share.
+doctor, exporter), drill.py (drill); common.py has the options they share.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from k8s_ha_tui.cli import clusters, configs, operate, rollouts
+from k8s_ha_tui.cli import clusters, configs, drill, operate, rollouts
 from k8s_ha_tui.cli.common import parents
 from k8s_ha_tui.errors import UserError
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"k8s-ha-tui {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     shared = parents()
-    for module in (configs, rollouts, clusters, operate):
+    for module in (configs, rollouts, clusters, operate, drill):
         module.add_parsers(sub, shared)
 
     from k8s_ha_tui.cli.lab import add_lab_commands

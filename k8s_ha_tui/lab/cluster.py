@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +14,7 @@ from k8s_ha_tui.lab import layout as L
 from k8s_ha_tui.lab.layout import LabNode, LabPaths
 from k8s_ha_tui.lab.proc import LabError, alive, run
 from k8s_ha_tui.model import topology as tp
+from k8s_ha_tui.remote.apiserver import readyz_from_here
 
 REQUIRED_TOOLS = {
     "ip": "iproute2", "keepalived": "keepalived", "haproxy": "haproxy", "sshd": "openssh-server",
@@ -128,28 +127,8 @@ def lab_topology(state: LabState, paths: LabPaths, cluster: int = 1) -> tp.Topol
 
 def apiserver_ready(address: str, port: int = L.APISERVER_PORT, timeout: float = 1.0,
                     connect_timeout: float | None = None) -> bool:
-    """GET /readyz over TLS answers 200 (the lab's certificate is self-signed: no verification).
-
-    connect_timeout, when given, bounds the TCP connect alone (is anybody answering at that
-    address?) and `timeout` the TLS exchange after it."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    try:
-        with socket.create_connection((address, port), timeout=connect_timeout or timeout) as raw:
-            raw.settimeout(timeout)
-            with ctx.wrap_socket(raw, server_hostname=address) as s:
-                s.sendall(b"GET /readyz HTTP/1.0\r\nHost: lab\r\n\r\n")
-                head = b""
-                while b"\r\n" not in head and len(head) < 256:
-                    chunk = s.recv(64)
-                    if not chunk:
-                        break
-                    head += chunk
-    except OSError:
-        return False
-    parts = head.split(b" ")
-    return len(parts) > 1 and parts[1] == b"200"
+    """GET /readyz over TLS answers 200 (the lab's certificate is self-signed: no verification)."""
+    return readyz_from_here(address, port, timeout, connect_timeout) is not None
 
 
 def healthy(state: LabState) -> bool:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from k8s_ha_tui.errors import Refused
-from k8s_ha_tui.paths import PATHS
+from k8s_ha_tui.paths import PATHS, local_state_dir
 from k8s_ha_tui.remote import auditlog
 from k8s_ha_tui.remote.lockfile import RENEW_EVERY, LockInfo, lock_probe, parse_probe
 from k8s_ha_tui.remote.ssh import NodeConnection, SshError
@@ -48,8 +48,7 @@ class LockOptions:
 
 
 def local_audit_path() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "k8s-ha-tui" / "audit.log"
+    return local_state_dir() / "audit.log"
 
 
 def append_local(entry: auditlog.AuditEntry) -> None:

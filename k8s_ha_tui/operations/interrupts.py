@@ -92,7 +92,9 @@ async def ask(prompt: str) -> str:
 
     def read() -> None:
         try:
-            line = input(prompt)
+            sys.stderr.write(prompt)  # not stdout: it may be a document (--json) or a pipe
+            sys.stderr.flush()
+            line = input()
         except BaseException as exc:  # EOF, or a closed terminal
             # Passed now: Python unbinds `exc` when this block ends, before the loop runs the callback.
             loop.call_soon_threadsafe(fail, exc)

@@ -15,6 +15,9 @@ requests). Without curl's exit code (curl missing) it is only "down".
 from __future__ import annotations
 
 import shlex
+import socket
+import ssl
+import time
 
 from k8s_ha_tui.paths import PATHS
 
@@ -72,3 +75,41 @@ def evidence(answer: str) -> list[str]:
     names = {"MANIFEST": f"its static pod manifest {PATHS.apiserver_manifest}",
              "PROCESS": "a kube-apiserver process", "LISTEN": "a listener on the apiserver port"}
     return [text for word, text in names.items() if word in said]
+
+
+def _unverified() -> ssl.SSLContext:
+    """Made once: ssl.create_default_context() loads every CA of the system (tens of ms of CPU,
+    holding the GIL), which a client loop asking 20 times a second cannot pay on each request."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+_UNVERIFIED = _unverified()
+
+
+def readyz_from_here(address: str, port: int, timeout: float = 1.0, connect_timeout: float | None = None,
+                     accept: tuple[str, ...] = ("200",)) -> float | None:
+    """GET /readyz over a fresh TLS connection from this machine: seconds until an answer with a
+    status in `accept`, or None.
+    No certificate check (the question is whether something answers, not who).
+
+    connect_timeout, when given, bounds the TCP connect alone (is anybody answering at that
+    address?) and `timeout` the TLS exchange after it."""
+    started = time.monotonic()
+    try:
+        with socket.create_connection((address, port), timeout=connect_timeout or timeout) as raw:
+            raw.settimeout(timeout)
+            with _UNVERIFIED.wrap_socket(raw, server_hostname=address) as s:
+                s.sendall(f"GET /readyz HTTP/1.0\r\nHost: {address}\r\n\r\n".encode())
+                head = b""
+                while b"\r\n" not in head and len(head) < 256:
+                    chunk = s.recv(64)
+                    if not chunk:
+                        break
+                    head += chunk
+    except (OSError, ValueError):  # ValueError: an address that is no address
+        return None
+    parts = head.split(b" ")
+    return time.monotonic() - started if len(parts) > 1 and parts[1].decode("ascii", "replace") in accept else None

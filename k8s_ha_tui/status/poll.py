@@ -216,7 +216,8 @@ class Collector:
         try:
             if isinstance(s.node, Master):
                 out, stat = await asyncio.gather(
-                    conn.run(master_probe(self.topo, s.node, self.stats), timeout=PROBE_TIMEOUT, check=False),
+                    conn.run(master_probe(self.topo, s.node, self.stats), timeout=PROBE_TIMEOUT, check=False,
+                             label="the status probe"),
                     self._stats(conn))
                 s.answer = (str(out.stdout or ""), stat)
                 status = answered(self.topo, s.node, *s.answer)
@@ -229,7 +230,7 @@ class Collector:
                     status = replace(status, instances=s.last.instances, tracks_maintenance=s.last.tracks_maintenance,
                                      tracks_boost=s.last.tracks_boost)
             else:
-                out = await conn.run(_api_probe(self.topo), timeout=PROBE_TIMEOUT, check=False)
+                out = await conn.run(_api_probe(self.topo), timeout=PROBE_TIMEOUT, check=False, label="the API probe")
                 s.answer = (str(out.stdout or ""), "")
                 status = worker_status(s.node, s.answer[0])
         except SshError as exc:

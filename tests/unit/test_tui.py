@@ -171,6 +171,21 @@ async def test_another_operators_change_greys_out_the_actions_and_is_shown():
         assert not isinstance(a.screen, ConfirmModal)
 
 
+async def test_a_running_drill_is_named_in_the_banner_and_greys_out_the_actions():
+    from k8s_ha_tui.remote.lockfile import LockInfo
+
+    held = LockInfo("id2", "carol@ops", "ops", 1, "drill holder-keepalived", TOPO.name, 990.0, 995.0, "t")
+    drilled = snap(master(0, keepalived="inactive", lock=held), master(1, vrrp_state="MASTER", holds_vip=True),
+                   master(2))
+    a = app()
+    async with a.run_test(size=(120, 40)) as pilot:
+        a.post_message(StatusPolled(drilled))
+        await pilot.pause()
+        banner = text_of(a.query_one("#banner", Static))
+        assert "DRILL RUNNING: drill holder-keepalived by carol@ops" in banner and "undone by the drill" in banner
+        assert a.check_action("failover", ()) is None and a.check_action("maintenance", ()) is None
+
+
 async def test_ctrl_c_quits_with_130_and_q_with_0():
     for key, code in (("ctrl+c", 130), ("q", 0)):
         a = app()

@@ -28,7 +28,11 @@ class Banner(Static):
         # A first-time setup is calm (nothing is broken: the API is not there yet), not a warning.
         state = SETUP if snap.bootstrap and snap.health == Health.DEGRADED else snap.health.name
         holders = ", ".join(snap.holders) or "NOBODY"
-        lock = f"\n {snap.lock.describe()} — actions wait for it" if snap.lock else ""
+        lock = ""
+        if snap.lock and snap.lock.what.startswith("drill "):  # a drill moves the VIP and stops daemons on purpose
+            lock = f"\n DRILL RUNNING: {snap.lock.describe()} — faults on purpose, undone by the drill; actions wait"
+        elif snap.lock:
+            lock = f"\n {snap.lock.describe()} — actions wait for it"
         self.update(Text.assemble((f" {snap.name} ", "bold"), "  VIP ", (snap.vip, "bold"), "  →  ",
                                   (holders, "bold"), f"   [{state}]", lock))
         shown = "bootstrap" if state == SETUP else CLASSES[snap.health]
