@@ -150,6 +150,7 @@ class DrillRun:
         the drill's finding (aborted, exit 1), not a crash: the report is written either way."""
         drill, o = self.drill, self.options
         assert drill is not None
+        drill.holders.append((0.0, sorted(before.holders)))  # as the snapshot under the lock saw it
         recorder = _Recorder(drill)
         collector = Collector(self.topo, self.policy, interval=0.5, census=False, on_snapshot=recorder.seen)
         watching = asyncio.ensure_future(collector.run())
