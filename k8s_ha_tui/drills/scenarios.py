@@ -91,13 +91,9 @@ def plan(snap: ClusterStatus, scenario: str, node: str | None = None) -> Plan:
                     lambda s: _holds(s, {target}))
     if scenario == "holder-keepalived":
         elected = _another_takes_over(snap)
-        return Plan(scenario, holder,
-                    f"keepalived is STOPPED on {holder}, the VIP holder (its last advert has priority 0); VRRP "
-                    f"elects {elected}: a short gap (break-before-make). Undone by: `systemctl start keepalived` "
-                    f"on {holder}.",
-                    lambda conn_for: _systemctl(conn_for, holder, "stop", "keepalived"),
-                    lambda conn_for: _systemctl(conn_for, holder, "start", "keepalived"),
-                    lambda s: _holds(s, others))
+        return _stop_on_holder(scenario, holder, "keepalived", others,
+                               f"keepalived is STOPPED on {holder}, the VIP holder (its last advert has priority 0); "
+                               f"VRRP elects {elected}: a short gap (break-before-make).")
     m = snap.master(holder)
     assert m is not None  # holders are masters
     if m.check not in ("GOOD", "BAD"):
@@ -105,12 +101,16 @@ def plan(snap: ClusterStatus, scenario: str, node: str | None = None) -> Plan:
                       "and the API would be down until the deadman stops the drill",
                       reason=f"{holder} has no check script")
     elected = _another_takes_over(snap)
-    return Plan(scenario, holder,
-                f"HAProxy is STOPPED on {holder}, the VIP holder; keepalived's check fails there and the VIP "
-                f"moves to {elected} (requests through {holder} fail until then). Undone by: `systemctl start "
-                f"haproxy` on {holder}.",
-                lambda conn_for: _systemctl(conn_for, holder, "stop", "haproxy"),
-                lambda conn_for: _systemctl(conn_for, holder, "start", "haproxy"),
+    return _stop_on_holder(scenario, holder, "haproxy", others,
+                           f"HAProxy is STOPPED on {holder}, the VIP holder; keepalived's check fails there and the "
+                           f"VIP moves to {elected} (requests through {holder} fail until then).")
+
+
+def _stop_on_holder(scenario: str, holder: str, service: str, others: set[str], says: str) -> Plan:
+    """A daemon stopped on the VIP holder; in effect once the VIP is on another master."""
+    return Plan(scenario, holder, f"{says} Undone by: `systemctl start {service}` on {holder}.",
+                lambda conn_for: _systemctl(conn_for, holder, "stop", service),
+                lambda conn_for: _systemctl(conn_for, holder, "start", service),
                 lambda s: _holds(s, others))
 
 

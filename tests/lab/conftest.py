@@ -28,3 +28,13 @@ def a_plain_lab_for_each_module(lab):
     yield
     lab.stop()
     lab.start()
+
+
+@pytest.fixture(scope="module")
+def deployed(lab):
+    """This tool's configs deployed, the VIP on master-01 (a module may override it)."""
+    from labtools import wait_for
+
+    lab.deploy()
+    wait_for(lambda: lab.holders() == ["k8s-master-01"], 20, "master-01 holding the VIP")
+    return lab

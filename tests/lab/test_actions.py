@@ -8,13 +8,6 @@ from labtools import MASTERS, status, tool, wait_for
 from k8s_ha_tui.lab import cluster
 
 
-@pytest.fixture(scope="module")
-def deployed(lab):
-    lab.deploy()
-    wait_for(lambda: lab.holders() == ["k8s-master-01"], 20, "master-01 holding the VIP")
-    return lab
-
-
 @pytest.fixture
 def settled(deployed):
     """No maintenance, no boost, no fault, the VIP on master-01 — before and after each test."""

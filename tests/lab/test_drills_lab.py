@@ -51,13 +51,6 @@ class HostClient(threading.Thread):
         return max(b - a for a, b in zip(edges, edges[1:]))
 
 
-@pytest.fixture(scope="module")
-def deployed(lab):
-    lab.deploy()
-    wait_for(lambda: lab.holders() == ["k8s-master-01"], 20, "master-01 holding the VIP")
-    return lab
-
-
 @pytest.fixture
 def settled(deployed, tmp_path):
     """A healthy cluster with the VIP on master-01, before and after each test; reports in tmp_path."""
