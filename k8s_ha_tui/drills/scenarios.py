@@ -78,7 +78,14 @@ def plan(snap: ClusterStatus, scenario: str, node: str | None = None) -> Plan:
     holder = snap.holders[0]
     others = {m.name for m in snap.masters} - {holder}
     if scenario == "failover":
-        _, target = actions.plan_failover(snap, None, "boost")
+        try:
+            _, target = actions.plan_failover(snap, None, "boost")
+        except Refused as exc:
+            if "does not follow" not in str(exc):
+                raise
+            raise Refused(f"{str(exc).split(';')[0]}: the failover drill needs this tool's track files; the "
+                          "holder-keepalived drill moves the VIP without them (break-before-make)",
+                          reason=exc.reason) from None
 
         async def undo_failover(conn_for: actions.ConnFor) -> None:
             for name, path in ((target, PATHS.boost_file), (holder, PATHS.maintenance_file)):

@@ -148,10 +148,11 @@ def test_the_deadman_undoes_the_fault_when_most_clients_lose_the_api(settled, tm
     wait_for(lambda: no_client_loop_left(settled), 5, "no client loop left on the workers")
 
 
-def test_ctrl_c_mid_drill_restores_the_cluster_and_keeps_the_report(settled, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_mid_drill_restores_the_cluster_and_keeps_the_report(settled, tmp_path, sig):
     proc = drill(settled, tmp_path, "holder-keepalived", "--hold", "60", "--rate", "10")
     wait_for(lambda: settled.holders() == ["k8s-master-02"], 30, "the VIP on master-02")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 130, err
     assert "interrupted: the drill stopped; the cluster is restored as found; report in" in err

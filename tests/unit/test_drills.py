@@ -48,6 +48,17 @@ def test_a_holder_that_nobody_could_replace_is_refused(monkeypatch):
             scenarios.plan(alone, name)
 
 
+def test_a_failover_drill_where_the_track_files_are_not_followed_points_to_holder_keepalived():
+    handmade = snap(master(0, vrrp_state="MASTER", holds_vip=True, tracks_boost=False, tracks_maintenance=False),
+                    master(1, tracks_boost=False, tracks_maintenance=False),
+                    master(2, tracks_boost=False, tracks_maintenance=False))
+    with pytest.raises(Refused, match="does not follow .*priority_boost.*: the failover drill needs this tool's track "
+                                      "files; the holder-keepalived drill moves the VIP without them") as refused:
+        scenarios.plan(handmade, "failover")
+    assert "--method" not in str(refused.value)
+    assert scenarios.plan(handmade, "holder-keepalived").target == HOLDER
+
+
 def test_holder_haproxy_needs_a_check_script_on_the_holder():
     unchecked = snap(master(0, vrrp_state="MASTER", holds_vip=True, check="unknown"), master(1), master(2))
     with pytest.raises(Refused, match="tracks no check script"):
