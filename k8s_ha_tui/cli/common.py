@@ -66,8 +66,9 @@ def lock_arguments(p: argparse.ArgumentParser) -> None:
                    help="if another operator holds the cluster lock, queue for it this long, 0-3600 "
                         "(default: refuse at once; --wait alone: 600)")
     p.add_argument("--break-stale-lock", action="store_true",
-                   help="remove a cluster lock whose holder is gone (its process died on this machine, or it "
-                        "was not renewed for 120 s); a live holder's lock is never broken")
+                   help="also remove a lock that is old only by its holder's own record (not renewed for 120 s) "
+                        "when the node's clock does not prove it; a lock whose holder is proven gone is taken "
+                        "over without this flag, and a live holder's lock is never taken")
 
 
 def bounded(kind: type, low: float, high: float, unit: str = ""):

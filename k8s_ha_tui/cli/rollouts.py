@@ -59,8 +59,8 @@ def _rollout(args: argparse.Namespace, what: str, run) -> int:
             _print_summary(ctx.plans)
         if exc.abandoned:
             raise UserError("interrupted twice: cleanup abandoned. A node marked 'unreachable, state unknown' "
-                            "may hold the new files (its swap finishes on the node by itself); the cluster lock "
-                            "may be left behind (--break-stale-lock removes it once its holder is gone)",
+                            "may hold the new files (its swap finishes on the node by itself); a copy of the cluster "
+                            "lock may be left behind (the next command takes it over: this process is gone)",
                             code=130) from None
         raise UserError("interrupted: the rollout stopped; every node is as the table says", code=130) from None
     except UserError:

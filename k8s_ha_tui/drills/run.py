@@ -107,6 +107,7 @@ class DrillRun:
                                   f"not reach the VIP {self.topo.vip}:{self.topo.frontend_port}; nothing was changed")
                 if not await self.confirm(self._question(plan, workers, lost, here)):
                     raise NotConfirmed()
+                await op.ensure_held("any change (the drill)")
                 drill_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{self.topo.name}-{self.scenario}-" \
                            f"{secrets.token_hex(2)}"
                 self.drill = Drill(drill_id, self.topo.name,

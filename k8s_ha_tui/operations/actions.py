@@ -461,6 +461,7 @@ async def perform(request: Request, cluster: str, conns: list[NodeConnection], t
         op.target = request.target(snap)
         if not await confirm(question):
             raise NotConfirmed()
+        await op.ensure_held(f"any change (the {request.action})")  # a long question: still ours?
         outcome = await request.act(snap, conn_for)
         op.result, op.seconds = auditlog.ok(outcome.result), outcome.seconds
         return outcome

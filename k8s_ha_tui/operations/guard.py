@@ -9,6 +9,10 @@ reachable master's, so the second operator sees what the first one did.
 The lock is a file on the masters (PATHS.lock_file), created with `ln` (atomic, and whole before
 anyone can see it). Two operators racing take the masters in the same order: whoever gets the
 first one wins, the other is refused there, before it holds anything.
+
+The lock is a lease (lockfile.py): a holder proven gone loses it to the next command, which says
+so and records it; and a holder checks it still has it before every step that changes a node
+(`Change.ensure_held`, fencing), so one that was paused past the lease stops instead.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ Log = Callable[[str], None]
 
 class LockHeld(Refused):
     """Somebody else's change is running (or their lock was left behind)."""
+
+
+class LockLost(Refused):
+    """This command's lock was taken over (it was paused or cut off past the lease)."""
 
 
 @dataclass
@@ -82,18 +90,25 @@ def _acquire_script(lock: LockInfo) -> str:
     f = PATHS.lock_file
     return (f"umask 077; mkdir -p {Path(f).parent} && t={f}.{lock.id} && cat > $t && "
             f"if ln $t {f} 2>/dev/null; then rm -f $t; echo TAKEN; "
-            f"else rm -f $t; echo HELD; {lock_probe(f)}; fi")
+            f"else rm -f $t; echo HELD; date +%s; {lock_probe(f)}; fi")
 
 
-async def _try_node(conn: NodeConnection, lock: LockInfo) -> LockInfo | None:
-    """None when this node's lock is now ours, else the lock found there."""
+async def _try_node(conn: NodeConnection, lock: LockInfo) -> tuple[LockInfo, float | None] | None:
+    """None when this node's lock is now ours, else the lock found there and its file's age by
+    the node's own clock (None when unknown)."""
     out = str((await conn.run(_acquire_script(lock), input=lock.text(), timeout=NODE_TIMEOUT)).stdout or "")
     head, _, rest = out.partition("\n")
     if head.strip() == "TAKEN":
         return None
-    found = parse_probe(rest)
-    # Gone between our `ln` and our look (released just then): the next round takes it.
-    return found or LockInfo("", "nobody (released just now)", "?", 0, "?", "?", time.time(), time.time())
+    node_now, _, probe = rest.partition("\n")
+    found = parse_probe(probe)
+    if found is None:  # gone between our `ln` and our look (released just then): the next round takes it
+        return LockInfo("", "nobody (released just now)", "?", 0, "?", "?", time.time(), time.time()), None
+    try:
+        age: float | None = float(node_now) - float(probe.split("\n", 1)[0])
+    except ValueError:
+        age = None
+    return found, age
 
 
 def _is_ours(lock: LockInfo) -> str:
@@ -134,9 +149,26 @@ class Change:
     seconds: float | None = None
     locked: list[NodeConnection] = field(default_factory=list)
     lock_left_on: list[str] = field(default_factory=list)
+    total_masters: int = 0
 
     def entry(self, result: str, seconds: float | None) -> auditlog.AuditEntry:
         return auditlog.entry(self.cluster, self.action, self.target, result, seconds)
+
+    async def ensure_held(self, before: str) -> None:
+        """Fencing, before every step that changes a node: the lock must still be ours on a
+        majority of the masters. A holder that was paused or cut off past the lease may have
+        lost it to another command; it stops here (LockLost) and changes nothing more."""
+        look = f"if {_is_ours(self.lock)}; then echo OURS; else {lock_probe(PATHS.lock_file)}; fi"
+        results = await asyncio.gather(*(c.run(look, check=False, timeout=NODE_TIMEOUT) for c in self.locked),
+                                       return_exceptions=True)
+        answers = [str(r.stdout or "") for r in results if not isinstance(r, BaseException)]
+        if sum(a.startswith("OURS") for a in answers) * 2 > self.total_masters:
+            return
+        now = next((info for a in answers if (info := parse_probe(a)) is not None), None)
+        self.locked = []  # none of it is ours to release any more
+        raise LockLost(f"the cluster lock is no longer this command's"
+                       f"{f' (now: {now.describe()})' if now else ''}: it was taken over while this command "
+                       f"was stopped or cut off; stopped before {before}, which was not changed")
 
 
 def new_lock(cluster: str, what: str) -> LockInfo:
@@ -152,29 +184,33 @@ async def _acquire(op: Change, total_masters: int, options: LockOptions, log: Lo
                        "a majority, so nothing was changed")
     deadline = time.monotonic() + options.wait
     while True:
-        found, where = None, None
+        held, where = None, None
         for conn in op.conns:  # the same order for every operator: the first contested node decides
-            found = await _try_node(conn, op.lock)
-            if found is not None:
+            held = await _try_node(conn, op.lock)
+            if held is not None:
                 where = conn
                 break
             op.locked.append(conn)
-        if found is None:
+        if held is None:
             return
         await _release_all(op)
         assert where is not None
+        found, age = held
+        gone = found.gone_reason(time.time(), socket.gethostname(), age)
         stale = found.stale_reason(time.time(), socket.gethostname())
-        if stale and options.break_stale:
+        if gone or (stale and options.break_stale):
+            # a lease: a holder proven gone loses its lock to the next command; the flag is for the rest
+            verb, why = ("took over", gone) if gone else ("broke", stale)
             if await _break_node(where, found):
-                log(f"broke the stale lock of {found.describe()} on {where.name}: {stale}")
-                await record(op.conns, op.entry(auditlog.ok(f"broke stale lock of {found.describe()} on "
-                                                            f"{where.name} ({stale})"), None))
+                log(f"{verb} the lock of {found.describe()} on {where.name}: {why}")
+                await record(op.conns, op.entry(auditlog.ok(f"{verb} the lock of {found.describe()} on "
+                                                            f"{where.name} ({why})"), None))
             continue
         if time.monotonic() < deadline:
             await asyncio.sleep(WAIT_POLL)
             continue
-        hint = (f"; it is stale ({stale}): break it with --break-stale-lock" if stale else
-                "; wait for it with --wait SECONDS")
+        hint = (f"; it is stale by its holder's record ({stale}) but the node's clock does not prove it: break it "
+                "with --break-stale-lock if its holder is gone" if stale else "; wait for it with --wait SECONDS")
         raise LockHeld(f"the cluster is locked on {where.name}: {found.describe()}{hint}")
 
 
@@ -205,7 +241,8 @@ def _result_of(exc: BaseException | None) -> str:
 async def change(conns: list[NodeConnection], total_masters: int, cluster: str, action: str, target: str,
                  options: LockOptions, log: Log) -> AsyncIterator[Change]:
     """Hold the cluster lock for the block, then record what happened (also when it was refused)."""
-    op = Change(conns, cluster, action, target, new_lock(cluster, f"{action} {target}".strip()))
+    op = Change(conns, cluster, action, target, new_lock(cluster, f"{action} {target}".strip()),
+                total_masters=total_masters)
     started = time.monotonic()
     try:
         await _acquire(op, total_masters, options, log)

@@ -1,10 +1,13 @@
 """The cluster lock's record: who holds it, for what, since when — written on every master by
 `guard`, read back by it and by the collector (pure: no I/O here, garbage tested).
 
-A lock is *stale* when its holder cannot be running any more: its process is gone (known only
-when it ran on this machine), or it has not been renewed for STALE_AFTER seconds (a live holder
-renews it every RENEW_EVERY seconds, so a crashed, killed or cut-off holder stops doing so).
-A stale lock is still a lock: only an explicit --break-stale-lock removes it.
+A lock is a lease. Its holder is *gone* when that can be proven: its process is dead (known
+only when it ran on this machine), or its lock was not renewed for STALE_AFTER seconds by its own
+record AND by the node's clock (the file's age where it lies: an operator's clock that is wrong
+proves nothing). A live holder renews every RENEW_EVERY seconds, so a crashed, killed, paused or
+cut-off holder stops doing so. The next command takes a gone holder's lock over by itself, says so
+and records it; `--break-stale-lock` is left for a lock that is stale only by its holder's own
+record (the node's clock disagrees), which the tool cannot prove.
 """
 
 from __future__ import annotations
@@ -16,7 +19,18 @@ import time
 from dataclasses import asdict, dataclass
 
 RENEW_EVERY = 15.0
-STALE_AFTER = 120.0  # eight missed renewals: a holder this late is not coming back on its own
+
+
+def _ttl() -> float:
+    """STALE_AFTER: 120 s (eight missed renewals), or K8S_HA_TUI_LOCK_TTL (30-3600 s). Every
+    operator of a cluster should use the same value; shorter ones are for tests."""
+    try:
+        return min(3600.0, max(30.0, float(os.environ.get("K8S_HA_TUI_LOCK_TTL", "120"))))
+    except ValueError:
+        return 120.0
+
+
+STALE_AFTER = _ttl()
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,16 @@ class LockInfo:
             return f"its process {self.pid} on {self.host} is gone"
         if now - self.renewed > STALE_AFTER:
             return f"not renewed for {now - self.renewed:.0f} s (a live holder renews every {RENEW_EVERY:g} s)"
+        return None
+
+    def gone_reason(self, now: float, this_host: str, file_age: float | None, pid_alive=None) -> str | None:
+        """Why its holder provably cannot be running any more (its lock may be taken over), or None.
+        `file_age`: seconds since the lock file was last written, by the node's own clock."""
+        alive = pid_alive or _pid_alive
+        if self.host == this_host and self.pid > 0 and not alive(self.pid):
+            return f"its process {self.pid} on {self.host} is gone"
+        if file_age is not None and file_age > STALE_AFTER and now - self.renewed > STALE_AFTER:
+            return f"not renewed for {file_age:.0f} s (a live holder renews every {RENEW_EVERY:g} s)"
         return None
 
     def renewed_now(self, now: float) -> LockInfo:

@@ -87,6 +87,7 @@ async def _run(ctx: Rollout, action: str, desired: Desired, confirm: Confirm, pr
             states, census = await asyncio.gather(asyncio.gather(*(probe(c, topo) for c in conns)),
                                                    _hear_segment(conns, topo) if action == "deploy" else _none())
             _refuse_collision(topo, census, ctx.log)
+            ctx.fence = op.ensure_held if op is not None else None
             ctx.plans = [NodePlan(c, s) for c, s in zip(conns, states)]
             for p in ctx.plans:
                 ctx.log(f"{p.name}: connected; HAProxy {p.state.haproxy_version or '-'}, "
@@ -177,6 +178,8 @@ async def _roll(ctx: Rollout, action: str, confirm: Confirm, protected: set[str]
         for p in order:
             if ctx.interrupts.requested:  # asked to stop while a protected cleanup ran
                 raise asyncio.CancelledError
+            if ctx.fence is not None:
+                await ctx.fence(p.name)
             await apply_node(ctx, p, stamp, action, protected | {stamp})
             if p.final_keepalived is not None:
                 await cutover.second_load(ctx, p)

@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,8 @@ class Rollout:
     lock_note: str = ""
     cutover: CutOver | None = None  # when the masters would stop hearing each other (clusters/adopt.py)
     bootstrap: bool = False  # no kube-apiserver on any master yet: verify the load balancer alone
+    # Fencing: raises when the cluster lock is no longer this rollout's (guard.Change.ensure_held)
+    fence: Callable[[str], Awaitable[None]] | None = None
 
     @property
     def hold_between_files(self) -> bool:

@@ -40,6 +40,20 @@ def test_a_lock_is_stale_only_when_its_holder_cannot_be_running():
     assert "not renewed for 121 s" in old.stale_reason(NOW, "other-host", alive)
 
 
+def test_a_lock_is_taken_over_only_when_its_holder_is_proven_gone_by_both_clocks():
+    alive, dead = (lambda _pid: True), (lambda _pid: False)
+    ttl = lockfile.STALE_AFTER
+    assert "process 4242 on laptop is gone" in lock().gone_reason(NOW, "laptop", 5.0, dead)
+    assert lock().gone_reason(NOW, "other-host", 5.0, dead) is None  # another machine's pid proves nothing
+    old = lock(renewed=NOW - ttl - 1)
+    assert "not renewed for 130 s" in old.gone_reason(NOW, "other-host", ttl + 10, alive)
+    # the node rewrote the file lately: its holder's record alone (or our clock) proves nothing
+    assert old.gone_reason(NOW, "other-host", 10.0, alive) is None and old.stale_reason(NOW, "other-host", alive)
+    assert old.gone_reason(NOW, "other-host", None, alive) is None
+    # our clock says recent, the node's says old: not proven either
+    assert lock().gone_reason(NOW, "other-host", ttl + 10, alive) is None
+
+
 @given(st.text(max_size=300))
 @settings(max_examples=200)
 def test_any_lock_file_is_a_lock(garbage):
