@@ -39,7 +39,7 @@ START_TIMEOUT = 10.0  # a worker that cannot start its loop in this long measure
 @dataclass(frozen=True)
 class Sample:
     at: float  # when the answer (or the failure) came, epoch seconds on this machine
-    ok: bool  # /readyz answered 200
+    ok: bool  # an apiserver answered (ANSWERED: 200, or 401/403)
     latency: float  # seconds
 
 

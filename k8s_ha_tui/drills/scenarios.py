@@ -89,7 +89,7 @@ def plan(snap: ClusterStatus, scenario: str, node: str | None = None) -> Plan:
 
         async def undo_failover(conn_for: actions.ConnFor) -> None:
             for name, path in ((target, PATHS.boost_file), (holder, PATHS.maintenance_file)):
-                await actions._write_flag(await conn_for(name), path, 0)
+                await actions.write_flag(await conn_for(name), path, 0)
         return Plan(scenario, f"{holder}->{target}",
                     f"the VIP moves from {holder} to {target} make-before-break ({target}'s priority is raised "
                     f"until it holds the VIP, then {holder} goes into maintenance). Undone by: maintenance off "

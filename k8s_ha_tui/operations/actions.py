@@ -180,7 +180,7 @@ def check_restart(snap: ClusterStatus, node: str, service: str) -> None:
 
 # --- the actions ----------------------------------------------------------------------------------
 
-async def _write_flag(conn: NodeConnection, path: str, value: int) -> None:
+async def write_flag(conn: NodeConnection, path: str, value: int) -> None:
     """Atomically: keepalived watches the file with inotify and sees one whole value."""
     await conn.run(f"printf '%s\\n' {int(value)} > {path}.k8s-ha-tui-new && mv -f {path}.k8s-ha-tui-new {path}")
 
@@ -238,12 +238,12 @@ async def failover(snap: ClusterStatus, conn_for: ConnFor, target: str | None = 
                        f"'maintenance {holder} off --method stop'", seconds)
     boost = max(0, MAX_PRIORITY - (_known(snap, chosen).base_priority or 0))
     try:
-        await _write_flag(new, PATHS.boost_file, boost)
+        await write_flag(new, PATHS.boost_file, boost)
         await _wait_holder(new, snap.vip, snap.frontend_port, timeout)
         seconds = time.monotonic() - started
-        await _write_flag(old, PATHS.maintenance_file, 1)
+        await write_flag(old, PATHS.maintenance_file, 1)
     finally:
-        await _write_flag(new, PATHS.boost_file, 0)
+        await write_flag(new, PATHS.boost_file, 0)
     return Outcome("failover", f"{holder} → {chosen}", f"VIP answers on {chosen}; {holder} stays in maintenance",
                    seconds)
 
@@ -290,7 +290,7 @@ async def maintenance(snap: ClusterStatus, conn_for: ConnFor, node: str, on: boo
         if stop:
             await _service(conn, "stop")
         else:
-            await _write_flag(conn, PATHS.maintenance_file, 1)
+            await write_flag(conn, PATHS.maintenance_file, 1)
         await _wait_released(conn, snap.vip, MOVE_TIMEOUT)
         seconds = time.monotonic() - started
         announced = await _announce(snap, keeper, conn_for)
@@ -303,7 +303,7 @@ async def maintenance(snap: ClusterStatus, conn_for: ConnFor, node: str, on: boo
         await _service(conn, "stop" if on else "start")
         return Outcome("maintenance", node, "on: keepalived stopped" if on else
                        "off: keepalived started (may take the VIP back by priority)")
-    await _write_flag(conn, PATHS.maintenance_file, 1 if on else 0)
+    await write_flag(conn, PATHS.maintenance_file, 1 if on else 0)
     return Outcome("maintenance", node, "on" if on else "off (may take the VIP back by priority)")
 
 
