@@ -20,6 +20,9 @@ class NodePaths:
     boost_file: str = "/etc/keepalived/priority_boost"
     haproxy_cfg: str = "/etc/haproxy/haproxy.cfg"
     stats_socket: str = "/run/haproxy/admin.sock"
+    watch_socket: str = "/run/haproxy/watch.sock"  # level user: `show stat` without root
+    # keepalived's notify FIFO: in /run itself, which exists at boot before keepalived starts.
+    vrrp_fifo: str = "/run/k8s-ha-tui.fifo"
     state_dir: str = "/run/k8s-ha-tui"
     keepalived_pod: str = "/etc/kubernetes/manifests/keepalived.yaml"
     haproxy_pod: str = "/etc/kubernetes/manifests/haproxy.yaml"
@@ -32,6 +35,13 @@ class NodePaths:
     backups: str = "/var/backups/k8s-ha-tui"
     staging: str = "/run/k8s-ha-tui/staging"  # root-only, and gone after a reboot
     transaction_lock: str = "/run/k8s-ha-tui/transaction.lock"  # flock: one file swap at a time
+    # The roles' groups (not paths, but node names all the same): watch reads the state, the
+    # lock, the audit trail and HAProxy's level-user socket; operate also the admin socket.
+    watch_group: str = "k8s-ha-watch"
+    # The operate role's helper, and the sudoers drop-in prefix (one file per user).
+    op_helper: str = "/usr/local/sbin/k8s-ha-tui-op"
+    sudoers_prefix: str = "/etc/sudoers.d/k8s-ha-tui-"
+    operate_group: str = "k8s-ha-operate"
 
     @property
     def state_file(self) -> str:

@@ -79,16 +79,21 @@ class Lab:
     def paths(self) -> layout.LabPaths:
         return cluster.lab_paths()
 
-    def ssh_argv(self, address: str) -> list[str]:
+    def ssh_argv(self, address: str, user: str = "root") -> list[str]:
         return ["ssh", "-i", str(self.paths.client_key),
                 "-o", f"UserKnownHostsFile={self.paths.known_hosts}", "-o", "StrictHostKeyChecking=yes",
                 "-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3",
-                "-F", "/dev/null", f"root@{address}"]
+                "-F", "/dev/null", f"{user}@{address}"]
 
     def ssh(self, node: str, command: str, input: str | None = None, timeout: float = 20,
             check: bool = True) -> subprocess.CompletedProcess:
+        return self.ssh_as("root", node, command, input, timeout, check)
+
+    def ssh_as(self, user: str, node: str, command: str, input: str | None = None, timeout: float = 20,
+               check: bool = True) -> subprocess.CompletedProcess:
+        """`command` on `node` as the lab's login `user` (root, operator, k8sha-watch, k8sha-ops)."""
         address = self.address(node)
-        res = subprocess.run([*self.ssh_argv(address), command], input=input, capture_output=True,
+        res = subprocess.run([*self.ssh_argv(address, user), command], input=input, capture_output=True,
                              text=True, timeout=timeout)
         if check and res.returncode != 0:
             raise AssertionError(f"ssh {node} {command!r}: exit {res.returncode}: {res.stderr.strip()}")

@@ -12,8 +12,11 @@ import itertools
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from k8s_ha_tui.paths import PATHS
 
 NETNS = "khtui-check"  # not k8sha-*: `lab down` must not take it away mid-session
 
@@ -43,9 +46,20 @@ class RealCheckers:
         subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
         subprocess.run(["ip", "netns", "add", NETNS], check=True)
         self.interfaces: set[str] = set()
+        # The node's /etc as deploy leaves it: the roles' groups exist (an overlay of this
+        # machine's /etc, which stays untouched).
+        self.etc = Path(tempfile.mkdtemp(prefix="khtui-etc-"))
+        (self.etc / "upper").mkdir()
+        (self.etc / "work").mkdir()
+        groups = Path("/etc/group").read_text()
+        for i, name in enumerate((PATHS.watch_group, PATHS.operate_group)):
+            if f"\n{name}:" not in f"\n{groups}":
+                groups += f"{name}:x:{60990 + i}:\n"
+        (self.etc / "upper" / "group").write_text(groups)
 
     def close(self) -> None:
         subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+        shutil.rmtree(self.etc, ignore_errors=True)
 
     def ensure_interface(self, name: str) -> None:
         if name in self.interfaces:
@@ -58,7 +72,8 @@ class RealCheckers:
         self.interfaces |= {name, peer}
 
     def _in_node(self, tree: Path, command: str, timeout: float = 30) -> Result:
-        script = (f"set -e; mount --bind '{tree}/etc/keepalived' /etc/keepalived; "
+        script = (f"set -e; mount -t overlay overlay -o lowerdir=/etc,upperdir={self.etc}/upper,"
+                  f"workdir={self.etc}/work /etc; mount --bind '{tree}/etc/keepalived' /etc/keepalived; "
                   f"mkdir -p /etc/haproxy; mount --bind '{tree}/etc/haproxy' /etc/haproxy; "
                   f"mount -t tmpfs tmpfs /run; mkdir -p /run/haproxy; {command}")
         res = subprocess.run(["ip", "netns", "exec", NETNS, "unshare", "--mount", "--propagation", "private",

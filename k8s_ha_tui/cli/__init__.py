@@ -12,7 +12,7 @@ import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from k8s_ha_tui.cli import clusters, configs, drill, operate, rollouts
+from k8s_ha_tui.cli import access, clusters, configs, drill, operate, rollouts
 from k8s_ha_tui.cli.common import parents
 from k8s_ha_tui.errors import UserError
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"k8s-ha-tui {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     shared = parents()
-    for module in (configs, rollouts, clusters, operate, drill):
+    for module in (configs, rollouts, clusters, operate, drill, access):
         module.add_parsers(sub, shared)
 
     from k8s_ha_tui.cli.lab import add_lab_commands

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from k8s_ha_tui.errors import Refused
 from k8s_ha_tui.operations import actions
 from k8s_ha_tui.paths import PATHS
+from k8s_ha_tui.remote import node_ops
 from k8s_ha_tui.status.model import ClusterStatus, Health
 
 SCENARIOS = {
@@ -53,8 +54,7 @@ async def _systemctl(conn_for: actions.ConnFor, node: str, verb: str, service: s
     before this returns: an undo that started beside it would find the dying daemon still
     running, do nothing, and leave it stopped."""
     conn = await conn_for(node)
-    command = asyncio.ensure_future(conn.run(f"systemctl {verb} {service}", timeout=30,
-                                             label=f"systemctl {verb} {service}"))
+    command = asyncio.ensure_future(node_ops.run(conn, f"service {verb} {service}"))
     try:
         await asyncio.shield(command)
     except asyncio.CancelledError:

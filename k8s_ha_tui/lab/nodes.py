@@ -38,41 +38,36 @@ def _write(path: Path, text: str, mode: int) -> None:
     path.chmod(mode)
 
 
-# A sudo user of the node's own (its /etc/passwd, group, shadow and sudoers.d are per node),
-# so `ssh.become: sudo` is exercised against the real sudo.
+# The node's own accounts: /etc is an overlay of the host's, so useradd, groupadd and gpasswd
+# work on a node (they replace /etc/passwd by rename, which a bind-mounted file refuses) and
+# leave the host untouched. The lab's logins, with its SSH key:
+#   operator      full sudo, so `ssh.become: sudo` is exercised against the real sudo;
+#   k8sha-watch   no privilege until `access grant` gives one (least privilege);
+#   k8sha-ops     the same, for the operate role.
 OPERATOR = "operator"
-OPERATOR_ID = 4242
-ACCOUNT_FILES = (
-    ("etc/passwd", "/etc/passwd"),
-    ("etc/group", "/etc/group"),
-    ("etc/shadow", "/etc/shadow"),
-    ("etc/sudoers.d", "/etc/sudoers.d"),
-    ("etc/hosts", "/etc/hosts"),
-)
+WATCH_USER = "k8sha-watch"
+OPS_USER = "k8sha-ops"
+LOGINS = ((OPERATOR, 4242), (WATCH_USER, 4243), (OPS_USER, 4244))
 
 
-def _operator_account(home: Path) -> None:
-    """The host's account files plus the lab's operator, and an /etc/hosts naming the node;
-    the host's own files stay untouched."""
+def _accounts(home: Path) -> None:
+    """The host's account files plus the lab's logins, and an /etc/hosts naming the node, in the
+    node's /etc overlay; the host's own files stay untouched."""
+    upper = home / "etc-upper"
     entries = {
-        "passwd": f"{OPERATOR}:x:{OPERATOR_ID}:{OPERATOR_ID}:k8s-ha-tui lab operator:/run/{OPERATOR}:/bin/sh\n",
-        "group": f"{OPERATOR}:x:{OPERATOR_ID}:\n",
-        "shadow": f"{OPERATOR}:*:19000:0:99999:7:::\n",
+        "passwd": "".join(f"{u}:x:{i}:{i}:k8s-ha-tui lab login:/run/{u}:/bin/sh\n" for u, i in LOGINS),
+        "group": "".join(f"{u}:x:{i}:\n" for u, i in LOGINS),
+        "shadow": "".join(f"{u}:*:19000:0:99999:7:::\n" for u, _ in LOGINS),
     }
-    for name, line in entries.items():
+    for name, lines in entries.items():
         host = Path("/etc") / name
         text = host.read_text() if host.exists() else ""
-        _write(home / "etc" / name, text + ("" if text.endswith("\n") or not text else "\n") + line,
+        _write(upper / name, text + ("" if text.endswith("\n") or not text else "\n") + lines,
                0o640 if name == "shadow" else 0o644)
     hosts = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else "127.0.0.1 localhost\n"
-    _write(home / "etc" / "hosts", f"127.0.1.1 {home.name}\n{hosts}", 0o644)  # the node knows its own name
-    sudoers = home / "etc" / "sudoers.d"
-    sudoers.mkdir(parents=True, exist_ok=True, mode=0o755)
-    if Path("/etc/sudoers.d").is_dir():
-        for f in Path("/etc/sudoers.d").iterdir():
-            if f.is_file():
-                shutil.copy2(f, sudoers / f.name)
-    _write(sudoers / "k8s-ha-tui-lab", f"{OPERATOR} ALL=(ALL) NOPASSWD: ALL\n", 0o440)
+    _write(upper / "hosts", f"127.0.1.1 {home.name}\n{hosts}", 0o644)  # the node knows its own name
+    _write(upper / "sudoers.d" / "lab-operator", f"{OPERATOR} ALL=(ALL) NOPASSWD: ALL\n", 0o440)
+    (home / "etc-work").mkdir(exist_ok=True, mode=0o700)
 
 
 def node_python() -> str:
@@ -103,6 +98,9 @@ UsePAM no
 MaxStartups 100:30:200
 MaxSessions 100
 Subsystem sftp internal-sftp
+# The node's own systemctl stand-in comes first for every login, as /usr/bin/systemctl does
+# on a real node (a user's default PATH lacks /usr/local/sbin).
+SetEnv PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 """, 0o600)
     # Everything the node runs lives in the lab's folder: the checkout (and its virtual
     # environment) may sit under /tmp, which the node covers with its own tmpfs.
@@ -119,9 +117,13 @@ Subsystem sftp internal-sftp
         "LAB_CERT": paths.tls_cert,
         "LAB_KEY": paths.tls_key,
     }.items()), 0o644)
-    _operator_account(home)
-    mounts = "\n".join(f"mount --bind {shlex.quote(str(home / rel))} {target}"
-                       for rel, target in BIND_MOUNTS + ACCOUNT_FILES)
+    _accounts(home)
+    overlay = (f"mount -t overlay overlay -o lowerdir=/etc,upperdir={shlex.quote(str(home / 'etc-upper'))},"
+               f"workdir={shlex.quote(str(home / 'etc-work'))} /etc")
+    mounts = "\n".join([overlay] + [f"mount --bind {shlex.quote(str(home / rel))} {target}"
+                                     for rel, target in BIND_MOUNTS])
+    logins = "\n".join(f"mkdir -p /run/{u}/.ssh && install -m 600 {shlex.quote(str(paths.authorized_keys))} "
+                       f"/run/{u}/.ssh/authorized_keys && chown -R {u}:{u} /run/{u}" for u, _ in LOGINS)
     _write(home / "setup.sh", f"""\
 # Runs inside the node's new mount, UTS and PID namespaces, before sshd starts.
 set -e
@@ -129,9 +131,8 @@ hostname {shlex.quote(node.name)}
 {mounts}
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=1777 tmpfs /tmp
-mkdir -p /run/sshd /run/haproxy /run/{OPERATOR}/.ssh
-install -m 600 {shlex.quote(str(paths.authorized_keys))} /run/{OPERATOR}/.ssh/authorized_keys
-chown -R {OPERATOR}:{OPERATOR} /run/{OPERATOR}
+mkdir -p /run/sshd /run/haproxy
+{logins}
 """, 0o700)
 
 

@@ -32,7 +32,7 @@ from pathlib import PurePosixPath
 from k8s_ha_tui.errors import Refused, UserError
 from k8s_ha_tui.operations import guard
 from k8s_ha_tui.paths import PATHS
-from k8s_ha_tui.remote import auditlog
+from k8s_ha_tui.remote import auditlog, node_ops
 from k8s_ha_tui.remote.ssh import NodeConnection, SshError
 from k8s_ha_tui.status.diagnosis import split_brain
 from k8s_ha_tui.status.model import ClusterStatus, MasterStatus
@@ -41,10 +41,8 @@ MAX_PRIORITY = 254
 MOVE_TIMEOUT = 20.0
 METHODS = ("boost", "stop")  # failover; maintenance takes "file" (what boost means there) or "stop"
 BACKEND_STATES = ("ready", "drain", "maint")
-SERVICES = ("keepalived", "haproxy")
 # The node's own checker for the config a restart will load (keepalived -t: 2.0+).
-CONFIG_CHECK = {"keepalived": f"keepalived -t -l -f {PATHS.keepalived_conf}",
-                "haproxy": f"haproxy -c -q -f {PATHS.haproxy_cfg}"}
+SERVICES, CONFIG_CHECK = node_ops.SERVICES, node_ops.CONFIG_CHECK
 RESTART_TIMEOUT = 15.0
 
 ConnFor = Callable[[str], Awaitable[NodeConnection]]
@@ -182,7 +180,8 @@ def check_restart(snap: ClusterStatus, node: str, service: str) -> None:
 
 async def write_flag(conn: NodeConnection, path: str, value: int) -> None:
     """Atomically: keepalived watches the file with inotify and sees one whole value."""
-    await conn.run(f"printf '%s\\n' {int(value)} > {path}.k8s-ha-tui-new && mv -f {path}.k8s-ha-tui-new {path}")
+    flag = {PATHS.maintenance_file: "maintenance", PATHS.boost_file: "boost"}[path]
+    await node_ops.run(conn, flag, input=f"{int(value)}\n")
 
 
 async def _wait_holder(conn: NodeConnection, vip: str, port: int, timeout: float) -> float:
@@ -217,7 +216,7 @@ def _known(snap: ClusterStatus, name: str) -> MasterStatus:
 
 
 async def _service(conn: NodeConnection, verb: str) -> None:
-    await conn.run(f"systemctl {verb} keepalived", timeout=30, label=f"systemctl {verb} keepalived")
+    await node_ops.run(conn, f"service {verb} keepalived")
 
 
 async def failover(snap: ClusterStatus, conn_for: ConnFor, target: str | None = None,
@@ -271,9 +270,9 @@ async def _announce(snap: ClusterStatus, keeper: str, conn_for: ConnFor) -> str:
         return f"{keeper}'s config files differ from what runs, so it was not reloaded to re-announce the VIP: {later}"
     try:  # the split brain is over already: nothing here may turn the remedy into a failure
         conn = await conn_for(keeper)
-        if (await conn.run(f"{CONFIG_CHECK['keepalived']} >/dev/null 2>&1", check=False, timeout=30)).exit_status:
+        if (await node_ops.run(conn, "check keepalived", check=False)).exit_status:
             return f"{keeper}'s keepalived.conf does not pass keepalived -t, so it was not reloaded: {later}"
-        if (await conn.run("systemctl reload keepalived", check=False, timeout=30)).exit_status:
+        if (await node_ops.run(conn, "service reload keepalived", check=False)).exit_status:
             return f"{keeper}'s keepalived reload (to re-announce the VIP) failed: {later}"
     except SshError as exc:
         return f"{keeper} could not be asked to re-announce the VIP ({exc}): {later}"
@@ -340,13 +339,13 @@ async def restart(snap: ClusterStatus, conn_for: ConnFor, node: str, service: st
     """The config on disk passes the node's own checker, then the restart, then active again."""
     check_restart(snap, node, service)
     conn = await conn_for(node)
-    res = await conn.run(f"{CONFIG_CHECK[service]} 2>&1", check=False, timeout=30)
+    res = await node_ops.run(conn, f"check {service}", check=False)
     if res.exit_status != 0:
         lines = [ln for ln in str(res.stdout or "").splitlines() if ln.strip()] or ["no output"]
         raise Refused(f"{node}: `{CONFIG_CHECK[service]}` refuses the config on disk ({lines[-1]}): a restart "
                       "would not come back; nothing was restarted")
     started = time.monotonic()
-    await conn.run(f"systemctl restart {service}", timeout=30, label=f"systemctl restart {service}")
+    await node_ops.run(conn, f"service restart {service}")
     while (state := str((await conn.run(f"systemctl is-active {service}", check=False, timeout=5)).stdout or "")
            .strip()) != "active":
         if time.monotonic() - started > RESTART_TIMEOUT:

@@ -29,14 +29,12 @@ from pathlib import Path
 
 from k8s_ha_tui.errors import Refused
 from k8s_ha_tui.paths import PATHS, local_state_dir
-from k8s_ha_tui.remote import auditlog
+from k8s_ha_tui.remote import auditlog, node_ops, roles
 from k8s_ha_tui.remote.lockfile import RENEW_EVERY, LockInfo, lock_probe, parse_probe
 from k8s_ha_tui.remote.ssh import NodeConnection, SshError
 
 NODE_TIMEOUT = 5.0  # a lock or audit command that takes longer is a lost node, not a wait
 WAIT_POLL = 1.0
-AUDIT_MAX_BYTES = 4 << 20  # on a node; then the newest AUDIT_KEEP_LINES are kept
-AUDIT_KEEP_LINES = 10000
 
 Log = Callable[[str], None]
 
@@ -70,12 +68,8 @@ def append_local(entry: auditlog.AuditEntry) -> None:
 
 async def append_remote(conns: list[NodeConnection], entry: auditlog.AuditEntry) -> list[str]:
     """Append to every node's audit log at once; the names of those that did not take it."""
-    f = PATHS.audit_log
-    script = (f"umask 077; mkdir -p {Path(f).parent} && cat >> {f} && "
-              f"if [ $(stat -c %s {f}) -gt {AUDIT_MAX_BYTES} ]; then tail -n {AUDIT_KEEP_LINES} {f} > {f}.new "
-              f"&& mv -f {f}.new {f}; fi")
-    results = await asyncio.gather(*(c.run(script, input=entry.line(), timeout=NODE_TIMEOUT) for c in conns),
-                                   return_exceptions=True)
+    results = await asyncio.gather(*(node_ops.run(c, "audit", input=entry.line(), timeout=NODE_TIMEOUT)
+                                     for c in conns), return_exceptions=True)
     return [c.name for c, r in zip(conns, results) if isinstance(r, BaseException)]
 
 
@@ -86,17 +80,10 @@ async def record(conns: list[NodeConnection], entry: auditlog.AuditEntry) -> lis
 
 # --- the lock on one node ---------------------------------------------------------------------
 
-def _acquire_script(lock: LockInfo) -> str:
-    f = PATHS.lock_file
-    return (f"umask 077; mkdir -p {Path(f).parent} && t={f}.{lock.id} && cat > $t && "
-            f"if ln $t {f} 2>/dev/null; then rm -f $t; echo TAKEN; "
-            f"else rm -f $t; echo HELD; date +%s; {lock_probe(f)}; fi")
-
-
 async def _try_node(conn: NodeConnection, lock: LockInfo) -> tuple[LockInfo, float | None] | None:
     """None when this node's lock is now ours, else the lock found there and its file's age by
     the node's own clock (None when unknown)."""
-    out = str((await conn.run(_acquire_script(lock), input=lock.text(), timeout=NODE_TIMEOUT)).stdout or "")
+    out = str((await node_ops.run(conn, "lock-acquire", input=lock.text(), timeout=NODE_TIMEOUT)).stdout or "")
     head, _, rest = out.partition("\n")
     if head.strip() == "TAKEN":
         return None
@@ -116,20 +103,16 @@ def _is_ours(lock: LockInfo) -> str:
 
 
 async def _release_node(conn: NodeConnection, lock: LockInfo) -> None:
-    await conn.run(f"if {_is_ours(lock)}; then rm -f {PATHS.lock_file}; fi; true", timeout=NODE_TIMEOUT)
+    await node_ops.run(conn, "lock-release", input=lock.text(), timeout=NODE_TIMEOUT)
 
 
 async def _renew_node(conn: NodeConnection, lock: LockInfo) -> None:
-    f = PATHS.lock_file
-    await conn.run(f"umask 077; if {_is_ours(lock)}; then cat > {f}.{lock.id} && mv -f {f}.{lock.id} {f}; "
-                   "else cat > /dev/null; fi", input=lock.text(), timeout=NODE_TIMEOUT)
+    await node_ops.run(conn, "lock-renew", input=lock.text(), timeout=NODE_TIMEOUT)
 
 
 async def _break_node(conn: NodeConnection, found: LockInfo) -> bool:
     """Remove exactly the lock file that was seen (same hash), never one written since."""
-    f = PATHS.lock_file
-    res = await conn.run(f"[ \"$(sha256sum < {f} | cut -d' ' -f1)\" = {found.token} ] && rm -f {f} && echo BROKEN",
-                         check=False, timeout=NODE_TIMEOUT)
+    res = await node_ops.run(conn, "lock-break", input=found.token, check=False, timeout=NODE_TIMEOUT)
     return "BROKEN" in str(res.stdout or "")
 
 
@@ -158,7 +141,8 @@ class Change:
         """Fencing, before every step that changes a node: the lock must still be ours on a
         majority of the masters. A holder that was paused or cut off past the lease may have
         lost it to another command; it stops here (LockLost) and changes nothing more."""
-        look = f"if {_is_ours(self.lock)}; then echo OURS; else {lock_probe(PATHS.lock_file)}; fi"
+        look = (f"if grep -qF '\"id\": \"{self.lock.id}\"' {PATHS.lock_file}; then echo OURS; "
+                f"else {lock_probe(PATHS.lock_file)}; fi")
         results = await asyncio.gather(*(c.run(look, check=False, timeout=NODE_TIMEOUT) for c in self.locked),
                                        return_exceptions=True)
         answers = [str(r.stdout or "") for r in results if not isinstance(r, BaseException)]
@@ -239,12 +223,19 @@ def _result_of(exc: BaseException | None) -> str:
 
 @asynccontextmanager
 async def change(conns: list[NodeConnection], total_masters: int, cluster: str, action: str, target: str,
-                 options: LockOptions, log: Log) -> AsyncIterator[Change]:
-    """Hold the cluster lock for the block, then record what happened (also when it was refused)."""
+                 options: LockOptions, log: Log, needs: str = "operate") -> AsyncIterator[Change]:
+    """Hold the cluster lock for the block, then record what happened (also when it was refused).
+    `needs`: the role the login must hold on every master (operate for actions and drills,
+    deploy for deploy, rollback and the roles themselves)."""
     op = Change(conns, cluster, action, target, new_lock(cluster, f"{action} {target}".strip()),
                 total_masters=total_masters)
     started = time.monotonic()
     try:
+        # The login's role first, as the nodes say: a watch login is refused before it writes
+        # anything (its refusal reaches the operator's own audit log; the nodes' it cannot write).
+        why = roles.lacking(await roles.logins(conns), needs, action.split()[0])
+        if why:
+            raise Refused(why)
         await _acquire(op, total_masters, options, log)
     except (Refused, SshError) as exc:
         await _release_all(op)

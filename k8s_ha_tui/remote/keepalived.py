@@ -14,9 +14,12 @@ VRRP_STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "INIT")
 
 
 def keepalived_dump(signal: str, path: str) -> str:
-    """Ask the running keepalived for a dump (DATA or STATS) and print it once it is complete."""
+    """Ask the running keepalived for a dump (DATA or STATS) and print it once it is complete.
+    Only root can ask (a signal): a login without root gets nothing, never an older dump that
+    root left behind (the watch role reads the notify script's state file instead)."""
     return (f"pf=/run/keepalived.pid; f={path}; "
-            f"if [ -s $pf ]; then rm -f $f; kill -s $(keepalived --signum={signal}) $(cat $pf) 2>/dev/null; "
+            f"if [ -s $pf ] && [ \"$(id -u)\" = 0 ]; then rm -f $f; "
+            f"kill -s $(keepalived --signum={signal}) $(cat $pf) 2>/dev/null; "
             "i=0; last=-1; while [ $i -lt 50 ]; do s=$(stat -c %s $f 2>/dev/null || echo -1); "
             "[ \"$s\" -gt 0 ] && [ \"$s\" = \"$last\" ] && break; last=$s; sleep 0.02; i=$((i+1)); done; "
             "cat $f 2>/dev/null; fi")

@@ -89,6 +89,9 @@ class NodeConnection:
     node: Node
     conn: asyncssh.SSHClientConnection
     become: str
+    # No root here (a watch or operate login): commands run as the login itself, and what
+    # needs root goes through the operate role's exact sudo rules (node_ops).
+    limited: bool = False
 
     @property
     def name(self) -> str:
@@ -96,17 +99,18 @@ class NodeConnection:
 
     def wrap(self, command: str) -> str:
         """The command line to send: as root directly, or through non-interactive sudo."""
-        if self.become == "sudo":
+        if self.become == "sudo" and not self.limited:
             return f"sudo -n -- sh -c {shlex.quote(command)}"
         return command
 
     async def run(self, command: str, input: str | None = None, timeout: float = COMMAND_TIMEOUT,
-                  check: bool = True, label: str | None = None) -> asyncssh.SSHCompletedProcess:
-        """Run as root; `label` names a long command in errors."""
+                  check: bool = True, label: str | None = None, as_login: bool = False) -> asyncssh.SSHCompletedProcess:
+        """Run as root (`as_login`: as the login itself, never through sudo); `label` names a
+        long command in errors."""
         try:
             # errors="replace": a node's file may hold bytes that are not UTF-8 (a Latin-1 comment
             # in keepalived.conf): they must not end a poll with a UnicodeDecodeError.
-            res = await asyncio.wait_for(self.conn.run(self.wrap(command), input=input, check=False,
+            res = await asyncio.wait_for(self.conn.run(command if as_login else self.wrap(command), input=input, check=False,
                                                        errors="replace"), timeout)
         except TimeoutError:
             raise SshError(f"{self.name}: no answer within {timeout:g} s to: {label or _head(command)}") from None
@@ -162,7 +166,21 @@ async def connect_as(ssh: Ssh, node: Node, policy: HostKeyPolicy) -> NodeConnect
     except (TimeoutError, asyncssh.Error, OSError) as exc:
         reason = str(exc) or type(exc).__name__
         raise SshError(f"{node.name}: cannot reach {node.address}:{ssh.port}: {reason}") from None
-    return NodeConnection(node, conn, ssh.become)
+    made = NodeConnection(node, conn, ssh.become)
+    if ssh.user != "root" or ssh.become == "sudo":
+        made.limited = not await _has_root(made)
+    return made
+
+
+async def _has_root(conn: NodeConnection) -> bool:
+    """Whether this login is root, or sudo runs anything for it without a password."""
+    test = "sudo -n true" if conn.become == "sudo" else '[ "$(id -u)" = 0 ]'
+    try:
+        res = await asyncio.wait_for(conn.conn.run(f"{test} >/dev/null 2>&1", check=False), CONNECT_TIMEOUT)
+    except (TimeoutError, asyncssh.Error, OSError) as exc:
+        conn.close()
+        raise SshError(f"{conn.name}: SSH failed: {exc}") from None
+    return res.exit_status == 0
 
 
 async def connect_all(topo: Topology, nodes: Sequence[Node], policy: HostKeyPolicy) -> list[NodeConnection]:

@@ -38,7 +38,8 @@ def listen_command(interface: str, seconds: float | None = None) -> str:
     """tcpdump on the VRRP interface, line-buffered, VRRP over IPv4 only. Bounded by `seconds`;
     else for as long as the SSH channel's stdin stays open (no PTY means no SIGHUP on the node:
     closing stdin is how the collector ends it)."""
-    missing = f"command -v tcpdump >/dev/null || {{ echo {NO_TCPDUMP}; exit 0; }}; "
+    # Capturing needs root: a login without it (the watch role) says so instead of hearing nothing.
+    missing = f"command -v tcpdump >/dev/null && [ \"$(id -u)\" = 0 ] || {{ echo {NO_TCPDUMP}; exit 0; }}; "
     if seconds:
         return f"{missing}timeout {seconds:g} {_tcpdump(interface)}"
     return f"{missing}{_tcpdump(interface)} & dump=$!; cat >/dev/null; kill $dump 2>/dev/null"

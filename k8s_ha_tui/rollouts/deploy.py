@@ -81,7 +81,7 @@ async def _run(ctx: Rollout, action: str, desired: Desired, confirm: Confirm, pr
         raise
     lock: AbstractAsyncContextManager = (nullcontext() if options.dry_run else
                                          guard.change(conns, len(topo.masters), topo.name, action, "all masters",
-                                                      options.lock, ctx.log))
+                                                      options.lock, ctx.log, needs="deploy"))
     try:
         async with lock as op:
             states, census = await asyncio.gather(asyncio.gather(*(probe(c, topo) for c in conns)),

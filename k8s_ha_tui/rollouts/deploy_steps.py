@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from k8s_ha_tui.errors import UserError
+from k8s_ha_tui.errors import Refused, UserError
 from k8s_ha_tui.model.topology import Master, Topology
 from k8s_ha_tui.paths import PATHS
-from k8s_ha_tui.remote import apiserver
+from k8s_ha_tui.remote import apiserver, roles
 from k8s_ha_tui.remote.answers import flag_file
 from k8s_ha_tui.remote.ssh import NodeConnection
 
@@ -165,9 +165,15 @@ def parse_probe(out: str, vip: str) -> NodeState:
 
 
 def _require_root(name: str, uid: str, topo: Topology) -> None:
-    if uid != "0":
-        raise DeployError(f"{name}: commands run as {topo.ssh.user}, not root; "
-                          "set ssh.become: sudo (with passwordless sudo) or log in as root")
+    """Deploy and rollback need the deploy role: root, or sudo for everything (exit 3, nothing
+    changed, before the lock)."""
+    if uid == "0":
+        return
+    if topo.ssh.become == "sudo":
+        raise Refused(f"{name}: deploy needs the deploy role (root, or sudo for everything): {topo.ssh.user}'s "
+                      "sudo there runs only what a role grants it; nothing was changed")
+    raise Refused(f"{name}: commands run as {topo.ssh.user}, not root; set ssh.become: sudo (with passwordless "
+                  "sudo) or log in as root: deploy needs the deploy role; nothing was changed")
 
 
 async def require_root(conn: NodeConnection, topo: Topology) -> None:
@@ -198,6 +204,14 @@ async def ensure_packages(plan: NodePlan, topo: Topology, allow_install: bool, l
 async def stage(plan: NodePlan, stamp: str) -> None:
     """Upload the new files into a staging tree (root-only) that mirrors their final paths."""
     plan.stage = f"{PATHS.staging}/{stamp}"
+    # The roles' groups first: the new haproxy.cfg names them, and its check needs them. The
+    # track files and the shared folders readable by the watch role (keepalived makes a track
+    # file it creates root-only).
+    flags = " && ".join(f"{{ [ -e {f} ] || echo 0 > {f}; }} && chmod 644 {f}"
+                        for f in (PATHS.maintenance_file, PATHS.boost_file))
+    await plan.conn.run(f"umask 022; {roles.ENSURE_GROUPS} && {roles.shared_dir(PATHS.state_dir)} && "
+                        f"{roles.shared_dir(str(Path(PATHS.audit_log).parent))} && "
+                        f"mkdir -p {Path(PATHS.maintenance_file).parent} && {flags}", label="the roles' groups and folders")
     for c in plan.changes:
         if c.new is None:
             continue

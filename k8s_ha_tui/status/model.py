@@ -191,7 +191,7 @@ class ClusterStatus:
                     if self.api_starting else [])
         if self.census_missing:
             starting.append(f"the segment census cannot listen on {', '.join(self.census_missing)} (no tcpdump, "
-                            "or it stopped): VRRP routers are not heard there")
+                            "no right to capture: root or CAP_NET_RAW, or it stopped): VRRP routers are not heard there")
         if self.not_installed:
             up = sum(m.apiserver == UP for m in self.masters)
             return [*starting, f"{up} of {len(self.masters)} apiservers up; not installed yet on "

@@ -15,16 +15,10 @@ from dataclasses import dataclass, replace
 
 from k8s_ha_tui.model.topology import Master, Node, Topology
 from k8s_ha_tui.paths import PATHS
-from k8s_ha_tui.remote import answers, apiserver
+from k8s_ha_tui.remote import answers, apiserver, node_ops
 from k8s_ha_tui.remote.auditlog import parse_lines
 from k8s_ha_tui.remote.haproxy import HAPROXY_LOADED
-from k8s_ha_tui.remote.keepalived import (
-    KEEPALIVED_DUMP,
-    KEEPALIVED_STATS,
-    keepalived_data,
-    keepalived_stats,
-    running_keepalived,
-)
+from k8s_ha_tui.remote.keepalived import keepalived_data, keepalived_stats, running_keepalived
 from k8s_ha_tui.remote.lockfile import lock_probe, parse_probe
 from k8s_ha_tui.remote.ssh import HostKeyPolicy, NodeConnection, SshError, connect
 from k8s_ha_tui.remote.vrrp_census import NO_TCPDUMP, Census, listen, listen_command, parse_line
@@ -49,13 +43,13 @@ def master_probe(topo: Topology, node: Master, stats: bool = False) -> str:
         # the temporary file goes also when the probe is cut short (a timeout closes the channel)
         f"t=$(mktemp) && trap 'rm -f \"$t\"' EXIT HUP TERM && "
         f"{{ ( {apiserver.probe(node.address, topo.apiserver_port)} ) >\"$t\" 2>/dev/null & ap=$!; }}",
-        *([f"echo @@stats; {KEEPALIVED_STATS}"] if stats else []),
+        *([f"echo @@stats; {node_ops.in_probe('dump stats')}"] if stats else []),
         "echo @@services; echo $(systemctl is-active keepalived) $(systemctl is-active haproxy)",
         "echo @@addr; ip -o -4 addr show",
         f"echo @@notify; cat {PATHS.state_file} 2>/dev/null",
         f"echo @@maintenance; cat {PATHS.maintenance_file} 2>/dev/null",
         f"echo @@boost; cat {PATHS.boost_file} 2>/dev/null",
-        f"echo @@data; {KEEPALIVED_DUMP}",
+        f"echo @@data; {node_ops.in_probe('dump data')}",
         f"echo @@lock; {lock_probe(PATHS.lock_file)}",
         f"echo @@audit; tail -n {AUDIT_SHOWN} {PATHS.audit_log} 2>/dev/null | tr -c '[:print:]\\n' '?'",
         # what is on disk, to tell a reload pending (a line of the file never starts a section)
@@ -198,11 +192,15 @@ class Collector:
         return True
 
     async def _stats(self, conn: NodeConnection) -> str:
-        """`show stat` through the node's HAProxy admin socket (asyncssh UNIX-socket forwarding)."""
-        try:
-            return await conn.haproxy(PATHS.stats_socket, "show stat", STATS_TIMEOUT)
-        except Exception:  # no HAProxy, no permission, or garbage: the backends are unknown
-            return ""
+        """`show stat` through the node's HAProxy (asyncssh UNIX-socket forwarding): its
+        level-user socket, which the watch role may use, else (a config deployed before it
+        had one) its admin socket."""
+        for socket in (PATHS.watch_socket, PATHS.stats_socket):
+            try:
+                return await conn.haproxy(socket, "show stat", STATS_TIMEOUT)
+            except Exception:  # no HAProxy, no permission, or garbage: the backends are unknown
+                continue
+        return ""
 
     async def _poll(self, s: Session) -> NodeStatus:
         if not await self._ensure(s):

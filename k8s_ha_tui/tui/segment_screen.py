@@ -39,7 +39,8 @@ def summary(snap: ClusterStatus) -> Text:
     if snap.foreign_routers:
         text.append(f"  Collision: router id {snap.free_router_id} is free.", "bold red")
     if snap.census_missing:
-        text.append(f"  Not listening on {', '.join(snap.census_missing)} (no tcpdump, or it stopped).", "yellow")
+        text.append(f"  Not listening on {', '.join(snap.census_missing)} (no tcpdump, no right to capture: "
+                    "root or CAP_NET_RAW, or it stopped).", "yellow")
     return text
 
 

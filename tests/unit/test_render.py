@@ -70,7 +70,9 @@ def test_keepalived_config_fixes_every_seed_defect():
     assert inst.value("priority") == "150" and inst.value("state") == "BACKUP"
     assert inst.first("virtual_ipaddress").words() == ["10.0.3.10/24"]
     assert inst.first("track_file").words() == ["k8s_ha_maintenance", "k8s_ha_boost"]
-    assert inst.value("notify") == render.PATHS.notify_script
+    # every state and priority change reaches the notify script through keepalived's FIFO
+    assert not inst.first("notify") and g.value("vrrp_notify_fifo_script") == render.PATHS.notify_script
+    assert g.value("vrrp_notify_fifo") == render.PATHS.vrrp_fifo and g.first("vrrp_notify_priority_changes")
     assert not inst.first("unicast_peer") and not inst.first("authentication")
 
 
