@@ -16,7 +16,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from k8s_ha_tui.clusters import doctor
     from k8s_ha_tui.clusters.nodeconfig import read_node
     from k8s_ha_tui.configs import lint
+    from k8s_ha_tui.errors import Refused
     from k8s_ha_tui.model import topology
+    from k8s_ha_tui.remote import roles
     from k8s_ha_tui.remote.ssh import connect_reachable, policy_for
     from k8s_ha_tui.remote.vrrp_census import Census
 
@@ -27,6 +29,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     async def main():
         conns, errors = await connect_reachable(topo, topo.masters, policy_for(topo))
         try:
+            # The configs doctor reads are root's (keepalived.conf may hold the VRRP password): a
+            # login without root would see them missing and report findings that are not true.
+            why = roles.lacking(await roles.logins(conns), "deploy", "doctor")
+            if why:
+                raise Refused(f"{why}: it reads root-only configs; `status` shows what a watch login may see")
             nodes = await asyncio.gather(*(read_node(c, (census, topo.interface_of(topo.master(c.name))))
                                            for c in conns))
             return nodes, errors

@@ -264,7 +264,8 @@ async def read_cluster(masters: list[str], workers: list[str], ssh: Ssh, policy)
     try:
         for c in conns:
             if str((await c.run("id -u", check=False)).stdout or "").strip() != "0":
-                raise UserError(f"{c.name}: commands run as {ssh.user}, not root; use --become sudo or log in as root")
+                raise UserError(f"{c.name}: commands run as {ssh.user}, not root; use --become sudo or log in as root "
+                                "(discover needs the deploy role)")
         live = await asyncio.gather(*(read_node(c) for c in conns[:len(masters)]),
                                     *(read_facts(c) for c in conns[len(masters):]))
     finally:

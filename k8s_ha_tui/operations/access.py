@@ -146,9 +146,10 @@ async def show(conns: list[NodeConnection]) -> list[tuple[str, list[Holder], str
     for c, r in zip(conns, results):
         holders, helper, sockets = parse_show(c.name, str(r.stdout or ""))
         notes = []
-        if helper is None:
-            notes.append("no operate helper")
-        elif helper != node_ops.helper_digest():
+        operators = [h.user for h in holders if PATHS.operate_group in h.groups]
+        if helper is None and operators:
+            notes.append(f"no operate helper for {', '.join(operators)}: grant operate again")
+        elif helper is not None and helper != node_ops.helper_digest():
             notes.append("the operate helper is from another version: grant operate again")
         if f"{PATHS.watch_socket} {PATHS.watch_group}" not in sockets:
             notes.append("HAProxy has no watch socket for the watch group yet: deploy this version")

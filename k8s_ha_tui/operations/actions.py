@@ -32,7 +32,7 @@ from pathlib import PurePosixPath
 from k8s_ha_tui.errors import Refused, UserError
 from k8s_ha_tui.operations import guard
 from k8s_ha_tui.paths import PATHS
-from k8s_ha_tui.remote import auditlog, node_ops
+from k8s_ha_tui.remote import auditlog, node_ops, roles
 from k8s_ha_tui.remote.ssh import NodeConnection, SshError
 from k8s_ha_tui.status.diagnosis import split_brain
 from k8s_ha_tui.status.model import ClusterStatus, MasterStatus
@@ -92,6 +92,10 @@ def _cannot(node: str, what: str, path: str, method_hint: str) -> Refused:
 
 def require_tracks(m: MasterStatus, maintenance: bool = False, boost: bool = False, what: str = "") -> None:
     """Refuse at once where the node's running keepalived lacks the track file the action writes."""
+    if ((maintenance and m.tracks_maintenance is None) or (boost and m.tracks_boost is None)) \
+            and m.keepalived == "active":
+        raise Refused(f"{m.name}: what its keepalived follows is unknown (its dump needs root or the operate role), "
+                      f"so {what} cannot be judged there")
     if (maintenance and m.tracks_maintenance is None) or (boost and m.tracks_boost is None):
         raise Refused(f"{m.name}: keepalived is not running there, so {what} cannot work; "
                       f"`maintenance {m.name} off --method stop` starts it")
@@ -382,6 +386,12 @@ class Request:
         return self.node or "best eligible master"
 
     def describe(self, snap: ClusterStatus) -> str:
+        role = snap.viewer_role
+        if role is not None and not roles.ranks(role, "operate"):
+            raise Refused(f"{self.action} needs the operate role; this login has "
+                          f"{'no role' if role == 'none' else f'the {role} role'} on the masters",
+                          reason=f"needs the operate role (this login: {role})",
+                          way_out="`access grant operate USER`, run by root")
         if self.kind == "failover":
             holder, target = plan_failover(snap, self.node, self.method or "boost")
             if self.stop:

@@ -235,7 +235,7 @@ async def change(conns: list[NodeConnection], total_masters: int, cluster: str, 
         # anything (its refusal reaches the operator's own audit log; the nodes' it cannot write).
         why = roles.lacking(await roles.logins(conns), needs, action.split()[0])
         if why:
-            raise Refused(why)
+            raise Refused(f"{why}; nothing was changed")
         await _acquire(op, total_masters, options, log)
     except (Refused, SshError) as exc:
         await _release_all(op)

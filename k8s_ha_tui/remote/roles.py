@@ -71,6 +71,17 @@ def parse_login(text: str) -> Login:
                  op_rules=(s.get("oprules") or "").strip() == "yes")
 
 
+def probe_role(text: str) -> str:
+    """The role from a probe's `id -u; id -Gn` (run as root where the login may become root):
+    root is deploy; else the role groups say (the operate group's sudo rules are `access show`'s
+    to check)."""
+    lines = text.strip().splitlines()
+    if lines and lines[0].strip() == "0":
+        return "deploy"
+    groups = lines[1].split() if len(lines) > 1 else []
+    return "operate" if PATHS.operate_group in groups else "watch" if PATHS.watch_group in groups else "none"
+
+
 def ranks(role: str, needed: str) -> bool:
     """Whether `role` includes `needed` (deploy includes operate, which includes watch)."""
     order = ("none", *ROLES)
@@ -95,4 +106,4 @@ def lacking(found: dict[str, Login], needed: str, what: str) -> str | None:
         held.setdefault((login.user, login.role), []).append(name)
     where = "; ".join(f"{user} has {'no role' if role == 'none' else f'the {role} role'} on {', '.join(names)}"
                       for (user, role), names in held.items())
-    return f"{what} needs the {needed} role ({how}): {where}; nothing was changed"
+    return f"{what} needs the {needed} role ({how}): {where}"

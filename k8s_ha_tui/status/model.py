@@ -74,6 +74,7 @@ class MasterStatus(NodeStatus):
     reload_pending: tuple[str, ...] = ()  # what the files on disk would change if the daemons reloaded
     topology_priority: int | None = None  # the priority the topology gives it (a hand edit may differ)
     audit: tuple[AuditEntry, ...] = ()  # its newest audit entries
+    login_role: str | None = None  # what the tool's login may do there (remote/roles.py), None: unknown
     # What its RUNNING keepalived follows (None: unknown, keepalived is not running): whether the
     # maintenance switch and the priority boost that actions write can work on this node.
     tracks_maintenance: bool | None = None
@@ -124,6 +125,13 @@ class ClusterStatus:
     @property
     def free_router_id(self) -> int | None:
         return free_router_id(self.segment, self.router_id) if self.router_id is not None else None
+
+    @property
+    def viewer_role(self) -> str | None:
+        """The weakest role the tool's login holds on the masters that answered (None: unknown):
+        what the actions may do from here."""
+        held = [m.login_role for m in self.masters if m.reachable and m.login_role]
+        return min(held, key=("none", "watch", "operate", "deploy").index) if held else None
 
     @property
     def holders(self) -> list[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from k8s_ha_tui.model.topology import Master, Node, Topology
 from k8s_ha_tui.paths import PATHS
-from k8s_ha_tui.remote import answers, apiserver, node_ops
+from k8s_ha_tui.remote import answers, apiserver, node_ops, roles
 from k8s_ha_tui.remote.auditlog import parse_lines
 from k8s_ha_tui.remote.haproxy import HAPROXY_LOADED
 from k8s_ha_tui.remote.keepalived import keepalived_data, keepalived_stats, running_keepalived
@@ -51,6 +51,7 @@ def master_probe(topo: Topology, node: Master, stats: bool = False) -> str:
         f"echo @@boost; cat {PATHS.boost_file} 2>/dev/null",
         f"echo @@data; {node_ops.in_probe('dump data')}",
         f"echo @@lock; {lock_probe(PATHS.lock_file)}",
+        "echo @@login; id -u; id -Gn",
         f"echo @@audit; tail -n {AUDIT_SHOWN} {PATHS.audit_log} 2>/dev/null | tr -c '[:print:]\\n' '?'",
         # what is on disk, to tell a reload pending (a line of the file never starts a section)
         f"echo @@kconf; sed 's/^@@/ @@/' {PATHS.keepalived_conf} 2>/dev/null",
@@ -100,6 +101,7 @@ def master_status(topo: Topology, node: Master, output: str, backends, proxies=(
         instances=running.instances,
         vrrp_stats=tuple((name, tuple(sorted(values.items()))) for name, values in counters.items()),
         audit=tuple(parse_lines(s.get("audit", ""))),
+        login_role=roles.probe_role(s.get("login", "")) if "login" in s else None,
     )
 
 
