@@ -79,14 +79,18 @@ class Holder:
 
     @property
     def role(self) -> str:
-        if PATHS.operate_group in self.groups and self.exact:
+        if PATHS.operate_group in self.groups and (self.exact or self.sudo == UNLISTED):
             return "operate"
         if self.sudo == "ALL":
             return "deploy"
         return "watch" if PATHS.watch_group in self.groups else "none"
 
 
+# Only root may list another user's sudo rules: a watch login's `access show` says so.
+UNLISTED = "unknown (only root may list them)"
+
 SHOW_SCRIPT = "; ".join([
+    "echo @@uid; id -u",
     *(f"echo @@group:{g}; getent group {g} | cut -d: -f4" for g in roles.ROLE_GROUPS),
     f"echo @@dropins; for f in {PATHS.sudoers_prefix}*; do case $f in *.*) ;; *) [ -e \"$f\" ] && "
     f"echo \"${{f#{PATHS.sudoers_prefix}}}\";; esac; done",
@@ -132,8 +136,9 @@ def parse_show(master: str, text: str) -> tuple[list[Holder], str | None, str]:
     users = set(members) | set((s.get("dropins") or "").split()) | \
         {k.split(":", 1)[1] for k in s if k.startswith("sudo:")}
     holders = []
+    listed = (s.get("uid") or "").strip() == "0"
     for u in sorted(users):
-        summary, exact = _sudo_summary(s.get(f"sudo:{u}", ""))
+        summary, exact = _sudo_summary(s.get(f"sudo:{u}", "")) if listed else (UNLISTED, False)
         holders.append(Holder(master, u, tuple(members.get(u, ())), summary, exact))
     helper = (s.get("helper") or "").strip() or None
     return holders, helper, " ".join((s.get("sockets") or "").split())

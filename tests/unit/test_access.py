@@ -66,13 +66,17 @@ def test_sudo_s_listing_is_read_as_exact_rules_or_not():
 
 
 def test_show_reads_groups_drop_ins_and_sudo_per_user():
-    text = (f"@@group:{PATHS.watch_group}\nk8sha-watch,k8sha-ops\n@@group:{PATHS.operate_group}\nk8sha-ops\n"
+    text = (f"@@uid\n0\n@@group:{PATHS.watch_group}\nk8sha-watch,k8sha-ops\n@@group:{PATHS.operate_group}\nk8sha-ops\n"
             f"@@dropins\nk8sha-ops\n@@helper\n{node_ops.helper_digest()}\n@@sockets\n"
             f"{PATHS.watch_socket} {PATHS.watch_group}\n@@sudo:k8sha-ops\n{SUDO_LISTED}@@sudo:k8sha-watch\n")
     holders, helper, sockets = access.parse_show("m1", text)
     assert [(h.user, h.role) for h in holders] == [("k8sha-ops", "operate"), ("k8sha-watch", "watch")]
     assert helper == node_ops.helper_digest() and PATHS.watch_group in sockets
     assert access.parse_show("m1", "\x00garbage") == ([], None, "")
+    # as a login without root: the groups still say the roles, the rules are not listed
+    unlisted, _, _ = access.parse_show("m1", text.replace("@@uid\n0\n", "@@uid\n4243\n"))
+    assert [(h.user, h.role, h.sudo) for h in unlisted] == [("k8sha-ops", "operate", access.UNLISTED),
+                                                           ("k8sha-watch", "watch", access.UNLISTED)]
 
 
 def test_the_helper_is_valid_sh_and_refuses_what_it_does_not_know(tmp_path):
