@@ -45,9 +45,9 @@ def view(doc: dict) -> dict:
         if n.get("role") == "worker" or "vrrp_state" not in n:
             continue
         masters[n["name"]] = (n["vrrp_state"], n["effective_priority"], n["holds_vip"], n["maintenance"],
-                              n["keepalived"], n["haproxy"], sorted((b["server"], b["status"]) for b in n["backends"]),
-                              json.dumps(n.get("lock"), sort_keys=True), json.dumps(n.get("audit"), sort_keys=True))
-    return {"holders": doc["holders"], "split_brain": doc["split_brain"], "masters": masters}
+                              n["keepalived"], n["haproxy"], sorted((b["server"], b["status"]) for b in n["backends"]))
+    return {"holders": doc["holders"], "split_brain": doc["split_brain"], "masters": masters,
+            "lock": doc["lock"], "audit": doc["recent_audit"]}
 
 
 def fingerprint(lab) -> dict:
@@ -75,7 +75,7 @@ def test_watch_sees_what_root_sees_with_no_privilege(granted, tmp_path):
     wait_for(lambda: view(snapshot(root)) == view(snapshot(watch)) == view(snapshot(root)), 15,
              "the watch login's status to equal root's")
     doc = snapshot(watch)
-    assert doc["holders"] == ["k8s-master-01"]
+    assert doc["holders"] == ["k8s-master-01"] and doc["recent_audit"]  # the grants, at least
     assert all(b["status"] == "UP" for n in doc["nodes"] for b in n.get("backends", []))
     assert {n["name"]: n["effective_priority"] for n in doc["nodes"] if "effective_priority" in n} == \
         {"k8s-master-01": 150, "k8s-master-02": 140, "k8s-master-03": 130}
@@ -86,6 +86,17 @@ def test_watch_sees_what_root_sees_with_no_privilege(granted, tmp_path):
                  .get("k8s-master-03") == 135, 10, "the watch login to see master-03's boost")
     finally:
         granted.ssh("k8s-master-03", f"echo 0 > {PATHS.boost_file}")
+    # the cluster lock another operator holds (a drill, as root): the same holder, seen without root
+    drill = subprocess.Popen([sys.executable, "-m", "k8s_ha_tui", "drill", "apiserver-drain", "-t", root, "--hold", "6",
+                              "--yes", "--json"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        held = wait_for(lambda: snapshot(root)["lock"], 20, "the drill's lock")
+        seen = snapshot(watch)["lock"]
+        same = ("id", "who", "host", "pid", "what", "cluster", "since")  # not `renewed`: it moves every few s
+        assert {k: seen[k] for k in same} == {k: held[k] for k in same} and held["what"] == "drill apiserver-drain"
+    finally:
+        assert drill.wait(90) == 0
     # no privilege at all: sudo runs nothing for it, and it can write none of the tool's files
     who = granted.ssh_as(WATCH_USER, "k8s-master-01",
                          f"sudo -n true; echo sudo=$?; touch {PATHS.maintenance_file}; echo touch=$?; id -Gn",
@@ -121,6 +132,30 @@ def test_the_exporter_as_watch_exports_what_it_exports_as_root(granted, tmp_path
 
     root, watch = scrape(str(granted.topology_path)), scrape(as_user(granted, tmp_path, WATCH_USER))
     assert watch == root and 'k8s_ha_vip_holder{cluster="lab",node="k8s-master-01"}' in watch
+
+
+async def test_the_monitor_as_watch_shows_root_s_view_and_greys_the_actions(granted, tmp_path):
+    from labtools import until
+    from textual.widgets import Static
+
+    from k8s_ha_tui.model.topology import load_topology
+    from k8s_ha_tui.remote.ssh import policy_for
+    from k8s_ha_tui.tui.app import MonitorApp
+
+    topo = load_topology(as_user(granted, tmp_path, WATCH_USER))
+    app = MonitorApp(topo, policy_for(topo), interval=0.5)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.status is not None and app.status.holders == ["k8s-master-01"]
+                    and all(m.backends for m in app.status.masters), 30, "the cluster on screen")
+        assert [(m.vrrp_state, m.effective_priority) for m in app.status.masters] == \
+            [("MASTER", 150), ("BACKUP", 140), ("BACKUP", 130)]
+        assert app.status.viewer_role == "watch"
+        for action in ("failover", "maintenance", "backend", "restart"):
+            assert app.check_action(action, ()) is None  # greyed
+        assert "needs the operate role (this login: watch)" in str(app.query_one("#unavailable", Static).render())
+        await pilot.press("f")  # a greyed key does nothing
+        await pilot.pause(0.5)
+        assert app.changes == [] and granted.holders() == ["k8s-master-01"]
 
 
 @pytest.mark.parametrize("args", [

@@ -183,7 +183,8 @@ def test_a_plain_user_without_become_is_refused_before_anything_changes(bare_lab
     before = snapshot(bare_lab)
     res = tool("deploy", "-t", str(variant(bare_lab, tmp_path, ssh={"user": "operator"}, check={"rise": 3})),
                "--yes")
-    assert res.returncode == 1 and "commands run as operator, not root; set ssh.become: sudo" in res.stderr
+    assert res.returncode == 3 and "commands run as operator, not root; set ssh.become: sudo" in res.stderr
+    assert "deploy needs the deploy role" in res.stderr
     assert snapshot(bare_lab) == before
 
 
