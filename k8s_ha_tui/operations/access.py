@@ -79,11 +79,7 @@ class Holder:
 
     @property
     def role(self) -> str:
-        if PATHS.operate_group in self.groups and (self.exact or self.sudo == UNLISTED):
-            return "operate"
-        if self.sudo == "ALL":
-            return "deploy"
-        return "watch" if PATHS.watch_group in self.groups else "none"
+        return roles.role_of(self.sudo == "ALL", self.groups, None if self.sudo == UNLISTED else self.exact)
 
 
 # Only root may list another user's sudo rules: a watch login's `access show` says so.

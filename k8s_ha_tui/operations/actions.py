@@ -92,11 +92,11 @@ def _cannot(node: str, what: str, path: str, method_hint: str) -> Refused:
 
 def require_tracks(m: MasterStatus, maintenance: bool = False, boost: bool = False, what: str = "") -> None:
     """Refuse at once where the node's running keepalived lacks the track file the action writes."""
-    if ((maintenance and m.tracks_maintenance is None) or (boost and m.tracks_boost is None)) \
-            and m.keepalived == "active":
+    unknown = (maintenance and m.tracks_maintenance is None) or (boost and m.tracks_boost is None)
+    if unknown and m.keepalived == "active":
         raise Refused(f"{m.name}: what its keepalived follows is unknown (its dump needs root or the operate role), "
                       f"so {what} cannot be judged there")
-    if (maintenance and m.tracks_maintenance is None) or (boost and m.tracks_boost is None):
+    if unknown:
         raise Refused(f"{m.name}: keepalived is not running there, so {what} cannot work; "
                       f"`maintenance {m.name} off --method stop` starts it")
     if maintenance and not m.tracks_maintenance:

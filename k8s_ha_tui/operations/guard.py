@@ -141,8 +141,7 @@ class Change:
         """Fencing, before every step that changes a node: the lock must still be ours on a
         majority of the masters. A holder that was paused or cut off past the lease may have
         lost it to another command; it stops here (LockLost) and changes nothing more."""
-        look = (f"if grep -qF '\"id\": \"{self.lock.id}\"' {PATHS.lock_file}; then echo OURS; "
-                f"else {lock_probe(PATHS.lock_file)}; fi")
+        look = f"if {_is_ours(self.lock)}; then echo OURS; else {lock_probe(PATHS.lock_file)}; fi"
         results = await asyncio.gather(*(c.run(look, check=False, timeout=NODE_TIMEOUT) for c in self.locked),
                                        return_exceptions=True)
         answers = [str(r.stdout or "") for r in results if not isinstance(r, BaseException)]

@@ -48,11 +48,18 @@ class Login:
     @property
     def role(self) -> str:
         """The strongest role this login holds on the node."""
-        if self.uid == 0 or self.full_sudo:
-            return "deploy"
-        if PATHS.operate_group in self.groups and self.op_rules:
-            return "operate"
-        return "watch" if PATHS.watch_group in self.groups else "none"
+        return role_of(self.uid == 0 or self.full_sudo, self.groups, self.op_rules)
+
+
+def role_of(root: bool, groups: tuple[str, ...] | list[str], op_rules: bool | None) -> str:
+    """The one rule for a role: root (or sudo for everything) is deploy; the operate group with
+    the helper's sudo rules is operate (`op_rules` None: the rules could not be listed, the group
+    says it); the watch group is watch."""
+    if root:
+        return "deploy"
+    if PATHS.operate_group in groups and op_rules is not False:
+        return "operate"
+    return "watch" if PATHS.watch_group in groups else "none"
 
 
 def login_probe(become: str) -> str:
@@ -76,10 +83,8 @@ def probe_role(text: str) -> str:
     root is deploy; else the role groups say (the operate group's sudo rules are `access show`'s
     to check)."""
     lines = text.strip().splitlines()
-    if lines and lines[0].strip() == "0":
-        return "deploy"
     groups = lines[1].split() if len(lines) > 1 else []
-    return "operate" if PATHS.operate_group in groups else "watch" if PATHS.watch_group in groups else "none"
+    return role_of(bool(lines) and lines[0].strip() == "0", groups, None)
 
 
 def ranks(role: str, needed: str) -> bool:

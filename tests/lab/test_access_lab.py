@@ -141,6 +141,7 @@ async def test_the_monitor_as_watch_shows_root_s_view_and_greys_the_actions(gran
     from k8s_ha_tui.model.topology import load_topology
     from k8s_ha_tui.remote.ssh import policy_for
     from k8s_ha_tui.tui.app import MonitorApp
+    from k8s_ha_tui.tui.confirm_modal import ConfirmModal
 
     topo = load_topology(as_user(granted, tmp_path, WATCH_USER))
     app = MonitorApp(topo, policy_for(topo), interval=0.5)
@@ -153,8 +154,9 @@ async def test_the_monitor_as_watch_shows_root_s_view_and_greys_the_actions(gran
         for action in ("failover", "maintenance", "backend", "restart"):
             assert app.check_action(action, ()) is None  # greyed
         assert "needs the operate role (this login: watch)" in str(app.query_one("#unavailable", Static).render())
-        await pilot.press("f")  # a greyed key does nothing
+        await pilot.press("f")  # a greyed key does nothing: no question opens
         await pilot.pause(0.5)
+        assert not isinstance(app.screen, ConfirmModal)
         assert app.changes == [] and granted.holders() == ["k8s-master-01"]
 
 
