@@ -102,6 +102,8 @@ def apiservers_up(m: MasterStatus) -> Cell:
     if not m.reachable:
         return "", ""
     known = [b for b in m.backends if b.master is not None]
+    if not known:  # its stats socket said nothing we can read (a watch login, and no watch socket)
+        return "?", "warn"
     up = sum(b.up for b in known)
     return f"{up}/{len(known)}", "" if up == len(known) else "warn"
 
