@@ -132,7 +132,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def add_lab_commands(sub) -> None:
-    from k8s_ha_tui.lab.faults import KINDS
+    from k8s_ha_tui.lab.faults import KINDS, VALUES
 
     lab = sub.add_parser("lab", help="a local cluster of real daemons in network namespaces (root)",
                          description=f"Real OpenSSH, keepalived, HAProxy and a TLS kube-apiserver stand-in "
@@ -163,7 +163,7 @@ def add_lab_commands(sub) -> None:
     fa.add_argument("node")
     fa.add_argument("kind", choices=list(KINDS))
     fa.add_argument("value", nargs="?", type=float, metavar="VALUE",
-                    help="vrrp-loss: PERCENT (0.01-100); pause: MS (1-60000); priority: PRIORITY (1-254)")
+                    help=", ".join(f"{k}: {name} ({low:g}-{high:g})" for k, (name, low, high) in VALUES.items()))
     fa.add_argument("--every", type=float, metavar="S",
                     help="pause: again every S seconds until `lab heal` (at most an hour)")
     fa.set_defaults(func=cmd_fault, on_interrupt="the fault may be partly in place: `lab status` shows it, "

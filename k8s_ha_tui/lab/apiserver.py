@@ -3,7 +3,10 @@
 Standalone (imports nothing of the package) because the lab's `systemctl` starts it inside a
 node. It can be made to die (SIGKILL), hang (SIGSTOP keeps the socket; the kernel still
 accepts connections, nobody answers) or report not ready (SIGUSR1: /readyz answers 500, as a
-kube-apiserver whose etcd check fails; SIGUSR2: ready again) by the lab's faults.
+kube-apiserver whose etcd check fails; SIGUSR2: ready again) by the lab's faults. It can also be
+made busy, as an overloaded apiserver is: while BUSY_FILE holds a number MS, it takes MS ms to
+accept each connection and MS ms more before it answers, and its listen queue is short, so
+under load the kernel drops new connections' SYNs until the queue drains.
 
 usage: apiserver.py --port 6443 --cert FILE --key FILE --name NODE [--pidfile FILE]
 """
@@ -14,10 +17,23 @@ import os
 import signal
 import ssl
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HEALTH = ("/readyz", "/healthz", "/livez")
 STATE = {"ready": True}  # SIGUSR1 / SIGUSR2 flip it
+BUSY_FILE = "/run/kube-apiserver.busy"  # the node's own /run; `lab fault NODE apiserver-busy MS`
+BUSY_BACKLOG = 16  # an overloaded apiserver's queue: full at once under load
+BACKLOG = 1024
+
+
+def busy_seconds() -> float:
+    """The delay BUSY_FILE asks for (0: not busy); read on every accept, so a fault acts at once."""
+    try:
+        with open(BUSY_FILE) as f:
+            return max(0.0, min(float(f.read().strip() or 0) / 1000, 10.0))
+    except (OSError, ValueError):
+        return 0.0
 
 
 def make_handler(node: str):
@@ -25,6 +41,12 @@ def make_handler(node: str):
         server_version = "lab-kube-apiserver"
         protocol_version = "HTTP/1.1"
         timeout = 10
+
+        def setup(self) -> None:
+            delay = busy_seconds()
+            if delay:
+                time.sleep(delay)  # a loaded apiserver: slow to shake hands and to answer
+            super().setup()
 
         def _send(self, code: int, body: bytes, ctype: str) -> None:
             self.send_response(code)
@@ -60,7 +82,18 @@ class Server(ThreadingHTTPServer):
     # A real kube-apiserver listens with a long backlog: when it hangs, the kernel goes on
     # accepting connections for a long time. http.server's default of 5 would start dropping
     # them at once, which a TCP-only health check then notices (unlike in real life).
-    request_queue_size = 1024
+    request_queue_size = BACKLOG
+    _backlog = BACKLOG
+
+    def get_request(self):
+        delay = busy_seconds()
+        backlog = BUSY_BACKLOG if delay else BACKLOG
+        if backlog != self._backlog:  # listen() again on a listening socket resizes its queue
+            self.socket.listen(backlog)
+            self._backlog = backlog
+        if delay:
+            time.sleep(delay)
+        return super().get_request()
 
 
 def main() -> int:

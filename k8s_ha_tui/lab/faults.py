@@ -25,6 +25,8 @@ KINDS = {
     "apiserver-down": "the kube-apiserver process dies (SIGKILL)",
     "apiserver-hang": "the kube-apiserver stops answering but keeps its socket (SIGSTOP)",
     "apiserver-unready": "the kube-apiserver answers /readyz with 500, as when its etcd check fails",
+    "apiserver-busy": "the kube-apiserver is overloaded: it takes MS milliseconds to accept each connection and "
+                      "MS more to answer, and its short listen queue drops new connections while full",
     "haproxy-down": "HAProxy dies (SIGKILL to its master and workers)",
     "keepalived-down": "keepalived dies (SIGKILL to all its processes: no goodbye advert)",
     "vrrp-drop": "the node stops sending and receiving VRRP (IP protocol 112); SSH keeps working",
@@ -38,9 +40,12 @@ KINDS = {
                 "master has it)",
 }
 # The faults that take a number: what it is, its unit and its range.
-VALUES = {"vrrp-loss": ("PERCENT", 0.01, 100.0), "pause": ("MS", 1, MAX_PAUSE_MS), "priority": ("PRIORITY", 1, 254)}
-MASTER_ONLY = {"apiserver-down", "apiserver-hang", "apiserver-unready", "haproxy-down", "keepalived-down", "pause",
-               "config-edit", "priority"}
+VALUES = {"apiserver-busy": ("MS", 1, 5000), "vrrp-loss": ("PERCENT", 0.01, 100.0), "pause": ("MS", 1, MAX_PAUSE_MS),
+          "priority": ("PRIORITY", 1, 254)}
+WHOLE = {"apiserver-busy", "priority"}  # the values that are whole numbers
+MASTER_ONLY = {"apiserver-down", "apiserver-hang", "apiserver-unready", "apiserver-busy", "haproxy-down",
+               "keepalived-down", "pause", "config-edit", "priority"}
+BUSY_FILE = "/run/kube-apiserver.busy"  # read by lab/apiserver.py on every accept
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 SAVED_CONF = f"{KEEPALIVED_CONF}.lab-saved"  # the file as it was before a hand edit, for the heal
 _SERVICE = {"apiserver-down": "kube-apiserver", "apiserver-hang": "kube-apiserver",
@@ -82,8 +87,8 @@ def check_value(kind: str, value: float | None, every: float | None) -> None:
     name, low, high = VALUES[kind]
     if value is None:
         raise LabError(f"{kind} needs {name} ({low:g}-{high:g})")
-    if not low <= value <= high or (kind == "priority" and value != int(value)):
-        raise LabError(f"{kind} {value:g}: {name} must be {'a whole number ' if kind == 'priority' else ''}"
+    if not low <= value <= high or (kind in WHOLE and value != int(value)):
+        raise LabError(f"{kind} {value:g}: {name} must be {'a whole number ' if kind in WHOLE else ''}"
                        f"{low:g}-{high:g}")
     if every is not None:
         if kind != "pause":
@@ -145,6 +150,9 @@ def inject(node: LabNode, init: int, kind: str, value: float | None = None) -> N
         _signal_service(init, "kube-apiserver", "STOP", group=False)
     elif kind == "apiserver-unready":
         _signal_service(init, "kube-apiserver", "USR1", group=False)
+    elif kind == "apiserver-busy":
+        assert value is not None
+        node_exec(init, ["sh", "-c", f"echo {int(value)} > {BUSY_FILE}.tmp && mv -f {BUSY_FILE}.tmp {BUSY_FILE}"])
     elif kind in ("haproxy-down", "keepalived-down"):
         _signal_service(init, _SERVICE[kind], "KILL", group=True)
     elif kind == "vrrp-drop":
@@ -180,6 +188,8 @@ def heal(node: LabNode, init: int, kind: str, loop: int | None = None) -> None:
         _signal_service(init, "kube-apiserver", "CONT", group=False)
     elif kind == "apiserver-unready":
         _signal_service(init, "kube-apiserver", "USR2", group=False)
+    elif kind == "apiserver-busy":
+        node_exec(init, ["rm", "-f", BUSY_FILE])
     elif kind in _SERVICE:
         _systemctl(init, "start", _SERVICE[kind])
     elif kind == "vrrp-drop":
