@@ -13,13 +13,15 @@ import ipaddress
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import cast
 
 from k8s_ha_tui.clusters.nodeconfig import LiveNode, read_facts, read_node
-from k8s_ha_tui.configs.confparse import KBlock, down_adverts, parse_haproxy_files
+from k8s_ha_tui.configs.confparse import KBlock, down_adverts, parse_haproxy_files, parse_timeout
 from k8s_ha_tui.configs.lint import backends_used, bind_ports
 from k8s_ha_tui.errors import UserError
 from k8s_ha_tui.model.topology import (
     APISERVER_PORT,
+    CONNECT_TIMEOUT_RANGE_MS,
     DOWN_ADVERTS_RANGE,
     FRONTEND_PORT,
     HEALTH_PORT,
@@ -173,17 +175,23 @@ def _not_modelled(root: KBlock, block: KBlock | None, view: VrrpView, notes: lis
         notes.append("AH authentication is not modelled (only PASS)")
 
 
-def _haproxy(nodes: list[LiveNode], masters: dict[str, str], notes: list[str]) -> dict:
-    """frontend_port and apiserver_port from the frontend that sends to the masters."""
+def _haproxy(nodes: list[LiveNode], masters: dict[str, str], notes: list[str]) -> tuple[dict, dict]:
+    """frontend_port and apiserver_port from the frontend that sends to the masters, and its
+    backend's connect timeout (the check section's connect_timeout_ms)."""
     found: dict[str, tuple[int, int]] = {}
+    connects: dict[str, int] = {}
     for n in nodes:
         sections = parse_haproxy_files(n.haproxy_files)
         for fe in (s for s in sections if s.kind in ("frontend", "listen")):
-            ports = {srv.port for be in backends_used(fe, sections) for srv in be.servers()
-                     if srv.host in masters and srv.port}
+            used = [be for be in backends_used(fe, sections) if any(srv.host in masters for srv in be.servers())]
+            ports = {srv.port for be in used for srv in be.servers() if srv.host in masters and srv.port}
             binds = [p for _, _, p in bind_ports(fe)]
             if ports and binds:
                 found[n.name] = (binds[0], sorted(ports)[0])
+                timeout = used[0].inherited("timeout", "connect")
+                seconds = parse_timeout(timeout[-1][1][2]) if timeout and len(timeout[-1][1]) > 2 else None
+                if seconds is not None:
+                    connects[n.name] = round(seconds * 1000)
                 break
         sockets = [t for s in sections if s.kind == "global" for _, t in s.directives("stats", "socket")]
         if not any(len(t) > 2 and t[2] == PATHS.stats_socket for t in sockets):
@@ -191,10 +199,19 @@ def _haproxy(nodes: list[LiveNode], masters: dict[str, str], notes: list[str]) -
                          "backends and drains servers")
     if not found:
         notes.append("no HAProxy frontend on the masters sends to their apiservers: ports are the defaults")
-        return {}
+        return {}, {}
     fe_port = _agree(notes, "the HAProxy frontend port", {k: v[0] for k, v in found.items()})
     api_port = _agree(notes, "the apiserver port", {k: v[1] for k, v in found.items()})
-    return {"frontend_port": fe_port, "apiserver_port": api_port}
+    check = {}
+    if connects:
+        ms = cast(int, _agree(notes, "HAProxy's timeout connect (ms)", dict(connects)))
+        low, high = CONNECT_TIMEOUT_RANGE_MS
+        check["connect_timeout_ms"] = min(max(ms, low), high)
+        if ms != Check().connect_timeout_ms:
+            notes.append(f"HAProxy's timeout connect {ms} ms is kept as check.connect_timeout_ms: "
+                         f"{check['connect_timeout_ms']} (the tool's default, {Check().connect_timeout_ms} ms, suits "
+                         "masters on one LAN: a vanished apiserver then costs a client that long once)")
+    return {"frontend_port": fe_port, "apiserver_port": api_port}, check
 
 
 def describe(nodes: list[LiveNode], workers: list[LiveNode], ssh: Ssh, name: str | None = None) -> Discovery:
@@ -240,15 +257,16 @@ def describe(nodes: list[LiveNode], workers: list[LiveNode], ssh: Ssh, name: str
             notes.append(f"down_timer_adverts {missed}: the topology allows {low}-{high}; it says {vrrp['down_adverts']}")
     if password and version == 2 and v[first.name].auth_type == "PASS":
         vrrp["auth_pass"] = password[:8]
+    ports, connect = _haproxy(nodes, {n.address: nm for n, nm in zip(nodes, names)}, notes)
     data = {
         "name": name or rendered_as or _cluster_name(v[first.name].name),
         "vip": vip, "prefix": _prefix(vip, list(v.values()), nodes, notes),
         "interface": interface or "eth0",
-        **_haproxy(nodes, {n.address: nm for n, nm in zip(nodes, names)}, notes),
+        **ports,
         "masters": masters,
         "workers": [{"name": nm, "address": w.address} for w, nm in zip(workers, _names(workers, notes, "worker"))],
         "vrrp": vrrp,
-        "check": _check(block, root, notes, rendered_as is not None),
+        "check": {**_check(block, root, notes, rendered_as is not None), **connect},
         "ssh": ssh.model_dump(),
     }
     taken = {data.get("frontend_port", FRONTEND_PORT), data.get("apiserver_port", APISERVER_PORT)}

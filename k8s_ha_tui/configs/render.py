@@ -107,7 +107,6 @@ def render_node(topo: Topology, node: Master, haproxy_version: str | None = None
         "paths": PATHS,
         "events_kept": EVENTS_KEPT,
         "health_url": f"http://127.0.0.1:{topo.health_port}/healthz",
-        "check_timeout": max(1, topo.check.interval),
         # Two tries and a 0.1 s pause must fit in keepalived's script timeout (the interval).
         "check_attempt_s": f"{(topo.check.interval - 0.1) / 2:g}",
         "haproxy_modern": parse_version(haproxy_version) >= (2, 2),

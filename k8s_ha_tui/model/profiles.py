@@ -2,10 +2,12 @@
 measured for it. A profile is written into the topology as plain values (nothing hidden); lint
 names the profile a topology or keepalived.conf matches.
 
-The numbers come from bench/flap.py (docs/speed.md, "Choosing a speed profile"): the gap is what a
-client loop through the VIP saw when the holder dropped off the network (median of 3), the
-pause is the longest freeze of the holder's keepalived that never moved the VIP. False moves are
-the model's (vrrp_timing.py), which the same bench checked against measured counts.
+The numbers come from the lab (docs/speed.md, "Choosing a speed profile"): the gap is what a
+client through the VIP saw when the holder dropped off the network (bench/floor.py, median of 5,
+a client that gives up a connect after 50 ms), the pause is the longest freeze of the holder's
+keepalived that never moved the VIP (bench/flap.py). False moves are the model's
+(vrrp_timing.py), which bench/flap.py checked against measured counts. `safe` was measured
+before checks got their own timeout (2026-11-29); that change can only shorten its gap.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from k8s_ha_tui.errors import UserError
 from k8s_ha_tui.model.vrrp_timing import RFC_DOWN_ADVERTS, false_moves_per_day, master_down_seconds
 
-MEASURED_ON = "bench/flap.py, 2026-11-29, Debian 12, keepalived 2.2.7"
+MEASURED_ON = "bench/flap.py and bench/floor.py, 2026-12-02, Debian 12, keepalived 2.2.7"
 FIRST_BACKUP_PRIORITY = 140  # the takeover quoted is the default priorities' first backup (150/140/130)
 
 
@@ -27,6 +29,7 @@ class Profile:
     check_fall: int
     check_rise: int
     use_when: str
+    connect_timeout_ms: int  # HAProxy's, for clients: a vanished apiserver costs a client this once
     offline_gap_s: float  # measured
     pause_ok_s: float  # measured
     check_interval: int = 1
@@ -46,7 +49,7 @@ class Profile:
         """The topology keys this profile sets, as they are written into the file."""
         return {"vrrp": {"version": 3, "advert_int": self.advert_int, "down_adverts": self.down_adverts},
                 "check": {"interval": self.check_interval, "fall": self.check_fall, "rise": self.check_rise,
-                          "weight": 0}}
+                          "weight": 0, "connect_timeout_ms": self.connect_timeout_ms}}
 
     def matches(self, version: int, advert: float, adverts: int, check: tuple[int, int, int] | None) -> bool:
         """Same VRRP timing, and the same (interval, fall, rise) where the check is known."""
@@ -72,11 +75,11 @@ def per_month(per_day: float) -> str:
 
 PROFILES = {p.name: p for p in (
     Profile("safe", 0.5, 6, 2, 2, "VMs that stall or migrate, busy links; one bad check moves nothing",
-            offline_gap_s=3.21, pause_ok_s=2.5),
-    Profile("default", 0.5, 3, 1, 2, "most clusters; every keepalived (Ubuntu 20.04's 2.0 too)",
-            offline_gap_s=1.73, pause_ok_s=1.0),
-    Profile("fast", 0.1, 5, 1, 2, "dedicated hosts, quiet network; 10 adverts/s (0.2 % of a core)",
-            offline_gap_s=0.63, pause_ok_s=0.35),
+            connect_timeout_ms=500, offline_gap_s=3.21, pause_ok_s=2.5),
+    Profile("default", 0.3, 3, 1, 2, "most clusters; every keepalived (Ubuntu 20.04's 2.0 too)",
+            connect_timeout_ms=200, offline_gap_s=1.01, pause_ok_s=0.75),
+    Profile("fast", 0.05, 6, 1, 2, "dedicated hosts, quiet network; 20 adverts/s (0.5 % of a core)",
+            connect_timeout_ms=200, offline_gap_s=0.30, pause_ok_s=0.25),
 )}
 
 

@@ -63,6 +63,7 @@ FRONTEND_PORT = 8443  # HAProxy's own port on a master (the apiserver already ha
 APISERVER_PORT = 6443
 HEALTH_PORT = 8404
 DOWN_ADVERTS_RANGE = (2, 20)  # keepalived 2.2's down_timer_adverts
+CONNECT_TIMEOUT_RANGE_MS = (10, 10000)
 
 def default_priority(index: int) -> int:
     """The priority of the index-th master when none is given: 150, 140, 130, ..."""
@@ -92,10 +93,11 @@ class Master(Node):
 class Vrrp(_Strict):
     router_id: Annotated[int, AfterValidator(check_router_id)] = 51
     auth_pass: Annotated[str | None, AfterValidator(check_auth_pass)] = Field(default=None, repr=False)
-    # VRRPv3 with 0.5 s adverts: a vanished holder is replaced in ~1.7 s (v2's 1 s: ~3.5 s).
-    # Measured with bench/failover.py; see docs/speed.md for the trade-off against flapping.
+    # VRRPv3 with 0.3 s adverts: a vanished holder is replaced in ~1.0 s (v2's 1 s: ~3.5 s), and
+    # a holder frozen for 0.75 s keeps the VIP. Measured with bench/flap.py and bench/floor.py;
+    # see docs/speed.md for the trade-off against flapping.
     version: Literal[2, 3] = 3
-    advert_int: float = 0.5
+    advert_int: float = 0.3
     # Adverts a backup misses before it takes the VIP: the RFC's 3, or (keepalived >= 2.2,
     # `down_timer_adverts`) more, so that fast adverts do not mean a hair trigger. vrrp_timing.py.
     down_adverts: Annotated[int, Field(ge=DOWN_ADVERTS_RANGE[0], le=DOWN_ADVERTS_RANGE[1])] = RFC_DOWN_ADVERTS
@@ -104,7 +106,7 @@ class Vrrp(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _advert_default_for_version(cls, data):
-        """VRRPv2 counts whole seconds: without an advert_int it gets 1, not v3's 0.5."""
+        """VRRPv2 counts whole seconds: without an advert_int it gets 1, not v3's 0.3."""
         if isinstance(data, dict) and "advert_int" not in data and data.get("version") == 2:
             return {**data, "advert_int": 1}
         return data
@@ -133,6 +135,10 @@ class Check(_Strict):
     rise: Annotated[int, Field(ge=1, le=100)] = 2
     # 0: a failed check puts the node in FAULT, which moves the VIP at once (docs/speed.md).
     weight: Annotated[int, Field(ge=-253, le=253)] = 0
+    # HAProxy's connect to an apiserver for a client: one that takes longer counts as a failed
+    # check and the client is retried on another apiserver. Checks keep their whole interval
+    # (docs/speed.md, "The last half second"); masters farther apart than this need more.
+    connect_timeout_ms: Annotated[int, Field(ge=CONNECT_TIMEOUT_RANGE_MS[0], le=CONNECT_TIMEOUT_RANGE_MS[1])] = 200
 
 
 class Ssh(_Strict):

@@ -139,6 +139,16 @@ def test_discover_reads_missed_adverts_and_clamps_to_the_model(line, adverts, no
 
 
 
+@pytest.mark.parametrize(("timeout", "ms", "kept"),
+                         [("5s", 5000, 5000), ("250ms", 250, 250), ("20000", 20000, 10000), ("1ms", 1, 10)])
+def test_discover_keeps_the_connect_timeout_clamped_to_the_model(timeout, ms, kept):
+    found = discover.describe(cluster(edit=lambda p, t: t.replace("timeout connect 5s", f"timeout connect {timeout}")),
+                              [], Ssh())
+    assert found.topology.check.connect_timeout_ms == kept
+    assert any(n.startswith(f"HAProxy's timeout connect {ms} ms is kept as check.connect_timeout_ms: {kept}")
+               for n in found.notes)
+
+
 @given(st.lists(st.integers(1, 255), min_size=1, max_size=9), st.randoms(use_true_random=False))
 @settings(max_examples=300)
 def test_tied_priorities_become_distinct_and_elect_the_same_holder(running, rnd):

@@ -127,6 +127,22 @@ def test_haproxy_is_tcp_with_a_real_tls_readyz_check():
         ["k8s-master-01", "10.0.3.11:6443"], ["k8s-master-02", "10.0.3.12:6443"], ["k8s-master-03", "10.0.3.13:6443"]]
 
 
+@pytest.mark.parametrize("ms", [10, 200, 500, 10000])
+def test_clients_connect_timeout_follows_the_topology_and_checks_keep_their_own(ms):
+    """With `timeout check` set HAProxy would bound a check's connect and TLS handshake by the
+    clients' connect timeout, failing busy apiservers (docs/speed.md): it must stay unset."""
+    sections = parse_haproxy(node_files(topo(check={"connect_timeout_ms": ms}))[render.PATHS.haproxy_cfg])
+    defaults = next(s for s in sections if s.kind == "defaults")
+    assert defaults.directives("timeout", "connect")[0][1][2] == f"{ms}ms"
+    assert not any(s.directives("timeout", "check") for s in sections)
+
+
+def test_connect_timeout_outside_its_range_is_refused():
+    for ms in (9, 10001):
+        with pytest.raises(UserError, match="connect_timeout_ms"):
+            topo(check={"connect_timeout_ms": ms})
+
+
 def test_haproxy_2_0_gets_syntax_it_knows():
     text = node_files(topo(), haproxy_version="2.0.13")[render.PATHS.haproxy_cfg]
     assert "option httpchk GET /readyz" in text and "http-check send" not in text

@@ -127,7 +127,7 @@ def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
 
 
 def test_advert_default_follows_the_vrrp_version():
-    assert tp.topology_from_dict(base()).vrrp.advert_int == 0.5 and tp.topology_from_dict(base()).vrrp.version == 3
+    assert tp.topology_from_dict(base()).vrrp.advert_int == 0.3 and tp.topology_from_dict(base()).vrrp.version == 3
     v2 = tp.topology_from_dict({**base(), "vrrp": {"version": 2}})
     assert v2.vrrp.advert_int == 1
     with pytest.raises(UserError, match="0.5 must be whole seconds"):

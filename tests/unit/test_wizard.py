@@ -160,10 +160,11 @@ def test_a_profile_is_shown_with_its_numbers_and_written_as_plain_values():
     p = ScriptedPrompter({"Speed profile": ["fast"]})
     t = wizard.ask_topology(p)
     shown = "\n".join(p.shown)
-    assert "fast     0.1 s × 5  0.63 s    0.35 s  one in 32 years" in shown and "bench/flap.py" in shown
-    assert (t.vrrp.version, t.vrrp.advert_int, t.vrrp.down_adverts) == (3, 0.1, 5)
+    assert "fast     0.05 s × 6 0.30 s    0.25 s  under one in 1,000 years" in shown and "bench/flap.py" in shown
+    assert (t.vrrp.version, t.vrrp.advert_int, t.vrrp.down_adverts) == (3, 0.05, 6)
+    assert t.check.connect_timeout_ms == 200
     assert not any("advert interval" in q or "Seconds between health checks" in q for q in p.asked)
-    assert "down_adverts: 5" in tp.topology_yaml(t)
+    assert "down_adverts: 6" in tp.topology_yaml(t) and "connect_timeout_ms: 200" in tp.topology_yaml(t)
 
 
 def test_custom_asks_for_missed_adverts_and_the_start_file_sets_the_default_choice():
@@ -178,4 +179,4 @@ def test_defaults_with_a_profile_writes_its_values(tmp_path):
     out = tmp_path / "t.yaml"
     assert cli.main(["wizard", "--defaults", "--profile", "safe", "-o", str(out)]) == 0
     t = tp.load_topology(out)
-    assert (t.vrrp.advert_int, t.vrrp.down_adverts, t.check.fall) == (0.5, 6, 2)
+    assert (t.vrrp.advert_int, t.vrrp.down_adverts, t.check.fall, t.check.connect_timeout_ms) == (0.5, 6, 2, 500)
