@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from benchlib import Client, VipWatch, deploy, tool, top_holder, wait_for
+from benchlib import FINE_CONNECT_TIMEOUT, Client, VipWatch, deploy, tool, top_holder, wait_for
 
 from k8s_ha_tui.configs.render import templates_dir
 from k8s_ha_tui.lab import cluster
@@ -141,12 +141,17 @@ def settled_holder(config: Config) -> str:
                     f"a healthy cluster ({config.name})", step=0.5)
 
 
-def run_once(config: Config, scenario: str, window: float) -> dict:
+def run_once(config: Config, scenario: str, window: float, fine: bool = False) -> dict:
+    """One fault on the holder while the client loop runs; `fine`: a second client alongside,
+    with a connect timeout of one request interval, whose gap is `fine_gap_ms`."""
     holder = settled_holder(config)
     masters = [m.name for m in config.topo.masters]
     watch = VipWatch(masters)
     client = Client()
     client.start()
+    fine_client = Client(connect_timeout=FINE_CONNECT_TIMEOUT) if fine else None
+    if fine_client:
+        fine_client.start()
     try:
         wait_for(lambda: client.ok_for(1.0), 10, "the API answering through the VIP before the fault")
         t0 = time.monotonic()
@@ -160,11 +165,14 @@ def run_once(config: Config, scenario: str, window: float) -> dict:
             time.sleep(0.1)
     finally:
         client.finish()
+        if fine_client:
+            fine_client.finish()
         watch.close()
     heal(scenario, holder, config)
     moved_at = watch.first_added(t0, other_than=holder)
+    fine_gap = {"fine_gap_ms": fine_client.report(since=t0)["longest_gap_ms"]} if fine_client else {}
     return {"config": config.name, "scenario": scenario,
-            "new_holder_s": round(moved_at - t0, 3) if moved_at else None, **client.report(since=t0)}
+            "new_holder_s": round(moved_at - t0, 3) if moved_at else None, **client.report(since=t0), **fine_gap}
 
 
 # --- the table ---------------------------------------------------------------------------------------
