@@ -178,8 +178,8 @@ class Exporter:
     """The exporter as a child process, scraped every second: holders, split brain, scrape time."""
 
     def __init__(self, topo_path: Path):
-        self.url = f"http://127.0.0.1:{free_port()}/metrics"
-        port = self.url.split(":")[2].split("/")[0]
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}/metrics"
         self.proc = subprocess.Popen([sys.executable, "-m", "k8s_ha_tui", "exporter", "-t", str(topo_path),
                                       "--listen", f"127.0.0.1:{port}", "--interval", f"{INTERVAL:g}"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -207,9 +207,10 @@ def _haproxy(nodes: list[LiveNode], masters: dict[str, str], notes: list[str]) -
         ms = cast(int, _agree(notes, "HAProxy's timeout connect (ms)", dict(connects)))
         low, high = CONNECT_TIMEOUT_RANGE_MS
         check["connect_timeout_ms"] = min(max(ms, low), high)
-        if ms != Check().connect_timeout_ms:
+        default = Check().connect_timeout_ms
+        if ms != default:
             notes.append(f"HAProxy's timeout connect {ms} ms is kept as check.connect_timeout_ms: "
-                         f"{check['connect_timeout_ms']} (the tool's default, {Check().connect_timeout_ms} ms, suits "
+                         f"{check['connect_timeout_ms']} (the tool's default, {default} ms, suits "
                          "masters on one LAN: a vanished apiserver then costs a client that long once)")
     return {"frontend_port": fe_port, "apiserver_port": api_port}, check
 

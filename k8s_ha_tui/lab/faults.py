@@ -11,6 +11,7 @@ import signal
 import subprocess
 
 from k8s_ha_tui.lab import layout as L
+from k8s_ha_tui.lab.apiserver import BUSY_FILE
 from k8s_ha_tui.lab.layout import LabNode
 from k8s_ha_tui.lab.network import ip
 from k8s_ha_tui.lab.nodes import enter_command, node_exec
@@ -45,7 +46,6 @@ VALUES = {"apiserver-busy": ("MS", 1, 5000), "vrrp-loss": ("PERCENT", 0.01, 100.
 WHOLE = {"apiserver-busy", "priority"}  # the values that are whole numbers
 MASTER_ONLY = {"apiserver-down", "apiserver-hang", "apiserver-unready", "apiserver-busy", "haproxy-down",
                "keepalived-down", "pause", "config-edit", "priority"}
-BUSY_FILE = "/run/kube-apiserver.busy"  # read by lab/apiserver.py on every accept
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 SAVED_CONF = f"{KEEPALIVED_CONF}.lab-saved"  # the file as it was before a hand edit, for the heal
 _SERVICE = {"apiserver-down": "kube-apiserver", "apiserver-hang": "kube-apiserver",
