@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.reactive import reactive
-from textual.widgets import Button, DataTable, Footer
+from textual.widgets import Button, DataTable
 
 from k8s_ha_tui.errors import Refused, UserError
 from k8s_ha_tui.model.topology import Topology
@@ -40,6 +40,7 @@ from k8s_ha_tui.tui.widgets.backends import BackendsMatrix
 from k8s_ha_tui.tui.widgets.banner import Alarms, Banner, Unavailable
 from k8s_ha_tui.tui.widgets.detail import BUTTONS, MasterDetail
 from k8s_ha_tui.tui.widgets.events import EventLog
+from k8s_ha_tui.tui.widgets.footer import KeysFooter
 from k8s_ha_tui.tui.widgets.masters import MastersTable
 from k8s_ha_tui.tui.widgets.workers import WorkersTable
 
@@ -68,8 +69,9 @@ class MonitorApp(App):
     ]
     ACTIONS = ("failover", "maintenance", "backend", "restart")
 
-    # The state; keys are enabled or greyed from it (check_action), so they follow it.
-    status: reactive[ClusterStatus | None] = reactive(None, bindings=True, always_update=True, init=False)
+    # The state; keys are enabled or greyed from it (check_action): the footer is redrawn when
+    # what it shows changes (_refresh_keys), not on every snapshot.
+    status: reactive[ClusterStatus | None] = reactive(None, always_update=True, init=False)
     busy: reactive[bool] = reactive(False, bindings=True)
 
     def __init__(self, topo: Topology, policy: HostKeyPolicy, interval: float = 1.0, collect: bool = True,
@@ -93,6 +95,7 @@ class MonitorApp(App):
         self.policies: dict[str, HostKeyPolicy] = {t.name: pol for t, pol in fleet}
         self.collectors: dict[str, Collector] = {}
         self.opening = False  # while the widgets are rebuilt for another cluster of the fleet
+        self.keys_shown: tuple[object, tuple[tuple[str, bool], ...]] | None = None  # by _refresh_keys
 
     # --- layout ---
 
@@ -109,7 +112,7 @@ class MonitorApp(App):
             with VerticalScroll(id="pane"):
                 yield MasterDetail(id="pane-detail")
         yield EventLog(id="events")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.title = f"k8s-ha-tui — {self.topo.name}"
@@ -216,6 +219,15 @@ class MonitorApp(App):
     def watch_status(self, snap: ClusterStatus | None) -> None:
         if snap is not None:
             self._show(snap)
+            self._refresh_keys()
+
+    def _refresh_keys(self) -> None:
+        """The footer again, if a key of this screen turned enabled, greyed, shown or hidden:
+        a snapshot a second that changes none of them costs nothing."""
+        keys = (self.screen, tuple((key, b.enabled) for key, b in self.screen.active_bindings.items()))
+        if keys != self.keys_shown:
+            self.keys_shown = keys
+            self.refresh_bindings()
 
     def _show(self, snap: ClusterStatus) -> None:
         """Every widget shows the snapshot; only cells that changed are written."""
@@ -314,7 +326,7 @@ class MonitorApp(App):
     def _selection_moved(self) -> None:
         if not self.screen_stack:  # a highlight still queued while the app shuts down
             return
-        self.refresh_bindings()  # the keys depend on the selected master
+        self._refresh_keys()  # the keys depend on the selected master
         if self.status is not None:
             self._show_selection()
 

@@ -14,10 +14,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from k8s_ha_tui.model.topology import Topology
 from k8s_ha_tui.status.model import ClusterStatus, Health
+from k8s_ha_tui.tui.widgets.footer import KeysFooter
 
 COLUMNS = ("cluster", "health", "VIP holder", "last VIP move", "alarms", "change under way")
 HEALTH_STYLE = {Health.HEALTHY: "green", Health.DEGRADED: "yellow", Health.CRITICAL: "bold red"}
@@ -87,7 +88,7 @@ class FleetScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="fleet-title")
         yield DataTable(id="fleet-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

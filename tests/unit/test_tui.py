@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from k8s_ha_tui.status.model import BackendServer, ClusterStatus, MasterStatus, 
 from k8s_ha_tui.tui.app import MonitorApp
 from k8s_ha_tui.tui.confirm_modal import ConfirmModal
 from k8s_ha_tui.tui.messages import StatusPolled
+from k8s_ha_tui.tui.widgets.footer import KeysFooter
 from k8s_ha_tui.wizard import defaults_topology
 
 TOPO = defaults_topology()
@@ -386,3 +388,36 @@ async def test_a_fleet_screen_comes_first_worst_first_and_enter_opens_a_cluster_
             [m.name for m in other.masters]
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, FleetScreen), 5, "the fleet again")
+
+
+def footer_keys_alive() -> int:
+    gc.collect()
+    return sum(type(o).__name__ == "FooterKey" for o in gc.get_objects())
+
+
+async def test_footer_keeps_no_dead_keys_over_hours_of_snapshots():
+    """A snapshot a second for days: the footer is rebuilt only when a key changes, and a
+    rebuilt footer lets its old keys go (Textual's Footer kept them: 1.2 MB a second)."""
+    a = app()
+    lonely = snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1, maintenance=True, vrrp_state="FAULT"),
+                  MasterStatus(TOPO.masters[2].name, TOPO.masters[2].address, False))
+    async with a.run_test(size=(120, 36)) as pilot:
+        a.post_message(StatusPolled(HEALTHY))
+        await pilot.pause()
+        shown = footer_keys_alive()
+        for t in range(30):  # nothing about the keys changes
+            a.post_message(StatusPolled(snap(*HEALTHY.masters, t=1001 + t)))
+            await pilot.pause()
+        assert footer_keys_alive() == shown
+        for t in range(10):  # f greyed, then enabled again, ten times: the footer follows
+            for state, when, greyed in ((lonely, 2000 + 2 * t, True), (HEALTHY, 2001 + 2 * t, False)):
+                a.post_message(StatusPolled(snap(*state.masters, t=when)))
+                await until(pilot, lambda greyed=greyed: footer_key(a, "f") == greyed, 5,
+                            f"the footer's f {'greyed' if greyed else 'enabled'}")
+        assert footer_keys_alive() <= 2 * shown
+
+
+def footer_key(a: MonitorApp, key: str) -> bool | None:
+    """Whether the footer shows that key greyed (None while the footer is being rebuilt)."""
+    shown = [k for k in a.query_one(KeysFooter).children if getattr(k, "key", None) == key]
+    return shown[0].has_class("-disabled") if shown else None
