@@ -5,8 +5,8 @@ Against the 3+3 lab with the defaults deployed, for --minutes: the collector the
 (in this process), the exporter (a child process, scraped every second) and the monitor itself
 (in a real terminal: tmux, its screen read every second), all at a 1 s interval, while a seeded
 churn injects one fault every 10-30 s and heals it: a node offline, keepalived or HAProxy killed
-and started again, every SSH session on a node dropped (its sshd's session processes killed:
-what a restart with KillMode=control-group does), the holder's keepalived paused past its timer,
+and started again, every SSH session on a node dropped (lab fault ssh-drop: what an sshd
+restart with KillMode=control-group does), the holder's keepalived paused past its timer,
 a VRRP loss burst on the holder, a split brain (a backup cut off from VRRP) and its heal, a
 failover by the tool. Ground truth: the kernel's VIP events on every master (`ip monitor
 address`), without masters that are off the network (nobody can reach a VIP there), and which
@@ -47,7 +47,6 @@ from pathlib import Path
 from benchlib import VipWatch, deploy, tool, vip_holders
 
 from k8s_ha_tui.lab import cluster
-from k8s_ha_tui.lab.nodes import node_exec
 from k8s_ha_tui.model import topology
 from k8s_ha_tui.remote.ssh import policy_for
 from k8s_ha_tui.status import poll
@@ -284,12 +283,8 @@ class Churn(threading.Thread):
             cluster.heal(node, kind)
         elif kind == "ssh-drop":
             node = self.rng.choice(self.masters + self.workers)
-            state = cluster.LabState.load(cluster.lab_paths())
-            assert state is not None, "the lab is down"
             began = time.monotonic()
-            # sshd's session processes ("sshd: root@notty", "sshd: root [priv]"), never the listener,
-            # which OpenSSH 9 retitles "sshd: /usr/sbin/sshd -D ... [listener]"
-            node_exec(state.init(node), ["pkill", "-KILL", "-f", "^sshd: [^/]"], check=False)
+            cluster.fault(node, "ssh-drop")
         elif kind == "pause":
             node = holder
             began = time.monotonic()

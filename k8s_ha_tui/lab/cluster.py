@@ -297,7 +297,7 @@ def lab_topologies() -> list[Path]:
 
 def fault(name: str, kind: str, value: float | None = None, every: float | None = None) -> str:
     """Inject a fault; `value` for those that take a number (vrrp-loss %, pause ms), `every` for a
-    repeating pause. A one-off pause is over when this returns: nothing is left to heal."""
+    repeating pause. A one-off pause or an ssh-drop is over when this returns: nothing is left to heal."""
     state, paths = _require_state()
     node = state.node(name)
     faults.validate(node, kind)
@@ -307,6 +307,8 @@ def fault(name: str, kind: str, value: float | None = None, every: float | None 
         assert value is not None
         faults.pause_once(state.init(name), value)
         return f"{name}: keepalived was paused for {value:g} ms"
+    if kind == "ssh-drop":
+        return f"{name}: {faults.drop_ssh(state.init(name))} SSH connection(s) dropped"
     if kind in state.faults.get(name, []):
         if kind not in faults.VALUES:
             return f"{name}: {kind} is already in effect"

@@ -32,6 +32,8 @@ KINDS = {
     "keepalived-down": "keepalived dies (SIGKILL to all its processes: no goodbye advert)",
     "vrrp-drop": "the node stops sending and receiving VRRP (IP protocol 112); SSH keeps working",
     "offline": "the node drops off the network entirely (unplugged from the bridge)",
+    "ssh-drop": "every SSH connection to the node drops at once (its sshd's session processes are killed, "
+                "the listener stays: an sshd restart); over when it returns",
     "vrrp-loss": "a random PERCENT of VRRP packets in and out are lost (a bad link); SSH keeps working",
     "pause": "keepalived freezes for MS milliseconds (SIGSTOP/SIGCONT of its process group: a VM stun "
              "or a GC stall); with --every S, again every S seconds until healed",
@@ -127,6 +129,15 @@ def stop_pause_loop(init: int, pgid: int | None) -> None:
             pass
         wait_until(lambda: not alive(pgid), 5, "the pause loop to end")
     node_exec(init, ["sh", "-c", 'pf=/run/keepalived.pid; [ -s "$pf" ] && /bin/kill -s CONT -- "-$(cat "$pf")"; true'])
+
+
+def drop_ssh(init: int) -> int:
+    """Kill the children of the node's sshd listener (one a connection), found by pid: the
+    listener is the child of the node's init that runs /usr/sbin/sshd. Returns how many."""
+    script = ('n=0; for l in $(cat /proc/1/task/1/children); do '
+              '[ "$(readlink /proc/$l/exe)" = /usr/sbin/sshd ] || continue; '
+              'for k in $(cat /proc/$l/task/$l/children); do kill -KILL "$k" && n=$((n+1)); done; done; echo $n')
+    return int(node_exec(init, ["sh", "-c", script]).stdout.strip() or 0)
 
 
 def _hand_edit(init: int, priority: int, reload: bool) -> None:

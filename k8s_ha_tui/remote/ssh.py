@@ -30,6 +30,11 @@ class SshError(UserError):
     """A node could not be reached or refused us; the message names the node."""
 
 
+class SshLost(SshError):
+    """A connection that worked went away under a command (sshd restarted, the node rebooted):
+    unlike a command that got no answer in time, worth a new connection at once."""
+
+
 @dataclass
 class HostKeyPolicy:
     """What to do with host keys not in known_hosts; what happened is collected for the report."""
@@ -115,7 +120,7 @@ class NodeConnection:
         except TimeoutError:
             raise SshError(f"{self.name}: no answer within {timeout:g} s to: {label or _head(command)}") from None
         except (asyncssh.Error, OSError) as exc:
-            raise SshError(f"{self.name}: SSH failed: {exc}") from None
+            raise SshLost(f"{self.name}: SSH failed: {exc}") from None
         if check and res.exit_status != 0:
             detail = (str(res.stderr or "") or str(res.stdout or "")).strip().splitlines()
             raise SshError(f"{self.name}: `{label or _head(command)}` failed: "

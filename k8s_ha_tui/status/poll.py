@@ -20,7 +20,7 @@ from k8s_ha_tui.remote.auditlog import parse_lines
 from k8s_ha_tui.remote.haproxy import HAPROXY_LOADED
 from k8s_ha_tui.remote.keepalived import keepalived_data, keepalived_stats, running_keepalived
 from k8s_ha_tui.remote.lockfile import lock_probe, parse_probe
-from k8s_ha_tui.remote.ssh import HostKeyPolicy, NodeConnection, SshError, connect
+from k8s_ha_tui.remote.ssh import HostKeyPolicy, NodeConnection, SshError, SshLost, connect
 from k8s_ha_tui.remote.vrrp_census import NO_TCPDUMP, Census, listen, listen_command, parse_line
 from k8s_ha_tui.status import parse
 from k8s_ha_tui.status.model import ClusterStatus, MasterStatus, NodeStatus, WorkerStatus
@@ -138,7 +138,8 @@ class Session:
     last_duration: float | None = None  # seconds the last poll took (None: it did not finish)
     answer: tuple[str, str] = ("", "")  # what the node last said: probe output, `show stat` (for the record)
 
-    def lost(self, error: str) -> None:
+    def drop(self) -> None:
+        """Close the connection and its streams."""
         if self.conn:
             self.conn.close()
         self.conn = None
@@ -146,6 +147,9 @@ class Session:
             if task:
                 task.cancel()
         self.watcher = self.listener = None
+
+    def lost(self, error: str) -> None:
+        self.drop()
         self.error = error
         self.unreachable_since = self.unreachable_since or time.time()
         self.next_try = time.monotonic() + self.backoff
@@ -204,7 +208,9 @@ class Collector:
                 continue
         return ""
 
-    async def _poll(self, s: Session) -> NodeStatus:
+    async def _poll(self, s: Session, again: bool = True) -> NodeStatus:
+        """`again`: a connection lost under the probe is replaced and asked once more at once, so
+        an sshd restart does not show the node unreachable (soak: it did, for 1-10 s)."""
         if not await self._ensure(s):
             s.last = s.down_status()
             return s.last
@@ -234,6 +240,9 @@ class Collector:
                 s.answer = (str(out.stdout or ""), "")
                 status = worker_status(s.node, s.answer[0])
         except SshError as exc:
+            if again and isinstance(exc, SshLost):
+                s.drop()
+                return await self._poll(s, again=False)
             s.lost(str(exc).split(": ", 1)[-1])
             status = s.down_status()
         s.last = status

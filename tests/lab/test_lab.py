@@ -240,6 +240,17 @@ def test_offline_node_is_unreachable_until_healed(healthy):
     wait_for(lambda: tcp_open("198.18.0.13", 22), 10, "master-03 back on the network")
 
 
+def test_ssh_drop_ends_every_connection_and_the_next_one_works(lab):
+    ssh = subprocess.Popen([*lab.ssh_argv("198.18.0.22"), "sleep 60"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: " 0 SSH" not in cluster.fault("k8s-node-02", "ssh-drop"), 10, "the session to drop")
+        assert ssh.wait(timeout=10) == 255  # the client saw its connection end
+    finally:
+        ssh.kill()
+    assert lab.ssh("k8s-node-02", "true").returncode == 0  # the listener stays
+
+
 def backend_status(lab, node: str, server: str) -> str:
     """What `node`'s HAProxy says of `server`, as `k8s-ha-tui status --json` reports it."""
     res = subprocess.run([sys.executable, "-m", "k8s_ha_tui", "status", "-t", str(lab.topology_path), "--json"],

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 
 from labtools import MASTERS, until
 from textual.widgets import RichLog, Static
 
 from k8s_ha_tui.lab import cluster
 from k8s_ha_tui.remote.ssh import policy_for
+from k8s_ha_tui.status.poll import Collector
 from k8s_ha_tui.tui.app import MonitorApp
 from k8s_ha_tui.tui.confirm_modal import ConfirmModal
 from k8s_ha_tui.tui.diagnosis_screen import DiagnosisScreen
@@ -77,3 +79,31 @@ async def test_monitor_follows_failover_split_brain_and_a_lost_node(lab):
         await asyncio.to_thread(cluster.heal, "k8s-master-03")
         await until(pilot, lambda: app.status.master("k8s-master-03").reachable, 40, "master-03 back")
         assert "k8s-master-03 reachable again" in events(app)
+
+
+async def test_a_dropped_ssh_connection_is_replaced_without_showing_the_node_unreachable(lab):
+    """sshd restarted on a master (every connection dropped): the collector connects again at
+    once, and no snapshot calls the node unreachable meanwhile."""
+    shown: list = []
+    collector = Collector(lab.topo, policy_for(lab.topo), interval=0.5, on_snapshot=shown.append)
+    task = asyncio.ensure_future(collector.run())
+    session = next(s for s in collector.sessions if s.node.name == "k8s-master-02")
+
+    async def until_true(condition, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+            await asyncio.sleep(0.1)
+    try:
+        await until_true(lambda: shown and all(n.reachable for n in (*shown[-1].masters, *shown[-1].workers)),
+                         30, "every node answering")
+        old, since = session.conn, len(shown)
+        said = await asyncio.to_thread(cluster.fault, "k8s-master-02", "ssh-drop")
+        assert " 0 SSH" not in said, said
+        await until_true(lambda: session.conn not in (None, old) and len(shown) > since + 6, 20,
+                         "a new connection, and a few snapshots after it")
+        assert all(snap.master("k8s-master-02").reachable for snap in shown[since:])
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        collector.close()
