@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,11 @@ COMMAND_TIMEOUT = 60
 
 class SshError(UserError):
     """A node could not be reached or refused us; the message names the node."""
+
+
+class SshUnreachable(SshError):
+    """No SSH connection could be made (no route, no answer, refused port): the network's
+    doing, not a refusal of our key or its host key, so trying again soon bothers nobody."""
 
 
 class SshLost(SshError):
@@ -81,6 +87,14 @@ def _client_factory(policy: HostKeyPolicy, host: str, port: int, outcome: dict):
     return Client
 
 
+def while_channel_open(command: str) -> str:
+    """A streaming command that ends with its SSH channel: without a PTY the node sends no
+    SIGHUP, so a stream whose reader went away (a monitor closed, a connection dropped) would
+    live on until its next write fails, which for `ip monitor` can be days (the soak found them
+    piling up). Its stdin closing is the sign to stop."""
+    return f"{command} & stream=$!; cat >/dev/null; kill $stream 2>/dev/null"
+
+
 def _head(command: str) -> str:
     """A command as an error message names it: its first line, cut short."""
     first = command.strip().splitlines()[0] if command.strip() else ""
@@ -127,6 +141,39 @@ class NodeConnection:
                            f"{detail[-1] if detail else f'exit {res.exit_status}'}")
         return res
 
+    async def probe(self, command: str, timeout: float, silent_for: float, label: str) -> str:
+        """A command's output within `timeout`, and never `silent_for` seconds without a byte of
+        it: a probe that prints as it goes shows a node gone from the network in seconds, not
+        at the end of a probe that may rightly take long (a busy keepalived, a slow apiserver)."""
+        deadline = time.monotonic() + timeout
+        proc = None
+        chunks: list[str] = []
+        try:
+            proc = await asyncio.wait_for(self.conn.create_process(self.wrap(command), errors="replace",
+                                                                   stderr=asyncssh.DEVNULL), silent_for)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                try:
+                    chunk = await asyncio.wait_for(proc.stdout.read(65536), min(silent_for, left))
+                except TimeoutError:
+                    if left > silent_for:
+                        raise SshError(f"{self.name}: nothing for {silent_for:g} s from: {label}") from None
+                    raise
+                if not chunk:
+                    return "".join(chunks)
+                chunks.append(str(chunk))
+        except TimeoutError:
+            if proc is None:
+                raise SshError(f"{self.name}: nothing for {silent_for:g} s from: {label}") from None
+            raise SshError(f"{self.name}: no answer within {timeout:g} s to: {label}") from None
+        except (asyncssh.Error, OSError) as exc:
+            raise SshLost(f"{self.name}: SSH failed: {exc}") from None
+        finally:
+            if proc is not None:
+                proc.close()
+
     async def haproxy(self, socket_path: str, command: str, timeout: float = COMMAND_TIMEOUT) -> str:
         """One command to the node's HAProxy runtime API, over asyncssh's UNIX-socket forwarding
         (no socat on the node); HAProxy answers and closes."""
@@ -170,7 +217,7 @@ async def connect_as(ssh: Ssh, node: Node, policy: HostKeyPolicy) -> NodeConnect
                        f"({identity or 'ssh-agent / default keys'})") from None
     except (TimeoutError, asyncssh.Error, OSError) as exc:
         reason = str(exc) or type(exc).__name__
-        raise SshError(f"{node.name}: cannot reach {node.address}:{ssh.port}: {reason}") from None
+        raise SshUnreachable(f"{node.name}: cannot reach {node.address}:{ssh.port}: {reason}") from None
     made = NodeConnection(node, conn, ssh.become)
     if ssh.user != "root" or ssh.become == "sudo":
         made.limited = not await _has_root(made)

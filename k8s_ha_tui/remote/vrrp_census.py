@@ -17,7 +17,7 @@ import shlex
 import time
 from dataclasses import dataclass
 
-from k8s_ha_tui.remote.ssh import NodeConnection
+from k8s_ha_tui.remote.ssh import NodeConnection, while_channel_open
 
 _HEAD = re.compile(r"(?P<src>\d+\.\d+\.\d+\.\d+) > \S+?: VRRPv(?P<version>[23]), Advertisement\b")
 _VRID = re.compile(r"\bvrid (\d+)")
@@ -42,7 +42,7 @@ def listen_command(interface: str, seconds: float | None = None) -> str:
     missing = f"command -v tcpdump >/dev/null && [ \"$(id -u)\" = 0 ] || {{ echo {NO_TCPDUMP}; exit 0; }}; "
     if seconds:
         return f"{missing}timeout {seconds:g} {_tcpdump(interface)}"
-    return f"{missing}{_tcpdump(interface)} & dump=$!; cat >/dev/null; kill $dump 2>/dev/null"
+    return missing + while_channel_open(_tcpdump(interface))
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,22 @@ from k8s_ha_tui.remote.auditlog import parse_lines
 from k8s_ha_tui.remote.haproxy import HAPROXY_LOADED
 from k8s_ha_tui.remote.keepalived import keepalived_data, keepalived_stats, running_keepalived
 from k8s_ha_tui.remote.lockfile import lock_probe, parse_probe
-from k8s_ha_tui.remote.ssh import HostKeyPolicy, NodeConnection, SshError, SshLost, connect
+from k8s_ha_tui.remote.ssh import (
+    HostKeyPolicy,
+    NodeConnection,
+    SshError,
+    SshLost,
+    SshUnreachable,
+    connect,
+    while_channel_open,
+)
 from k8s_ha_tui.remote.vrrp_census import NO_TCPDUMP, Census, listen, listen_command, parse_line
 from k8s_ha_tui.status import parse
 from k8s_ha_tui.status.model import ClusterStatus, MasterStatus, NodeStatus, WorkerStatus
 
 PROBE_TIMEOUT = 5.0
+SETTLE_S = 0.15  # a VIP move is shown this long after its first address event (see _vip_moved)
+SILENCE_S = 2.5  # seconds (at least 2 intervals) a probe may go without printing: then the node is unreachable
 AUDIT_SHOWN = 20  # the newest entries of each master's audit log, for the monitor
 STATS_TIMEOUT = 3.0
 BACKOFF_MAX = 10.0
@@ -148,12 +158,15 @@ class Session:
                 task.cancel()
         self.watcher = self.listener = None
 
-    def lost(self, error: str) -> None:
+    def lost(self, error: str, soon: float | None = None) -> None:
+        """`soon`: try again after that many seconds (the network's doing: a node back on the
+        network is seen again at once), else after a backoff that doubles up to BACKOFF_MAX."""
         self.drop()
         self.error = error
         self.unreachable_since = self.unreachable_since or time.time()
-        self.next_try = time.monotonic() + self.backoff
-        self.backoff = min(BACKOFF_MAX, self.backoff * 2)
+        self.next_try = time.monotonic() + (self.backoff if soon is None else soon)
+        if soon is None:
+            self.backoff = min(BACKOFF_MAX, self.backoff * 2)
 
     def down_status(self) -> NodeStatus:
         cls = MasterStatus if self.is_master else WorkerStatus
@@ -175,6 +188,9 @@ class Collector:
         self.watch_vip = watch_vip
         self.stats = stats
         self.sessions = [Session(m, True) for m in topo.masters] + [Session(w, False) for w in topo.workers]
+        self.silence = max(SILENCE_S, 2 * interval)
+        self.settle_until = 0.0
+        self.settler: asyncio.Task | None = None
         self.latest: ClusterStatus | None = None
         self.census: Census | None = Census() if census else None
 
@@ -188,7 +204,7 @@ class Collector:
         try:
             s.conn = await connect(self.topo, s.node, self.policy)
         except SshError as exc:
-            s.lost(str(exc).split(": ", 1)[-1])
+            s.lost(str(exc).split(": ", 1)[-1], self.interval if isinstance(exc, SshUnreachable) else None)
             return False
         s.error, s.unreachable_since, s.backoff = None, None, 1.0
         if s.is_master and self.watch_vip:
@@ -222,10 +238,10 @@ class Collector:
         try:
             if isinstance(s.node, Master):
                 out, stat = await asyncio.gather(
-                    conn.run(master_probe(self.topo, s.node, self.stats), timeout=PROBE_TIMEOUT, check=False,
-                             label="the status probe"),
+                    conn.probe(master_probe(self.topo, s.node, self.stats), PROBE_TIMEOUT, self.silence,
+                               "the status probe"),
                     self._stats(conn))
-                s.answer = (str(out.stdout or ""), stat)
+                s.answer = (out, stat)
                 status = answered(self.topo, s.node, *s.answer)
                 if s.vip_seen_at > asked_at and isinstance(s.last, MasterStatus):
                     # The address stream saw the VIP move while this probe was under way: it is newer.
@@ -236,8 +252,7 @@ class Collector:
                     status = replace(status, instances=s.last.instances, tracks_maintenance=s.last.tracks_maintenance,
                                      tracks_boost=s.last.tracks_boost)
             else:
-                out = await conn.run(_api_probe(self.topo), timeout=PROBE_TIMEOUT, check=False, label="the API probe")
-                s.answer = (str(out.stdout or ""), "")
+                s.answer = (await conn.probe(_api_probe(self.topo), PROBE_TIMEOUT, self.silence, "the API probe"), "")
                 status = worker_status(s.node, s.answer[0])
         except SshError as exc:
             if again and isinstance(exc, SshLost):
@@ -253,7 +268,7 @@ class Collector:
         """Stream address changes; a change of the VIP updates the snapshot at once and makes
         every master poll again."""
         try:
-            proc = await conn.conn.create_process(conn.wrap("exec ip -o monitor address"), errors="replace")
+            proc = await conn.conn.create_process(conn.wrap(while_channel_open("ip -o monitor address")), errors="replace")
             async for line in proc.stdout:
                 if f" {self.topo.vip}/" not in line or not isinstance(s.last, MasterStatus):
                     continue
@@ -261,7 +276,7 @@ class Collector:
                 if s.last.reachable and s.last.holds_vip != holds:
                     s.last = replace(s.last, holds_vip=holds)
                     s.vip_seen_at = time.monotonic()
-                    await self._publish()
+                    self._vip_moved()
                 for other in self.sessions:
                     if other.wake:
                         other.wake.set()
@@ -328,11 +343,27 @@ class Collector:
                              router_id=self.topo.vrrp.router_id, segment=segment,
                              census_missing=tuple(sorted(self.census.missing)) if self.census else ())
 
-    async def _publish(self) -> None:
+    def _vip_moved(self) -> None:
+        """A VIP move is shown SETTLE_S after its first address event, with whatever the other
+        masters' streams said meanwhile: the two halves of a move (one master deletes, another
+        adds) arrive on separate connections in either order, and a snapshot between them showed
+        no holder, or two, that no kernel had (bench/soak.py)."""
+        if self.settler is None or self.settler.done():
+            self.settle_until = time.monotonic() + SETTLE_S
+            self.settler = asyncio.ensure_future(self._settle())
+
+    async def _settle(self) -> None:
+        await asyncio.sleep(max(0.0, self.settle_until - time.monotonic()))
+        await self._publish()
+
+    async def _publish(self, force: bool = False) -> None:
         """Hand on a snapshot, but only once every node has answered or failed once: a census or
         address stream that speaks during the first round must not judge the nodes not yet
-        asked as unreachable (a non-holder answering first would read as NO HOLDER)."""
+        asked as unreachable (a non-holder answering first would read as NO HOLDER). Not while
+        a VIP move settles (unless `force`d): its own snapshot follows."""
         if any(s.last is None for s in self.sessions):
+            return
+        if not force and time.monotonic() < self.settle_until:
             return
         snap = self.current()
         self.latest = snap
@@ -343,7 +374,7 @@ class Collector:
 
     async def poll_once(self) -> ClusterStatus:
         await asyncio.gather(*(self._poll(s) for s in self.sessions))
-        await self._publish()
+        await self._publish(force=True)
         assert self.latest is not None  # _publish just set it
         return self.latest
 
@@ -356,6 +387,8 @@ class Collector:
             self.close()
 
     def close(self) -> None:
+        if self.settler is not None:
+            self.settler.cancel()
         for s in self.sessions:
             for task in (s.watcher, s.listener):
                 if task:

@@ -11,8 +11,9 @@ from labtools import MASTERS, until
 from textual.widgets import RichLog, Static
 
 from k8s_ha_tui.lab import cluster
+from k8s_ha_tui.lab.nodes import node_exec
 from k8s_ha_tui.remote.ssh import policy_for
-from k8s_ha_tui.status.poll import Collector
+from k8s_ha_tui.status.poll import SILENCE_S, Collector
 from k8s_ha_tui.tui.app import MonitorApp
 from k8s_ha_tui.tui.confirm_modal import ConfirmModal
 from k8s_ha_tui.tui.diagnosis_screen import DiagnosisScreen
@@ -81,6 +82,13 @@ async def test_monitor_follows_failover_split_brain_and_a_lost_node(lab):
         assert "k8s-master-03 reachable again" in events(app)
 
 
+async def until_true(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
 async def test_a_dropped_ssh_connection_is_replaced_without_showing_the_node_unreachable(lab):
     """sshd restarted on a master (every connection dropped): the collector connects again at
     once, and no snapshot calls the node unreachable meanwhile."""
@@ -88,12 +96,6 @@ async def test_a_dropped_ssh_connection_is_replaced_without_showing_the_node_unr
     collector = Collector(lab.topo, policy_for(lab.topo), interval=0.5, on_snapshot=shown.append)
     task = asyncio.ensure_future(collector.run())
     session = next(s for s in collector.sessions if s.node.name == "k8s-master-02")
-
-    async def until_true(condition, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-            await asyncio.sleep(0.1)
     try:
         await until_true(lambda: shown and all(n.reachable for n in (*shown[-1].masters, *shown[-1].workers)),
                          30, "every node answering")
@@ -107,3 +109,47 @@ async def test_a_dropped_ssh_connection_is_replaced_without_showing_the_node_unr
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         collector.close()
+
+
+async def test_a_node_off_the_network_is_unreachable_when_its_probe_falls_silent_and_back_when_it_returns(lab):
+    """Not at the end of the whole probe's timeout: when the probe, which prints as it goes,
+    has said nothing for SILENCE_S; and once back, the node is tried again every interval."""
+    shown: list = []
+    collector = Collector(lab.topo, policy_for(lab.topo), interval=0.5, on_snapshot=shown.append)
+    task = asyncio.ensure_future(collector.run())
+    try:
+        await until_true(lambda: shown and shown[-1].master("k8s-master-03").reachable, 30, "master-03 answering")
+        await asyncio.to_thread(cluster.fault, "k8s-master-03", "offline")
+        await until_true(lambda: not shown[-1].master("k8s-master-03").reachable, 20, "master-03 unreachable")
+        assert f"nothing for {SILENCE_S:g} s from: the status probe" in (shown[-1].master("k8s-master-03").error or "")
+        await asyncio.to_thread(cluster.heal, "k8s-master-03", "offline")
+        await until_true(lambda: shown[-1].master("k8s-master-03").reachable, 30, "master-03 back")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        collector.close()
+
+
+def streams_on(node: str) -> int:
+    """The address and census streams running on a node (ip monitor, tcpdump), by executable."""
+    state = cluster.LabState.load(cluster.lab_paths())
+    assert state is not None
+    script = "for p in /proc/[0-9]*; do readlink $p/exe; done 2>/dev/null | grep -c -e '/ip$' -e '/tcpdump$' || true"
+    return int(node_exec(state.init(node), ["sh", "-c", script]).stdout.strip() or 0)
+
+
+async def test_a_collector_that_goes_away_leaves_no_stream_running_on_the_nodes(lab):
+    """Without a PTY sshd sends no SIGHUP: a stream whose reader is gone must end with its
+    channel, not at its next write (days, for `ip monitor` on a quiet master)."""
+    before = await asyncio.to_thread(streams_on, "k8s-master-02")
+    shown: list = []
+    collector = Collector(lab.topo, policy_for(lab.topo), interval=0.5, on_snapshot=shown.append)
+    task = asyncio.ensure_future(collector.run())
+    try:
+        await until_true(lambda: shown and shown[-1].master("k8s-master-02").reachable, 30, "master-02 answering")
+        await until_true(lambda: streams_on("k8s-master-02") >= before + 2, 10, "its two streams running")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        collector.close()
+    await until_true(lambda: streams_on("k8s-master-02") == before, 10, "the streams gone with the connection")
