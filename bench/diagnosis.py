@@ -10,7 +10,7 @@ does for the clients.
    time from the command to one holder and the failed requests; `restart NODE haproxy|keepalived` on
    the holder, time to active and the failed requests.
 
-usage: .venv/bin/python bench/diagnosis.py [--runs N] [--part all|diagnosis|remedies] [--json]
+usage: .venv/bin/python bench/diagnosis.py [--runs N] [--part all|diagnosis|remedies] [--fault F ...] [--json]
        (root; N: 1-5, default 1)
 Brings the lab up and deploys; leaves it up, healed.
 """
@@ -73,10 +73,12 @@ async def time_to_diagnosis(topo, node: str, fault: str, value: float | None, co
         collector.close()
 
 
-def diagnoses(topology: Path, runs: int) -> dict:
+def diagnoses(topology: Path, runs: int, only: list[str] | None = None) -> dict:
     out = {}
     topo = load_topology(topology)
     for (fault, value), code in FAULTS.items():
+        if only and fault not in only:
+            continue
         for role, node in ROLES.items():
             times = []
             for _ in range(runs):
@@ -152,13 +154,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=1, choices=range(1, 6), metavar="N")
     ap.add_argument("--part", choices=["all", "diagnosis", "remedies"], default="all")
+    ap.add_argument("--fault", action="append", choices=sorted({f for f, _ in FAULTS}),
+                    help="only this fault (again for more; default: every one)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     topology = Path(cluster.up(3, 3, log=lambda _m: None))
     for m in MASTERS:
         cluster.heal(m)
     deploy(topology)
-    result = {"time_to_diagnosis": diagnoses(topology, args.runs)} if args.part != "remedies" else {}
+    result = {"time_to_diagnosis": diagnoses(topology, args.runs, args.fault)} if args.part != "remedies" else {}
     remedies: dict[str, list] = {}
     for _ in range(args.runs if args.part != "diagnosis" else 0):
         for name, measure in (("maintenance on the cut-off claimant", lambda: split_brain_remedy(topology)),

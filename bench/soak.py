@@ -8,9 +8,9 @@ churn injects one fault every 10-30 s and heals it: a node offline, keepalived o
 and started again, every SSH session on a node dropped (lab fault ssh-drop: what an sshd
 restart with KillMode=control-group does), the holder's keepalived paused past its timer,
 a VRRP loss burst on the holder, a split brain (a backup cut off from VRRP) and its heal, a
-failover by the tool. Ground truth: the kernel's VIP events on every master (`ip monitor
-address`), without masters that are off the network (nobody can reach a VIP there), and which
-nodes are off the network.
+failover by the tool (the old holder out of maintenance again after a while). Ground truth:
+the kernel's VIP events on every master (`ip monitor address`), without masters that are off
+the network (nobody can reach a VIP there), and which nodes are off the network.
 
 Reported: for each view, the share of seconds in which what it showed agreed with the truth
 (holders; for the collector also the split-brain flag and each node's reachability), a second
@@ -44,7 +44,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from benchlib import VipWatch, deploy, tool, vip_holders
+from benchlib import VipWatch, cli, deploy, tool, vip_holders
 
 from k8s_ha_tui.lab import cluster
 from k8s_ha_tui.model import topology
@@ -259,7 +259,7 @@ class Churn(threading.Thread):
             while time.monotonic() + CHURN_GAP_S[1] + 20 < self.until:
                 time.sleep(self.rng.uniform(*CHURN_GAP_S))
                 self.one(self.rng.choice(KINDS))
-        except Exception as exc:  # the report says the churn stopped, and why
+        except (Exception, SystemExit) as exc:  # the report says the churn stopped, and why
             self.error = f"{type(exc).__name__}: {exc}"
             state = cluster.LabState.load(cluster.lab_paths())
             for node in [n for n, kinds in (state.faults.items() if state else []) if kinds]:
@@ -307,7 +307,11 @@ class Churn(threading.Thread):
         else:
             node = holder
             began = time.monotonic()
-            tool("failover", "-t", str(self.topo_path), "--yes", timeout=120)
+            if cli("failover", "-t", str(self.topo_path), "--yes", timeout=120).returncode != 0:
+                kind = "failover-refused"  # the interlocks said no (the log says so; the churn goes on)
+            else:  # the planned work done: the old holder back in service, as an operator would
+                time.sleep(hold)
+                tool("maintenance", "-t", str(self.topo_path), node, "off", "--yes", timeout=120)
         self.log.append({"kind": kind, "node": node, "at": began})
 
 
