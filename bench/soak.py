@@ -119,6 +119,7 @@ def compare(view: Timeline, truth: Callable[[float], object], changes: list[floa
     """Seconds agreeing (excused: within EXCUSE_S after a change), each change's time to show, and
     what the view showed that was not true at any moment in the NEVER_TRUE_WINDOW_S before (or
     TRUTH_SKEW_S after: the truth is recorded by threads of this busy process)."""
+    changes = [c for c in changes if truth(c - 1e-6) != truth(c)]  # only what changes this view's truth
     agree = counted = excused = 0
     t = start
     while t < end:
@@ -307,11 +308,11 @@ class Churn(threading.Thread):
         else:
             node = holder
             began = time.monotonic()
-            if cli("failover", "-t", str(self.topo_path), "--yes", timeout=120).returncode != 0:
+            if cli("failover", "-t", str(self.topo_path), "--yes", timeout=60).returncode == 3:
                 kind = "failover-refused"  # the interlocks said no (the log says so; the churn goes on)
-            else:  # the planned work done: the old holder back in service, as an operator would
+            else:  # the planned work done (or a failover that failed half-way): the old holder back in service
                 time.sleep(hold)
-                tool("maintenance", "-t", str(self.topo_path), node, "off", "--yes", timeout=120)
+                tool("maintenance", "-t", str(self.topo_path), node, "off", "--yes", timeout=60)
         self.log.append({"kind": kind, "node": node, "at": began})
 
 
@@ -385,7 +386,7 @@ async def soak(args: argparse.Namespace) -> dict:
             await asyncio.sleep(max(0.0, INTERVAL - 0.2))
         sample()
     finally:
-        churn.join(timeout=120)
+        churn.join(timeout=300)  # a fault under way is healed first
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         collector.close()
@@ -405,6 +406,15 @@ async def soak(args: argparse.Namespace) -> dict:
         "monitor: holders": compare(monitor.holders, holder_truth, changes, start, end),
     }
     growth = growth_per_hour(samples)
+    shown = {"collector: holders": holders, "collector: split brain": split, "collector: reachability": reach,
+             "exporter: holders": exporter.holders, "exporter: split brain": exporter.split,
+             "monitor: holders": monitor.holders}
+    raw = {"views": {name: [[round(t - start, 3), v] for t, v in zip(tl.times, tl.values) if t > float("-inf")]
+                     for name, tl in shown.items()},
+           "kernel": {"initial": sorted(truth.watch.initial),
+                      "events": [[round(t - start, 3), n, a] for t, n, a in sorted(truth.watch.events)]},
+           "offline": [[n, round(a - start, 3), None if b == float("inf") else round(b - start, 3)]
+                       for n, a, b in truth.offline]}  # to judge the run again with another rule
     for v in views.values():
         for item in v["never_true"]:
             item["after"] = last_fault(churn.log, start + item["at_s"], start)
@@ -415,7 +425,7 @@ async def soak(args: argparse.Namespace) -> dict:
             "faults": kinds, "churn_error": churn.error, "views": views,
             "churn": [{"at_s": round(e["at"] - start, 1), "kind": e["kind"], "node": e["node"]} for e in churn.log],
             "detection": detections(churn.log, alarms, end), "ssh_connects": connects[0],
-            "samples": samples, "growth_per_hour": growth,
+            "samples": samples, "growth_per_hour": growth, "raw": raw,
             "scrape_ms": {"p50": quantile(exporter.scrape_ms, 0.5), "p99": quantile(exporter.scrape_ms, 0.99),
                           "max": round(max(exporter.scrape_ms), 1) if exporter.scrape_ms else None,
                           "failed": exporter.failed}}
