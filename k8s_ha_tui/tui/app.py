@@ -69,9 +69,9 @@ class MonitorApp(App):
     ]
     ACTIONS = ("failover", "maintenance", "backend", "restart")
 
-    # The state; keys are enabled or greyed from it (check_action): the footer is redrawn when
-    # what it shows changes (_refresh_keys), not on every snapshot.
-    status: reactive[ClusterStatus | None] = reactive(None, always_update=True, init=False)
+    # The state; keys are enabled or greyed from it (check_action), so they follow it (the
+    # footer redraws only when what it shows changed: KeysFooter).
+    status: reactive[ClusterStatus | None] = reactive(None, bindings=True, always_update=True, init=False)
     busy: reactive[bool] = reactive(False, bindings=True)
 
     def __init__(self, topo: Topology, policy: HostKeyPolicy, interval: float = 1.0, collect: bool = True,
@@ -95,7 +95,6 @@ class MonitorApp(App):
         self.policies: dict[str, HostKeyPolicy] = {t.name: pol for t, pol in fleet}
         self.collectors: dict[str, Collector] = {}
         self.opening = False  # while the widgets are rebuilt for another cluster of the fleet
-        self.keys_shown: tuple[object, tuple[tuple[str, bool], ...]] | None = None  # by _refresh_keys
 
     # --- layout ---
 
@@ -219,15 +218,6 @@ class MonitorApp(App):
     def watch_status(self, snap: ClusterStatus | None) -> None:
         if snap is not None:
             self._show(snap)
-            self._refresh_keys()
-
-    def _refresh_keys(self) -> None:
-        """The footer again, if a key of this screen turned enabled, greyed, shown or hidden:
-        a snapshot a second that changes none of them costs nothing."""
-        keys = (self.screen, tuple((key, b.enabled) for key, b in self.screen.active_bindings.items()))
-        if keys != self.keys_shown:
-            self.keys_shown = keys
-            self.refresh_bindings()
 
     def _show(self, snap: ClusterStatus) -> None:
         """Every widget shows the snapshot; only cells that changed are written."""
@@ -326,7 +316,7 @@ class MonitorApp(App):
     def _selection_moved(self) -> None:
         if not self.screen_stack:  # a highlight still queued while the app shuts down
             return
-        self._refresh_keys()  # the keys depend on the selected master
+        self.refresh_bindings()  # the keys depend on the selected master
         if self.status is not None:
             self._show_selection()
 
