@@ -132,11 +132,15 @@ def stop_pause_loop(init: int, pgid: int | None) -> None:
 
 
 def drop_ssh(init: int) -> int:
-    """Kill the children of the node's sshd listener (one a connection), found by pid: the
-    listener is the child of the node's init that runs /usr/sbin/sshd. Returns how many."""
+    """Kill each connection of the node's sshd, found by pid: the listener is the child of the
+    node's init that runs /usr/sbin/sshd; each of its children is one connection (its
+    privileged monitor), whose child holds the socket for a login other than root (OpenSSH
+    splits those). Both go. Returns how many connections."""
     script = ('n=0; for l in $(cat /proc/1/task/1/children); do '
               '[ "$(readlink /proc/$l/exe)" = /usr/sbin/sshd ] || continue; '
-              'for k in $(cat /proc/$l/task/$l/children); do kill -KILL "$k" && n=$((n+1)); done; done; echo $n')
+              'for k in $(cat /proc/$l/task/$l/children); do '
+              'kill -KILL $(cat /proc/$k/task/$k/children 2>/dev/null) "$k" 2>/dev/null && n=$((n+1)); done; done; '
+              'echo $n')
     return int(node_exec(init, ["sh", "-c", script]).stdout.strip() or 0)
 
 

@@ -16,12 +16,15 @@ VRRP_STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "INIT")
 def keepalived_dump(signal: str, path: str) -> str:
     """Ask the running keepalived for a dump (DATA or STATS) and print it once it is complete.
     Only root can ask (a signal): a login without root gets nothing, never an older dump that
-    root left behind (the watch role reads the notify script's state file instead)."""
+    root left behind (the watch role reads the notify script's state file instead). While it
+    waits it prints an empty line now and then (the parsers skip them): the collector takes a
+    probe that stays silent for long to mean a node gone from the network."""
     return (f"pf=/run/keepalived.pid; f={path}; "
             f"if [ -s $pf ] && [ \"$(id -u)\" = 0 ]; then rm -f $f; "
             f"kill -s $(keepalived --signum={signal}) $(cat $pf) 2>/dev/null; "
             "i=0; last=-1; while [ $i -lt 50 ]; do s=$(stat -c %s $f 2>/dev/null || echo -1); "
-            "[ \"$s\" -gt 0 ] && [ \"$s\" = \"$last\" ] && break; last=$s; sleep 0.02; i=$((i+1)); done; "
+            "[ \"$s\" -gt 0 ] && [ \"$s\" = \"$last\" ] && break; last=$s; sleep 0.02; i=$((i+1)); "
+            "[ $((i % 10)) = 0 ] && echo; done; "
             "cat $f 2>/dev/null; fi")
 
 

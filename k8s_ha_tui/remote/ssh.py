@@ -91,8 +91,10 @@ def while_channel_open(command: str) -> str:
     """A streaming command that ends with its SSH channel: without a PTY the node sends no
     SIGHUP, so a stream whose reader went away (a monitor closed, a connection dropped) would
     live on until its next write fails, which for `ip monitor` can be days (the soak found them
-    piling up). Its stdin closing is the sign to stop."""
-    return f"{command} & stream=$!; cat >/dev/null; kill $stream 2>/dev/null"
+    piling up). Its stdin closing is the sign to stop; and a stream that ends by itself ends the
+    channel, so its reader notices (a tcpdump that stopped is a notice, not silence)."""
+    return (f"exec 3<&0; {command} & stream=$!; "
+            "{ cat <&3 >/dev/null; kill $stream; } >/dev/null 2>&1 & wait $stream")
 
 
 def _head(command: str) -> str:
@@ -150,7 +152,7 @@ class NodeConnection:
         chunks: list[str] = []
         try:
             proc = await asyncio.wait_for(self.conn.create_process(self.wrap(command), errors="replace",
-                                                                   stderr=asyncssh.DEVNULL), silent_for)
+                                                                   stderr=asyncssh.DEVNULL), min(silent_for, timeout))
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -217,7 +219,10 @@ async def connect_as(ssh: Ssh, node: Node, policy: HostKeyPolicy) -> NodeConnect
                        f"({identity or 'ssh-agent / default keys'})") from None
     except (TimeoutError, asyncssh.Error, OSError) as exc:
         reason = str(exc) or type(exc).__name__
-        raise SshUnreachable(f"{node.name}: cannot reach {node.address}:{ssh.port}: {reason}") from None
+        # No route, no answer, a refused port, a dropped link: the network's. A failed key
+        # exchange or sshd's "too many connections" is the node's answer: not retried as eagerly.
+        kind = SshUnreachable if isinstance(exc, (TimeoutError, OSError, asyncssh.ConnectionLost)) else SshError
+        raise kind(f"{node.name}: cannot reach {node.address}:{ssh.port}: {reason}") from None
     made = NodeConnection(node, conn, ssh.become)
     if ssh.user != "root" or ssh.become == "sudo":
         made.limited = not await _has_root(made)

@@ -1,8 +1,10 @@
 """The collector: one kept-open SSH connection per node, a probe per node per interval, the VIP
 watched as it moves (`ip -o monitor address`), and an immutable ClusterStatus after each round.
 
-A node that cannot be reached, times out or answers garbage becomes a state in the snapshot
-("unreachable since ..."), and is retried with backoff; nothing here raises to the caller.
+A node that cannot be reached, falls silent or answers garbage becomes a state in the snapshot
+("unreachable since ..."): one lost to the network is tried again every interval, one that
+refuses us with a growing backoff, a dropped connection replaced at once; nothing here raises
+to the caller.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def master_probe(topo: Topology, node: Master, stats: bool = False) -> str:
     into a private temporary file that is printed at the end."""
     return "; ".join([
         # the temporary file goes also when the probe is cut short (a timeout closes the channel)
-        f"t=$(mktemp) && trap 'rm -f \"$t\"' EXIT HUP TERM && "
+        f"t=$(mktemp) && trap 'rm -f \"$t\"' EXIT HUP PIPE TERM && "
         f"{{ ( {apiserver.probe(node.address, topo.apiserver_port)} ) >\"$t\" 2>/dev/null & ap=$!; }}",
         *([f"echo @@stats; {node_ops.in_probe('dump stats')}"] if stats else []),
         "echo @@services; echo $(systemctl is-active keepalived) $(systemctl is-active haproxy)",
@@ -206,7 +208,6 @@ class Collector:
         except SshError as exc:
             s.lost(str(exc).split(": ", 1)[-1], self.interval if isinstance(exc, SshUnreachable) else None)
             return False
-        s.error, s.unreachable_since, s.backoff = None, None, 1.0
         if s.is_master and self.watch_vip:
             s.watcher = asyncio.ensure_future(self._watch_vip(s, s.conn))
             if self.census is not None:
@@ -260,6 +261,9 @@ class Collector:
                 return await self._poll(s, again=False)
             s.lost(str(exc).split(": ", 1)[-1])
             status = s.down_status()
+        else:  # it answered: no longer lost (not on connecting alone: a node whose probe always
+            # goes silent would be reconnected at once, again and again)
+            s.error, s.unreachable_since, s.backoff = None, None, 1.0
         s.last = status
         s.last_duration = time.monotonic() - asked_at
         return status
@@ -354,7 +358,7 @@ class Collector:
 
     async def _settle(self) -> None:
         await asyncio.sleep(max(0.0, self.settle_until - time.monotonic()))
-        await self._publish()
+        await self._publish(force=True)  # the loop's timer may fire a tick early
 
     async def _publish(self, force: bool = False) -> None:
         """Hand on a snapshot, but only once every node has answered or failed once: a census or

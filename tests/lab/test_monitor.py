@@ -125,6 +125,7 @@ async def test_a_node_off_the_network_is_unreachable_when_its_probe_falls_silent
         await asyncio.to_thread(cluster.heal, "k8s-master-03", "offline")
         await until_true(lambda: shown[-1].master("k8s-master-03").reachable, 30, "master-03 back")
     finally:
+        await asyncio.to_thread(cluster.heal, "k8s-master-03")
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         collector.close()

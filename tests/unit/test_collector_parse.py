@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from k8s_ha_tui.operations import actions
 from k8s_ha_tui.remote import answers, keepalived
 from k8s_ha_tui.status import parse
 from k8s_ha_tui.status.model import BackendServer, ClusterStatus, Health, MasterStatus, WorkerStatus
-from k8s_ha_tui.status.poll import BACKOFF_MAX, Session, master_status
+from k8s_ha_tui.status.poll import master_status
 from k8s_ha_tui.wizard import defaults_topology
 
 FIX = Path(__file__).parent.parent / "fixtures" / "nodes"
@@ -227,13 +226,3 @@ def test_a_refusal_says_its_reason_and_way_out_as_data():
         assert "does not follow /etc/keepalived/priority_boost" in str(exc)  # the CLI's one line, whole
     else:
         raise AssertionError("not refused")
-
-
-def test_a_node_lost_to_the_network_is_tried_again_soon_a_refusal_after_a_growing_backoff():
-    node = defaults_topology().masters[0]
-    gone, refused = Session(node, True), Session(node, True)
-    for _ in range(6):
-        gone.lost("cannot reach 10.0.3.11:22: timed out", soon=1.0)
-        refused.lost("root@10.0.3.11 refused our key")
-    assert gone.next_try - time.monotonic() <= 1.0 and gone.backoff == 1.0
-    assert refused.backoff == BACKOFF_MAX and refused.next_try - time.monotonic() > BACKOFF_MAX / 2

@@ -1,0 +1,120 @@
+"""The collector's sense of time, with a fake node (no SSH): a probe that falls silent is a lost
+node, a long one is not; a VIP move settles before it is shown; who is tried again how soon."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from k8s_ha_tui.remote.ssh import HostKeyPolicy, NodeConnection, SshError, SshLost, SshUnreachable
+from k8s_ha_tui.status import poll
+from k8s_ha_tui.status.model import MasterStatus, WorkerStatus
+from k8s_ha_tui.wizard import defaults_topology
+
+TOPO = defaults_topology()
+POLICY = HostKeyPolicy(known_hosts=Path("/nonexistent"))
+
+
+class Stream:
+    """A probe's stdout: (seconds before it, chunk) in turn; a chunk None: the link drops."""
+
+    def __init__(self, script: list[tuple[float, str | None]]):
+        self.script = list(script)
+
+    async def read(self, _n: int) -> str:
+        if not self.script:
+            return ""
+        delay, chunk = self.script.pop(0)
+        await asyncio.sleep(delay)  # the node taking its time (simulated, not synchronisation)
+        if chunk is None:
+            raise asyncssh.ConnectionLost("connection lost")
+        return chunk
+
+
+class Proc:
+    def __init__(self, stdout: Stream):
+        self.stdout, self.closed = stdout, False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Conn:
+    def __init__(self, script):
+        self.proc = Proc(Stream(script))
+
+    async def create_process(self, _command, **_kw) -> Proc:
+        return self.proc
+
+
+def probe(script, timeout=1.0, silent_for=0.3) -> tuple[str, Conn]:
+    conn = Conn(script)
+    node = NodeConnection(TOPO.masters[0], conn, "")  # type: ignore[arg-type]
+    return asyncio.run(node.probe("probe", timeout, silent_for, "the status probe")), conn
+
+
+def test_a_probe_that_prints_as_it_goes_may_take_longer_than_its_silence_limit():
+    out, conn = probe([(0.0, "@@services\n"), (0.2, "active active\n"), (0.2, "@@data\n"), (0.2, "State = MASTER\n")])
+    assert out == "@@services\nactive active\n@@data\nState = MASTER\n" and conn.proc.closed
+
+
+def test_a_probe_that_falls_silent_is_a_lost_node_in_its_silence_limit_not_its_timeout():
+    started = time.monotonic()
+    with pytest.raises(SshError, match="nothing for 0.3 s from: the status probe") as err:
+        probe([(0.0, "@@services\n"), (5.0, "late\n")], timeout=5.0)
+    assert not isinstance(err.value, SshLost) and time.monotonic() - started < 2.0
+
+
+def test_a_probe_that_never_ends_hits_its_timeout():
+    with pytest.raises(SshError, match="no answer within 0.5 s to: the status probe"):
+        probe([(0.1, "x\n")] * 20, timeout=0.5)
+
+
+def test_a_link_that_drops_under_a_probe_is_lost_not_silent():
+    with pytest.raises(SshLost, match="SSH failed"):
+        probe([(0.0, "@@services\n"), (0.0, None)])
+
+
+def masters_status() -> list[MasterStatus]:
+    return [MasterStatus(m.name, m.address, True, holds_vip=(i == 0)) for i, m in enumerate(TOPO.masters)]
+
+
+def test_a_vip_move_is_shown_once_settled_with_both_halves():
+    async def run() -> list:
+        shown: list = []
+        c = poll.Collector(TOPO, POLICY, on_snapshot=shown.append, census=False)
+        for s, st in zip(c.sessions, [*masters_status(), *(WorkerStatus(w.name, w.address, True) for w in TOPO.workers)]):
+            s.last = st
+        m1, m2 = c.sessions[0], c.sessions[1]
+        assert isinstance(m1.last, MasterStatus) and isinstance(m2.last, MasterStatus)
+        m1.last = MasterStatus(m1.node.name, m1.node.address, True, holds_vip=False)  # the delete comes first
+        c._vip_moved()
+        await c._publish()  # a node loop's snapshot meanwhile: held back
+        m2.last = MasterStatus(m2.node.name, m2.node.address, True, holds_vip=True)  # then the add
+        c._vip_moved()
+        assert shown == []
+        assert c.settler is not None
+        await c.settler
+        return shown
+    shown = asyncio.run(run())
+    assert [s.holders for s in shown] == [[TOPO.masters[1].name]]
+
+
+@pytest.mark.parametrize("error, soon", [(SshUnreachable("n: cannot reach 10.0.3.11:22: timed out"), True),
+                                         (SshError("n: root@10.0.3.11 refused our key"), False)])
+def test_a_node_lost_to_the_network_is_tried_again_next_interval_a_refusal_later_and_later(monkeypatch, error, soon):
+    async def refused(*_a, **_kw):
+        raise error
+    monkeypatch.setattr(poll, "connect", refused)
+    c = poll.Collector(TOPO, POLICY, interval=1.0, census=False)
+    s = c.sessions[0]
+    waits = []
+    for _ in range(5):
+        s.next_try = 0.0
+        assert asyncio.run(c._ensure(s)) is False
+        waits.append(round(s.next_try - time.monotonic()))
+    assert waits == ([1] * 5 if soon else [1, 2, 4, 8, 10])
