@@ -135,8 +135,8 @@ def streams_on(node: str) -> set[str]:
     """The pids of the address and census streams running on a node (ip monitor, tcpdump)."""
     state = cluster.LabState.load(cluster.lab_paths())
     assert state is not None
-    script = ("for p in /proc/[0-9]*; do case $(readlink $p/exe) in */ip|*/tcpdump) echo ${p#/proc/};; esac; "
-              "done 2>/dev/null")
+    script = ("for p in /proc/[0-9]*; do case $(tr '\\0' ' ' < $p/cmdline) in "
+              "'ip -o monitor address'*|tcpdump*) echo ${p#/proc/};; esac; done 2>/dev/null")
     return set(node_exec(state.init(node), ["sh", "-c", script]).stdout.split())
 
 
