@@ -81,12 +81,22 @@ class Timeline:
         return self.values[i] if i >= 0 else None
 
 
+class Recorded:
+    """The kernel's VIP events of an earlier run (its JSON's raw part), in VipWatch's place."""
+
+    def __init__(self, initial: list[str], events: list[list]):
+        self.initial, self.events = initial, [(t, n, a) for t, n, a in events]
+
+    def close(self) -> None:
+        pass
+
+
 class Truth:
     """The kernel's VIP holders on the network, and who is off it."""
 
-    def __init__(self, masters: list[str], nodes: list[str]):
+    def __init__(self, masters: list[str], nodes: list[str], watch: VipWatch | Recorded | None = None):
         self.masters, self.nodes = masters, nodes
-        self.watch = VipWatch(masters)
+        self.watch = watch or VipWatch(masters)
         self.offline: list[tuple[str, float, float]] = []  # (node, from, until: inf while off)
 
     def finish(self) -> None:
@@ -140,7 +150,8 @@ def compare(view: Timeline, truth: Callable[[float], object], changes: list[floa
             continue
         wanted = truth(c + 0.05)
         j = bisect.bisect_left(view.times, c - 1.0)
-        seen = next((view.times[k] for k in range(j, len(view.times)) if view.values[k] == wanted), None)
+        seen = c if view.at(c) == wanted else next(  # shown already (a change this view saw first)
+            (view.times[k] for k in range(j, len(view.times)) if view.values[k] == wanted), None)
         if seen is not None and (i + 1 >= len(changes) or seen <= changes[i + 1]):
             lags.append(max(0.0, seen - c))
     false = []
@@ -154,6 +165,35 @@ def compare(view: Timeline, truth: Callable[[float], object], changes: list[floa
     return {"agree_pct": round(100 * agree / counted, 3) if counted else None, "seconds": counted,
             "excused": excused, "lag_p50_s": quantile(lags, 0.5), "lag_p99_s": quantile(lags, 0.99),
             "changes_timed": len(lags), "never_true": false}
+
+
+def judge(shown: dict[str, Timeline], truth: Truth, start: float, end: float) -> dict:
+    """Every view against the truth it shows: holders, split brain (two holders), reachability."""
+    changes = truth.changes()
+    what = {"holders": truth.holders_at, "split brain": lambda t: len(truth.holders_at(t)) > 1,
+            "reachability": truth.reachable_at}
+    return {name: compare(view, what[name.split(": ")[1]], changes, start, end) for name, view in shown.items()}
+
+
+def rejudge(run: dict) -> dict:
+    """An earlier run judged again from its raw timelines (times are seconds since its start)."""
+    raw = run["raw"]
+    masters = sorted({n for _, n, _ in raw["kernel"]["events"]} | set(raw["kernel"]["initial"]))
+    nodes = sorted(next(iter(v for _, v in raw["views"]["collector: reachability"])).keys())
+    truth = Truth(masters, nodes, Recorded(raw["kernel"]["initial"], raw["kernel"]["events"]))
+    truth.offline = [(n, a, float("inf") if b is None else b) for n, a, b in raw["offline"]]
+    truth.finish()
+    shown = {}
+    for name, points in raw["views"].items():
+        shown[name] = Timeline()
+        for t, v in points:
+            shown[name].add(t, tuple(v) if isinstance(v, list) else v)
+    views = judge(shown, truth, 0.0, run["minutes"] * 60)
+    log = [{"at": e["at_s"], "kind": e["kind"], "node": e["node"]} for e in run["churn"]]
+    for v in views.values():
+        for item in v["never_true"]:
+            item["after"] = last_fault(log, item["at_s"], 0.0)
+    return {**run, "views": views}
 
 
 def quantile(values: list[float], q: float) -> float | None:
@@ -394,21 +434,11 @@ async def soak(args: argparse.Namespace) -> dict:
         monitor.stop()
         truth.finish()
         poll.connect = real_connect
-    changes = truth.changes()
-    holder_truth = truth.holders_at
-    split_truth: Callable[[float], object] = lambda t: len(truth.holders_at(t)) > 1  # noqa: E731
-    views = {
-        "collector: holders": compare(holders, holder_truth, changes, start, end),
-        "collector: split brain": compare(split, split_truth, changes, start, end),
-        "collector: reachability": compare(reach, truth.reachable_at, changes, start, end),
-        "exporter: holders": compare(exporter.holders, holder_truth, changes, start, end),
-        "exporter: split brain": compare(exporter.split, split_truth, changes, start, end),
-        "monitor: holders": compare(monitor.holders, holder_truth, changes, start, end),
-    }
-    growth = growth_per_hour(samples)
     shown = {"collector: holders": holders, "collector: split brain": split, "collector: reachability": reach,
              "exporter: holders": exporter.holders, "exporter: split brain": exporter.split,
              "monitor: holders": monitor.holders}
+    views = judge(shown, truth, start, end)
+    growth = growth_per_hour(samples)
     raw = {"views": {name: [[round(t - start, 3), v] for t, v in zip(tl.times, tl.values) if t > float("-inf")]
                      for name, tl in shown.items()},
            "kernel": {"initial": sorted(truth.watch.initial),
@@ -483,9 +513,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1, help="the churn's random seed (default 1)")
     ap.add_argument("--json", action="store_true", help="the results as JSON instead of the table")
     ap.add_argument("--table", metavar="FILE", help="print the table of an earlier --json run and stop")
+    ap.add_argument("--rejudge", metavar="FILE", help="judge an earlier --json run again from its raw timelines")
     args = ap.parse_args()
-    if args.table:
-        print(table(json.loads(Path(args.table).read_text())))
+    if args.table or args.rejudge:
+        run = json.loads(Path(args.table or args.rejudge).read_text())
+        run = rejudge(run) if args.rejudge else run
+        print(json.dumps(run, indent=2) if args.json else table(run))
         return 0
     if args.quick:
         args.minutes, args.sample_minutes = 8, 2
