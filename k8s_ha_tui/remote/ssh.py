@@ -153,21 +153,12 @@ class NodeConnection:
         try:
             proc = await asyncio.wait_for(self.conn.create_process(self.wrap(command), errors="replace",
                                                                    stderr=asyncssh.DEVNULL), min(silent_for, timeout))
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                try:
-                    chunk = await asyncio.wait_for(proc.stdout.read(65536), min(silent_for, left))
-                except TimeoutError:
-                    if left > silent_for:
-                        raise SshError(f"{self.name}: nothing for {silent_for:g} s from: {label}") from None
-                    raise
-                if not chunk:
-                    return "".join(chunks)
+            while chunk := await asyncio.wait_for(proc.stdout.read(65536),
+                                                  max(0.0, min(silent_for, deadline - time.monotonic()))):
                 chunks.append(str(chunk))
+            return "".join(chunks)
         except TimeoutError:
-            if proc is None:
+            if time.monotonic() < deadline:  # the node fell silent before the probe's time was up
                 raise SshError(f"{self.name}: nothing for {silent_for:g} s from: {label}") from None
             raise SshError(f"{self.name}: no answer within {timeout:g} s to: {label}") from None
         except (asyncssh.Error, OSError) as exc:
