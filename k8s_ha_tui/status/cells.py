@@ -43,7 +43,10 @@ def check(m: MasterStatus) -> Cell:
     return m.check, "bad" if m.check == "BAD" else ""
 
 
-def holds_vip(m: MasterStatus) -> Cell:
+def holds_vip(m: MasterStatus, unconfirmed: bool = False) -> Cell:
+    """`unconfirmed`: its word is older than another master's claim (ClusterStatus.unconfirmed)."""
+    if m.holds_vip and unconfirmed:
+        return "VIP?", "warn"
     return ("● VIP", "good") if m.holds_vip else ("", "")
 
 
@@ -86,15 +89,16 @@ def backend(b: BackendServer | None, age: bool = True, installed: bool = True) -
     return f"{b.status} {b.check_status}" + (f" {b.last_change_s or 0}s" if age else ""), tone
 
 
-def master_row(m: MasterStatus, bootstrap: bool = False, short: bool = False, label: str | None = None) -> list[Cell]:
+def master_row(m: MasterStatus, bootstrap: bool = False, short: bool = False, label: str | None = None,
+               unconfirmed: bool = False) -> list[Cell]:
     """The masters table's cells: master (or its `label`), VRRP, prio, check, VIP, maint,
     keepalived, haproxy, its own apiserver, the API through the VIP from there; `short` words
-    for a narrow terminal."""
+    for a narrow terminal; `unconfirmed`: see holds_vip."""
     name = (label or m.name, "")
     if not m.reachable:
         return [name, vrrp(m), *([("", "")] * (len(MASTER_COLUMNS) - 2))]
-    return [name, vrrp(m), priority(m, short), check(m), holds_vip(m), maintenance(m), service(m.keepalived, short),
-            service(m.haproxy, short), apiserver(m, short), api(m, bootstrap)]
+    return [name, vrrp(m), priority(m, short), check(m), holds_vip(m, unconfirmed), maintenance(m),
+            service(m.keepalived, short), service(m.haproxy, short), apiserver(m, short), api(m, bootstrap)]
 
 
 def apiservers_up(m: MasterStatus) -> Cell:

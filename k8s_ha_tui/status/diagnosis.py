@@ -124,8 +124,8 @@ class SplitBrain:
 
 
 def split_brain(snap: ClusterStatus) -> SplitBrain | None:
-    claim = sorted(m.name for m in snap.masters if m.reachable and m.keepalived == "active"
-                   and (m.holds_vip or m.vrrp_state == "MASTER"))
+    claiming = set(snap.holders) | set(snap.claimants)
+    claim = sorted(m.name for m in snap.masters if m.name in claiming and m.keepalived == "active")
     if len(claim) < 2:
         return None
     heard = set(_hears(snap).values()) & set(claim)

@@ -85,6 +85,13 @@ class MasterStatus(NodeStatus):
     instances: tuple[RunningInstance, ...] = ()
     vrrp_stats: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
     proxies: tuple[tuple[str, int], ...] = ()
+    # When the collector last had word of this master (its probe was asked; for the VIP, also an
+    # address event), and since when it holds the VIP / is MASTER as far as it saw that begin
+    # (None: so when first seen). Operator's clock. See current_claims.
+    seen_at: float | None = None
+    vip_seen_at: float | None = None
+    vip_since: float | None = None
+    master_since: float | None = None
 
     def backends_of(self, master: str) -> list[BackendServer]:
         """This HAProxy's servers that send to `master`'s apiserver, whatever they are called."""
@@ -95,6 +102,21 @@ class MasterStatus(NodeStatus):
         """Could take the VIP now: reachable, healthy, out of maintenance."""
         return (self.reachable and not self.maintenance and self.vrrp_state in ("MASTER", "BACKUP")
                 and self.check != "BAD" and self.haproxy == "active" and self.keepalived == "active")
+
+
+def current_claims(claims: list[tuple[str, float | None, float | None]]) -> list[str]:
+    """The names of the claims (name, since, seen) that count: a word older than another claim's
+    beginning does not count until it is heard again. A holder that drops off the network looks
+    like it holds until its silence marks it unreachable (2.5 s), while its successor's claim is
+    newer; two dumps taken 0.1 s apart during a preemption both say MASTER (bench/soak.py). A live
+    split brain counts again with the next answer, which a new claim asks for at once. None: no
+    such time (a claim held when first seen has no beginning; an old record, no word time)."""
+    out = []
+    for name, _since, seen in claims:
+        newest = max((since for other, since, _ in claims if other != name and since is not None), default=None)
+        if newest is None or seen is None or seen >= newest:
+            out.append(name)
+    return out
 
 
 @dataclass(frozen=True)
@@ -135,12 +157,23 @@ class ClusterStatus:
 
     @property
     def holders(self) -> list[str]:
-        """Masters whose interface carries the VIP (the kernel's word, not keepalived's)."""
-        return [m.name for m in self.masters if m.reachable and m.holds_vip]
+        """Masters whose interface carries the VIP (the kernel's word, not keepalived's), but for
+        those whose word is older than another holder's beginning (current_claims)."""
+        return current_claims([(m.name, m.vip_since, m.vip_seen_at) for m in self.masters
+                               if m.reachable and m.holds_vip])
 
     @property
     def claimants(self) -> list[str]:
-        return [m.name for m in self.masters if m.reachable and m.vrrp_state == "MASTER"]
+        """Masters whose keepalived says MASTER (by the same rule)."""
+        return current_claims([(m.name, m.master_since, m.seen_at) for m in self.masters
+                               if m.reachable and m.vrrp_state == "MASTER"])
+
+    @property
+    def unconfirmed(self) -> list[str]:
+        """Reachable masters that hold the VIP or say MASTER by a word older than another's claim:
+        not counted until they answer again (or fall silent)."""
+        return [m.name for m in self.masters if m.reachable and (
+            (m.holds_vip and m.name not in self.holders) or (m.vrrp_state == "MASTER" and m.name not in self.claimants))]
 
     @property
     def split_brain(self) -> bool:
@@ -250,7 +283,9 @@ class ClusterStatus:
         if self.split_brain:
             out.append(f"SPLIT BRAIN: {', '.join(sorted(set(self.holders) | set(self.claimants)))} hold or claim the VIP")
         if self.no_holder:
-            out.append("NO HOLDER: no master holds the VIP")
+            lost = [m.name for m in self.masters if not m.reachable]
+            out.append(f"NO HOLDER: no reachable master holds the VIP ({', '.join(lost)} unreachable)" if lost
+                       else "NO HOLDER: no master holds the VIP")
         if self.api_down and not self.bootstrap and not self.api_starting:
             out.append(f"API DOWN through the VIP {self.vip}:{self.frontend_port}")
         if self.unreachable:

@@ -146,6 +146,7 @@ class Session:
     watcher: asyncio.Task | None = None
     listener: asyncio.Task | None = None  # the segment census (tcpdump), on masters
     wake: asyncio.Event | None = None
+    polled: asyncio.Event | None = None  # set after each of its loop's polls
     vip_seen_at: float = 0.0  # when the address stream last changed holds_vip (monotonic)
     last_duration: float | None = None  # seconds the last poll took (None: it did not finish)
     answer: tuple[str, str] = ("", "")  # what the node last said: probe output, `show stat` (for the record)
@@ -231,7 +232,7 @@ class Collector:
         if not await self._ensure(s):
             s.last = s.down_status()
             return s.last
-        asked_at = time.monotonic()
+        asked_at, asked_wall = time.monotonic(), time.time()
         s.last_duration = None
         conn = s.conn
         assert conn is not None  # _ensure connected it
@@ -243,10 +244,7 @@ class Collector:
                                "the status probe"),
                     self._stats(conn))
                 s.answer = (out, stat)
-                status = answered(self.topo, s.node, *s.answer)
-                if s.vip_seen_at > asked_at and isinstance(s.last, MasterStatus):
-                    # The address stream saw the VIP move while this probe was under way: it is newer.
-                    status = replace(status, holds_vip=s.last.holds_vip)
+                status = self._dated(s, answered(self.topo, s.node, *s.answer), asked_at, asked_wall)
                 if not status.instances and status.keepalived == "active" and isinstance(s.last, MasterStatus):
                     # keepalived runs but its dump came too late this round (a busy node): what it
                     # follows has not changed, so the actions it allows do not flicker off.
@@ -268,22 +266,48 @@ class Collector:
         s.last_duration = time.monotonic() - asked_at
         return status
 
+    def _dated(self, s: Session, status: MasterStatus, asked_at: float, asked_wall: float) -> MasterStatus:
+        """The answer with the times its claims are judged by (model.current_claims), and what the
+        address stream said while it was under way (that is newer). A claim that begins (the VIP
+        added, MASTER) makes every other master answer again at once: a word older than it does
+        not count until then."""
+        prev = s.last if isinstance(s.last, MasterStatus) and s.last.reachable else None
+        if prev is not None and s.vip_seen_at > asked_at:
+            status = replace(status, holds_vip=prev.holds_vip, vip_seen_at=prev.vip_seen_at, vip_since=prev.vip_since)
+        else:  # first seen (also again after being lost): held since we know not when
+            since = (None if prev is None or not status.holds_vip else
+                     prev.vip_since if prev.holds_vip else asked_wall)
+            status = replace(status, vip_seen_at=asked_wall, vip_since=since)
+        master = status.vrrp_state == "MASTER"
+        since = None if prev is None or not master else prev.master_since if prev.vrrp_state == "MASTER" else asked_wall
+        status = replace(status, seen_at=asked_wall, master_since=since)
+        if prev is not None and ((status.holds_vip and not prev.holds_vip) or (master and prev.vrrp_state != "MASTER")):
+            self._wake(but=s)
+            self._vip_moved()
+        return status
+
+    def _wake(self, but: Session | None = None) -> None:
+        for other in self.sessions:
+            if other.wake and other is not but:
+                other.wake.set()
+
+    def _vip_event(self, s: Session, holds: bool) -> None:
+        """The address stream saw the VIP added to or deleted from `s`'s interface."""
+        if isinstance(s.last, MasterStatus) and s.last.reachable and s.last.holds_vip != holds:
+            now = time.time()
+            s.last = replace(s.last, holds_vip=holds, vip_seen_at=now, vip_since=now if holds else None)
+            s.vip_seen_at = time.monotonic()
+            self._vip_moved()
+        self._wake()
+
     async def _watch_vip(self, s: Session, conn: NodeConnection) -> None:
         """Stream address changes; a change of the VIP updates the snapshot at once and makes
         every master poll again."""
         try:
             proc = await conn.conn.create_process(conn.wrap(while_channel_open("ip -o monitor address")), errors="replace")
             async for line in proc.stdout:
-                if f" {self.topo.vip}/" not in line or not isinstance(s.last, MasterStatus):
-                    continue
-                holds = not line.startswith("Deleted")
-                if s.last.reachable and s.last.holds_vip != holds:
-                    s.last = replace(s.last, holds_vip=holds)
-                    s.vip_seen_at = time.monotonic()
-                    self._vip_moved()
-                for other in self.sessions:
-                    if other.wake:
-                        other.wake.set()
+                if f" {self.topo.vip}/" in line:
+                    self._vip_event(s, not line.startswith("Deleted"))
         except Exception:  # the connection went away: the node's loop notices and reconnects
             return
 
@@ -319,12 +343,13 @@ class Collector:
                                for s in self.sessions if isinstance(s.node, Master) and s.conn is not None))
 
     async def _node_loop(self, s: Session) -> None:
-        s.wake = asyncio.Event()
+        s.wake, s.polled = asyncio.Event(), asyncio.Event()
         while True:
             started = time.monotonic()
+            s.wake.clear()  # before the poll: a wake during it asks again (its answer may be older)
             await self._poll(s)
+            s.polled.set()
             await self._publish()
-            s.wake.clear()
             try:
                 await asyncio.wait_for(s.wake.wait(), max(0.05, self.interval - (time.monotonic() - started)))
             except TimeoutError:
@@ -358,7 +383,29 @@ class Collector:
 
     async def _settle(self) -> None:
         await asyncio.sleep(max(0.0, self.settle_until - time.monotonic()))
+        lost = [s for s in self.sessions if s.is_master and s.conn is None and s.polled is not None]
+        if lost and self.current().no_holder:
+            await self._ask_lost(lost)
         await self._publish(force=True)  # the loop's timer may fire a tick early
+
+    async def _ask_lost(self, lost: list[Session]) -> None:
+        """The VIP left every master we reach while some are lost: one of those may have it back
+        (a holder returning to the network wins its election again, and the others' deletes come
+        before we reach it: 'no holder' for ~1 s, bench/soak.py). Try them at once and wait for
+        their answers, one interval at most, showing nothing meanwhile."""
+        self.settle_until = time.monotonic() + self.interval
+        waits = []
+        for s in lost:
+            assert s.polled is not None and s.wake is not None
+            s.next_try = 0.0
+            s.polled.clear()
+            s.wake.set()
+            waits.append(asyncio.ensure_future(s.polled.wait()))
+        try:
+            await asyncio.wait(waits, timeout=self.interval)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def _publish(self, force: bool = False) -> None:
         """Hand on a snapshot, but only once every node has answered or failed once: a census or

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,8 @@ from hypothesis import strategies as st
 from k8s_ha_tui.errors import UserError
 from k8s_ha_tui.operations import actions
 from k8s_ha_tui.remote import answers, keepalived
-from k8s_ha_tui.status import parse
-from k8s_ha_tui.status.model import BackendServer, ClusterStatus, Health, MasterStatus, WorkerStatus
+from k8s_ha_tui.status import cells, parse
+from k8s_ha_tui.status.model import BackendServer, ClusterStatus, Health, MasterStatus, WorkerStatus, current_claims
 from k8s_ha_tui.status.poll import master_status
 from k8s_ha_tui.wizard import defaults_topology
 
@@ -114,6 +115,46 @@ def test_health_and_alarms():
     assert {"vip", "holders", "split_brain", "nodes", "workers"} <= set(d)
     assert {"name", "role", "reachable", "vrrp_state", "effective_priority", "holds_vip", "maintenance",
             "backends"} <= set(d["nodes"][0])
+
+
+def test_a_claim_older_than_anothers_beginning_waits_for_its_next_answer():
+    """The holder that dropped off the network (last heard at 10) beside its successor (holds
+    since 12): only the successor counts, and the old one is shown as unconfirmed; once the old
+    one is heard again (at 12.2) it is a split brain."""
+    gone = master("m0", vrrp_state="MASTER", holds_vip=True, seen_at=10.0, vip_seen_at=10.0)
+    new = master("m1", vrrp_state="MASTER", holds_vip=True, seen_at=12.1, vip_seen_at=12.0, vip_since=12.0,
+                 master_since=12.1)
+    snap = cluster(gone, new)
+    assert snap.holders == ["m1"] and snap.claimants == ["m1"] and not snap.split_brain
+    assert snap.unconfirmed == ["m0"] and snap.health is Health.HEALTHY
+    assert cells.master_row(gone, unconfirmed=True)[4] == ("VIP?", "warn")  # the monitor's row says so
+    heard = cluster(replace(gone, seen_at=12.2, vip_seen_at=12.2), new)
+    assert heard.holders == ["m0", "m1"] and heard.split_brain and heard.unconfirmed == []
+    # a one-shot status knows no beginnings: both count, as before
+    assert cluster(master("m0", vrrp_state="MASTER"), master("m1", vrrp_state="MASTER")).split_brain
+
+
+def test_no_holder_with_a_master_lost_says_it_may_be_that_one():
+    snap = cluster(master("m0"), MasterStatus("m1", "10.0.3.12", False))
+    assert snap.no_holder and "NO HOLDER: no reachable master holds the VIP (m1 unreachable)" in snap.alarms
+
+
+claim_times = st.tuples(st.floats(0, 100), st.floats(0, 10))  # (since, how long after it last heard)
+
+
+@given(st.lists(st.one_of(st.none(), claim_times), min_size=1, max_size=5))
+def test_current_claims_never_hide_every_claim_nor_a_claim_heard_after_every_beginning(raw):
+    claims = []
+    for i, times in enumerate(raw):
+        since, after = times if times is not None else (None, 0.0)
+        claims.append((f"m{i}", since, (since or 50.0) + after))  # heard at or after its beginning
+    counted = current_claims(claims)
+    assert counted  # someone's word is always the newest
+    newest = max((since for _, since, _ in claims if since is not None), default=None)
+    for name, _since, seen in claims:
+        if newest is None or seen >= newest:
+            assert name in counted  # heard since every other claim began: it counts
+
 
 
 def test_interlocks():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import asyncssh
@@ -118,3 +119,105 @@ def test_a_node_lost_to_the_network_is_tried_again_next_interval_a_refusal_later
         assert asyncio.run(c._ensure(s)) is False
         waits.append(round(s.next_try - time.monotonic()))
     assert waits == ([1] * 5 if soon else [1, 2, 4, 8, 10])
+
+
+class World:
+    """What each fake master answers (its MasterStatus), and who is off the network."""
+
+    def __init__(self, monkeypatch):
+        self.said = {m.name: MasterStatus(m.name, m.address, True, vrrp_state="BACKUP", keepalived="active")
+                     for m in TOPO.masters}
+        self.off: set[str] = set()
+        self.connects: list[str] = []
+        world = self
+
+        class Node:
+            def __init__(self, node):
+                self.node = node
+
+            async def probe(self, *_a) -> str:
+                if self.node.name in world.off:
+                    raise SshError(f"{self.node.name}: nothing for 2.5 s from: the status probe")
+                return self.node.name
+
+            async def haproxy(self, *_a) -> str:
+                return ""
+
+            def close(self) -> None:
+                pass
+
+        async def connect(_topo, node, _policy):
+            world.connects.append(node.name)
+            if node.name in world.off:
+                raise SshUnreachable(f"{node.name}: cannot reach {node.address}:22: timed out")
+            return Node(node)
+
+        monkeypatch.setattr(poll, "connect", connect)
+        monkeypatch.setattr(poll, "answered", lambda _t, node, out, _s: world.said[out])
+
+    def holds(self, name: str, holds: bool = True) -> None:
+        self.said[name] = replace(self.said[name], holds_vip=holds, vrrp_state="MASTER" if holds else "BACKUP")
+
+
+M1, M2 = TOPO.masters[0].name, TOPO.masters[1].name
+
+
+def test_a_holder_gone_silent_is_not_shown_beside_its_successor_but_a_live_split_brain_is(monkeypatch):
+    world = World(monkeypatch)
+    world.holds(M1)
+
+    async def run() -> None:
+        c = poll.Collector(TOPO, POLICY, census=False, watch_vip=False)
+        try:
+            assert (await c.poll_once()).holders == [M1]
+            world.off.add(M1)  # M1 drops off the network: its last word stays until its silence shows
+            world.holds(M2)
+            c._vip_event(c.sessions[1], True)  # M2 takes over: its address stream says so
+            snap = c.current()
+            assert snap.holders == [M2] and not snap.split_brain and snap.unconfirmed == [M1]
+            await c._poll(c.sessions[1])  # M2's probe: MASTER now, a claim that begins
+            snap = c.current()
+            assert snap.claimants == [M2] and not snap.split_brain and snap.alarms == []
+            world.off.discard(M1)  # ... but M1 was only cut off from VRRP: it answers, still holding
+            await c._poll(c.sessions[0])
+            snap = c.current()
+            assert snap.holders == [M1, M2] and snap.split_brain and snap.unconfirmed == []
+        finally:
+            c.close()
+    asyncio.run(run())
+
+
+async def until(check, deadline_s: float = 5.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def test_a_holder_back_on_the_network_is_asked_at_once_when_the_vip_leaves_the_others(monkeypatch):
+    """M1 returns and wins its election back: M2's delete is seen first. Without asking M1 at
+    once the monitor showed NO HOLDER until M1's next try (here 30 s away)."""
+    world = World(monkeypatch)
+    world.holds(M2)
+    world.off.add(M1)
+
+    async def run() -> list:
+        shown: list = []
+        c = poll.Collector(TOPO, POLICY, interval=0.3, census=False, watch_vip=False, on_snapshot=shown.append)
+        task = asyncio.ensure_future(c.run())
+        try:
+            await until(lambda: bool(shown) and shown[-1].holders == [M2] and M1 in shown[-1].unreachable)
+            m1 = c.sessions[0]
+            m1.next_try = time.monotonic() + 30  # backing off
+            world.off.discard(M1)
+            world.holds(M1)
+            world.holds(M2, False)
+            seen = len(shown)
+            c._vip_event(c.sessions[1], False)
+            await until(lambda: shown[-1].holders == [M1])
+            return shown[seen:]
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    after = asyncio.run(run())
+    assert [s.holders for s in after if s.no_holder] == []
