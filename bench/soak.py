@@ -13,7 +13,8 @@ the kernel's VIP events on every master (`ip monitor address`), without masters 
 the network (nobody can reach a VIP there), and which nodes are off the network.
 
 Reported: for each view, the share of seconds in which what it showed agreed with the truth
-(holders; for the collector also the split-brain flag and each node's reachability), a second
+(holders; for the collector and the exporter also the split-brain flag and each node's
+reachability), a second
 within 2 intervals of a change in the truth excused and the time each change took to show
 (p50/p99); what a view showed that was never true in the 5 s before; the time from each fault
 to the first alarm naming its node (per kind); SSH connections the collector opened; RSS, open
@@ -218,7 +219,8 @@ def free_port() -> int:
 
 
 class Exporter:
-    """The exporter as a child process, scraped every second: holders, split brain, scrape time."""
+    """The exporter as a child process, scraped every second: holders, split brain, reachability,
+    scrape time."""
 
     def __init__(self, topo_path: Path):
         port = free_port()
@@ -226,7 +228,7 @@ class Exporter:
         self.proc = subprocess.Popen([sys.executable, "-m", "k8s_ha_tui", "exporter", "-t", str(topo_path),
                                       "--listen", f"127.0.0.1:{port}", "--interval", f"{INTERVAL:g}"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.holders, self.split = Timeline(), Timeline()
+        self.holders, self.split, self.reach = Timeline(), Timeline(), Timeline()
         self.scrape_ms: list[float] = []
         self.failed = 0
 
@@ -247,6 +249,10 @@ class Exporter:
         split = re.search(r"k8s_ha_split_brain\{[^}]*\} (\S+)", body)
         if split:
             self.split.add(now, float(split.group(1)) > 0)
+        reach = {m.group(1): float(m.group(2)) > 0 for m in re.finditer(
+            r'k8s_ha_node_reachable\{[^}]*node="([^"]+)"[^}]*\} (\S+)', body)}
+        if reach:
+            self.reach.add(now, reach)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -436,6 +442,7 @@ async def soak(args: argparse.Namespace) -> dict:
         poll.connect = real_connect
     shown = {"collector: holders": holders, "collector: split brain": split, "collector: reachability": reach,
              "exporter: holders": exporter.holders, "exporter: split brain": exporter.split,
+             "exporter: reachability": exporter.reach,
              "monitor: holders": monitor.holders}
     views = judge(shown, truth, start, end)
     growth = growth_per_hour(samples)

@@ -138,12 +138,13 @@ def _cluster(f: dict, w: Watch) -> None:
                                  "true" if a.vrid == snap.router_id and a not in foreign else "false"], a.last_heard)
     if snap.router_id is not None:
         f["foreign"].add_metric([c, str(snap.router_id)], len(foreign))
+    holders = snap.holders  # as the count: a holder whose word is older than another's claim waits
     for m in snap.masters:
         f["reachable"].add_metric([c, m.name, "master"], int(m.reachable))
         if not m.reachable:
             continue
         f["ka_up"].add_metric([c, m.name], int(m.keepalived == "active"))
-        f["holds"].add_metric([c, m.name], int(m.holds_vip))
+        f["holds"].add_metric([c, m.name], int(m.name in holders))
         f["maint"].add_metric([c, m.name], int(m.maintenance))
         if m.effective_priority is not None:
             f["prio"].add_metric([c, m.name], m.effective_priority)

@@ -344,14 +344,19 @@ class Collector:
 
     async def _node_loop(self, s: Session) -> None:
         s.wake, s.polled = asyncio.Event(), asyncio.Event()
+        me = asyncio.current_task()
         while True:
+            if me is not None and me.cancelling():  # a cancel some asyncio.wait_for under the poll swallowed
+                raise asyncio.CancelledError
             started = time.monotonic()
             s.wake.clear()  # before the poll: a wake during it asks again (its answer may be older)
             await self._poll(s)
             s.polled.set()
             await self._publish()
-            try:
-                await asyncio.wait_for(s.wake.wait(), max(0.05, self.interval - (time.monotonic() - started)))
+            try:  # not asyncio.wait_for: on 3.11 it swallows a cancel that comes as the wake does,
+                # and the loop ran on after its collector was closed (a soak hung on exit)
+                async with asyncio.timeout(max(0.05, self.interval - (time.monotonic() - started))):
+                    await s.wake.wait()
             except TimeoutError:
                 pass
 

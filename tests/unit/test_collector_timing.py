@@ -221,3 +221,26 @@ def test_a_holder_back_on_the_network_is_asked_at_once_when_the_vip_leaves_the_o
             await asyncio.gather(task, return_exceptions=True)
     after = asyncio.run(run())
     assert [s.holders for s in after if s.no_holder] == []
+
+
+@pytest.mark.parametrize("turns", range(4))
+def test_a_collector_cancelled_as_a_wake_comes_stops(monkeypatch, turns):
+    """asyncio.wait_for (3.11) swallows a cancel that arrives with its result: a node loop waiting
+    for its wake ran on after the collector was closed, and a soak hung on exit."""
+    World(monkeypatch)
+
+    async def run() -> None:
+        c = poll.Collector(TOPO, POLICY, interval=5.0, census=False, watch_vip=False)
+        task = asyncio.ensure_future(c.run())
+        await until(lambda: all(s.polled is not None and s.polled.is_set() for s in c.sessions))
+        for _ in range(5):  # a few turns of the event loop: every node loop is at its wake's wait
+            await asyncio.sleep(0)
+        c._wake()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=3.0)
+        assert done, "the collector did not stop"
+        leftover = [t for t in asyncio.all_tasks() if "_node_loop" in repr(t)]
+        assert leftover == [], leftover
+    asyncio.run(run())

@@ -89,6 +89,17 @@ def test_vip_moves_are_counted_from_snapshots():
     assert value(s, "k8s_ha_split_brain", cluster=TOPO.name) == 0
 
 
+def test_a_holder_whose_word_is_older_than_its_successors_claim_is_not_exported_as_holding():
+    w = exporter.Watch(TOPO)
+    gone = master(0, vrrp_state="MASTER", holds_vip=True, seen_at=10.0, vip_seen_at=10.0)
+    new = master(1, vrrp_state="MASTER", holds_vip=True, seen_at=12.1, vip_seen_at=12.0, vip_since=12.0, master_since=12.1)
+    w.seen(ClusterStatus("k8s", "10.0.3.10", 8443, 12.2, (gone, new, master(2))))
+    s = scrape(w)
+    c = TOPO.name
+    assert [value(s, "k8s_ha_vip_holder", cluster=c, node=m.name) for m in TOPO.masters] == [0, 1, 0]
+    assert value(s, "k8s_ha_vip_holders", cluster=c) == 1 and value(s, "k8s_ha_split_brain", cluster=c) == 0
+
+
 def test_a_cluster_not_collected_yet_has_no_collect_timestamp():
     s = scrape(exporter.Watch(TOPO))
     assert "k8s_ha_last_collect_timestamp_seconds" not in "".join(s)
