@@ -129,6 +129,7 @@ class World:
                      for m in TOPO.masters}
         self.off: set[str] = set()
         self.connects: list[str] = []
+        self.probe_s = 0.0  # how long a probe takes (a node's work, simulated)
         world = self
 
         class Node:
@@ -136,6 +137,7 @@ class World:
                 self.node = node
 
             async def probe(self, *_a) -> str:
+                await asyncio.sleep(world.probe_s)
                 if self.node.name in world.off:
                     raise SshError(f"{self.node.name}: nothing for 2.5 s from: the status probe")
                 return self.node.name
@@ -221,6 +223,31 @@ def test_a_holder_back_on_the_network_is_asked_at_once_when_the_vip_leaves_the_o
             await asyncio.gather(task, return_exceptions=True)
     after = asyncio.run(run())
     assert [s.holders for s in after if s.no_holder] == []
+
+
+def test_a_live_split_brain_shows_both_holders_at_once_not_first_the_newer_one(monkeypatch):
+    """The older holder's word is heard again before the move is shown: without waiting for it,
+    the newer holder was shown alone for a probe's time (bench/soak.py: 4 moments in 8 min)."""
+    world = World(monkeypatch)
+    world.holds(M1)
+    world.probe_s = 0.3  # longer than the move's settling (SETTLE_S)
+
+    async def run() -> list:
+        shown: list = []
+        c = poll.Collector(TOPO, POLICY, interval=1.0, census=False, watch_vip=False, on_snapshot=shown.append)
+        task = asyncio.ensure_future(c.run())
+        try:
+            await until(lambda: bool(shown) and shown[-1].holders == [M1])
+            seen = len(shown)
+            world.holds(M2)  # VRRP lost between them: M2 takes the VIP too, and M1 keeps it
+            c._vip_event(c.sessions[1], True)
+            await until(lambda: shown[-1].holders == [M1, M2])
+            return shown[seen:]
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    after = asyncio.run(run())
+    assert [s.holders for s in after if s.holders != [M1, M2]] == []
 
 
 @pytest.mark.parametrize("turns", range(4))
