@@ -402,30 +402,56 @@ class Collector:
         return s.node.name in snap.unconfirmed or (snap.no_holder and s.conn is None)
 
     async def _hear_again(self, doubt: list[Session]) -> None:
-        """Ask the masters in doubt at once and show nothing until they answered or one interval
-        passed (bench/soak.py: without it a split brain showed only the newer holder for ~0.3 s,
-        and a returning holder showed as NO HOLDER for ~1 s)."""
+        """Ask the masters in doubt at once (the lost ones to connect, the others also whether
+        the VIP is on their interface: `ip addr` answers even while keepalived is paused and the
+        whole probe waits for its dump) and show nothing until they answered or one interval
+        passed. bench/soak.py: without it a split brain showed the newer holder alone for a
+        probe's time, and a returning holder showed as NO HOLDER for ~1 s."""
         deadline = time.monotonic() + self.interval
         self.settle_until = deadline
+        checks = [asyncio.ensure_future(self._check_vip(s)) for s in doubt if s.conn is not None]
         for s in doubt:
             assert s.wake is not None
             if s.conn is None:
                 s.next_try = 0.0
             s.wake.set()
-        while True:
-            for s in doubt:
-                assert s.polled is not None
-                s.polled.clear()
-            pending = [s for s in doubt if self._in_doubt(s)]
-            left = deadline - time.monotonic()
-            if not pending or left <= 0:
-                return
-            waits = [asyncio.ensure_future(s.polled.wait()) for s in pending if s.polled is not None]
-            try:
-                await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waits:
-                    w.cancel()
+        try:
+            while True:
+                for s in doubt:
+                    assert s.polled is not None
+                    s.polled.clear()
+                pending = [s for s in doubt if self._in_doubt(s)]
+                left = deadline - time.monotonic()
+                if not pending or left <= 0:
+                    return
+                waits = [asyncio.ensure_future(s.polled.wait()) for s in pending if s.polled is not None]
+                try:
+                    await asyncio.wait([*waits, *(c for c in checks if not c.done())], timeout=left,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for w in waits:
+                        w.cancel()
+        finally:
+            for c in checks:
+                c.cancel()
+
+    async def _check_vip(self, s: Session) -> None:
+        """Whether the VIP is on `s`'s interface now: its word on the VIP, newer (a failure is
+        left to the node's own loop)."""
+        conn = s.conn
+        assert conn is not None
+        asked_at, asked_wall = time.monotonic(), time.time()
+        try:
+            out = await conn.probe("ip -o -4 addr show", self.silence, self.silence, "the VIP check")
+        except SshError:
+            return
+        last = s.last
+        if (not isinstance(last, MasterStatus) or not last.reachable or s.vip_seen_at > asked_at
+                or (last.vip_seen_at or 0.0) > asked_wall):  # a newer word came meanwhile
+            return
+        holds = answers.holds_address(out, self.topo.vip)
+        since = (last.vip_since if last.holds_vip else asked_wall) if holds else None
+        s.last = replace(last, holds_vip=holds, vip_seen_at=asked_wall, vip_since=since)
 
     async def _publish(self, force: bool = False) -> None:
         """Hand on a snapshot, but only once every node has answered or failed once: a census or
