@@ -44,7 +44,8 @@ def check(m: MasterStatus) -> Cell:
 
 
 def holds_vip(m: MasterStatus, unconfirmed: bool = False) -> Cell:
-    """`unconfirmed`: its word is older than another master's claim (ClusterStatus.unconfirmed)."""
+    """`unconfirmed`: not among the holders counted, its word being older than another master's
+    claim (ClusterStatus.holders)."""
     if m.holds_vip and unconfirmed:
         return "VIP?", "warn"
     return ("● VIP", "good") if m.holds_vip else ("", "")

@@ -333,6 +333,7 @@ class ClusterStatus:
             "taken_at": self.taken_at,
             "health": self.health.name.lower(),
             "holders": self.holders,
+            "unconfirmed": self.unconfirmed,
             "split_brain": self.split_brain,
             "alarms": self.alarms,
             "bootstrap": self.bootstrap,

@@ -147,7 +147,7 @@ class Session:
     listener: asyncio.Task | None = None  # the segment census (tcpdump), on masters
     wake: asyncio.Event | None = None
     polled: asyncio.Event | None = None  # set after each of its loop's polls
-    vip_seen_at: float = 0.0  # when the address stream last changed holds_vip (monotonic)
+    refused: bool = False  # its last connect was refused (not lost to the network): it backs off
     last_duration: float | None = None  # seconds the last poll took (None: it did not finish)
     answer: tuple[str, str] = ("", "")  # what the node last said: probe output, `show stat` (for the record)
 
@@ -207,8 +207,10 @@ class Collector:
         try:
             s.conn = await connect(self.topo, s.node, self.policy)
         except SshError as exc:
-            s.lost(str(exc).split(": ", 1)[-1], self.interval if isinstance(exc, SshUnreachable) else None)
+            s.refused = not isinstance(exc, SshUnreachable)
+            s.lost(str(exc).split(": ", 1)[-1], None if s.refused else self.interval)
             return False
+        s.refused = False
         if s.is_master and self.watch_vip:
             s.watcher = asyncio.ensure_future(self._watch_vip(s, s.conn))
             if self.census is not None:
@@ -244,7 +246,7 @@ class Collector:
                                "the status probe"),
                     self._stats(conn))
                 s.answer = (out, stat)
-                status = self._dated(s, answered(self.topo, s.node, *s.answer), asked_at, asked_wall)
+                status = self._dated(s, answered(self.topo, s.node, *s.answer), asked_wall)
                 if not status.instances and status.keepalived == "active" and isinstance(s.last, MasterStatus):
                     # keepalived runs but its dump came too late this round (a busy node): what it
                     # follows has not changed, so the actions it allows do not flicker off.
@@ -266,15 +268,16 @@ class Collector:
         s.last_duration = time.monotonic() - asked_at
         return status
 
-    def _dated(self, s: Session, status: MasterStatus, asked_at: float, asked_wall: float) -> MasterStatus:
+    def _dated(self, s: Session, status: MasterStatus, asked_wall: float) -> MasterStatus:
         """The answer with the times its claims are judged by (model.current_claims), and what the
         address stream said while it was under way (that is newer). A claim that begins (the VIP
         added, MASTER) makes every other master answer again at once: a word older than it does
         not count until then."""
         prev = s.last if isinstance(s.last, MasterStatus) and s.last.reachable else None
-        if prev is not None and s.vip_seen_at > asked_at:
+        if prev is not None and (prev.vip_seen_at or 0.0) > asked_wall:
+            # the address stream or a VIP check said more recently whether it holds the VIP
             status = replace(status, holds_vip=prev.holds_vip, vip_seen_at=prev.vip_seen_at, vip_since=prev.vip_since)
-        else:  # first seen (also again after being lost): held since we know not when
+        else:  # when first seen (also again after being lost) it has held the VIP since we know not when
             since = (None if prev is None or not status.holds_vip else
                      prev.vip_since if prev.holds_vip else asked_wall)
             status = replace(status, vip_seen_at=asked_wall, vip_since=since)
@@ -296,7 +299,6 @@ class Collector:
         if isinstance(s.last, MasterStatus) and s.last.reachable and s.last.holds_vip != holds:
             now = time.time()
             s.last = replace(s.last, holds_vip=holds, vip_seen_at=now, vip_since=now if holds else None)
-            s.vip_seen_at = time.monotonic()
             self._vip_moved()
         self._wake()
 
@@ -346,11 +348,11 @@ class Collector:
         s.wake, s.polled = asyncio.Event(), asyncio.Event()
         me = asyncio.current_task()
         while True:
-            if me is not None and me.cancelling():  # a cancel some asyncio.wait_for under the poll swallowed
-                raise asyncio.CancelledError
             started = time.monotonic()
             s.wake.clear()  # before the poll: a wake during it asks again (its answer may be older)
             await self._poll(s)
+            if me is not None and me.cancelling():  # a cancel that an asyncio.wait_for under the poll swallowed
+                raise asyncio.CancelledError
             s.polled.set()
             await self._publish()
             try:  # not asyncio.wait_for: on 3.11 it swallows a cancel that comes as the wake does,
@@ -388,43 +390,51 @@ class Collector:
 
     async def _settle(self) -> None:
         await asyncio.sleep(max(0.0, self.settle_until - time.monotonic()))
-        doubt = [s for s in self.sessions if s.is_master and s.polled is not None and self._in_doubt(s)]
-        if doubt:
-            await self._hear_again(doubt)
-        await self._publish(force=True)  # the loop's timer may fire a tick early
+        try:
+            if self._in_doubt():
+                await self._hear_again()
+            await self._publish(force=True)  # the loop's timer may fire a tick early
+        finally:
+            self.settle_until = 0.0
 
-    def _in_doubt(self, s: Session) -> bool:
-        """Whether the snapshot would say something about `s` that its next answer may undo: a
-        claim older than another's (a live split brain until it answers again), or, while no
+    def _in_doubt(self) -> list[Session]:
+        """The masters about whom the snapshot would say something their next answer may undo:
+        a claim older than another's (a live split brain until it answers again), or, while no
         master we reach holds the VIP, being lost (it may hold it: a holder back on the network
         wins its election again, and the others' deletes come before we reach it)."""
         snap = self.current()
-        return s.node.name in snap.unconfirmed or (snap.no_holder and s.conn is None)
+        return [s for s in self.sessions if s.is_master and s.polled is not None
+                and (s.node.name in snap.unconfirmed or (snap.no_holder and s.conn is None))]
 
-    async def _hear_again(self, doubt: list[Session]) -> None:
+    async def _hear_again(self) -> None:
         """Ask the masters in doubt at once (the lost ones to connect, the others also whether
         the VIP is on their interface: `ip addr` answers even while keepalived is paused and the
-        whole probe waits for its dump) and show nothing until they answered or one interval
+        whole probe waits for its dump) and show nothing until none is in doubt or one interval
         passed. bench/soak.py: without it a split brain showed the newer holder alone for a
         probe's time, and a returning holder showed as NO HOLDER for ~1 s."""
         deadline = time.monotonic() + self.interval
         self.settle_until = deadline
-        checks = [asyncio.ensure_future(self._check_vip(s)) for s in doubt if s.conn is not None]
-        for s in doubt:
-            assert s.wake is not None
-            if s.conn is None:
-                s.next_try = 0.0
-            s.wake.set()
+        asked: set[str] = set()
+        checks: list[asyncio.Future] = []
         try:
             while True:
-                for s in doubt:
-                    assert s.polled is not None
-                    s.polled.clear()
-                pending = [s for s in doubt if self._in_doubt(s)]
+                for s in self.sessions:
+                    if s.polled is not None:
+                        s.polled.clear()
+                doubt = self._in_doubt()
                 left = deadline - time.monotonic()
-                if not pending or left <= 0:
+                if not doubt or left <= 0:
                     return
-                waits = [asyncio.ensure_future(s.polled.wait()) for s in pending if s.polled is not None]
+                for s in doubt:  # also a master that came into doubt meanwhile (a claim that began)
+                    if s.node.name not in asked:
+                        asked.add(s.node.name)
+                        if s.conn is not None:
+                            checks.append(asyncio.ensure_future(self._check_vip(s)))
+                        elif not s.refused:
+                            s.next_try = 0.0
+                        assert s.wake is not None
+                        s.wake.set()
+                waits = [asyncio.ensure_future(s.polled.wait()) for s in doubt if s.polled is not None]
                 try:
                     await asyncio.wait([*waits, *(c for c in checks if not c.done())], timeout=left,
                                        return_when=asyncio.FIRST_COMPLETED)
@@ -440,13 +450,13 @@ class Collector:
         left to the node's own loop)."""
         conn = s.conn
         assert conn is not None
-        asked_at, asked_wall = time.monotonic(), time.time()
+        asked_wall = time.time()
         try:
             out = await conn.probe("ip -o -4 addr show", self.silence, self.silence, "the VIP check")
         except SshError:
             return
         last = s.last
-        if (not isinstance(last, MasterStatus) or not last.reachable or s.vip_seen_at > asked_at
+        if (not isinstance(last, MasterStatus) or not last.reachable
                 or (last.vip_seen_at or 0.0) > asked_wall):  # a newer word came meanwhile
             return
         holds = answers.holds_address(out, self.topo.vip)

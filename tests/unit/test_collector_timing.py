@@ -131,6 +131,9 @@ class World:
         self.connects: list[str] = []
         self.probe_s = 0.0  # how long a probe takes (a node's work, simulated)
         self.slow: dict[str, float] = {}  # ... on these nodes
+        self.asked: dict[str, int] = {}  # full probes asked, and answered, per node
+        self.done: dict[str, int] = {}
+        self.answers: dict[int, MasterStatus] = {}
         world = self
 
         class Node:
@@ -141,10 +144,16 @@ class World:
                 if label == "the VIP check":  # `ip addr`, which keepalived cannot delay
                     said = world.said[self.node.name]
                     return f"2: eth0    inet {TOPO.vip}/32 scope global eth0\n" if said.holds_vip else ""
+                if self.node.name not in world.said:  # a worker
+                    return ""
+                world.asked[self.node.name] = world.asked.get(self.node.name, 0) + 1
+                said = world.said[self.node.name]  # what it says is as of when it was asked
                 await asyncio.sleep(world.slow.get(self.node.name, world.probe_s))
+                world.done[self.node.name] = world.done.get(self.node.name, 0) + 1
                 if self.node.name in world.off:
                     raise SshError(f"{self.node.name}: nothing for 2.5 s from: the status probe")
-                return self.node.name
+                world.answers[id(said)] = said
+                return str(id(said))
 
             async def haproxy(self, *_a) -> str:
                 return ""
@@ -159,7 +168,7 @@ class World:
             return Node(node)
 
         monkeypatch.setattr(poll, "connect", connect)
-        monkeypatch.setattr(poll, "answered", lambda _t, node, out, _s: world.said[out])
+        monkeypatch.setattr(poll, "answered", lambda _t, _node, out, _s: world.answers[int(out)])
 
     def holds(self, name: str, holds: bool = True) -> None:
         self.said[name] = replace(self.said[name], holds_vip=holds, vrrp_state="MASTER" if holds else "BACKUP")
@@ -277,6 +286,34 @@ def test_a_holder_whose_keepalived_is_paused_is_heard_by_its_vip_not_its_whole_p
             await asyncio.gather(task, return_exceptions=True)
     after = asyncio.run(run())
     assert [s.holders for s in after if s.holders != [M1, M2]] == []
+
+
+def test_a_probe_asked_before_the_vip_check_does_not_undo_it_when_it_answers_later(monkeypatch):
+    world = World(monkeypatch)
+    world.holds(M1)
+
+    async def run() -> list:
+        shown: list = []
+        c = poll.Collector(TOPO, POLICY, interval=1.0, census=False, watch_vip=False, on_snapshot=shown.append)
+        task = asyncio.ensure_future(c.run())
+        try:
+            await until(lambda: bool(shown) and shown[-1].holders == [M1])
+            world.slow[M1] = 0.8
+            asked = world.asked.get(M1, 0)
+            await until(lambda: world.asked.get(M1, 0) > asked)  # a slow probe of M1 under way
+            done = world.done.get(M1, 0)
+            world.holds(M2)  # a split brain: M2 takes the VIP too
+            seen = len(shown)
+            c._vip_event(c.sessions[1], True)
+            await until(lambda: world.done.get(M1, 0) > done)  # the probe asked before it answered
+            count = len(shown)
+            await until(lambda: len(shown) > count + 1)  # and was shown
+            return shown[seen:]
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    after = asyncio.run(run())
+    assert after and [s.holders for s in after if s.holders != [M1, M2]] == []
 
 
 @pytest.mark.parametrize("turns", range(4))
