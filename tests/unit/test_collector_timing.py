@@ -209,6 +209,22 @@ async def until(check, deadline_s: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
+def shown_from(ready, act, interval: float = 1.0) -> list:
+    """Run a collector on the fake world until `ready(last snapshot)`, then `await act(c, shown)`,
+    which returns the index of the first snapshot to judge; those snapshots."""
+    async def run() -> list:
+        shown: list = []
+        c = poll.Collector(TOPO, POLICY, interval=interval, census=False, watch_vip=False, on_snapshot=shown.append)
+        task = asyncio.ensure_future(c.run())
+        try:
+            await until(lambda: bool(shown) and ready(shown[-1]))
+            return shown[await act(c, shown):]
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    return asyncio.run(run())
+
+
 def test_a_holder_back_on_the_network_is_asked_at_once_when_the_vip_leaves_the_others(monkeypatch):
     """M1 returns and wins its election back: M2's delete is seen first. Without asking M1 at
     once the monitor showed NO HOLDER until M1's next try (here 30 s away)."""
@@ -216,26 +232,25 @@ def test_a_holder_back_on_the_network_is_asked_at_once_when_the_vip_leaves_the_o
     world.holds(M2)
     world.off.add(M1)
 
-    async def run() -> list:
-        shown: list = []
-        c = poll.Collector(TOPO, POLICY, interval=0.3, census=False, watch_vip=False, on_snapshot=shown.append)
-        task = asyncio.ensure_future(c.run())
-        try:
-            await until(lambda: bool(shown) and shown[-1].holders == [M2] and M1 in shown[-1].unreachable)
-            m1 = c.sessions[0]
-            m1.next_try = time.monotonic() + 30  # backing off
-            world.off.discard(M1)
-            world.holds(M1)
-            world.holds(M2, False)
-            seen = len(shown)
-            c._vip_event(c.sessions[1], False)
-            await until(lambda: shown[-1].holders == [M1])
-            return shown[seen:]
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    after = asyncio.run(run())
+    async def returns(c, shown) -> int:
+        c.sessions[0].next_try = time.monotonic() + 30  # backing off
+        world.off.discard(M1)
+        world.holds(M1)
+        world.holds(M2, False)
+        seen = len(shown)
+        c._vip_event(c.sessions[1], False)
+        await until(lambda: shown[-1].holders == [M1])
+        return seen
+    after = shown_from(lambda snap: snap.holders == [M2] and M1 in snap.unreachable, returns, interval=0.3)
     assert [s.holders for s in after if s.no_holder] == []
+
+
+async def split_brain(c, shown) -> int:
+    """M2 takes the VIP too (VRRP lost between them), and M1 keeps it."""
+    seen = len(shown)
+    c._vip_event(c.sessions[1], True)
+    await until(lambda: shown[-1].holders == [M1, M2])
+    return seen
 
 
 def test_a_live_split_brain_shows_both_holders_at_once_not_first_the_newer_one(monkeypatch):
@@ -245,21 +260,10 @@ def test_a_live_split_brain_shows_both_holders_at_once_not_first_the_newer_one(m
     world.holds(M1)
     world.probe_s = 0.3  # longer than the move's settling (SETTLE_S)
 
-    async def run() -> list:
-        shown: list = []
-        c = poll.Collector(TOPO, POLICY, interval=1.0, census=False, watch_vip=False, on_snapshot=shown.append)
-        task = asyncio.ensure_future(c.run())
-        try:
-            await until(lambda: bool(shown) and shown[-1].holders == [M1])
-            seen = len(shown)
-            world.holds(M2)  # VRRP lost between them: M2 takes the VIP too, and M1 keeps it
-            c._vip_event(c.sessions[1], True)
-            await until(lambda: shown[-1].holders == [M1, M2])
-            return shown[seen:]
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    after = asyncio.run(run())
+    async def act(c, shown) -> int:
+        world.holds(M2)
+        return await split_brain(c, shown)
+    after = shown_from(lambda snap: snap.holders == [M1], act)
     assert [s.holders for s in after if s.holders != [M1, M2]] == []
 
 
@@ -269,22 +273,11 @@ def test_a_holder_whose_keepalived_is_paused_is_heard_by_its_vip_not_its_whole_p
     world = World(monkeypatch)
     world.holds(M1)
 
-    async def run() -> list:
-        shown: list = []
-        c = poll.Collector(TOPO, POLICY, interval=1.0, census=False, watch_vip=False, on_snapshot=shown.append)
-        task = asyncio.ensure_future(c.run())
-        try:
-            await until(lambda: bool(shown) and shown[-1].holders == [M1])
-            seen = len(shown)
-            world.slow[M1] = 3.0  # keepalived paused: its probes take 3 s
-            world.holds(M2)  # so M2 hears no adverts and takes the VIP too
-            c._vip_event(c.sessions[1], True)
-            await until(lambda: shown[-1].holders == [M1, M2])
-            return shown[seen:]
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    after = asyncio.run(run())
+    async def act(c, shown) -> int:
+        world.slow[M1] = 3.0  # keepalived paused: its probes take 3 s
+        world.holds(M2)  # so M2 hears no adverts
+        return await split_brain(c, shown)
+    after = shown_from(lambda snap: snap.holders == [M1], act)
     assert [s.holders for s in after if s.holders != [M1, M2]] == []
 
 
@@ -292,27 +285,18 @@ def test_a_probe_asked_before_the_vip_check_does_not_undo_it_when_it_answers_lat
     world = World(monkeypatch)
     world.holds(M1)
 
-    async def run() -> list:
-        shown: list = []
-        c = poll.Collector(TOPO, POLICY, interval=1.0, census=False, watch_vip=False, on_snapshot=shown.append)
-        task = asyncio.ensure_future(c.run())
-        try:
-            await until(lambda: bool(shown) and shown[-1].holders == [M1])
-            world.slow[M1] = 0.8
-            asked = world.asked.get(M1, 0)
-            await until(lambda: world.asked.get(M1, 0) > asked)  # a slow probe of M1 under way
-            done = world.done.get(M1, 0)
-            world.holds(M2)  # a split brain: M2 takes the VIP too
-            seen = len(shown)
-            c._vip_event(c.sessions[1], True)
-            await until(lambda: world.done.get(M1, 0) > done)  # the probe asked before it answered
-            count = len(shown)
-            await until(lambda: len(shown) > count + 1)  # and was shown
-            return shown[seen:]
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    after = asyncio.run(run())
+    async def act(c, shown) -> int:
+        world.slow[M1] = 0.8
+        asked = world.asked.get(M1, 0)
+        await until(lambda: world.asked.get(M1, 0) > asked)  # a slow probe of M1 under way
+        done = world.done.get(M1, 0)
+        world.holds(M2)
+        seen = await split_brain(c, shown)
+        await until(lambda: world.done.get(M1, 0) > done)  # the probe asked before it answered
+        count = len(shown)
+        await until(lambda: len(shown) > count + 1)  # and was shown
+        return seen
+    after = shown_from(lambda snap: snap.holders == [M1], act)
     assert after and [s.holders for s in after if s.holders != [M1, M2]] == []
 
 
