@@ -10,9 +10,11 @@ keepalived exporter's (gen2brain/keepalived_exporter) and HAProxy's own — with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
@@ -33,6 +35,7 @@ from k8s_ha_tui.status.poll import Collector
 
 DEFAULT_LISTEN = "127.0.0.1:9651"  # next to the keepalived exporter's 9650
 DEFAULT_INTERVAL = 5.0
+RENDER_GAP_S = 0.05  # at least this between two renders of the page
 VRRP_CODES = {"INIT": 0, "BACKUP": 1, "MASTER": 2, "FAULT": 3}  # keepalived_vrrp_state, as the keepalived exporter
 SERVER_STATES = ("UP", "DOWN", "MAINT", "DRAIN", "NOLB")  # haproxy_server_status{state}, as HAProxy's exporter
 CHECK_STATES = ("HANA", "SOCKERR", "L4OK", "L4TOUT", "L4CON", "L6OK", "L6TOUT", "L6RSP", "L7TOUT", "L7RSP",
@@ -49,9 +52,12 @@ class Watch:
     moves: int = 0
     last_move: float | None = None
     _last_holder: str | None = field(default=None, repr=False)
+    _last_shape: tuple = field(default=(), repr=False)
 
-    def seen(self, snap: ClusterStatus, collect_seconds: float | None = None) -> None:
-        """A new snapshot: a VIP move is a single holder other than the last single holder."""
+    def seen(self, snap: ClusterStatus, collect_seconds: float | None = None) -> bool:
+        """A new snapshot: a VIP move is a single holder other than the last single holder. True
+        when who holds the VIP, who claims it or who is reachable changed: the page shows that
+        at once, the rest once per interval."""
         if len(snap.holders) == 1:
             holder = snap.holders[0]
             if self._last_holder is not None and holder != self._last_holder:
@@ -61,6 +67,10 @@ class Watch:
         self.snap = snap
         if collect_seconds is not None:
             self.collect_seconds = collect_seconds
+        shape = (tuple(snap.holders), tuple(snap.claimants),
+                 tuple(n.reachable for n in (*snap.masters, *snap.workers)))
+        changed, self._last_shape = shape != self._last_shape, shape
+        return changed
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
@@ -248,23 +258,36 @@ async def serve(topologies: list[Topology], policies: list[HostKeyPolicy], liste
     page.render()
     server = start_server(page, listen)
     started(f"{listen[0]}:{server.server_port}")
-    stop = asyncio.Event()
+    stop, changed = asyncio.Event(), asyncio.Event()
+
+    def stop_now() -> None:
+        stop.set()
+        changed.set()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop_now)
+
+    def on_snapshot(snap: ClusterStatus, w: Watch, col: Collector) -> None:
+        if w.seen(snap, col.poll_seconds):
+            changed.set()
     collectors = []
     for w, topo, policy in zip(watches, topologies, policies):
         col = Collector(topo, policy, interval, stats=True)
-        col.on_snapshot = lambda snap, w=w, col=col: w.seen(snap, col.poll_seconds)
+        col.on_snapshot = lambda snap, w=w, col=col: on_snapshot(snap, w, col)
         collectors.append(col)
     tasks = [asyncio.ensure_future(c.run()) for c in collectors]
     try:
         while not stop.is_set():
+            changed.clear()
+            started = time.monotonic()
             page.render()
-            try:
-                await asyncio.wait_for(stop.wait(), interval)
-            except TimeoutError:
-                pass
+            spent = time.monotonic() - started
+            with contextlib.suppress(TimeoutError):  # not wait_for: it may swallow a cancel (3.11)
+                async with asyncio.timeout(interval):
+                    await changed.wait()
+            # a burst of changes (a VIP move answers on every master) is one render, and
+            # rendering keeps to a fifth of a core however many clusters there are
+            await asyncio.sleep(max(RENDER_GAP_S, 4 * spent))
     finally:
         for t in tasks:
             t.cancel()

@@ -143,19 +143,29 @@ class NodeConnection:
                            f"{detail[-1] if detail else f'exit {res.exit_status}'}")
         return res
 
-    async def probe(self, command: str, timeout: float, silent_for: float, label: str) -> str:
+    async def probe(self, command: str, timeout: float, silent_for: float, label: str,
+                    heard_at: float | None = None) -> str:
         """A command's output within `timeout`, and never `silent_for` seconds without a byte of
         it: a probe that prints as it goes shows a node gone from the network in seconds, not
-        at the end of a probe that may rightly take long (a busy keepalived, a slow apiserver)."""
-        deadline = time.monotonic() + timeout
+        at the end of a probe that may rightly take long (a busy keepalived, a slow apiserver).
+        `heard_at` (monotonic): when the node last said anything. The silence counts from then,
+        so a node that drops between two probes is lost `silent_for` after its last word rather
+        than after the next probe's start (soak: 3 s, where 2 intervals are excused); the
+        first byte still gets at least half of `silent_for`."""
+        started = time.monotonic()
+        deadline = started + timeout
+        quiet_until = max(started + silent_for / 2, (started if heard_at is None else heard_at) + silent_for)
         proc = None
         chunks: list[str] = []
+
+        def left() -> float:
+            return max(0.0, min(quiet_until, deadline) - time.monotonic())
         try:
             proc = await asyncio.wait_for(self.conn.create_process(self.wrap(command), errors="replace",
-                                                                   stderr=asyncssh.DEVNULL), min(silent_for, timeout))
-            while chunk := await asyncio.wait_for(proc.stdout.read(65536),
-                                                  max(0.0, min(silent_for, deadline - time.monotonic()))):
+                                                                   stderr=asyncssh.DEVNULL), left())
+            while chunk := await asyncio.wait_for(proc.stdout.read(65536), left()):
                 chunks.append(str(chunk))
+                quiet_until = time.monotonic() + silent_for
             return "".join(chunks)
         except TimeoutError:
             if time.monotonic() < deadline:  # the node fell silent before the probe's time was up

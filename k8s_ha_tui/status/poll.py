@@ -150,6 +150,7 @@ class Session:
     refused: bool = False  # its last connect was refused (not lost to the network): it backs off
     last_duration: float | None = None  # seconds the last poll took (None: it did not finish)
     answer: tuple[str, str] = ("", "")  # what the node last said: probe output, `show stat` (for the record)
+    heard_at: float | None = None  # monotonic: its last word (connected, or a probe answered); silence counts from it
 
     def drop(self) -> None:
         """Close the connection and its streams."""
@@ -160,6 +161,7 @@ class Session:
             if task:
                 task.cancel()
         self.watcher = self.listener = None
+        self.heard_at = None
 
     def lost(self, error: str, soon: float | None = None) -> None:
         """`soon`: try again after that many seconds (the network's doing: a node back on the
@@ -211,6 +213,7 @@ class Collector:
             s.lost(str(exc).split(": ", 1)[-1], None if s.refused else self.interval)
             return False
         s.refused = False
+        s.heard_at = time.monotonic()
         if s.is_master and self.watch_vip:
             s.watcher = asyncio.ensure_future(self._watch_vip(s, s.conn))
             if self.census is not None:
@@ -243,7 +246,7 @@ class Collector:
             if isinstance(s.node, Master):
                 out, stat = await asyncio.gather(
                     conn.probe(master_probe(self.topo, s.node, self.stats), PROBE_TIMEOUT, self.silence,
-                               "the status probe"),
+                               "the status probe", s.heard_at),
                     self._stats(conn))
                 s.answer = (out, stat)
                 status = self._dated(s, answered(self.topo, s.node, *s.answer), asked_wall)
@@ -253,7 +256,8 @@ class Collector:
                     status = replace(status, instances=s.last.instances, tracks_maintenance=s.last.tracks_maintenance,
                                      tracks_boost=s.last.tracks_boost)
             else:
-                s.answer = (await conn.probe(_api_probe(self.topo), PROBE_TIMEOUT, self.silence, "the API probe"), "")
+                s.answer = (await conn.probe(_api_probe(self.topo), PROBE_TIMEOUT, self.silence, "the API probe",
+                                              s.heard_at), "")
                 status = worker_status(s.node, s.answer[0])
         except SshError as exc:
             if again and isinstance(exc, SshLost):
@@ -264,6 +268,7 @@ class Collector:
         else:  # it answered: no longer lost (not on connecting alone: a node whose probe always
             # goes silent would be reconnected at once, again and again)
             s.error, s.unreachable_since, s.backoff = None, None, 1.0
+            s.heard_at = time.monotonic()
         s.last = status
         s.last_duration = time.monotonic() - asked_at
         return status
@@ -452,9 +457,10 @@ class Collector:
         assert conn is not None
         asked_wall = time.time()
         try:
-            out = await conn.probe("ip -o -4 addr show", self.silence, self.silence, "the VIP check")
+            out = await conn.probe("ip -o -4 addr show", self.silence, self.silence, "the VIP check", s.heard_at)
         except SshError:
             return
+        s.heard_at = time.monotonic()
         last = s.last
         if (not isinstance(last, MasterStatus) or not last.reachable
                 or (last.vip_seen_at or 0.0) > asked_wall):  # a newer word came meanwhile

@@ -52,10 +52,11 @@ class Conn:
         return self.proc
 
 
-def probe(script, timeout=1.0, silent_for=0.3) -> tuple[str, Conn]:
+def probe(script, timeout=1.0, silent_for=0.3, heard_ago: float | None = None) -> tuple[str, Conn]:
     conn = Conn(script)
     node = NodeConnection(TOPO.masters[0], conn, "")  # type: ignore[arg-type]
-    return asyncio.run(node.probe("probe", timeout, silent_for, "the status probe")), conn
+    heard_at = None if heard_ago is None else time.monotonic() - heard_ago
+    return asyncio.run(node.probe("probe", timeout, silent_for, "the status probe", heard_at)), conn
 
 
 def test_a_probe_that_prints_as_it_goes_may_take_longer_than_its_silence_limit():
@@ -68,6 +69,18 @@ def test_a_probe_that_falls_silent_is_a_lost_node_in_its_silence_limit_not_its_t
     with pytest.raises(SshError, match="nothing for 0.3 s from: the status probe") as err:
         probe([(0.0, "@@services\n"), (5.0, "late\n")], timeout=5.0)
     assert not isinstance(err.value, SshLost) and time.monotonic() - started < 2.0
+
+
+def test_silence_counts_from_the_nodes_last_word_not_from_the_probes_start():
+    """A node that dropped between two probes is lost `silent_for` after it last spoke (0.6 s
+    before this probe here), so its first byte is due within 0.4 s, not 1 s."""
+    assert probe([(0.7, "late\n")], timeout=5.0, silent_for=1.0)[0] == "late\n"  # counted from the start
+    with pytest.raises(SshError, match="nothing for 1 s from: the status probe"):
+        probe([(0.7, "late\n")], timeout=5.0, silent_for=1.0, heard_ago=0.6)
+
+
+def test_a_node_long_unheard_still_gets_half_its_silence_for_the_first_byte():
+    assert probe([(0.3, "@@services\n")], timeout=5.0, silent_for=1.0, heard_ago=30.0)[0] == "@@services\n"
 
 
 def test_a_probe_that_never_ends_hits_its_timeout():
@@ -140,7 +153,7 @@ class World:
             def __init__(self, node):
                 self.node = node
 
-            async def probe(self, _command, _timeout, _silence, label) -> str:
+            async def probe(self, _command, _timeout, _silence, label, _heard_at=None) -> str:
                 if label == "the VIP check":  # `ip addr`, which keepalived cannot delay
                     said = world.said[self.node.name]
                     return f"2: eth0    inet {TOPO.vip}/32 scope global eth0\n" if said.holds_vip else ""

@@ -3,8 +3,13 @@ parser), and the alert rules proven with the real promtool: each fires and clear
 
 from __future__ import annotations
 
+import asyncio
+import re
 import shutil
 import subprocess
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -98,6 +103,47 @@ def test_a_holder_whose_word_is_older_than_its_successors_claim_is_not_exported_
     c = TOPO.name
     assert [value(s, "k8s_ha_vip_holder", cluster=c, node=m.name) for m in TOPO.masters] == [0, 1, 0]
     assert value(s, "k8s_ha_vip_holders", cluster=c) == 1 and value(s, "k8s_ha_split_brain", cluster=c) == 0
+
+
+def test_a_change_of_holder_is_on_the_page_at_once_not_at_the_next_interval(monkeypatch):
+    """The page is rendered again as soon as who holds the VIP changes (the soak scraped a holder
+    or reachability up to an interval late); the interval here is 60 s."""
+    second_holder = threading.Event()
+
+    class Collector:  # a cluster whose VIP moves once, 0.2 s after the first snapshot
+        def __init__(self, *_a, **_kw) -> None:
+            self.poll_seconds = 0.1
+
+        async def run(self) -> None:
+            def snap(holder: int) -> ClusterStatus:
+                return ClusterStatus("k8s", "10.0.3.10", 8443, time.time(),
+                                     tuple(master(i, holds_vip=i == holder) for i in range(3)))
+            self.on_snapshot(snap(0))
+            await asyncio.sleep(0.2)  # the cluster's own pace (simulated), not synchronisation
+            self.on_snapshot(snap(1))
+            second_holder.set()
+            await asyncio.Event().wait()
+
+    monkeypatch.setattr(exporter, "Collector", Collector)
+    address: list[str] = []
+
+    def holders() -> list[str]:
+        with urllib.request.urlopen(f"http://{address[0]}/metrics", timeout=5) as r:
+            body = r.read().decode()
+        return re.findall(r'k8s_ha_vip_holder\{[^}]*node="([^"]+)"[^}]*\} 1', body)
+
+    async def run() -> list[str]:
+        task = asyncio.ensure_future(exporter.serve([TOPO], [None], ("127.0.0.1", 0), 60.0,  # type: ignore[list-item]
+                                                    started=address.append))
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not (second_holder.is_set() and holders() == ["k8s-master-02"]):
+                await asyncio.sleep(0.05)
+            return holders()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert asyncio.run(run()) == ["k8s-master-02"]
 
 
 def test_a_cluster_not_collected_yet_has_no_collect_timestamp():
