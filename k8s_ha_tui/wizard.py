@@ -127,8 +127,14 @@ def _not_in(taken: dict[str, str], what: str, check: Check) -> Check:
     return inner
 
 
-def _in_subnet(vip: str, prefix: int, check: Check) -> Check:
+def _of_family(like: str) -> Check:
+    """An address of `like`'s family (IPv4 or IPv6)."""
+    return tp.check_ipv6 if ":" in like else tp.check_ipv4
+
+
+def _in_subnet(vip: str, prefix: int) -> Check:
     net = ipaddress.ip_network(f"{vip}/{prefix}", strict=False)
+    check = _of_family(vip)
 
     def inner(value):
         value = check(value)
@@ -138,6 +144,15 @@ def _in_subnet(vip: str, prefix: int, check: Check) -> Check:
             raise ValueError(f"{value} is not in the VIP's subnet {net}")
         return value
     return inner
+
+
+def _prefix_for(vip: str) -> Check:
+    def check(value: int) -> int:
+        value = tp.check_prefix(value)
+        if ":" not in vip and value > 32:
+            raise ValueError(f"{value} is longer than an IPv4 address (1-32)")
+        return value
+    return check
 
 
 class _Asker:
@@ -155,17 +170,23 @@ class _Asker:
 
 
 def _ask_nodes(ask: _Asker, role: str, start: list[dict], lo: int, hi: int, names: dict, addrs: dict,
-               address_check: Check) -> list[dict]:
+               address_check: Check, address6_check: Check | None = None) -> list[dict]:
+    """`address6_check`: a dual-stack cluster's masters give their IPv6 address too."""
     count = ask.number(f"How many {role}s?", len(start) if start else lo, _range(lo, hi, f"{role}s"))
     nodes = []
     for i in range(count):
-        old = start[i] if i < len(start) else {}
+        old = {k: v for k, v in (start[i] if i < len(start) else {}).items() if k != "address6"}
         name = ask.text(f"{role} {i + 1} name:", old.get("name", f"{role}-{i + 1}"),
                         _not_in(names, "name", tp.check_name))
         names[name] = f"{role} {i + 1}"
         addr = ask.text(f"{name} address:", old.get("address"), _not_in(addrs, "address", address_check))
         addrs[addr] = name
-        nodes.append({**old, "name": name, "address": addr})
+        node = {**old, "name": name, "address": addr}
+        if address6_check is not None:
+            node["address6"] = ask.text(f"{name} IPv6 address:", (start[i] if i < len(start) else {}).get("address6"),
+                                        _not_in(addrs, "address", address6_check))
+            addrs[node["address6"]] = name
+        nodes.append(node)
     return nodes
 
 
@@ -179,8 +200,17 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
                         _optional(tp.check_dns_name))
     if endpoint:
         out["api_endpoint"] = endpoint
-    out["vip"] = tp.check_ipv4(ask.text("Virtual IP (VIP) for the API:", s.get("vip"), tp.check_ipv4))
-    out["prefix"] = ask.number("VIP prefix length:", s.get("prefix", 24), tp.check_prefix)
+    out["vip"] = tp.check_ip(ask.text("Virtual IP (VIP) for the API (IPv6 for an IPv6-only cluster):", s.get("vip"),
+                                      tp.check_ip))
+    six = ":" in out["vip"]
+    kept = s.get("prefix") if six == (":" in str(s.get("vip", ""))) else None  # the start's, if of this family
+    out["prefix"] = ask.number("VIP prefix length:", kept or (64 if six else 24), _prefix_for(out["vip"]))
+    if not six:
+        vip6 = ask.text("IPv6 VIP beside it, for a dual-stack cluster (empty for none):", s.get("vip6", ""),
+                        _optional(tp.check_ipv6))
+        if vip6:
+            out["vip6"] = tp.check_ipv6(vip6)
+            out["prefix6"] = ask.number("IPv6 VIP prefix length:", s.get("prefix6", 64), tp.check_prefix)
     out["interface"] = ask.text("Network interface on the masters:", s.get("interface", "ens3"), tp.check_interface)
     out["frontend_port"] = ask.number("HAProxy port on every master:", s.get("frontend_port", tp.FRONTEND_PORT),
                                       tp.check_port)
@@ -192,10 +222,12 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
                                     s.get("health_port", tp.HEALTH_PORT), _not_in(used, "port", tp.check_port))
 
     names: dict[str, str] = {}
-    addrs: dict[str, str] = {out["vip"]: "the VIP"}
-    masters_check = _in_subnet(out["vip"], out["prefix"], tp.check_ipv4)
-    out["masters"] = _ask_nodes(ask, "master", s.get("masters", []), 1, tp.MAX_MASTERS, names, addrs, masters_check)
-    out["workers"] = _ask_nodes(ask, "worker", s.get("workers", []), 0, tp.MAX_WORKERS, names, addrs, tp.check_ipv4)
+    addrs: dict[str, str] = {vip: "the VIP" for vip in (out["vip"], out.get("vip6")) if vip}
+    six_check = _in_subnet(out["vip6"], out["prefix6"]) if "vip6" in out else None
+    out["masters"] = _ask_nodes(ask, "master", s.get("masters", []), 1, tp.MAX_MASTERS, names, addrs,
+                                _in_subnet(out["vip"], out["prefix"]), six_check)
+    out["workers"] = _ask_nodes(ask, "worker", s.get("workers", []), 0, tp.MAX_WORKERS, names, addrs,
+                                _of_family(out["vip"]))
 
     v, c = s.get("vrrp", {}), s.get("check", {})
     vrrp: dict = {"router_id": ask.number("VRRP virtual router id (unique on this network):",
@@ -203,7 +235,7 @@ def ask_topology(prompter: Prompter, start: dict | None = None) -> tp.Topology:
     prompter.show(profiles_text())
     choice = prompter.select("Speed profile:", [*profiles.PROFILES, "custom"], _profile_name(v, c))
     if choice == "custom":
-        vrrp.update(_ask_vrrp_timing(ask, prompter, v))
+        vrrp.update(_ask_vrrp_timing(ask, prompter, v, six or "vip6" in out))
         out["check"] = _ask_check(ask, c)
     else:
         values = profiles.get(choice).values()
@@ -249,8 +281,10 @@ def _profile_name(vrrp: dict, check: dict) -> str:
     return named.name if named else "custom"
 
 
-def _ask_vrrp_timing(ask: _Asker, prompter: Prompter, v: dict) -> dict:
-    vrrp: dict = {"version": int(prompter.select("VRRP version:", ["2", "3"], str(v.get("version", tp.Vrrp().version))))}
+def _ask_vrrp_timing(ask: _Asker, prompter: Prompter, v: dict, ipv6: bool = False) -> dict:
+    """`ipv6`: VRRP over IPv6 is version 3 only, so the version is not asked."""
+    vrrp: dict = {"version": 3 if ipv6 else int(prompter.select("VRRP version:", ["2", "3"],
+                                                               str(v.get("version", tp.Vrrp().version))))}
     if vrrp["version"] == 2:
         prompter.show("PASS authentication only guards against a neighbour's VRRP by mistake: it "
                       "travels in clear text. Leave empty for none.")

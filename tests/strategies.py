@@ -11,24 +11,42 @@ IFACE = st.from_regex(r"[A-Za-z0-9_.-]{1,15}", fullmatch=True).filter(lambda s: 
 AUTH = st.from_regex(r"[A-Za-z0-9$%&()*+,./:;<=>?@^_`|~-]{1,8}", fullmatch=True)
 
 
+def _addresses(draw, net, count: int) -> list[str]:
+    hosts = draw(st.lists(st.integers(1, min(net.num_addresses - 2, 2**40)), min_size=count, max_size=count,
+                          unique=True))
+    return [str(net.network_address + h) for h in hosts]
+
+
 @st.composite
 def valid_topologies(draw, max_masters: int = 4) -> dict:
-    prefix = draw(st.integers(16, 28))
-    base = draw(st.integers(int(ipaddress.ip_address("10.0.0.0")), int(ipaddress.ip_address("10.255.0.0"))))
+    """IPv4 (as most clusters), IPv6-only and dual-stack, all of which every checker takes."""
+    family = draw(st.sampled_from([4, 4, 6, "dual"]))
+    if family == 6:
+        prefix = draw(st.integers(64, 120))
+        base = draw(st.integers(int(ipaddress.ip_address("fd00::")), int(ipaddress.ip_address("fdff::"))))
+    else:
+        prefix = draw(st.integers(16, 28))
+        base = draw(st.integers(int(ipaddress.ip_address("10.0.0.0")), int(ipaddress.ip_address("10.255.0.0"))))
     net = ipaddress.ip_network(f"{ipaddress.ip_address(base)}/{prefix}", strict=False)
     n_masters = draw(st.integers(1, max_masters))
     n_workers = draw(st.integers(0, 3))
-    hosts = draw(st.lists(st.integers(1, net.num_addresses - 2), min_size=1 + n_masters + n_workers,
-                          max_size=1 + n_masters + n_workers, unique=True))
-    addrs = [str(net.network_address + h) for h in hosts]
+    addrs = _addresses(draw, net, 1 + n_masters + n_workers)
     names = draw(st.lists(NAME, min_size=n_masters + n_workers, max_size=n_masters + n_workers,
                           unique_by=str.lower))
-    version = draw(st.sampled_from([2, 3]))
+    version = 3 if family != 4 else draw(st.sampled_from([2, 3]))
     explicit = draw(st.booleans())
     prios = draw(st.lists(st.integers(1, 254), min_size=n_masters, max_size=n_masters, unique=True))
+    extra: dict = {}
+    if family == "dual":
+        prefix6 = draw(st.integers(64, 120))
+        net6 = ipaddress.ip_network(f"fd{draw(st.integers(0, 255)):02x}::/{prefix6}", strict=False)
+        addrs6 = _addresses(draw, net6, 1 + n_masters)
+        extra = {"vip6": addrs6[0], "prefix6": prefix6}
     masters = []
     for i in range(n_masters):
         m = {"name": names[i], "address": addrs[1 + i]}
+        if family == "dual":
+            m["address6"] = addrs6[1 + i]
         if explicit:
             m["priority"] = prios[i]
         if draw(st.booleans()):
@@ -47,6 +65,7 @@ def valid_topologies(draw, max_masters: int = 4) -> dict:
         "name": draw(NAME),
         "vip": addrs[0],
         "prefix": prefix,
+        **extra,
         "interface": draw(IFACE),
         "frontend_port": ports[0], "apiserver_port": ports[1], "health_port": ports[2],
         "masters": masters,
@@ -82,6 +101,10 @@ MUTATIONS = {
     "unknown key": st.just(_set(["auth_pass"], "k8s-test")),
     "vip equals a master": st.just(lambda d: d.update(vip=d["masters"][0]["address"])),
     "same port twice": st.just(lambda d: d.update(apiserver_port=d["frontend_port"])),
+    "an address of the other family": st.just(lambda d: d["masters"][0].update(
+        address="fd00::1" if ":" not in d["vip"] else "10.0.0.1")),
+    "vip6 that is IPv4": st.just(lambda d: d.update(vip6="10.255.255.253")),
+    "prefix longer than the family's": st.just(lambda d: d.update(prefix=33 if ":" not in d["vip"] else 129)),
     "duplicate name": st.just(lambda d: d["masters"].append({**d["masters"][0], "address": "10.255.255.254",
                                                              "priority": None})),
 }

@@ -27,6 +27,7 @@ def cmd_wizard(args: argparse.Namespace) -> int:
     if args.census:
         if not args.start:
             raise UserError("--census listens on a master of the --from topology: give --from FILE")
+        topology.load_connectable(args.start)
         import asyncio
 
         start["vrrp"]["router_id"], said = wizard.free_router_id_default(

@@ -125,9 +125,10 @@ def owner_variant(text: str) -> str:
     """The holder's keepalived.conf for the first load after a router id change: state MASTER with
     priority 255 (keepalived takes the VIP at once only with both; measured: BACKUP with 255 still
     waits the master-down interval), and nothing that changes the priority (keepalived -t refuses
-    weights on an address owner)."""
-    text = re.sub(r"(?m)^(\s*priority\s+)\d+\s*$", rf"\g<1>{OWNER_PRIORITY}", text, count=1)
-    text = re.sub(r"(?m)^(\s*state\s+)BACKUP\s*$", r"\g<1>MASTER", text, count=1)
+    weights on an address owner). Every instance (dual stack: both; keepalived refuses a sync
+    group of owners and non-owners)."""
+    text = re.sub(r"(?m)^(\s*priority\s+)\d+\s*$", rf"\g<1>{OWNER_PRIORITY}", text)
+    text = re.sub(r"(?m)^(\s*state\s+)BACKUP\s*$", r"\g<1>MASTER", text)
     text = re.sub(r"(?m)^\s*k8s_ha_boost\s*\n", "", text)
     return re.sub(r"(vrrp_script \S+ \{[^}]*?\n\s*weight\s+)-?\d+", r"\g<1>0", text)
 

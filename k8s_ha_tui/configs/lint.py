@@ -21,7 +21,7 @@ from k8s_ha_tui.configs.confparse import (
     vrrp_version,
 )
 from k8s_ha_tui.model import profiles
-from k8s_ha_tui.model.election import Candidate, combinations_count, unsafe_combinations
+from k8s_ha_tui.model.election import Candidate, combinations_count, families_apart, unsafe_combinations
 from k8s_ha_tui.model.profiles import FIRST_BACKUP_PRIORITY
 from k8s_ha_tui.model.topology import Topology
 from k8s_ha_tui.model.vrrp_timing import master_down_seconds, pause_always_survived
@@ -89,6 +89,13 @@ def lint_topology(topo: Topology) -> list[Finding]:
                 f"election simulation ({combinations_count(len(candidates))} cases): {bad[0].describe()}",
                 "use check.weight 0, or a weight larger than the gap between any two priorities",
                 "check.weight"))
+        if topo.vip6 is not None:
+            apart = families_apart(candidates, [Candidate(m.name, str(m.address6), topo.priority_of(m))
+                                                for m in topo.masters], chk.weight)
+            if apart:
+                out.append(Finding(
+                    "T009", "error", f"election simulation, dual stack: {apart}",
+                    "use check.weight 0, or order the masters' IPv6 addresses as their IPv4 ones", "check.weight"))
     if len(topo.masters) == 1:
         out.append(Finding("T004", "warning", "only one master: there is nowhere for the VIP to go",
                            "add masters (3 is the usual number)", "masters"))

@@ -70,7 +70,34 @@ def _environment(directory: Path | None = None) -> jinja2.Environment:
 
 
 def instance_name(topo: Topology) -> str:
+    """The instance that carries `vip` (of either family)."""
     return f"VI_{topo.vrrp.router_id}"
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One VRRP instance of a master: keepalived runs one per address family (one instance
+    cannot mix them), so a dual-stack cluster has two, in a sync group that moves them together."""
+
+    name: str
+    vip: str
+    prefix: int
+    source: str  # the master's own address of this family (unicast_src_ip)
+    peers: tuple[str, ...]  # the other masters' addresses of this family
+
+
+def instances(topo: Topology, node: Master) -> list[Instance]:
+    peers = [m for m in topo.masters if m.name != node.name]
+    out = [Instance(instance_name(topo), topo.vip, topo.prefix, node.address, tuple(m.address for m in peers))]
+    if topo.vip6 is not None:
+        assert node.address6 is not None  # the topology requires it on every master with vip6
+        out.append(Instance(f"VI6_{topo.vrrp.router_id}", topo.vip6, topo.prefix6, node.address6,
+                            tuple(str(m.address6) for m in peers)))
+    return out
+
+
+def sync_group_name(topo: Topology) -> str:
+    return f"VG_{topo.vrrp.router_id}"
 
 
 def parse_version(text: str | None) -> tuple[int, int]:
@@ -90,6 +117,9 @@ def keepalived_refusal(topo: Topology, keepalived_version: str | None) -> str | 
     if topo.vrrp.down_adverts != RFC_DOWN_ADVERTS and keepalived_version and parse_version(keepalived_version) < (2, 2):
         return (f"vrrp.down_adverts {topo.vrrp.down_adverts} needs keepalived 2.2 or newer (down_timer_adverts), "
                 f"this node has {keepalived_version}; use vrrp.down_adverts 3 (the `default` speed profile)")
+    if topo.vip6 and keepalived_version and parse_version(keepalived_version) < (2, 0):
+        return (f"a dual-stack VIP needs keepalived 2.0 or newer (weights in a sync group: "
+                f"sync_group_tracking_weight), this node has {keepalived_version}")
     return None
 
 
@@ -103,7 +133,9 @@ def render_node(topo: Topology, node: Master, haproxy_version: str | None = None
         "peers": [m for m in topo.masters if m.name != node.name],
         "priority": topo.priority_of(node),
         "interface": topo.interface_of(node),
-        "instance": instance_name(topo),
+        "instances": instances(topo, node),
+        "sync_group": sync_group_name(topo),
+        "ipv6": topo.family == 6 or topo.vip6 is not None,
         "paths": PATHS,
         "events_kept": EVENTS_KEPT,
         "health_url": f"http://127.0.0.1:{topo.health_port}/healthz",

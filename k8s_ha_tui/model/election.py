@@ -35,12 +35,15 @@ class Counterexample:
     winner: str
 
     def describe(self) -> str:
-        failed = [n for n, h in self.health.items() if h is Health.CHECK_FAILED]
-        dead = [n for n, h in self.health.items() if h is Health.DEAD]
-        parts = [f"check failed on {', '.join(failed)}"]
-        if dead:
-            parts.append(f"{', '.join(dead)} down")
-        return f"when {' and '.join(parts)}, {self.winner} keeps the VIP although a healthy master exists"
+        return f"when {describe_health(self.health)}, {self.winner} keeps the VIP although a healthy master exists"
+
+
+def describe_health(health: dict[str, Health]) -> str:
+    """'check failed on a and b down', or 'all healthy'."""
+    failed = [n for n, h in health.items() if h is Health.CHECK_FAILED]
+    dead = [n for n, h in health.items() if h is Health.DEAD]
+    parts = ([f"check failed on {', '.join(failed)}"] if failed else []) + ([f"{', '.join(dead)} down"] if dead else [])
+    return " and ".join(parts) or "all healthy"
 
 
 def effective_priority(base: int, health: Health, weight: int) -> int | None:
@@ -84,6 +87,22 @@ def unsafe_combinations(candidates: list[Candidate], weight: int,
             if len(found) >= limit:
                 break
     return found
+
+
+def families_apart(v4: list[Candidate], v6: list[Candidate], weight: int) -> str | None:
+    """A dual-stack cluster elects once per family (one VRRP instance each); the two elections
+    agree unless a check's weight makes priorities tie, which each family breaks by its own
+    addresses. The first health combination where they would pick different masters, described,
+    or None. (keepalived's sync group then drags one instance along, but which one it follows is
+    a race.)"""
+    names = [c.name for c in v4]
+    for states in itertools.product(tuple(Health), repeat=len(v4)):
+        health = dict(zip(names, states))
+        four, six = elect(v4, health, weight), elect(v6, health, weight)
+        if four != six:
+            return (f"when {describe_health(health)}, IPv4 elects {four} and IPv6 elects {six} "
+                    "(a priority tie broken by each family's addresses)")
+    return None
 
 
 def combinations_count(n: int) -> int:

@@ -35,17 +35,34 @@ def check_dns_name(value: str) -> str:
     return value
 
 
-def check_ipv4(value: str) -> str:
-    """A usable unicast IPv4 host address, returned in canonical form."""
+def check_ip(value: str, what: str = "an IP address") -> str:
+    """A usable unicast host address of either family, returned in canonical form."""
     try:
         addr = ipaddress.ip_address(str(value).strip())
     except ValueError:
-        raise ValueError(f"{value!r} is not an IPv4 address") from None
-    if addr.version != 4:
-        raise ValueError(f"{value!r} is IPv6; only IPv4 is supported so far")
+        raise ValueError(f"{value!r} is not {what}") from None
     if addr.is_multicast or addr.is_unspecified or addr.is_loopback or addr.is_reserved:
         raise ValueError(f"{value!r} is not a usable host address (multicast, loopback or reserved)")
+    if addr.version == 6 and addr.is_link_local:
+        raise ValueError(f"{value!r} is link-local (fe80::/10): every interface has its own, so a "
+                         "VIP or a peer there is ambiguous; use a global or ULA address")
     return str(addr)
+
+
+def check_ipv4(value: str) -> str:
+    """A usable unicast IPv4 host address, returned in canonical form."""
+    addr = check_ip(value, "an IPv4 address")
+    if ":" in addr:
+        raise ValueError(f"{value!r} is IPv6; an IPv4 address is needed here")
+    return addr
+
+
+def check_ipv6(value: str) -> str:
+    """A usable unicast IPv6 host address (not link-local), returned in canonical form."""
+    addr = check_ip(value, "an IPv6 address")
+    if ":" not in addr:
+        raise ValueError(f"{value!r} is IPv4; an IPv6 address is needed here")
+    return addr
 
 
 def check_interface(value: str) -> str:
@@ -92,7 +109,8 @@ def check_auth_pass(value: str | None) -> str | None:
 
 
 def check_prefix(value: int) -> int:
-    return _whole(value, 1, 32, "an IPv4 prefix length (1-32)")
+    """1-32 for IPv4 and 1-128 for IPv6: the topology checks it against its address's family."""
+    return _whole(value, 1, 128, "a prefix length (1-32 for IPv4, 1-128 for IPv6)")
 
 
 def check_user(value: str) -> str:

@@ -30,7 +30,9 @@ from k8s_ha_tui.model.fieldchecks import (
     check_auth_pass,
     check_dns_name,
     check_interface,
-    check_ipv4,
+    check_ip,
+    check_ipv4,  # noqa: F401 - the wizard and discover check IPv4 answers with it (tp.check_ipv4)
+    check_ipv6,
     check_name,
     check_port,
     check_prefix,
@@ -65,13 +67,19 @@ HEALTH_PORT = 8404
 DOWN_ADVERTS_RANGE = (2, 20)  # keepalived 2.2's down_timer_adverts
 CONNECT_TIMEOUT_RANGE_MS = (10, 10000)
 
+def host_port(host: str, port: int) -> str:
+    """'10.0.3.10:8443', '[fd00::10]:8443' (an IPv6 address in a URL or an endpoint has brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def default_priority(index: int) -> int:
     """The priority of the index-th master when none is given: 150, 140, 130, ..."""
     return DEFAULT_TOP_PRIORITY - PRIORITY_STEP * index
 
 
 Name = Annotated[str, AfterValidator(check_name)]
-IPv4 = Annotated[str, AfterValidator(check_ipv4)]
+IP = Annotated[str, AfterValidator(check_ip)]
+IPv6 = Annotated[str, AfterValidator(check_ipv6)]
 Interface = Annotated[str, AfterValidator(check_interface)]
 Port = Annotated[int, AfterValidator(check_port)]
 
@@ -82,7 +90,8 @@ class _Strict(BaseModel):
 
 class Node(_Strict):
     name: Name
-    address: IPv4
+    address: IP  # of the VIP's family; SSH and kube-apiserver use it
+    address6: IPv6 | None = None  # a dual-stack cluster's: its IPv6 address, in vip6's subnet
 
 
 class Master(Node):
@@ -152,8 +161,11 @@ class Ssh(_Strict):
 class Topology(_Strict):
     name: Name
     api_endpoint: Annotated[str, AfterValidator(check_dns_name)] | None = None
-    vip: IPv4
-    prefix: Annotated[int, AfterValidator(check_prefix)] = 24
+    vip: IP  # IPv4, or IPv6 for an IPv6-only cluster
+    prefix: Annotated[int, AfterValidator(check_prefix)] = 24  # 64 when the VIP is IPv6
+    # A dual-stack cluster: an IPv4 vip and this IPv6 one, held together by the same master.
+    vip6: IPv6 | None = None
+    prefix6: Annotated[int, AfterValidator(check_prefix)] = 64
     interface: Interface = "ens3"
     frontend_port: Port = FRONTEND_PORT
     apiserver_port: Port = APISERVER_PORT
@@ -164,6 +176,14 @@ class Topology(_Strict):
     vrrp: Vrrp = Vrrp()
     check: Check = Check()
     ssh: Ssh = Ssh()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _prefix_default_for_family(cls, data):
+        """An IPv6 VIP without a prefix gets 64, not IPv4's 24."""
+        if isinstance(data, dict) and "prefix" not in data and ":" in str(data.get("vip", "")):
+            return {**data, "prefix": 64}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Topology:
@@ -178,10 +198,14 @@ class Topology(_Strict):
                 )
             seen_port[port] = field
 
-        net = ipaddress.ip_network(f"{self.vip}/{self.prefix}", strict=False)
-        vip = ipaddress.ip_address(self.vip)
-        if self.prefix < 31 and vip in (net.network_address, net.broadcast_address):
-            raise ValueError(f"vip: {self.vip} is the network or broadcast address of {net}")
+        self._families_consistent()
+        for field, net in (("vip", self.network), ("vip6", self.network6)):
+            vip = ipaddress.ip_address(getattr(self, field) or "0.0.0.0")
+            if net is not None and net.version == 4 and self.prefix < 31 and \
+                    vip in (net.network_address, net.broadcast_address):
+                raise ValueError(f"{field}: {vip} is the network or broadcast address of {net}")
+            if net is not None and net.version == 6 and net.prefixlen < 127 and vip == net.network_address:
+                raise ValueError(f"{field}: {vip} is the subnet-router anycast address of {net}")
 
         names: dict[str, str] = {}
         addresses: dict[str, str] = {}
@@ -189,14 +213,19 @@ class Topology(_Strict):
             if node.name in names:
                 raise ValueError(f"{where}.name: {node.name!r} is already used by {names[node.name]}")
             names[node.name] = where
-            if node.address == self.vip:
-                raise ValueError(f"{where}.address: {node.address} is the VIP; the VIP must be nobody's address")
-            if node.address in addresses:
-                raise ValueError(f"{where}.address: {node.address} is already {addresses[node.address]}'s")
-            addresses[node.address] = node.name
+            for field, address in (("address", node.address), ("address6", node.address6)):
+                if address is None:
+                    continue
+                if address in (self.vip, self.vip6):
+                    raise ValueError(f"{where}.{field}: {address} is a VIP; a VIP must be nobody's address")
+                if address in addresses:
+                    raise ValueError(f"{where}.{field}: {address} is already {addresses[address]}'s")
+                addresses[address] = node.name
         for i, m in enumerate(self.masters):
-            if ipaddress.ip_address(m.address) not in net:
-                raise ValueError(f"masters[{i}].address: {m.address} is not in the VIP's subnet {net}")
+            if ipaddress.ip_address(m.address) not in self.network:
+                raise ValueError(f"masters[{i}].address: {m.address} is not in the VIP's subnet {self.network}")
+            if self.network6 is not None and ipaddress.ip_address(m.address6 or "::") not in self.network6:
+                raise ValueError(f"masters[{i}].address6: {m.address6} is not in vip6's subnet {self.network6}")
 
         taken: dict[int, str] = {}
         for i, m in enumerate(self.masters):
@@ -208,6 +237,27 @@ class Topology(_Strict):
                 )
             taken[p] = m.name
         return self
+
+    def _families_consistent(self) -> None:
+        """One family per field: addresses of the VIP's, address6 and vip6 for a dual-stack
+        cluster only; VRRP over IPv6 is version 3 (RFC 5798)."""
+        family = self.family
+        if family == 4 and self.prefix > 32:
+            raise ValueError(f"prefix: {self.prefix} is longer than an IPv4 address (1-32)")
+        if self.vip6 is not None and family == 6:
+            raise ValueError("vip6: only beside an IPv4 vip (a dual-stack cluster); an IPv6-only cluster has its VIP "
+                             "in vip")
+        for where, node in self._nodes_with_paths():
+            if ("." in node.address) != (family == 4):
+                raise ValueError(
+                    f"{where}.address: {node.address} is IPv{6 if family == 4 else 4} but the vip is IPv{family}; "
+                    "every address is of the VIP's family (a dual-stack node gives its IPv6 one as address6)")
+            if node.address6 is not None and self.vip6 is None:
+                raise ValueError(f"{where}.address6: only in a dual-stack cluster (one with vip6)")
+            if self.vip6 is not None and where.startswith("masters") and node.address6 is None:
+                raise ValueError(f"{where}.address6: is required with vip6: every master may hold it")
+        if (family == 6 or self.vip6 is not None) and self.vrrp.version != 3:
+            raise ValueError("vrrp.version: VRRP over IPv6 is version 3 only (RFC 5798); use version: 3")
 
     def _nodes_with_paths(self):
         for i, m in enumerate(self.masters):
@@ -232,12 +282,32 @@ class Topology(_Strict):
         raise UserError(f"no master named {name!r} in topology {self.name!r}")
 
     @property
+    def family(self) -> Literal[4, 6]:
+        """The VIP's address family (4 also for a dual-stack cluster, whose second VIP is vip6)."""
+        return 6 if ":" in self.vip else 4
+
+    @property
+    def vips(self) -> list[str]:
+        """The VIP, and a dual-stack cluster's IPv6 one after it."""
+        return [self.vip, *([self.vip6] if self.vip6 else [])]
+
+    @property
+    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        return ipaddress.ip_network(f"{self.vip}/{self.prefix}", strict=False)
+
+    @property
+    def network6(self) -> ipaddress.IPv6Network | None:
+        if self.vip6 is None:
+            return None
+        return ipaddress.IPv6Network(f"{self.vip6}/{self.prefix6}", strict=False)
+
+    @property
     def endpoint_host(self) -> str:
         return self.api_endpoint or self.vip
 
     @property
     def control_plane_endpoint(self) -> str:
-        return f"{self.endpoint_host}:{self.frontend_port}"
+        return host_port(self.endpoint_host, self.frontend_port)
 
 
 # --- errors, loading and saving ----------------------------------------------------------------
@@ -306,6 +376,17 @@ def load_topology(path: str | os.PathLike) -> Topology:
         where = f" at line {mark.line + 1}" if mark else ""
         raise UserError(f"{p}: not valid YAML{where}") from None
     return topology_from_dict(data, str(p))
+
+
+def load_connectable(path: str | os.PathLike, follows_ipv6: bool = False) -> Topology:
+    """A topology for a command that connects to the nodes. Those that do not follow IPv6 VIPs
+    yet (status, the monitor, actions, ...; `follows_ipv6` False) refuse them in one line; render,
+    lint, deploy and rollback take IPv6 and dual-stack topologies."""
+    topo = load_topology(path)
+    if not follows_ipv6 and (topo.family == 6 or topo.vip6 is not None):
+        raise UserError(f"{path}: {'a dual-stack' if topo.vip6 else 'an IPv6'} VIP can be rendered, linted and "
+                        "deployed, but this command follows IPv4 VIPs only so far")
+    return topo
 
 
 def topology_to_dict(topo: Topology) -> dict:

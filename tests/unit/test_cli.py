@@ -49,6 +49,29 @@ def test_bad_topology_is_one_line_exit_2_and_writes_nothing(tmp_path, content, m
     assert not (tmp_path / "out").exists()
 
 
+SIX = "name: six\nvip: fd00::10\nmasters:\n  - {name: a, address: 'fd00::11'}\n  - {name: b, address: 'fd00::12'}\n"
+
+
+def test_commands_that_do_not_follow_ipv6_yet_refuse_it_in_one_line_before_connecting(tmp_path, monkeypatch, capsys):
+    """render, lint and deploy take it; the rest do not follow IPv6 yet and say so, before any
+    connection (asyncssh.connect is made to fail the test if it is reached)."""
+    import asyncssh
+
+    async def no_connection(*_args, **_kw):
+        raise AssertionError("a connection was attempted")
+    monkeypatch.setattr(asyncssh, "connect", no_connection)
+    topo = tmp_path / "six.yaml"
+    topo.write_text(SIX)
+    assert cli.main(["render", "-t", str(topo), "-o", str(tmp_path / "out")]) == 0
+    assert cli.main(["lint", "-t", str(topo)]) == 0
+    capsys.readouterr()
+    refusal = f"error: {topo}: an IPv6 VIP can be rendered, linted and deployed, but this command follows IPv4 VIPs only so far"
+    for command in (["status"], ["doctor"], ["exporter"],
+                    ["access", "show"], ["failover", "--to", "b", "--yes"], ["drill", "failover", "--yes"]):
+        assert cli.main([*command, "-t", str(topo)]) == 2, command
+        assert capsys.readouterr().err.strip().splitlines() == [refusal], command
+
+
 def test_lab_commands_refuse_cleanly_without_root_or_lab(tmp_path):
     res = run("lab", "fault", "k8s-master-01", "apiserver-down", env={"K8S_HA_TUI_LAB_DIR": str(tmp_path),
                                                                     "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})

@@ -100,6 +100,23 @@ def test_slow_and_unsafe_topology_is_an_error():
     assert codes["T003"].level == "error" and "k8s-master-01 keeps the VIP" in codes["T003"].message
 
 
+@pytest.mark.parametrize("sixes, apart", [((11, 12, 13), False), ((13, 12, 11), True)])
+def test_dual_stack_elections_are_simulated_per_family(sixes, apart):
+    """With weight -10, a failed master-01 (140) ties master-02: IPv4 gives it to the higher
+    address (master-02), IPv6 too unless its addresses run the other way."""
+    data = copy.deepcopy(SEED_DEFAULTS)
+    data["vrrp"] = {"router_id": 51, "version": 3, "advert_int": 0.3}
+    data["check"] = {"weight": -10}
+    data["vip6"] = "fd00::10"
+    for m, six in zip(data["masters"], sixes):
+        m["address6"] = f"fd00::{six}"
+    codes = {f.code: f for f in lint.lint_topology(tp.topology_from_dict(data))}
+    assert ("T009" in codes) == apart
+    if apart:
+        assert codes["T009"].level == "error"
+        assert "IPv4 elects k8s-master-02 and IPv6 elects k8s-master-01" in codes["T009"].message
+
+
 def test_measured_defaults_lint_clean_and_name_their_profile():
     findings = lint.lint_topology(defaults_topology())
     assert [(f.code, f.level) for f in findings] == [("T008", "info")]

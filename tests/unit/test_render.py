@@ -167,6 +167,52 @@ def test_per_master_interface_and_priority():
     assert (vip.keyword, vip.args) == ("10.0.3.10/24", ["dev", "bond0"])
 
 
+def dual_stack(**vrrp) -> tp.Topology:
+    return topo(vip6="fd00:0:0:3::10", masters=[{"name": f"m{i}", "address": f"10.0.3.1{i}",
+                                                 "address6": f"fd00:0:0:3::1{i}"} for i in (1, 2, 3)],
+                vrrp={"version": 3, "advert_int": 0.3, "auth_pass": None, **vrrp})
+
+
+def test_dual_stack_has_an_instance_per_family_moved_together():
+    t = dual_stack(unicast=True)
+    files = node_files(t, 1)
+    root = parse_keepalived(files[render.PATHS.keepalived_conf])
+    group = root.first("vrrp_sync_group")
+    assert group is not None and group.first("group").words() == ["VI_51", "VI6_51"]
+    assert group.first("sync_group_tracking_weight") is not None  # else keepalived drops the boost's weight
+    four, six = root.all("vrrp_instance")
+    assert [i.first("virtual_ipaddress").children[0].keyword for i in (four, six)] == ["10.0.3.10/24",
+                                                                                       "fd00:0:0:3::10/64"]
+    assert (four.value("unicast_src_ip"), four.first("unicast_peer").words()) == ("10.0.3.12", ["10.0.3.11", "10.0.3.13"])
+    assert (six.value("unicast_src_ip"), six.first("unicast_peer").words()) == ("fd00:0:0:3::12",
+                                                                               ["fd00:0:0:3::11", "fd00:0:0:3::13"])
+    assert all(i.first("track_file").words() == ["k8s_ha_maintenance", "k8s_ha_boost"] for i in (four, six))
+    assert "    bind :::8443 v4v6\n" in files[render.PATHS.haproxy_cfg]
+    assert [f for f in lint_configs(files[render.PATHS.keepalived_conf], files[render.PATHS.haproxy_cfg],
+                                    files[render.PATHS.check_script]) if f.level != "info"] == []
+    kubeadm = render.render_kubeadm_config(t)
+    assert '- "fd00:0:0:3::10"' in kubeadm and "AAAA record fd00:0:0:3::10" in kubeadm
+
+
+def test_an_ipv6_only_cluster_has_one_ipv6_instance_and_bracketed_endpoint():
+    t = topo(vip="fd00::10", prefix=64, api_endpoint=None, vrrp={"version": 3, "advert_int": 0.3, "auth_pass": None},
+             masters=[{"name": f"m{i}", "address": f"fd00::1{i}"} for i in (1, 2)],
+             workers=[{"name": "w1", "address": "fd00::21"}])
+    files = node_files(t)
+    root = parse_keepalived(files[render.PATHS.keepalived_conf])
+    assert root.first("vrrp_sync_group") is None and len(root.all("vrrp_instance")) == 1
+    assert root.first("vrrp_instance").first("virtual_ipaddress").children[0].keyword == "fd00::10/64"
+    assert "server m2 fd00::12:6443" in files[render.PATHS.haproxy_cfg]
+    assert 'controlPlaneEndpoint: "[fd00::10]:8443"' in render.render_kubeadm_config(t)
+
+
+def test_an_ipv4_cluster_renders_as_before_dual_stack_came():
+    """No sync group, no v4v6: what an IPv4 cluster runs today is unchanged byte for byte."""
+    files = node_files(topo())
+    assert "vrrp_sync_group" not in files[render.PATHS.keepalived_conf]
+    assert "    bind *:8443\n" in files[render.PATHS.haproxy_cfg]
+
+
 def test_rendered_configs_have_no_lint_findings():
     files = node_files(topo(vrrp={"version": 2, "advert_int": 1, "auth_pass": "pw"}))
     findings = lint_configs(files[render.PATHS.keepalived_conf], files[render.PATHS.haproxy_cfg],
@@ -236,3 +282,9 @@ def test_write_failure_midway_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="cannot write: No space left on device"):
         render.write_tree(files, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dual_stack_vip_is_refused_on_keepalived_before_2_0():
+    t = dual_stack()
+    assert "needs keepalived 2.0 or newer" in str(render.keepalived_refusal(t, "1.3.5"))
+    assert render.keepalived_refusal(t, "2.0.19") is None and render.keepalived_refusal(topo(), "1.3.5") is None

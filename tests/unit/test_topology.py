@@ -38,15 +38,58 @@ def test_default_priorities_are_distinct_and_descending():
     assert prios == sorted(prios, reverse=True) and len(set(prios)) == len(prios)
 
 
+def dual(d: dict, version: int = 3, **top) -> None:
+    """`d` made dual stack: vip6 fd00::10/64 and each master's address6 fd00::1N, then `top`."""
+    d.update({"vip6": "fd00::10", **top})
+    d["vrrp"].update(version=version, advert_int=1)
+    d["vrrp"].pop("auth_pass", None)
+    for i, m in enumerate(d["masters"]):
+        m["address6"] = f"fd00::{11 + i}"
+
+
+def six(d: dict, **top) -> None:
+    """`d` made IPv6-only: every 10.0.3.N becomes fd00::N, then `top`."""
+    d.update({"vip": "fd00::10", "prefix": 64, **top})
+    d["vrrp"].update(version=3, advert_int=1)
+    d["vrrp"].pop("auth_pass", None)
+    for n in (*d["masters"], *d["workers"]):
+        n["address"] = n["address"].replace("10.0.3.", "fd00::")
+
+
+def test_ipv6_only_and_dual_stack_topologies_validate():
+    d6 = base()
+    six(d6)
+    del d6["prefix"]
+    t = tp.topology_from_dict(d6)
+    assert (t.family, t.prefix, str(t.network), t.control_plane_endpoint.endswith(":8443")) == (6, 64, "fd00::/64", True)
+    assert tp.topology_from_dict({**d6, "api_endpoint": None}).control_plane_endpoint == "[fd00::10]:8443"
+    dd = base()
+    dual(dd)
+    t = tp.topology_from_dict(dd)
+    assert (t.family, t.vip6, str(t.network6), t.masters[2].address6) == (4, "fd00::10", "fd00::/64", "fd00::13")
+    assert tp.topology_from_dict(tp.topology_to_dict(t)) == t  # saved and loaded back, the same
+
+
 @pytest.mark.parametrize("mutate, expected", [
-    (lambda d: d["masters"][1].update(address="10.0.3.300"), "masters[1].address: '10.0.3.300' is not an IPv4"),
-    (lambda d: d.update(vip="fe80::1"), "vip: 'fe80::1' is IPv6"),
+    (lambda d: d["masters"][1].update(address="10.0.3.300"), "masters[1].address: '10.0.3.300' is not an IP address"),
+    (lambda d: d.update(vip="fe80::1"), "vip: 'fe80::1' is link-local"),
+    (lambda d: d.update(vip="fd00::10"), "masters[0].address: 10.0.3.11 is IPv4 but the vip is IPv6"),
+    (lambda d: d.update(prefix=33), "prefix: 33 is longer than an IPv4 address"),
+    (lambda d: d.update(vip6="fd00::10"), "masters[0].address6: is required with vip6"),
+    (lambda d: d.update(vip6="10.0.3.9"), "vip6: '10.0.3.9' is IPv4"),
+    (lambda d: d["masters"][0].update(address6="fd00::11"), "masters[0].address6: only in a dual-stack cluster"),
+    (lambda d: dual(d, vip6="fd00::"), "vip6: fd00:: is the subnet-router anycast address of fd00::/64"),
+    (lambda d: dual(d, vip6="fd01::10"), "masters[0].address6: fd00::11 is not in vip6's subnet fd01::/64"),
+    (lambda d: dual(d, vip6="fd00::11"), "masters[0].address6: fd00::11 is a VIP"),
+    (lambda d: dual(d, version=2), "vrrp.version: VRRP over IPv6 is version 3 only"),
+    (lambda d: six(d, vip6="fd00::9"), "vip6: only beside an IPv4 vip"),
+    (lambda d: six(d, prefix=129), "prefix: 129 is not a prefix length"),
     (lambda d: d["masters"][2].update(name="k8s-master-01"), "masters[2].name: 'k8s-master-01' is already used"),
     (lambda d: d["workers"][0].update(address="10.0.3.12"), "workers[0].address: 10.0.3.12 is already"),
     (lambda d: d["vrrp"].update(router_id=300), "vrrp.router_id: 300 is not a VRRP router id"),
     (lambda d: d["vrrp"].update(router_id=0), "vrrp.router_id: 0"),
     (lambda d: d["masters"][0].update(address="10.0.4.11"), "masters[0].address: 10.0.4.11 is not in the VIP's subnet"),
-    (lambda d: d["masters"][0].update(address="10.0.3.10"), "masters[0].address: 10.0.3.10 is the VIP"),
+    (lambda d: d["masters"][0].update(address="10.0.3.10"), "masters[0].address: 10.0.3.10 is a VIP"),
     (lambda d: d.update(vip="10.0.3.255"), "vip: 10.0.3.255 is the network or broadcast"),
     (lambda d: d["vrrp"].update(auth_pass="much-too-long"), "vrrp.auth_pass: is longer than 8"),
     (lambda d: d["vrrp"].update(auth_pass="a b"), "vrrp.auth_pass: must be printable"),

@@ -79,7 +79,7 @@ def test_bad_answers_are_refused_as_typed_then_corrected():
     })
     t = wizard.ask_topology(p)
     reasons = [r for _, r in p.rejected]
-    assert any("'10.0.3.300' is not an IPv4 address" in r for r in reasons)
+    assert any("'10.0.3.300' is not an IP address" in r for r in reasons)
     assert any("300 is not a VRRP router id" in r for r in reasons)
     assert any("k8s-master-01 is already master 1's name" in r for r in reasons)
     assert any("not in the VIP's subnet" in r for r in reasons)
@@ -89,6 +89,36 @@ def test_bad_answers_are_refused_as_typed_then_corrected():
     assert any("0: input should be greater than or equal to 1" in r for r in reasons)
     assert any("0.5 must be whole seconds" in r for r in reasons)
     assert t.vrrp.router_id == 52 and t.masters[1].name == "cp-2"
+
+
+def test_a_dual_stack_cluster_asks_each_masters_ipv6_address_in_the_ipv6_vips_subnet():
+    p = ScriptedPrompter({
+        "IPv6 VIP beside it": ["10.0.3.9", "fd00::10"],
+        "k8s-master-01 IPv6 address": ["fd01::11", "fd00::10", "fd00::11"],
+        "k8s-master-02 IPv6 address": ["fd00::11", "fd00::12"],
+        "k8s-master-03 IPv6 address": ["fd00::13"],
+        "Speed profile": ["custom"],
+    })
+    t = wizard.ask_topology(p)
+    reasons = [r for _, r in p.rejected]
+    assert any("'10.0.3.9' is IPv4" in r for r in reasons)
+    assert any("fd01::11 is not in the VIP's subnet fd00::/64" in r for r in reasons)
+    assert any("is the VIP" in r or "already the VIP's" in r for r in reasons)
+    assert any("fd00::11 is already k8s-master-01's address" in r for r in reasons)
+    assert (t.vip6, t.prefix6, [m.address6 for m in t.masters]) == ("fd00::10", 64, ["fd00::11", "fd00::12", "fd00::13"])
+    assert t.vrrp.version == 3 and not any("VRRP version" in q for q in p.asked)  # IPv6 VRRP is v3 only
+    assert not any("IPv6 address" in q for q in p.asked if q.startswith("k8s-node"))  # workers: their address alone
+
+
+def test_an_ipv6_only_cluster_takes_ipv6_addresses_and_a_64_by_default():
+    answers = {f"k8s-{role}-0{i} address": [f"fd00::{n}{i}"] for role, n in (("master", 1), ("node", 2)) for i in (1, 2, 3)}
+    answers["k8s-master-01 address"] = ["10.0.3.11", "fd00::11"]  # the seed's, refused, then typed again
+    p = ScriptedPrompter({"Virtual IP": ["fd00::10"], **answers})
+    t = wizard.ask_topology(p)
+    assert (t.family, t.prefix, t.vip6) == (6, 64, None)
+    assert [n.address for n in (*t.masters, *t.workers)] == [f"fd00::{n}{i}" for n in (1, 2) for i in (1, 2, 3)]
+    assert any("'10.0.3.11' is IPv4" in r for _, r in p.rejected)
+    assert not any("IPv6 VIP beside it" in q for q in p.asked)
 
 
 def test_v2_password_is_checked_and_v3_skips_it():

@@ -48,7 +48,7 @@ def test_typing_a_bad_vip_shows_the_error_then_the_whole_flow_writes(tmp_path):
     child.expect("Virtual IP")
     child.send("\x15")  # Ctrl-U: clear the default
     child.send("10.0.3.300\r")
-    child.expect("is not an IPv4 address")
+    child.expect("is not an IP address")
     child.send("\x15" + "10.0.3.10\r")
     answer_defaults(child, questions()[3:])
     child.expect(r"Write .*\(Y/n\)")
@@ -76,3 +76,4 @@ def test_ctrl_c_in_a_terminal_leaves_nothing(tmp_path):
     child.close()
     assert child.exitstatus == 130
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
