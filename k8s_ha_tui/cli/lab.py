@@ -13,7 +13,7 @@ from k8s_ha_tui.lab import layout as L
 def cmd_up(args: argparse.Namespace) -> int:
     from k8s_ha_tui.lab.cluster import lab_topologies, up
 
-    path = up(args.masters, args.workers, bare=args.bare, clusters=args.clusters)
+    path = up(args.masters, args.workers, bare=args.bare, clusters=args.clusters, family=args.family)
     if args.output:
         import shutil
 
@@ -46,11 +46,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("lab: not up" + (f" (leftover namespaces: {', '.join(left)}; run 'lab down')" if left else ""))
         return 1
     if len(st["clusters"]) == 1:
-        print(f"lab: up, {st['subnet']}, VIP {st['vip']}, topology {st['topology']}")
+        six = f" and {st['clusters'][0]['vip6']}" if "vip6" in st["clusters"][0] else ""
+        print(f"lab: up, {st['subnet']}, VIP {st['vip']}{six}, topology {st['topology']}")
     else:
         print(f"lab: up, {st['subnet']}, {len(st['clusters'])} clusters on one bridge:")
         for c in st["clusters"]:
-            print(f"  {c['name']:<5} VIP {c['vip']:<13} router id {c['router_id']}  topology {c['topology']}")
+            six = f" and {c['vip6']}" if "vip6" in c else ""
+            print(f"  {c['name']:<5} VIP {c['vip']:<13}{six} router id {c['router_id']}  topology {c['topology']}")
     for n in st["nodes"]:
         absent = "kube-apiserver" if not n.get("kubeadm", True) else None  # no manifest: never installed
         daemons = " ".join(f"{d}:{'up' if ok else 'not installed' if d == absent else 'down'}"
@@ -146,6 +148,9 @@ def add_lab_commands(sub) -> None:
     up.add_argument("--clusters", type=int, default=1,
                     help=f"1-{L.MAX_CLUSTERS} clusters on the same bridge and subnet, each with its own masters, "
                          "workers, VIP, router id and name: neighbours (default: %(default)s)")
+    up.add_argument("--family", choices=L.FAMILIES, default="ipv4",
+                    help="the nodes' addresses and VIPs: ipv4 (198.18.0.0/24), ipv6 (fd01:98:18::/64, the same "
+                         "host numbers) or dual (both, and one VIP of each family) (default: %(default)s)")
     up.add_argument("--bare", action="store_true",
                     help="masters with no kube-apiserver at all (no manifest, nothing on its port), as fresh "
                          "machines before kubeadm init; `lab kubeadm` adds them")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import asyncssh
 
+from k8s_ha_tui.model.topology import host_port
 from k8s_ha_tui.remote.apiserver import readyz_from_here
 from k8s_ha_tui.remote.ssh import NodeConnection
 
@@ -65,7 +66,7 @@ ANSWERED = ("200", "401", "403")  # an apiserver answered (401/403: it refuses a
 def loop_script(vip: str, port: int, rate: float, max_seconds: float) -> str:
     """The worker's loop, as the login user (no root needed): one line per request,
     `START_EPOCH HTTP_CODE SECONDS`. Bounded by its count; ended when stdin closes."""
-    url = shlex.quote(f"https://{vip}:{port}/readyz")
+    url = shlex.quote(f"https://{host_port(vip, port)}/readyz")
     count = max(1, int(rate * max_seconds))
     curl = (f"curl -sk -o /dev/null --connect-timeout {CONNECT_TIMEOUT:g} --max-time {REQUEST_TIMEOUT:g} "
             f"-w '%{{http_code}} %{{time_total}}' {url} 2>/dev/null")

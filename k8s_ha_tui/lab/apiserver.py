@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import ssl
 import sys
 import time
@@ -96,6 +97,10 @@ class Server(ThreadingHTTPServer):
         return super().get_request()
 
 
+class Server6(Server):
+    address_family = socket.AF_INET6  # bound to ::, it takes IPv4 clients too (v4-mapped)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bind", default="0.0.0.0")
@@ -108,7 +113,7 @@ def main() -> int:
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
-    server = Server((args.bind, args.port), make_handler(args.name))
+    server = (Server6 if ":" in args.bind else Server)((args.bind, args.port), make_handler(args.name))
     server.daemon_threads = True
     # The handshake happens in each request's thread, so a client that connects and says
     # nothing (a TCP check, a port scan) cannot stall the accept loop.

@@ -37,9 +37,10 @@ class LabState:
     bare: bool = False  # built without apiservers (a first-time setup: lab kubeadm adds them)
     made: list[str] = field(default_factory=list)  # host folders made as mount points, removed by down
     clusters: int = 1  # neighbours on the same bridge and subnet, each with its own VIP and router id
+    family: str = "ipv4"  # the nodes' addresses and the VIPs: ipv4, ipv6 or dual (one VIP of each)
 
     def nodes(self) -> list[LabNode]:
-        return L.lab_nodes(self.masters, self.workers, self.clusters)
+        return L.lab_nodes(self.masters, self.workers, self.clusters, self.family)
 
     def topologies(self, paths: LabPaths) -> list[Path]:
         return [paths.topology_of(c) for c in range(1, self.clusters + 1)]
@@ -83,7 +84,9 @@ def preflight() -> None:
         raise LabError(f"lab folder {root}: nodes cover /tmp and /run with their own; choose another place")
 
 
-def _check_sizes(masters: int, workers: int, clusters: int = 1) -> None:
+def _check_sizes(masters: int, workers: int, clusters: int = 1, family: str = "ipv4") -> None:
+    if family not in L.FAMILIES:
+        raise LabError(f"--family {family}: choose {', '.join(L.FAMILIES)}")
     if not 1 <= clusters <= L.MAX_CLUSTERS:
         raise LabError(f"--clusters {clusters}: choose 1-{L.MAX_CLUSTERS}")
     if not 1 <= masters <= L.MAX_MASTERS:
@@ -100,25 +103,36 @@ def _make_keys_and_cert(paths: LabPaths, node_list: list[LabNode]) -> None:
     if not paths.client_key.exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "k8s-ha-tui-lab", "-f", str(paths.client_key)])
     tp.atomic_write(paths.authorized_keys, Path(f"{paths.client_key}.pub").read_text(), mode=0o600)
-    vips = {f"IP:{L.cluster_vip(n.cluster)}" for n in node_list}
+    vips = {f"IP:{vip}" for n in node_list for vip in cluster_vips(n.cluster, node_list[0])}
     sans = ",".join([*sorted(vips), "DNS:kubernetes", "DNS:localhost", "IP:127.0.0.1"]
-                    + [f"IP:{n.address}" for n in node_list if n.is_master])
+                    + [f"IP:{a}" for n in node_list if n.is_master for a in n.addresses])
     run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
          "-days", "30", "-subj", "/CN=kube-apiserver", "-addext", f"subjectAltName={sans}",
          "-keyout", str(paths.tls_key), "-out", str(paths.tls_cert)])
     paths.tls_key.chmod(0o600)
 
 
+def cluster_vips(cluster: int, like: LabNode) -> list[str]:
+    """The cluster's VIP(s), of the families its nodes (`like` one of them) have."""
+    four = L.cluster_vip(cluster)
+    return [four if "." in like.address else L.six(four), *([L.six(four)] if like.address6 else [])]
+
+
 def lab_topology(state: LabState, paths: LabPaths, cluster: int = 1) -> tp.Topology:
     node_list = [n for n in state.nodes() if n.cluster == cluster]
+    vips = cluster_vips(cluster, node_list[0])
+
+    def entry(n: LabNode) -> dict:
+        return {"name": n.name, "address": n.address, **({"address6": n.address6} if n.address6 else {})}
     return tp.topology_from_dict({
         "name": L.cluster_name(cluster),
-        "vip": L.cluster_vip(cluster),
-        "prefix": L.SUBNET.prefixlen,
+        "vip": vips[0],
+        "prefix": L.SUBNET.prefixlen if "." in vips[0] else L.SUBNET6.prefixlen,
+        **({"vip6": vips[1], "prefix6": L.SUBNET6.prefixlen} if len(vips) > 1 else {}),
         "interface": L.NODE_LINK,
         "apiserver_port": L.APISERVER_PORT,
-        "masters": [{"name": n.name, "address": n.address} for n in node_list if n.is_master],
-        "workers": [{"name": n.name, "address": n.address} for n in node_list if not n.is_master],
+        "masters": [entry(n) for n in node_list if n.is_master],
+        "workers": [entry(n) for n in node_list if not n.is_master],
         "vrrp": {"router_id": L.cluster_router_id(cluster)},
         "ssh": {"user": "root", "port": 22, "identity_file": str(paths.client_key),
                 "known_hosts": str(paths.known_hosts), "become": "none"},
@@ -145,18 +159,20 @@ def healthy(state: LabState) -> bool:
 
 # --- commands --------------------------------------------------------------------------------
 
-def up(masters: int = 3, workers: int = 3, log=print, bare: bool = False, clusters: int = 1) -> Path:
+def up(masters: int = 3, workers: int = 3, log=print, bare: bool = False, clusters: int = 1,
+       family: str = "ipv4") -> Path:
     """Build the lab (or keep a healthy one); returns the (first cluster's) topology file's path.
     `bare`: masters without any kube-apiserver, as fresh machines before `kubeadm init`.
-    `clusters`: that many clusters on the same bridge and subnet (`lab_topologies` lists them)."""
-    _check_sizes(masters, workers, clusters)
+    `clusters`: that many clusters on the same bridge and subnet (`lab_topologies` lists them).
+    `family`: the nodes' addresses and VIPs, ipv4, ipv6 or dual."""
+    _check_sizes(masters, workers, clusters, family)
     preflight()
     paths = lab_paths()
     state = LabState.load(paths)
     if state and healthy(state):
-        if (state.masters, state.workers, state.clusters) != (masters, workers, clusters):
+        if (state.masters, state.workers, state.clusters, state.family) != (masters, workers, clusters, family):
             raise LabError(f"a lab with {state.clusters} cluster(s) of {state.masters} masters and {state.workers} "
-                           "workers is up; run 'k8s-ha-tui lab down' first")
+                           f"workers ({state.family}) is up; run 'k8s-ha-tui lab down' first")
         with_api = [n.name for n in state.nodes() if n.is_master and kubeadm.has_manifest(paths, n)]
         if bare and with_api:
             raise LabError(f"a lab is up and {', '.join(with_api)} run(s) an apiserver; run 'k8s-ha-tui lab down' "
@@ -166,11 +182,12 @@ def up(masters: int = 3, workers: int = 3, log=print, bare: bool = False, cluste
     if state or network.lab_namespaces() or network.link_exists(L.ROOT_LINK):
         log("removing the remains of an earlier lab")
         down(log=lambda _msg: None)
-    conflicts = network.subnet_conflicts()
+    conflicts = network.subnet_conflicts(family)
     if conflicts:
-        raise LabError(f"{L.SUBNET} is already in use here ({'; '.join(conflicts)}); the lab will not touch it")
+        subnets = {"ipv4": f"{L.SUBNET}", "ipv6": f"{L.SUBNET6}"}.get(family, f"{L.SUBNET} or {L.SUBNET6}")
+        raise LabError(f"{subnets} is already in use here ({'; '.join(conflicts)}); the lab will not touch it")
 
-    state = LabState(masters, workers, bare=bare, clusters=clusters)
+    state = LabState(masters, workers, bare=bare, clusters=clusters, family=family)
     try:
         _build(state, paths, log)
     except BaseException:
@@ -193,8 +210,10 @@ def _build(state: LabState, paths: LabPaths, log) -> None:
     _make_keys_and_cert(paths, node_list)
     for n in node_list:
         nodes.prepare(n, paths)
-    network.build(node_list)
-    log(f"network: {L.SUBNET} on bridge {L.BRIDGE} in {L.BRIDGE_NETNS}; you are {L.ROOT_ADDRESS} on {L.ROOT_LINK}")
+    network.build(node_list, state.family)
+    subnets, you = {"ipv4": (f"{L.SUBNET}", L.ROOT_ADDRESS), "ipv6": (f"{L.SUBNET6}", L.ROOT_ADDRESS6)}.get(
+        state.family, (f"{L.SUBNET} and {L.SUBNET6}", f"{L.ROOT_ADDRESS} and {L.ROOT_ADDRESS6}"))
+    log(f"network: {subnets} on bridge {L.BRIDGE} in {L.BRIDGE_NETNS}; you are {you} on {L.ROOT_LINK}")
     unshare_pids = {n.name: nodes.start(n, paths) for n in node_list}
     for n in node_list:
         init = nodes.wait_ready(n, unshare_pids[n.name], paths)
@@ -207,7 +226,7 @@ def _build(state: LabState, paths: LabPaths, log) -> None:
                 kubeadm.install(paths, n, state.init(n.name), apiserver_ready)
     for c, path in enumerate(state.topologies(paths), start=1):
         tp.save_topology(lab_topology(state, paths, c), path)
-    log(f"nodes: {', '.join(f'{n.name} {n.address}' for n in node_list)}")
+    log("nodes: " + ", ".join(" ".join([n.name, *n.addresses]) for n in node_list))
     log(f"ssh: ssh -i {paths.client_key} -o UserKnownHostsFile={paths.known_hosts} root@{node_list[0].address}")
     bare = "; no kube-apiserver anywhere yet (lab kubeadm NODE init|join adds them)" if state.bare else ""
     log(f"lab up in {time.monotonic() - started:.1f} s; keepalived and haproxy wait for a deploy{bare}")
@@ -256,10 +275,11 @@ def _service_running(init: int, service: str) -> bool:
 
 
 def _node_addresses(node: LabNode) -> list[str]:
-    res = network.ip("-j", "-4", "addr", "show", "dev", L.NODE_LINK, netns=node.netns, check=False)
+    """Its IPv4 and global IPv6 addresses (not the link-local one every IPv6 interface has)."""
+    res = network.ip("-j", "addr", "show", "dev", L.NODE_LINK, netns=node.netns, check=False)
     try:
         return [f"{a['local']}/{a['prefixlen']}" for link in json.loads(res.stdout or "[]")
-                for a in link.get("addr_info", [])]
+                for a in link.get("addr_info", []) if a.get("scope") != "link"]
     except (ValueError, KeyError):
         return []
 
@@ -283,10 +303,14 @@ def status() -> dict:
             "faults": state.faults.get(n.name, []),
             **({"kubeadm": kubeadm.has_manifest(paths, n)} if n.is_master else {}),
         })
-    clusters = [{"name": L.cluster_name(c), "vip": L.cluster_vip(c), "router_id": L.cluster_router_id(c),
+    first = state.nodes()[0]
+    clusters = [{"name": L.cluster_name(c), "vip": cluster_vips(c, first)[0], "router_id": L.cluster_router_id(c),
+                 **({"vip6": cluster_vips(c, first)[1]} if first.address6 else {}),
                  "topology": str(path)} for c, path in enumerate(state.topologies(paths), start=1)]
-    return {"up": healthy(state), "subnet": str(L.SUBNET), "vip": L.VIP, "topology": str(paths.topology),
-            "clusters": clusters, "namespaces": network.lab_namespaces(), "nodes": out_nodes}
+    subnet = {"ipv4": str(L.SUBNET), "ipv6": str(L.SUBNET6)}.get(state.family, f"{L.SUBNET} {L.SUBNET6}")
+    return {"up": healthy(state), "family": state.family, "subnet": subnet, "vip": clusters[0]["vip"],
+            "topology": str(paths.topology), "clusters": clusters, "namespaces": network.lab_namespaces(),
+            "nodes": out_nodes}
 
 
 def lab_topologies() -> list[Path]:

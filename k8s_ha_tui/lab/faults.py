@@ -19,6 +19,7 @@ from k8s_ha_tui.lab.proc import LabError, alive, wait_until
 
 NFT_TABLE = "k8s_ha_lab"
 LOSS_TABLE = "k8s_ha_lab_loss"  # its own table: vrrp-drop's heal must not take the loss away too
+VRRP = "meta l4proto 112"  # VRRP over IPv4 (IP protocol 112) and over IPv6 (next header 112) alike
 PAUSE_LOOP_LIMIT_S = 3600  # a repeating pause stops by itself after this, healed or not
 MAX_PAUSE_MS = 60_000
 
@@ -30,7 +31,7 @@ KINDS = {
                       "MS more to answer, and its short listen queue drops new connections while full",
     "haproxy-down": "HAProxy dies (SIGKILL to its master and workers)",
     "keepalived-down": "keepalived dies (SIGKILL to all its processes: no goodbye advert)",
-    "vrrp-drop": "the node stops sending and receiving VRRP (IP protocol 112); SSH keeps working",
+    "vrrp-drop": "the node stops sending and receiving VRRP (protocol 112, IPv4 and IPv6); SSH keeps working",
     "offline": "the node drops off the network entirely (unplugged from the bridge)",
     "ssh-drop": "every SSH connection to the node drops at once (its sshd's session processes are killed, "
                 "the listener stays: an sshd restart); over when it returns",
@@ -172,14 +173,14 @@ def inject(node: LabNode, init: int, kind: str, value: float | None = None) -> N
         _signal_service(init, _SERVICE[kind], "KILL", group=True)
     elif kind == "vrrp-drop":
         _nft(init, f"""table inet {NFT_TABLE} {{
-    chain input {{ type filter hook input priority 0; policy accept; ip protocol vrrp drop; }}
-    chain output {{ type filter hook output priority 0; policy accept; ip protocol vrrp drop; }}
+    chain input {{ type filter hook input priority 0; policy accept; {VRRP} drop; }}
+    chain output {{ type filter hook output priority 0; policy accept; {VRRP} drop; }}
 }}""")
     elif kind == "vrrp-loss":
         assert value is not None
         # One rule a line: nft's one-line form does not parse a numgen rule before the `}`.
         share = round(value * 100)  # in 1/10000: numgen draws 0-9999
-        rule = "ip protocol vrrp " + (f"numgen random mod 10000 < {share} " if share < 10000 else "") + "drop"
+        rule = f"{VRRP} " + (f"numgen random mod 10000 < {share} " if share < 10000 else "") + "drop"
         _nft(init, "".join(f"table inet {LOSS_TABLE} {{\n  chain {hook} {{\n"
                            f"    type filter hook {hook} priority 0; policy accept;\n    {rule}\n  }}\n}}\n"
                            for hook in ("input", "output")))

@@ -10,6 +10,10 @@ from pathlib import Path
 
 SUBNET = ipaddress.ip_network("198.18.0.0/24")  # the benchmarking range: never a real network
 ROOT_ADDRESS = "198.18.0.1"
+# IPv6 (`lab up --family ipv6|dual`): a unique local prefix that reads like the IPv4 one, and
+# each node's host number written alike (198.18.0.11 ↔ fd01:98:18::11).
+SUBNET6 = ipaddress.IPv6Network("fd01:98:18::/64")
+FAMILIES = ("ipv4", "ipv6", "dual")
 VIP = "198.18.0.10"
 MASTER_BASE = 11
 WORKER_BASE = 21
@@ -44,6 +48,15 @@ def cluster_name(cluster: int) -> str:
     return "lab" if cluster == 1 else f"lab{cluster}"
 
 
+def six(address4: str) -> str:
+    """The IPv6 twin of a lab IPv4 address: the same host number, written the same way."""
+    host = int(ipaddress.IPv4Address(address4)) - int(SUBNET.network_address)
+    return str(ipaddress.IPv6Address(f"{SUBNET6.network_address}{host}"))
+
+
+ROOT_ADDRESS6 = six(ROOT_ADDRESS)
+
+
 def cluster_vip(cluster: int) -> str:
     return str(SUBNET[10 + (cluster - 1) * CLUSTER_BLOCK])
 
@@ -58,8 +71,13 @@ class LabNode:
     name: str
     role: str  # "master" or "worker"
     index: int  # 1-based within its role
-    address: str
+    address: str  # IPv4, or IPv6 in an ipv6 lab: the node's SSH and apiserver address
     cluster: int = 1  # which of the lab's clusters (1-4) it belongs to
+    address6: str | None = None  # a dual-stack lab's second address
+
+    @property
+    def addresses(self) -> list[str]:
+        return [self.address, *([self.address6] if self.address6 else [])]
 
     @property
     def netns(self) -> str:
@@ -75,16 +93,20 @@ class LabNode:
         return self.role == "master"
 
 
-def lab_nodes(masters: int, workers: int, clusters: int = 1) -> list[LabNode]:
+def lab_nodes(masters: int, workers: int, clusters: int = 1, family: str = "ipv4") -> list[LabNode]:
     """Every cluster's masters and workers; the first cluster's names and addresses are the ones
-    the lab always had (k8s-master-01 at .11), the others' are prefixed (c2-master-01 at .71)."""
+    the lab always had (k8s-master-01 at .11), the others' are prefixed (c2-master-01 at .71).
+    `family` ipv6: the IPv6 twins instead; dual: both (address6)."""
     nodes = []
     for c in range(1, clusters + 1):
         prefix, base = ("k8s-", 0) if c == 1 else (f"c{c}-", (c - 1) * CLUSTER_BLOCK)
-        nodes += [LabNode(f"{prefix}master-{i:02d}", "master", i, str(SUBNET[base + MASTER_BASE + i - 1]), c)
-                  for i in range(1, masters + 1)]
-        nodes += [LabNode(f"{prefix}node-{i:02d}", "worker", i, str(SUBNET[base + WORKER_BASE + i - 1]), c)
-                  for i in range(1, workers + 1)]
+        for role, name, first, count in (("master", "master", MASTER_BASE, masters),
+                                         ("worker", "node", WORKER_BASE, workers)):
+            for i in range(1, count + 1):
+                four = str(SUBNET[base + first + i - 1])
+                address = six(four) if family == "ipv6" else four
+                address6 = six(four) if family == "dual" else None
+                nodes.append(LabNode(f"{prefix}{name}-{i:02d}", role, i, address, c, address6))
     return nodes
 
 

@@ -15,28 +15,41 @@ def ip(*args: str, netns: str | None = None, check: bool = True):
     return run(["ip", *(["-n", netns] if netns else []), *args], check=check)
 
 
-def subnet_conflicts() -> list[str]:
-    """Routes or addresses in the root namespace that overlap the lab subnet and are not the lab's."""
+def subnet_conflicts(family: str = "ipv4") -> list[str]:
+    """Routes or addresses in the root namespace that overlap the lab subnet(s) of `family` and
+    are not the lab's."""
     found = []
-    routes = json.loads(run(["ip", "-j", "-4", "route", "show", "table", "all"]).stdout or "[]")
-    for r in routes:
-        dst = r.get("dst", "")
-        if dst in ("", "default") or r.get("dev") == L.ROOT_LINK or r.get("type") in ("local", "broadcast"):
+    for flag, subnet in (("-4", L.SUBNET), ("-6", L.SUBNET6)):
+        if family != "dual" and flag != {"ipv4": "-4", "ipv6": "-6"}[family]:
             continue
-        try:
-            net = ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
-        except ValueError:
-            continue
-        if net.overlaps(L.SUBNET):
-            found.append(f"route {dst} dev {r.get('dev', '?')}")
-    addrs = json.loads(run(["ip", "-j", "-4", "addr", "show"]).stdout or "[]")
-    for link in addrs:
-        if link.get("ifname") == L.ROOT_LINK:
-            continue
-        for a in link.get("addr_info", []):
-            if ipaddress.ip_address(a["local"]) in L.SUBNET:
-                found.append(f"address {a['local']} on {link.get('ifname')}")
+        routes = json.loads(run(["ip", "-j", flag, "route", "show", "table", "all"]).stdout or "[]")
+        for r in routes:
+            dst = r.get("dst", "")
+            if dst in ("", "default") or r.get("dev") == L.ROOT_LINK or r.get("type") in ("local", "broadcast"):
+                continue
+            try:
+                net = ipaddress.ip_network(dst if "/" in dst else f"{dst}/{subnet.max_prefixlen}", strict=False)
+            except ValueError:
+                continue
+            if net.overlaps(subnet):
+                found.append(f"route {dst} dev {r.get('dev', '?')}")
+        addrs = json.loads(run(["ip", "-j", flag, "addr", "show"]).stdout or "[]")
+        for link in addrs:
+            if link.get("ifname") == L.ROOT_LINK:
+                continue
+            for a in link.get("addr_info", []):
+                if ipaddress.ip_address(a["local"]) in subnet:
+                    found.append(f"address {a['local']} on {link.get('ifname')}")
     return found
+
+
+def _add_address(address: str, netns: str | None, dev: str) -> None:
+    """An IPv6 one without duplicate address detection: on the lab's own bridge nobody else can
+    have it, and a tentative address would hold sshd and keepalived back for a second or two."""
+    if ":" in address:
+        ip("addr", "add", f"{address}/{L.SUBNET6.prefixlen}", "dev", dev, "nodad", netns=netns)
+    else:
+        ip("addr", "add", f"{address}/{L.SUBNET.prefixlen}", "dev", dev, netns=netns)
 
 
 def lab_namespaces() -> list[str]:
@@ -48,14 +61,15 @@ def link_exists(name: str, netns: str | None = None) -> bool:
     return ip("link", "show", "dev", name, netns=netns, check=False).returncode == 0
 
 
-def build(nodes: list[LabNode]) -> None:
-    """Namespaces, bridge, veths and addresses; nodes get eth0 with their address."""
+def build(nodes: list[LabNode], family: str = "ipv4") -> None:
+    """Namespaces, bridge, veths and addresses; nodes get eth0 with their address(es)."""
     run(["ip", "netns", "add", L.BRIDGE_NETNS])
     ip("link", "add", L.BRIDGE, "type", "bridge", netns=L.BRIDGE_NETNS)
     ip("link", "set", L.BRIDGE, "up", netns=L.BRIDGE_NETNS)
     ip("link", "add", L.ROOT_LINK, "type", "veth", "peer", "name", L.ROOT_PEER, "netns", L.BRIDGE_NETNS)
     ip("link", "set", L.ROOT_PEER, "master", L.BRIDGE, "up", netns=L.BRIDGE_NETNS)
-    ip("addr", "add", f"{L.ROOT_ADDRESS}/{L.SUBNET.prefixlen}", "dev", L.ROOT_LINK)
+    for address in {"ipv4": [L.ROOT_ADDRESS], "ipv6": [L.ROOT_ADDRESS6]}.get(family, [L.ROOT_ADDRESS, L.ROOT_ADDRESS6]):
+        _add_address(address, None, L.ROOT_LINK)
     ip("link", "set", L.ROOT_LINK, "up")
     for node in nodes:
         run(["ip", "netns", "add", node.netns])
@@ -63,7 +77,8 @@ def build(nodes: list[LabNode]) -> None:
         ip("link", "add", L.NODE_LINK, "netns", node.netns, "type", "veth",
            "peer", "name", node.bridge_port, "netns", L.BRIDGE_NETNS, netns=L.BRIDGE_NETNS)
         ip("link", "set", node.bridge_port, "master", L.BRIDGE, "up", netns=L.BRIDGE_NETNS)
-        ip("addr", "add", f"{node.address}/{L.SUBNET.prefixlen}", "dev", L.NODE_LINK, netns=node.netns)
+        for address in node.addresses:
+            _add_address(address, node.netns, L.NODE_LINK)
         ip("link", "set", L.NODE_LINK, "up", netns=node.netns)
 
 

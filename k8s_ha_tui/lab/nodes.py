@@ -85,10 +85,10 @@ def prepare(node: LabNode, paths: LabPaths) -> None:
     host_key = home / "ssh" / "ssh_host_ed25519_key"
     if not host_key.exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{node.name}", "-f", str(host_key)])
+    listen = "".join(f"ListenAddress {a}\n" for a in node.addresses)
     _write(home / "ssh" / "sshd_config", f"""\
 # sshd for lab node {node.name} (k8s-ha-tui lab)
-ListenAddress {node.address}
-HostKey {host_key}
+{listen}HostKey {host_key}
 PidFile none
 AuthorizedKeysFile {paths.authorized_keys} .ssh/authorized_keys
 PermitRootLogin prohibit-password
@@ -114,6 +114,8 @@ SetEnv PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
         "LAB_PYTHON": node_python(),
         "LAB_APISERVER": "/usr/local/sbin/lab-apiserver.py",
         "LAB_APISERVER_PORT": L.APISERVER_PORT,
+        # every address of the node: :: takes IPv4 too (as v4-mapped), where the node has IPv6
+        "LAB_APISERVER_BIND": "::" if node.address6 or ":" in node.address else "0.0.0.0",
         "LAB_CERT": paths.tls_cert,
         "LAB_KEY": paths.tls_key,
     }.items()), 0o644)
@@ -187,4 +189,4 @@ def node_exec(init: int, command: list[str], timeout: float = 30, check: bool = 
 
 def host_key_line(node: LabNode, paths: LabPaths) -> str:
     pub = (paths.node(node.name) / "ssh" / "ssh_host_ed25519_key.pub").read_text().split()
-    return f"{node.address} {pub[0]} {pub[1]}\n"
+    return f"{','.join(node.addresses)} {pub[0]} {pub[1]}\n"

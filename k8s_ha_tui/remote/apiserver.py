@@ -19,6 +19,7 @@ import socket
 import ssl
 import time
 
+from k8s_ha_tui.model.topology import host_port
 from k8s_ha_tui.paths import PATHS
 
 UP = "up"
@@ -35,7 +36,7 @@ EVIDENCE = ("MANIFEST", "PROCESS", "LISTEN")
 def probe(address: str, port: int) -> str:
     """Shell lines that print the evidence (one word each) and READYZ with curl's HTTP code
     (000: no answer within a second) and exit code. Cheap: a file test, pgrep, ss and one curl."""
-    url = shlex.quote(f"https://{address}:{port}/readyz")
+    url = shlex.quote(f"https://{host_port(address, port)}/readyz")
     return "; ".join([
         f"if [ -e {PATHS.apiserver_manifest} ]; then echo MANIFEST; fi",
         "if pgrep -x kube-apiserver >/dev/null 2>&1; then echo PROCESS; fi",
@@ -102,7 +103,7 @@ def readyz_from_here(address: str, port: int, timeout: float = 1.0, connect_time
         with socket.create_connection((address, port), timeout=connect_timeout or timeout) as raw:
             raw.settimeout(timeout)
             with _UNVERIFIED.wrap_socket(raw, server_hostname=address) as s:
-                s.sendall(f"GET /readyz HTTP/1.0\r\nHost: {address}\r\n\r\n".encode())
+                s.sendall(f"GET /readyz HTTP/1.0\r\nHost: {host_port(address, port)}\r\n\r\n".encode())
                 head = b""
                 while b"\r\n" not in head and len(head) < 256:
                     chunk = s.recv(64)

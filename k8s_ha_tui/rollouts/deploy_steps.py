@@ -132,7 +132,7 @@ def probe_script(topo: Topology, master: Master) -> str:
         f"{PACKAGES['keepalived']} -v 2>&1 | head -n 1 | sed 's/^/VERSION /'",
         *(f"echo ACTIVE {s} $(systemctl is-active {s} 2>/dev/null)" for s in SERVICE_FILES),
         f"echo MAINT $(head -c 64 {PATHS.maintenance_file} 2>/dev/null | head -n 1)",
-        "ip -o -4 addr show | awk '{print \"ADDR\", $4}'",
+        "ip -o addr show | awk '{print \"ADDR\", $4}'",  # both families: the VIP may be IPv6
         apiserver.probe(master.address, topo.apiserver_port),
         "echo KUBEADM $(kubeadm version -o short 2>/dev/null | head -n 1)",
         "true",

@@ -10,9 +10,10 @@ master with the top priority (`election_failure`)."""
 from __future__ import annotations
 
 import asyncio
+import shlex
 import time
 
-from k8s_ha_tui.model.topology import Topology
+from k8s_ha_tui.model.topology import Topology, host_port
 from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote.keepalived import KEEPALIVED_DUMP, running_keepalived
 from k8s_ha_tui.rollouts.deploy_steps import DeployError, NodePlan
@@ -37,29 +38,39 @@ def vrrp_script() -> str:
     return f"echo VRRP $(cut -d' ' -f4 {PATHS.state_file} 2>/dev/null); echo @@data; {KEEPALIVED_DUMP}"
 
 
+def _suffix(i: int) -> str:
+    """VIP, VIPCONN, VRRP for the first VIP; VIP6, VIPCONN6, VRRP6 for a dual-stack cluster's IPv6 one."""
+    return "6" if i else ""
+
+
 def verify_script(topo: Topology, bootstrap: bool = False) -> str:
     """What verification asks a node. On a first-time setup the API cannot answer, so instead of
     asking for /readyz (locally and through the VIP: 2 s timeouts for nothing) it asks whether
-    HAProxy listens and the VIP accepts a connection."""
+    HAProxy listens and the VIP accepts a connection. Each VIP is asked (dual stack: both), and
+    an IPv6 VIP this node holds must not be `tentative` or `dadfailed` (someone else has it)."""
     fe = topo.frontend_port
-    checks = [
-        f"if ss -Hltn 'sport = :{fe}' 2>/dev/null | grep -q .; then echo FRONTEND listening; fi",
-        f"curl -sk --max-time 2 -o /dev/null https://{topo.vip}:{fe}/; echo VIPCONN $?",
-    ] if bootstrap else [
-        f"echo LOCAL $(curl -sk --max-time 2 -o /dev/null -w '%{{http_code}}' https://127.0.0.1:{fe}/readyz)",
-        f"echo VIP $(curl -sk --max-time 2 -o /dev/null -w '%{{http_code}}' https://{topo.vip}:{fe}/readyz)",
-    ]
+    checks = [f"if ss -Hltn 'sport = :{fe}' 2>/dev/null | grep -q .; then echo FRONTEND listening; fi"] \
+        if bootstrap else \
+        [f"echo LOCAL $(curl -sk --max-time 2 -o /dev/null -w '%{{http_code}}' https://127.0.0.1:{fe}/readyz)"]
+    for i, vip in enumerate(topo.vips):
+        url = shlex.quote(f"https://{host_port(vip, fe)}/" + ("" if bootstrap else "readyz"))
+        checks.append(f"curl -gsk --max-time 2 -o /dev/null {url}; echo VIPCONN{_suffix(i)} $?" if bootstrap else
+                      f"echo VIP{_suffix(i)} $(curl -gsk --max-time 2 -o /dev/null -w '%{{http_code}}' {url})")
+        if ":" in vip:
+            checks.append(f"echo VIPFLAGS $(ip -o addr show | grep -F ' {vip}/' | grep -oE 'tentative|dadfailed')")
     return "; ".join(["echo ACTIVE $(systemctl is-active haproxy) $(systemctl is-active keepalived)", *checks,
                       vrrp_script()])
 
 
 def _facts(out: str, topo: Topology) -> dict[str, str]:
-    """The verify script's answer by its first words; VRRP from keepalived's own dump if any."""
+    """The verify script's answer by its first words; VRRP (VRRP6) from keepalived's own dump if any."""
     head, _, data = out.partition("@@data\n")
     facts = {line.split(" ", 1)[0]: line.split(" ", 1)[1].strip() for line in head.splitlines() if " " in line}
-    running = running_keepalived(data).instance_for(topo.vip)
-    if running is not None and running.state:
-        facts["VRRP"] = running.state
+    dump = running_keepalived(data)
+    for i, vip in enumerate(topo.vips):
+        running = dump.instance_for(vip)
+        if running is not None and running.state:
+            facts[f"VRRP{_suffix(i)}"] = running.state
     return facts
 
 
@@ -92,12 +103,18 @@ def verify_failure(out: str, topo: Topology, maintenance: bool, keepalived_stopp
     elif facts.get("VRRP") not in wanted:
         because = " (it is in maintenance)" if maintenance else ""
         return f"VRRP state is {facts.get('VRRP') or 'unknown'}, expected {' or '.join(wanted)}{because}"
-    if bootstrap:
-        if facts.get("VIPCONN") not in ACCEPTED:
-            return (f"the VIP {topo.vip}:{topo.frontend_port} does not accept connections "
-                    f"(curl exit {facts.get('VIPCONN', '?')})")
-    elif facts.get("VIP") != "200":
-        return f"the API does not answer through the VIP {topo.vip}:{topo.frontend_port} (HTTP {facts.get('VIP', '?')})"
+    if topo.vip6 and not keepalived_stopped and facts.get("VRRP6") != facts.get("VRRP"):
+        return (f"its IPv6 instance is {facts.get('VRRP6') or 'unknown'} and its IPv4 one {facts.get('VRRP')}: "
+                "the two VIPs did not move together")
+    if facts.get("VIPFLAGS"):
+        return f"an IPv6 VIP here is {facts['VIPFLAGS']}: another host on the segment may have the address"
+    for i, vip in enumerate(topo.vips):
+        where = host_port(vip, topo.frontend_port)
+        if bootstrap:
+            if facts.get(f"VIPCONN{_suffix(i)}") not in ACCEPTED:
+                return f"the VIP {where} does not accept connections (curl exit {facts.get(f'VIPCONN{_suffix(i)}', '?')})"
+        elif facts.get(f"VIP{_suffix(i)}") != "200":
+            return f"the API does not answer through the VIP {where} (HTTP {facts.get(f'VIP{_suffix(i)}', '?')})"
     return None
 
 

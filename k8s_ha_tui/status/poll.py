@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from k8s_ha_tui.model.topology import Master, Node, Topology
+from k8s_ha_tui.model.topology import Master, Node, Topology, host_port
 from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote import answers, apiserver, node_ops, roles
 from k8s_ha_tui.remote.auditlog import parse_lines
@@ -43,7 +43,7 @@ STATS_TIMEOUT = 3.0
 BACKOFF_MAX = 10.0
 
 def _api_probe(topo: Topology) -> str:
-    url = shlex.quote(f"https://{topo.vip}:{topo.frontend_port}/readyz")
+    url = shlex.quote(f"https://{host_port(topo.vip, topo.frontend_port)}/readyz")
     return f"echo @@api; curl -sk --max-time 1 -o /dev/null -w '%{{http_code}}' {url}; echo"
 
 

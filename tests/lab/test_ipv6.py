@@ -1,0 +1,101 @@
+"""IPv6 and dual stack on real daemons (`lab up --family dual|ipv6`): every node has addresses of
+its families, the apiserver stand-in answers on each, `deploy` puts one VIP of each family on the
+same master (a sync group of two VRRPv3 instances), a holder off the network takes both to the
+same successor, and `vrrp-drop` cuts VRRP of both families (a split brain in each)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from labtools import tool, wait_for
+
+from k8s_ha_tui.lab import cluster, layout
+from k8s_ha_tui.model import topology
+from k8s_ha_tui.remote.apiserver import readyz_from_here
+
+M1, M2, M3 = "k8s-master-01", "k8s-master-02", "k8s-master-03"
+
+
+def addresses(node: str) -> str:
+    return subprocess.run(["ip", "-n", layout.netns_of(node), "-o", "addr", "show", "dev", layout.NODE_LINK],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def holders(topo: topology.Topology, vip: str, among=(M1, M2, M3)) -> list[str]:
+    """Masters whose eth0 carries `vip` (the kernel's word)."""
+    return [m.name for m in topo.masters if m.name in among and f" {vip}/" in addresses(m.name)]
+
+
+def up_and_deploy(lab, family: str) -> topology.Topology:
+    lab.stop()
+    path = cluster.up(3, 1, log=lambda _m: None, family=family)
+    res = tool("deploy", "-t", str(path), "--yes")
+    assert res.returncode == 0, res.stderr
+    return topology.load_topology(path)
+
+
+@pytest.fixture(scope="module")
+def dual(lab):
+    """A dual-stack lab, deployed; the folder's fixture brings the plain lab back afterwards."""
+    yield up_and_deploy(lab, "dual")
+    cluster.heal(M1)
+    cluster.heal(M2)
+
+
+def test_a_dual_lab_gives_every_node_both_families_and_the_apiserver_answers_on_each(dual):
+    assert dual.vip == "198.18.0.10" and dual.vip6 == "fd01:98:18::10" and dual.vrrp.version == 3
+    for node in (*dual.masters, *dual.workers):
+        assert f" {node.address}/24 " in addresses(node.name) and f" {layout.six(node.address)}/64 " in addresses(node.name)
+    for m in dual.masters:
+        assert readyz_from_here(m.address, dual.apiserver_port) is not None
+        assert readyz_from_here(str(m.address6), dual.apiserver_port) is not None
+
+
+def test_deploy_puts_both_vips_on_the_top_master_and_the_api_answers_through_each(dual):
+    wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 20,
+             "both VIPs on master-01")
+    for vip in dual.vips:
+        assert wait_for(lambda vip=vip: readyz_from_here(vip, dual.frontend_port), 10, f"the API through {vip}")
+    line = next(ln for ln in addresses(M1).splitlines() if f" {dual.vip6}/" in ln)
+    assert "tentative" not in line and "dadfailed" not in line
+
+
+def test_a_holder_off_the_network_takes_both_vips_to_the_same_successor_and_back(dual):
+    wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 20, "master-01")
+    cluster.fault(M1, "offline")
+    try:
+        wait_for(lambda: holders(dual, dual.vip, (M2, M3)) == [M2] and holders(dual, str(dual.vip6), (M2, M3)) == [M2],
+                 10, "both VIPs on master-02")
+        for vip in dual.vips:
+            assert wait_for(lambda vip=vip: readyz_from_here(vip, dual.frontend_port), 15, f"the API through {vip}")
+    finally:
+        cluster.heal(M1, "offline")
+    wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 15,
+             "both VIPs back on master-01 (it has the top priority)")
+
+
+def test_vrrp_drop_cuts_both_families_into_a_split_brain(dual):
+    wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 20, "master-01")
+    cluster.fault(M2, "vrrp-drop")
+    try:
+        wait_for(lambda: holders(dual, dual.vip) == [M1, M2] and holders(dual, str(dual.vip6)) == [M1, M2], 10,
+                 "master-02, deaf to VRRP of either family, claiming both VIPs too")
+    finally:
+        cluster.heal(M2, "vrrp-drop")
+    wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 15,
+             "master-02 stepping down in both families")
+
+
+def test_an_ipv6_only_lab_deploys_and_its_vip_moves(lab):
+    six = up_and_deploy(lab, "ipv6")
+    assert six.family == 6 and six.vip == "fd01:98:18::10" and six.vip6 is None
+    assert all(":" in n.address for n in (*six.masters, *six.workers))
+    wait_for(lambda: holders(six, six.vip) == [M1], 20, "the IPv6 VIP on master-01")
+    assert wait_for(lambda: readyz_from_here(six.vip, six.frontend_port), 10, "the API through the IPv6 VIP")
+    cluster.fault(M1, "offline")
+    try:
+        wait_for(lambda: holders(six, six.vip, (M2, M3)) == [M2], 10, "the IPv6 VIP on master-02")
+        assert wait_for(lambda: readyz_from_here(six.vip, six.frontend_port), 15, "the API through it again")
+    finally:
+        cluster.heal(M1, "offline")
