@@ -1,7 +1,7 @@
 """Whether the monitor's memory levels off: hours of snapshots, one per simulated second, shown
 by the real MonitorApp (headless) as fast as it draws them, its RSS sampled every simulated 10
 minutes. The lab soak (bench/soak.py) runs an hour in real time and saw the monitor still
-growing slowly at its end (render caches filling); this runs 4 hours in a few minutes.
+growing slowly at its end (render caches filling); this runs 4 hours in ~17 minutes (2 cores).
 
 The snapshots are what an hour under churn shows: every backend's age in seconds since its last
 change (a new cell every second), a fault every 20 s (the VIP moves, a backend goes down and

@@ -65,7 +65,8 @@ def test_commands_that_do_not_follow_ipv6_yet_refuse_it_in_one_line_before_conne
     assert cli.main(["render", "-t", str(topo), "-o", str(tmp_path / "out")]) == 0
     assert cli.main(["lint", "-t", str(topo)]) == 0
     capsys.readouterr()
-    refusal = f"error: {topo}: an IPv6 VIP can be rendered, linted and deployed, but this command follows IPv4 VIPs only so far"
+    refusal = (f"error: {topo}: an IPv6 VIP can be rendered, linted and deployed, but this command follows IPv4 "
+               "VIPs only so far")
     for command in (["status"], ["doctor"], ["exporter"],
                     ["access", "show"], ["failover", "--to", "b", "--yes"], ["drill", "failover", "--yes"]):
         assert cli.main([*command, "-t", str(topo)]) == 2, command
