@@ -126,6 +126,30 @@ def test_first_time_verification_checks_the_load_balancer_not_the_api():
                                                                  bootstrap=True)
 
 
+def test_a_dual_stack_master_is_verified_through_each_vip_with_both_instances_alike():
+    """Both VIPs answer, both instances in one state, no IPv6 VIP tentative or dadfailed; each
+    failing alone is the reason (the facts are read from the answer; VRRP6 from keepalived's dump)."""
+    from k8s_ha_tui.model import topology as tp
+
+    dual = tp.topology_from_dict({**tp.topology_to_dict(TOPO), "vip6": "fd00::10", "vrrp": {"version": 3},
+                                  "masters": [{**m.model_dump(exclude_none=True), "address6": f"fd00::{11 + i}"}
+                                              for i, m in enumerate(TOPO.masters)]})
+    script = deploy_verify.verify_script(dual)
+    assert "'https://[fd00::10]:8443/readyz'" in script and "echo VIP6 " in script and "dadfailed" in script
+    dump = ("------< VRRP Topology >------\n VRRP Instance = VI_51\n   State = MASTER\n   Virtual IP (1):\n"
+            "     10.0.3.10/24 dev ens3 scope global\n VRRP Instance = VI6_51\n   State = {six}\n"
+            "   Virtual IP (1):\n     fd00::10/64 dev ens3 scope global\n")
+    ok = "ACTIVE active active\nLOCAL 200\nVIP 200\nVIP6 200\nVIPFLAGS \n@@data\n" + dump.format(six="MASTER")
+    assert deploy_verify.verify_failure(ok, dual, False) is None
+    assert "IPv6 instance is BACKUP and its IPv4 one MASTER" in deploy_verify.verify_failure(
+        ok.replace("State = MASTER\n   Virtual IP (1):\n     fd00", "State = BACKUP\n   Virtual IP (1):\n     fd00"),
+        dual, False)
+    assert "an IPv6 VIP here is dadfailed" in deploy_verify.verify_failure(
+        ok.replace("VIPFLAGS ", "VIPFLAGS dadfailed"), dual, False)
+    assert "through the VIP [fd00::10]:8443 (HTTP 000)" in deploy_verify.verify_failure(
+        ok.replace("VIP6 200", "VIP6 000"), dual, False)
+
+
 def test_the_election_must_end_with_exactly_the_top_priority_master():
     names = [m.name for m in TOPO.masters]
     ok = {names[0]: "MASTER", names[1]: "BACKUP", names[2]: "BACKUP"}
