@@ -99,19 +99,20 @@ def top_holder(topology: Path, top: str) -> str | None:
     return top if snap.get("health") == "healthy" and snap.get("holders") == [top] else None
 
 
-def vip_holders(masters: list[str]) -> list[str]:
-    """The masters whose kernel has the VIP on an interface right now."""
-    return [m for m in masters if f" {layout.VIP}/" in subprocess.run(
-        ["ip", "-n", layout.netns_of(m), "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout]
+def vip_holders(masters: list[str], vip: str = layout.VIP) -> list[str]:
+    """The masters whose kernel has `vip` (either family) on an interface right now."""
+    return [m for m in masters if f" {vip}/" in subprocess.run(
+        ["ip", "-n", layout.netns_of(m), "-o", "addr", "show"], capture_output=True, text=True).stdout]
 
 
 class VipWatch:
-    """When the kernel adds the VIP on each master (`ip monitor address` in its namespace)."""
+    """When the kernel adds `vip` on each master (`ip monitor address` in its namespace)."""
 
-    def __init__(self, masters: list[str]):
+    def __init__(self, masters: list[str], vip: str = layout.VIP):
+        self.vip = vip
         self.added: list[tuple[float, str]] = []
         self.events: list[tuple[float, str, bool]] = []  # (when, node, added or deleted)
-        self.initial = vip_holders(masters)
+        self.initial = vip_holders(masters, vip)
         self._procs = []
         for m in masters:
             proc = subprocess.Popen(["ip", "-n", layout.netns_of(m), "-o", "monitor", "address"],
@@ -121,7 +122,7 @@ class VipWatch:
 
     def _read(self, node: str, proc: subprocess.Popen) -> None:
         for line in proc.stdout:
-            if f" {layout.VIP}/" not in line:
+            if f" {self.vip}/" not in line:
                 continue
             now, added = time.monotonic(), not line.startswith("Deleted")
             self.events.append((now, node, added))

@@ -24,10 +24,9 @@ import argparse
 import json
 import statistics
 import subprocess
-import threading
 import time
 
-from benchlib import Client, deploy, wait_for
+from benchlib import Client, VipWatch, deploy, vip_holders, wait_for
 
 from k8s_ha_tui.lab import cluster, layout
 from k8s_ha_tui.model import topology
@@ -44,50 +43,17 @@ def in_ns(node: str, *cmd: str, check: bool = True, input: str | None = None) ->
                           timeout=30, check=check, input=input)
 
 
-def holders(topo: topology.Topology, vip: str, among: list[str]) -> list[str]:
-    return [m for m in among if f" {vip}/" in subprocess.run(
-        ["ip", "-n", layout.netns_of(m), "-o", "addr", "show", "dev", layout.NODE_LINK],
-        capture_output=True, text=True).stdout]
-
-
-class Added:
-    """When the kernel adds each VIP on each master (`ip monitor address` in its namespace)."""
-
-    def __init__(self, masters: list[str], vips: list[str]):
-        self.vips, self.added, self.procs = vips, [], []
-        for m in masters:
-            proc = subprocess.Popen(["ip", "-n", layout.netns_of(m), "-o", "monitor", "address"],
-                                    stdout=subprocess.PIPE, text=True)
-            self.procs.append(proc)
-            threading.Thread(target=self._read, args=(m, proc), daemon=True).start()
-
-    def _read(self, node: str, proc: subprocess.Popen) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            for vip in self.vips:
-                if f" {vip}/" in line and not line.startswith("Deleted"):
-                    self.added.append((time.monotonic(), node, vip))
-
-    def first(self, vip: str, since: float, on: str) -> float | None:
-        return next((t for t, n, v in list(self.added) if v == vip and n == on and t >= since), None)
-
-    def close(self) -> None:
-        for proc in self.procs:
-            proc.terminate()
-            proc.wait(timeout=5)
-
-
 def settled(topo: topology.Topology, top: str) -> None:
     masters = [m.name for m in topo.masters]
-    wait_for(lambda: all(holders(topo, v, masters) == [top] for v in topo.vips), 60, f"both VIPs on {top} alone")
+    wait_for(lambda: all(vip_holders(masters, v) == [top] for v in topo.vips), 60, f"both VIPs on {top} alone")
     for vip in topo.vips:
         wait_for(lambda vip=vip: readyz_from_here(vip, topo.frontend_port), 20, f"the API through {vip}")
 
 
 def offline(topo: topology.Topology) -> dict:
-    old, new = topo.masters[0].name, topo.masters[1].name
+    old = topo.masters[0].name
     settled(topo, old)
-    watch = Added([m.name for m in topo.masters], topo.vips)
+    watches = [VipWatch([m.name for m in topo.masters], vip) for vip in topo.vips]
     clients = [Client(vip, topo.frontend_port) for vip in topo.vips]
     for c in clients:
         c.start()
@@ -100,11 +66,12 @@ def offline(topo: topology.Topology) -> dict:
     finally:
         for c in clients:
             c.finish()
-        watch.close()
+        for w in watches:
+            w.close()
         cluster.heal(old, "offline")
     out = {}
-    for family, vip, c in zip(FAMILIES, topo.vips, clients):
-        added = watch.first(vip, t0, new)
+    for family, watch, c in zip(FAMILIES, watches, clients):
+        added = watch.first_added(t0, other_than=old)
         out[family] = {"moved_s": round(added - t0, 3) if added else None, **c.report(since=t0)}
     return out
 
@@ -130,7 +97,7 @@ def missed(topo: topology.Topology, wait: float) -> dict:
     back: dict[str, float | None] = dict.fromkeys(FAMILIES)
     try:
         cluster.fault(old, "offline")
-        wait_for(lambda: all(holders(topo, v, [new]) for v in topo.vips), 30, f"{new} holding both VIPs", step=0.05)
+        wait_for(lambda: all(vip_holders([new], v) for v in topo.vips), 30, f"{new} holding both VIPs", step=0.05)
         took_over = time.monotonic()
         time.sleep(MISSED_WINDOW_S)  # the window the worker misses (a measured span, not synchronisation)
         for kind in ("arp", "ip6"):

@@ -175,7 +175,8 @@ def _ask_nodes(ask: _Asker, role: str, start: list[dict], lo: int, hi: int, name
     count = ask.number(f"How many {role}s?", len(start) if start else lo, _range(lo, hi, f"{role}s"))
     nodes = []
     for i in range(count):
-        old = {k: v for k, v in (start[i] if i < len(start) else {}).items() if k != "address6"}
+        given = start[i] if i < len(start) else {}
+        old = {k: v for k, v in given.items() if k != "address6"}  # asked again below, or dropped
         name = ask.text(f"{role} {i + 1} name:", old.get("name", f"{role}-{i + 1}"),
                         _not_in(names, "name", tp.check_name))
         names[name] = f"{role} {i + 1}"
@@ -183,7 +184,7 @@ def _ask_nodes(ask: _Asker, role: str, start: list[dict], lo: int, hi: int, name
         addrs[addr] = name
         node = {**old, "name": name, "address": addr}
         if address6_check is not None:
-            node["address6"] = ask.text(f"{name} IPv6 address:", (start[i] if i < len(start) else {}).get("address6"),
+            node["address6"] = ask.text(f"{name} IPv6 address:", given.get("address6"),
                                         _not_in(addrs, "address", address6_check))
             addrs[node["address6"]] = name
         nodes.append(node)
