@@ -33,6 +33,8 @@ class KeysFooter(Footer):
 
     async def recompose(self) -> None:
         drawn = keys_of(self.screen)  # taken first: a change during the recompose redraws again, never less
+        if drawn == self.drawn:  # queued before the last one drew these keys (the first second: 5 more)
+            return
         await super().recompose()
         self.drawn = drawn
         watchers = getattr(self, "__watchers", {}).get("compact")  # Textual's own store (reactive._watch)
