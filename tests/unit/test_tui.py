@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from labtools import until
-from textual.widgets import Button, DataTable, RichLog, Static
+from textual.widgets import Button, DataTable, Footer, RichLog, Static
 
 from k8s_ha_tui.remote.ssh import HostKeyPolicy
 from k8s_ha_tui.status.model import BackendServer, ClusterStatus, MasterStatus, WorkerStatus
@@ -399,12 +399,12 @@ async def test_footer_keeps_no_dead_keys_over_hours_of_snapshots(monkeypatch):
     """A snapshot a second for days: the footer is redrawn only when a key changes, and a
     redrawn footer lets its old keys go (Textual's Footer kept them: 1.2 MB a second)."""
     redrawn = []
-    real = KeysFooter.recompose
+    real = Footer.recompose  # what KeysFooter calls when it really redraws
 
     async def counted(self):
         redrawn.append(1)
         await real(self)
-    monkeypatch.setattr(KeysFooter, "recompose", counted)
+    monkeypatch.setattr(Footer, "recompose", counted)
     a = app()
     lonely = snap(master(0, vrrp_state="MASTER", holds_vip=True), master(1, maintenance=True, vrrp_state="FAULT"),
                   MasterStatus(TOPO.masters[2].name, TOPO.masters[2].address, False))

@@ -35,8 +35,8 @@ class KeysFooter(Footer):
         drawn = keys_of(self.screen)  # taken first: a change during the recompose redraws again, never less
         if drawn == self.drawn:  # queued before the last one drew these keys (the first second: 5 more)
             return
+        self.drawn = drawn  # before it draws: the same keys asked meanwhile are not queued again
         await super().recompose()
-        self.drawn = drawn
         watchers = getattr(self, "__watchers", {}).get("compact")  # Textual's own store (reactive._watch)
         if watchers:
             watchers[:] = [(node, callback) for node, callback in watchers if node.is_attached]
