@@ -30,7 +30,7 @@ from k8s_ha_tui.remote.apiserver import NOT_INSTALLED, UNKNOWN, UP
 from k8s_ha_tui.remote.keepalived import STATS_NAMES
 from k8s_ha_tui.remote.ssh import HostKeyPolicy
 from k8s_ha_tui.status.diagnosis import diagnose
-from k8s_ha_tui.status.model import ClusterStatus
+from k8s_ha_tui.status.model import ClusterStatus, NodeStatus
 from k8s_ha_tui.status.poll import Collector
 
 DEFAULT_LISTEN = "127.0.0.1:9651"  # next to the keepalived exporter's 9650
@@ -67,7 +67,7 @@ class Watch:
         self.snap = snap
         if collect_seconds is not None:
             self.collect_seconds = collect_seconds
-        shape = (tuple(snap.holders), tuple(snap.claimants),
+        shape = (tuple(snap.holders), tuple(snap.claimants), tuple(snap.holders6), tuple(snap.claimants6),
                  tuple(n.reachable for n in (*snap.masters, *snap.workers)))
         changed, self._last_shape = shape != self._last_shape, shape
         return changed
@@ -95,11 +95,14 @@ def families(watches: Iterable[Watch]) -> list[Metric]:
         "hp_fail": CounterMetricFamily("haproxy_server_check_failures", "Failed health checks", labels=server),
         "hp_active": _gauge("haproxy_backend_active_servers", "Active (up) servers of a backend",
                             ["cluster", "node", "proxy"]),
-        "holders": _gauge("k8s_ha_vip_holders", "Masters holding the VIP (the kernel's word)", ["cluster"]),
-        "holds": _gauge("k8s_ha_vip_holder", "This master holds the VIP", node),
-        "split": _gauge("k8s_ha_split_brain", "Two or more masters hold or claim the VIP", ["cluster"]),
+        "holders": _gauge("k8s_ha_vip_holders", "Masters holding the VIP of this family (the kernel's word)",
+                          ["cluster", "family"]),
+        "holds": _gauge("k8s_ha_vip_holder", "This master holds the VIP of this family", [*node, "family"]),
+        "split": _gauge("k8s_ha_split_brain", "Two or more masters hold or claim the VIP of this family",
+                        ["cluster", "family"]),
         "health": _gauge("k8s_ha_health", "0 healthy, 1 degraded, 2 critical (the rules of `status`)", ["cluster"]),
-        "api": _gauge("k8s_ha_api_up", "The API answers through the VIP, seen from this node", [*node, "role"]),
+        "api": _gauge("k8s_ha_api_up", "The API answers through the VIP of this family, seen from this node",
+                      [*node, "role", "family"]),
         "bootstrap": _gauge("k8s_ha_bootstrap", "1 while no master has a kube-apiserver yet (a first-time setup, "
                             "before kubeadm init)", ["cluster"]),
         "installed": _gauge("k8s_ha_apiserver_installed", "The master has a kube-apiserver (a manifest, a process "
@@ -136,8 +139,10 @@ def _cluster(f: dict, w: Watch) -> None:
     f["collected"].add_metric([c], snap.taken_at)
     if w.collect_seconds is not None:
         f["duration"].add_metric([c], w.collect_seconds)
-    f["holders"].add_metric([c], len(snap.holders))
-    f["split"].add_metric([c], int(snap.split_brain))
+    vips = by_family(snap)
+    for family, holders, split in vips:
+        f["holders"].add_metric([c, family], len(holders))
+        f["split"].add_metric([c, family], int(split))
     f["health"].add_metric([c], int(snap.health))
     f["bootstrap"].add_metric([c], int(snap.bootstrap))
     for d in diagnose(snap):
@@ -148,18 +153,17 @@ def _cluster(f: dict, w: Watch) -> None:
                                  "true" if a.vrid == snap.router_id and a not in foreign else "false"], a.last_heard)
     if snap.router_id is not None:
         f["foreign"].add_metric([c, str(snap.router_id)], len(foreign))
-    holders = snap.holders  # as the count: a holder whose word is older than another's claim waits
     for m in snap.masters:
         f["reachable"].add_metric([c, m.name, "master"], int(m.reachable))
         if not m.reachable:
             continue
         f["ka_up"].add_metric([c, m.name], int(m.keepalived == "active"))
-        f["holds"].add_metric([c, m.name], int(m.name in holders))
+        for family, holders, _split in vips:  # as the count: a holder whose word is older than another's claim waits
+            f["holds"].add_metric([c, m.name, family], int(m.name in holders))
         f["maint"].add_metric([c, m.name], int(m.maintenance))
         if m.effective_priority is not None:
             f["prio"].add_metric([c, m.name], m.effective_priority)
-        if m.api_via_vip is not None:
-            f["api"].add_metric([c, m.name, "master"], int(m.api_via_vip))
+        _api(f, c, snap, m, "master")
         if m.apiserver != UNKNOWN:
             f["installed"].add_metric([c, m.name], int(m.apiserver != NOT_INSTALLED))
             f["apiserver"].add_metric([c, m.name], int(m.apiserver == UP))
@@ -173,8 +177,23 @@ def _cluster(f: dict, w: Watch) -> None:
         _haproxy(f, c, m)
     for wk in snap.workers:
         f["reachable"].add_metric([c, wk.name, "worker"], int(wk.reachable))
-        if wk.reachable and wk.api_via_vip is not None:
-            f["api"].add_metric([c, wk.name, "worker"], int(wk.api_via_vip))
+        if wk.reachable:
+            _api(f, c, snap, wk, "worker")
+
+
+def by_family(snap: ClusterStatus) -> list[tuple[str, list[str], bool]]:
+    """(family, holders, split brain) for each VIP: 'ipv4' or 'ipv6', and a dual stack's vip6."""
+    out = [("ipv6" if ":" in snap.vip else "ipv4", snap.holders, "the VIP" in snap.split_families)]
+    if snap.vip6 is not None:
+        out.append(("ipv6", snap.holders6, f"VIP6 {snap.vip6}" in snap.split_families))
+    return out
+
+
+def _api(f: dict, c: str, snap: ClusterStatus, n: NodeStatus, role: str) -> None:
+    """The API through each VIP from this node, labelled with the VIP's family."""
+    for family, up in (("ipv6" if ":" in snap.vip else "ipv4", n.api_via_vip), ("ipv6", n.api_via_vip6)):
+        if up is not None:
+            f["api"].add_metric([c, n.name, role, family], int(up))
 
 
 def _haproxy(f: dict, c: str, m) -> None:

@@ -15,8 +15,7 @@ from k8s_ha_tui.status.diagnosis import diagnose, document
 
 def print_status(snap) -> None:
     """The snapshot as a few lines and one table a person reads at 3 a.m."""
-    holders = ", ".join(snap.holders) or "NOBODY"
-    print(f"{snap.name}: VIP {snap.vip} held by {holders} — {snap.health.name}")
+    print(f"{snap.name}: VIP {cells.vips(snap)} held by {cells.holders(snap)} — {snap.health.name}")
     for d in diagnose(snap):  # every alarm, as node, cause, evidence and the next step
         print(f"  {d.severity.upper()} {d.line()}")
         for fact in d.evidence:
@@ -40,7 +39,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from k8s_ha_tui.remote.ssh import policy_for
     from k8s_ha_tui.status.poll import snapshot
 
-    topo = topology.load_connectable(args.topology)
+    topo = topology.load_connectable(args.topology, follows_ipv6=True)
     snap = asyncio.run(snapshot(topo, policy_for(topo)))
     if args.json:
         print(json.dumps(document(snap), indent=2))
@@ -125,7 +124,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("the monitor is a full-screen terminal app and needs a terminal; without one, use "
                         "`status --json` (one snapshot) or `exporter` (metrics)", code=2)
-    topos = [topology.load_connectable(path) for path in args.topology]
+    topos = [topology.load_connectable(path, follows_ipv6=True) for path in args.topology]
     names = [t.name for t in topos]
     if len(set(names)) < len(names):
         raise UserError(f"two topology files name the same cluster ({', '.join(n for n in names if names.count(n) > 1)}): "

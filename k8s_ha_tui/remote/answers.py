@@ -29,8 +29,11 @@ def int_or_none(text: str | None) -> int | None:
 
 
 def holds_address(ip_output: str, address: str) -> bool:
-    """From `ip -o -4 addr show`: is `address` on any interface?"""
-    return any(re.search(rf"\sinet {re.escape(address)}/\d+\s", f" {line} ") for line in ip_output.splitlines())
+    """From `ip -o addr show`: is `address` (either family, canonical form) on any interface, and
+    usable there? An IPv6 address whose duplicate address detection failed (`dadfailed`) is not:
+    the kernel neither answers nor sends from it."""
+    return any(re.search(rf"\sinet6? {re.escape(address)}/\d+\s", f" {line} ") and " dadfailed " not in f"{line} "
+               for line in ip_output.splitlines())
 
 
 def flag_file(text: str) -> int:

@@ -10,7 +10,7 @@ import os
 import time
 
 from k8s_ha_tui.remote.apiserver import FAILING, NOT_INSTALLED, NOT_READY, NOT_RUNNING, UP
-from k8s_ha_tui.status.model import BackendServer, MasterStatus, NodeStatus
+from k8s_ha_tui.status.model import BackendServer, ClusterStatus, MasterStatus, NodeStatus
 
 Cell = tuple[str, str]
 
@@ -23,6 +23,8 @@ def vrrp(m: MasterStatus) -> Cell:
     if not m.reachable:
         return f"lost {clock(m.unreachable_since)}", "bad"
     tone = {"MASTER": "good", "BACKUP": "", "FAULT": "" if m.maintenance else "bad"}.get(m.vrrp_state, "warn")
+    if m.vrrp_state6 is not None and m.vrrp_state6 != m.vrrp_state:  # a dual stack's instances disagree
+        return f"{m.vrrp_state}/{m.vrrp_state6}", "warn"
     return m.vrrp_state, tone
 
 
@@ -46,9 +48,24 @@ def check(m: MasterStatus) -> Cell:
 def holds_vip(m: MasterStatus, unconfirmed: bool = False) -> Cell:
     """`unconfirmed`: not among the holders counted, its word being older than another master's
     claim (ClusterStatus.holders)."""
-    if m.holds_vip and unconfirmed:
+    if (m.holds_vip or m.holds_vip6) and unconfirmed:
         return "VIP?", "warn"
+    if m.vrrp_state6 is not None and m.holds_vip != m.holds_vip6:  # dual stack: one of its two VIPs
+        return ("● IPv4 only", "warn") if m.holds_vip else ("● IPv6 only", "warn")
     return ("● VIP", "good") if m.holds_vip else ("", "")
+
+
+def vips(snap: ClusterStatus) -> str:
+    """The VIP, or a dual stack's two: '198.18.0.10 + fd01:98:18::10'."""
+    return " + ".join([snap.vip, *([snap.vip6] if snap.vip6 else [])])
+
+
+def holders(snap: ClusterStatus, nobody: str = "NOBODY") -> str:
+    """Who holds the VIP; for a dual stack whose VIPs are apart (or one has nobody), per family."""
+    four = ", ".join(snap.holders) or nobody
+    if snap.vip6 is None or snap.holders6 == snap.holders:
+        return four
+    return f"{four} (IPv4), {', '.join(snap.holders6) or nobody} (IPv6)"
 
 
 def maintenance(m: MasterStatus) -> Cell:
@@ -60,8 +77,10 @@ def api(n: NodeStatus, bootstrap: bool = False) -> Cell:
     no answer is what is expected, not a failure."""
     if n.api_via_vip is None:
         return "?", ""
-    if bootstrap and not n.api_via_vip:
+    if bootstrap and not (n.api_via_vip or n.api_via_vip6):
         return "-", ""
+    if n.api_via_vip6 is not None and n.api_via_vip6 != n.api_via_vip:  # dual stack: through one VIP only
+        return ("IPv6 FAIL", "bad") if n.api_via_vip else ("IPv4 FAIL", "bad")
     return ("ok", "") if n.api_via_vip else ("FAIL", "bad")
 
 

@@ -15,6 +15,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from k8s_ha_tui.model.topology import host_port
 from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote.apiserver import DOWN, FAILING, HUNG, NOT_INSTALLED, NOT_READY, NOT_RUNNING, UP
 from k8s_ha_tui.status.model import ClusterStatus, MasterStatus
@@ -51,7 +52,7 @@ def document(snap: ClusterStatus) -> dict:
 
 def diagnose(snap: ClusterStatus) -> list[Diagnosis]:
     """Every diagnosis, the worst first: the VIP, then the nodes, then the apiservers."""
-    out = _collision(snap) + _split_brain(snap) + _no_holder(snap) + _api_down(snap)
+    out = _collision(snap) + _split_brain(snap) + _no_holder(snap) + _no_holder6(snap) + _apart(snap) + _api_down(snap)
     for m in snap.masters:
         out += _unreachable(snap, m) if not m.reachable else _services(snap, m) + _own_apiserver(snap, m)
     out += _refused_by_haproxy(snap) + _priority_tie(snap)
@@ -103,6 +104,8 @@ def _address_key(m: MasterStatus) -> tuple:
 
 def _claim(m: MasterStatus) -> str:
     held = "holds the VIP" if m.holds_vip else "does not hold the VIP"
+    if m.vrrp_state6 is not None:  # dual stack
+        held = f"VRRP (IPv6) {m.vrrp_state6}, {held}, {'holds' if m.holds_vip6 else 'does not hold'} VIP6"
     return f"{m.name}: VRRP {m.vrrp_state}, {held}, priority {m.effective_priority or '?'}"
 
 
@@ -124,7 +127,7 @@ class SplitBrain:
 
 
 def split_brain(snap: ClusterStatus) -> SplitBrain | None:
-    claiming = set(snap.holders) | set(snap.claimants)
+    claiming = {*snap.holders, *snap.claimants, *snap.holders6, *snap.claimants6}
     claim = sorted(m.name for m in snap.masters if m.name in claiming and m.keepalived == "active")
     if len(claim) < 2:
         return None
@@ -185,7 +188,7 @@ def _maintenance_remedy(snap: ClusterStatus, node: str) -> tuple[str, str, str] 
 
 
 def _no_holder(snap: ClusterStatus) -> list[Diagnosis]:
-    if not snap.no_holder or not any(m.reachable for m in snap.masters):
+    if snap.holders or not any(m.reachable for m in snap.masters):  # vip6 alone: _no_holder6
         return []
     evidence = tuple(_claim(m) + (", in maintenance" if m.maintenance else "") + f", check {m.check}"
                      for m in snap.masters if m.reachable)
@@ -203,18 +206,49 @@ def _no_holder(snap: ClusterStatus) -> list[Diagnosis]:
     return [Diagnosis(CLUSTER, "no-holder", "no master holds the VIP", evidence, step)]
 
 
-def _api_down(snap: ClusterStatus) -> list[Diagnosis]:
-    if not snap.api_down or snap.bootstrap or snap.api_starting:
+def _no_holder6(snap: ClusterStatus) -> list[Diagnosis]:
+    """Dual stack: the IPv4 VIP is held, vip6 is not (no holder at all is _no_holder's)."""
+    if snap.vip6 is None or snap.holders6 or not snap.holders:
         return []
-    asked = [n.name for n in (*snap.masters, *snap.workers) if n.reachable and n.api_via_vip is not None]
+    holder = snap.holders[0]
+    return [Diagnosis(CLUSTER, "no-holder", f"no master holds VIP6 {snap.vip6}, while {holder} holds {snap.vip}: "
+                      "IPv6 clients have no endpoint",
+                      tuple(_claim(m) for m in snap.masters if m.reachable),
+                      f"on {holder}: `ip -6 addr show` (a `dadfailed` VIP6: another host on the segment has that "
+                      "address) and `journalctl -u keepalived -n 50`; `doctor` checks that both instances are in "
+                      "one sync group")]
+
+
+def _apart(snap: ClusterStatus) -> list[Diagnosis]:
+    if not snap.vips_apart:
+        return []
+    return [Diagnosis(CLUSTER, "vips-apart", f"the VIPs are apart: {snap.holders[0]} holds {snap.vip}, "
+                      f"{snap.holders6[0]} holds {snap.vip6}",
+                      tuple(_claim(m) for m in snap.masters if m.reachable),
+                      "the two instances should be one sync group on every master (`doctor`); a keepalived "
+                      "restart on the lower one brings them together", "warning")]
+
+
+def _api_down(snap: ClusterStatus) -> list[Diagnosis]:
+    """The API through each VIP that nobody reached it through."""
+    if snap.bootstrap or snap.api_starting:
+        return []
     up = [m.name for m in snap.masters if m.reachable and m.apiserver == UP]
-    evidence = (f"GET /readyz through {snap.vip}:{snap.frontend_port}: no 200 from {', '.join(asked)}",
-                f"holder: {', '.join(snap.holders) or 'nobody'}",
-                f"apiservers that answer on their own masters: {', '.join(up) or 'none'}")
-    step = ("every apiserver fails: see each master's diagnosis" if not up else
-            f"HAProxy on the holder does not reach {', '.join(up)}: its backends and the diagnoses below")
-    return [Diagnosis(CLUSTER, "api-down", f"the API does not answer through the VIP {snap.vip}:{snap.frontend_port}",
-                      evidence, step)]
+    out = []
+    for six, vip, down, holders in ((False, snap.vip, snap.api_down, snap.holders),
+                                    (True, snap.vip6, snap.api6_down, snap.holders6)):
+        if vip is None or not down:
+            continue
+        endpoint = host_port(vip, snap.frontend_port)
+        asked = [n.name for n in (*snap.masters, *snap.workers)
+                 if n.reachable and (n.api_via_vip6 if six else n.api_via_vip) is not None]
+        evidence = (f"GET /readyz through {endpoint}: no 200 from {', '.join(asked)}",
+                    f"holder: {', '.join(holders) or 'nobody'}",
+                    f"apiservers that answer on their own masters: {', '.join(up) or 'none'}")
+        step = ("every apiserver fails: see each master's diagnosis" if not up else
+                f"HAProxy on the holder does not reach {', '.join(up)}: its backends and the diagnoses below")
+        out.append(Diagnosis(CLUSTER, "api-down", f"the API does not answer through the VIP {endpoint}", evidence, step))
+    return out
 
 
 # --- one master -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 
+from k8s_ha_tui.model.topology import host_port
 from k8s_ha_tui.remote.apiserver import NOT_INSTALLED, UNKNOWN, UP
 from k8s_ha_tui.remote.auditlog import AuditEntry
 from k8s_ha_tui.remote.keepalived import RunningInstance
@@ -53,6 +54,7 @@ class NodeStatus:
     unreachable_since: float | None = None
     error: str | None = None
     api_via_vip: bool | None = None  # the API through the VIP, asked from this node
+    api_via_vip6: bool | None = None  # a dual-stack cluster's: the API through its IPv6 VIP (vip6)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,12 @@ class MasterStatus(NodeStatus):
     vip_seen_at: float | None = None
     vip_since: float | None = None
     master_since: float | None = None
+    # A dual-stack cluster's second VIP (vip6) and its instance, judged alike (None: no vip6).
+    holds_vip6: bool = False
+    vrrp_state6: str | None = None
+    vip6_seen_at: float | None = None
+    vip6_since: float | None = None
+    master6_since: float | None = None
 
     def backends_of(self, master: str) -> list[BackendServer]:
         """This HAProxy's servers that send to `master`'s apiserver, whatever they are called."""
@@ -136,6 +144,7 @@ class ClusterStatus:
     router_id: int | None = None  # the cluster's virtual router id (its topology's)
     segment: tuple[Advertiser, ...] = ()  # every VRRP router the masters heard (remote/vrrp_census)
     census_missing: tuple[str, ...] = ()  # masters where the census cannot listen (no tcpdump)
+    vip6: str | None = None  # a dual-stack cluster's IPv6 VIP (an IPv6-only cluster's is `vip`)
 
     @property
     def foreign_routers(self) -> list[Advertiser]:
@@ -169,19 +178,49 @@ class ClusterStatus:
                                if m.reachable and m.vrrp_state == "MASTER"])
 
     @property
+    def holders6(self) -> list[str]:
+        """A dual-stack cluster's holders of vip6, by the same rule (empty without vip6)."""
+        return current_claims([(m.name, m.vip6_since, m.vip6_seen_at) for m in self.masters
+                               if m.reachable and m.holds_vip6])
+
+    @property
+    def claimants6(self) -> list[str]:
+        return current_claims([(m.name, m.master6_since, m.seen_at) for m in self.masters
+                               if m.reachable and m.vrrp_state6 == "MASTER"])
+
+    @property
     def unconfirmed(self) -> list[str]:
-        """Reachable masters that hold the VIP or say MASTER by a word older than another's claim:
+        """Reachable masters that hold a VIP or say MASTER by a word older than another's claim:
         not counted until they answer again (or fall silent)."""
+        holders, claimants, holders6, claimants6 = self.holders, self.claimants, self.holders6, self.claimants6
         return [m.name for m in self.masters if m.reachable and (
-            (m.holds_vip and m.name not in self.holders) or (m.vrrp_state == "MASTER" and m.name not in self.claimants))]
+            (m.holds_vip and m.name not in holders) or (m.vrrp_state == "MASTER" and m.name not in claimants)
+            or (m.holds_vip6 and m.name not in holders6) or (m.vrrp_state6 == "MASTER" and m.name not in claimants6))]
+
+    @property
+    def split_families(self) -> list[str]:
+        """The VIPs that two or more masters hold or claim: 'the VIP', 'VIP6 ADDR' (dual stack)."""
+        out = ["the VIP"] if len(self.holders) > 1 or len(self.claimants) > 1 else []
+        if self.vip6 and (len(self.holders6) > 1 or len(self.claimants6) > 1):
+            out.append(f"VIP6 {self.vip6}")
+        return out
 
     @property
     def split_brain(self) -> bool:
-        return len(self.holders) > 1 or len(self.claimants) > 1
+        return bool(self.split_families)
 
     @property
     def no_holder(self) -> bool:
-        return not self.holders
+        """No reachable master holds the VIP, or (dual stack) vip6."""
+        return not self.holders or (self.vip6 is not None and not self.holders6)
+
+    @property
+    def vips_apart(self) -> bool:
+        """Dual stack: each VIP has one holder, but not the same one. The sync group should hold
+        them together (its two instances share one state): a client's family decides which
+        HAProxy it reaches, and a maintenance or failover moves only half."""
+        holders, holders6 = self.holders, self.holders6
+        return self.vip6 is not None and len(holders) == 1 and len(holders6) == 1 and holders != holders6
 
     @property
     def unreachable(self) -> list[str]:
@@ -222,7 +261,7 @@ class ClusterStatus:
     @property
     def notices(self) -> list[str]:
         """Calm lines: where a setup stands and the next step (never an alarm)."""
-        endpoint = f"{self.vip}:{self.frontend_port}"
+        endpoint = host_port(self.vip, self.frontend_port)
         if self.bootstrap:
             first = self.masters[0].name
             return [f"first-time setup: no kube-apiserver on any master yet; the load balancer is ready "
@@ -275,19 +314,39 @@ class ClusterStatus:
         return bool(answers) and not any(answers)
 
     @property
+    def api6_down(self) -> bool:
+        """Dual stack: nobody who could ask got an answer through vip6."""
+        answers = [n.api_via_vip6 for n in (*self.masters, *self.workers) if n.reachable and n.api_via_vip6 is not None]
+        return bool(answers) and not any(answers)
+
+    @property
+    def outage(self) -> list[str]:
+        """The endpoints ('VIP:port') through which nobody reached the API, but while that is no
+        outage (a first-time setup, an API starting)."""
+        if self.bootstrap or self.api_starting:
+            return []
+        return ([host_port(self.vip, self.frontend_port)] if self.api_down else []) + (
+            [host_port(self.vip6, self.frontend_port)] if self.vip6 and self.api6_down else [])
+
+    @property
     def alarms(self) -> list[str]:
         out = []
         for a in self.foreign_routers:
             out.append(f"ROUTER ID COLLISION: {a.address} advertises router id {a.vrid} (this cluster's) with "
                        f"VIP {', '.join(a.vips) or 'none'}, priority {a.priority}")
-        if self.split_brain:
-            out.append(f"SPLIT BRAIN: {', '.join(sorted(set(self.holders) | set(self.claimants)))} hold or claim the VIP")
-        if self.no_holder:
-            lost = [m.name for m in self.masters if not m.reachable]
-            out.append(f"NO HOLDER: no reachable master holds the VIP ({', '.join(lost)} unreachable)" if lost
-                       else "NO HOLDER: no master holds the VIP")
-        if self.api_down and not self.bootstrap and not self.api_starting:
-            out.append(f"API DOWN through the VIP {self.vip}:{self.frontend_port}")
+        for what in self.split_families:
+            six = what != "the VIP"
+            names = {*self.holders6, *self.claimants6} if six else {*self.holders, *self.claimants}
+            out.append(f"SPLIT BRAIN: {', '.join(sorted(names))} hold or claim {what}")
+        lost = [m.name for m in self.masters if not m.reachable]
+        for what, held in (("the VIP", self.holders), *([(f"VIP6 {self.vip6}", self.holders6)] if self.vip6 else [])):
+            if not held:
+                out.append(f"NO HOLDER: no reachable master holds {what} ({', '.join(lost)} unreachable)" if lost
+                           else f"NO HOLDER: no master holds {what}")
+        if self.vips_apart:
+            out.append(f"VIPS APART: {self.holders[0]} holds {self.vip}, {self.holders6[0]} holds {self.vip6} "
+                       "(the sync group should keep them on one master)")
+        out += [f"API DOWN through the VIP {endpoint}" for endpoint in self.outage]
         if self.unreachable:
             out.append(f"unreachable: {', '.join(self.unreachable)}")
         out += self.impaired
@@ -302,11 +361,11 @@ class ClusterStatus:
 
     @property
     def health(self) -> Health:
-        outage = self.api_down and not self.bootstrap and not self.api_starting
-        if self.foreign_routers or self.split_brain or self.no_holder or outage:
+        if self.foreign_routers or self.split_brain or self.no_holder or self.outage:
             return Health.CRITICAL
-        if (self.bootstrap or self.not_installed or self.unreachable or self.impaired or self.backends_down
-                or any(m.maintenance for m in self.masters) or self.priority_ties or self.reload_pending):
+        if (self.vips_apart or self.bootstrap or self.not_installed or self.unreachable or self.impaired
+                or self.backends_down or any(m.maintenance for m in self.masters) or self.priority_ties
+                or self.reload_pending):
             return Health.DEGRADED
         return Health.HEALTHY
 
@@ -333,6 +392,9 @@ class ClusterStatus:
             "taken_at": self.taken_at,
             "health": self.health.name.lower(),
             "holders": self.holders,
+            "vip6": self.vip6,
+            "holders6": self.holders6,
+            "vips_apart": self.vips_apart,
             "unconfirmed": self.unconfirmed,
             "split_brain": self.split_brain,
             "alarms": self.alarms,

@@ -14,13 +14,14 @@ import shlex
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from k8s_ha_tui.model.topology import Master, Node, Topology, host_port
 from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote import answers, apiserver, node_ops, roles
 from k8s_ha_tui.remote.auditlog import parse_lines
 from k8s_ha_tui.remote.haproxy import HAPROXY_LOADED
-from k8s_ha_tui.remote.keepalived import keepalived_data, keepalived_stats, running_keepalived
+from k8s_ha_tui.remote.keepalived import RunningInstance, keepalived_data, keepalived_stats, running_keepalived
 from k8s_ha_tui.remote.lockfile import lock_probe, parse_probe
 from k8s_ha_tui.remote.ssh import (
     HostKeyPolicy,
@@ -42,9 +43,24 @@ AUDIT_SHOWN = 20  # the newest entries of each master's audit log, for the monit
 STATS_TIMEOUT = 3.0
 BACKOFF_MAX = 10.0
 
+# what the collector keeps of each VIP's word: holds it, when heard, since when (model.current_claims)
+VIP_FIELDS = {False: ("holds_vip", "vip_seen_at", "vip_since"), True: ("holds_vip6", "vip6_seen_at", "vip6_since")}
+STATE_FIELDS = {False: ("vrrp_state", "master_since"), True: ("vrrp_state6", "master6_since")}
+
+
+def _changed(status: MasterStatus, **changes: Any) -> MasterStatus:
+    """dataclasses.replace with fields named at run time (VIP_FIELDS, STATE_FIELDS)."""
+    return replace(status, **changes)
+
+
 def _api_probe(topo: Topology) -> str:
-    url = shlex.quote(f"https://{host_port(topo.vip, topo.frontend_port)}/readyz")
-    return f"echo @@api; curl -sk --max-time 1 -o /dev/null -w '%{{http_code}}' {url}; echo"
+    """The API through each VIP (sections api, api6), asked side by side."""
+    def ask(section: str, vip: str) -> str:
+        url = shlex.quote(f"https://{host_port(vip, topo.frontend_port)}/readyz")
+        return f"c=$(curl -gsk --max-time 1 -o /dev/null -w '%{{http_code}}' {url}); echo @@{section}; echo \"$c\""
+    if topo.vip6 is None:
+        return ask("api", topo.vip)
+    return f"{{ {ask('api6', topo.vip6)}; }} >\"$t.6\" & {ask('api', topo.vip)}; wait $!; cat \"$t.6\"; rm -f \"$t.6\""
 
 
 def master_probe(topo: Topology, node: Master, stats: bool = False) -> str:
@@ -53,11 +69,11 @@ def master_probe(topo: Topology, node: Master, stats: bool = False) -> str:
     into a private temporary file that is printed at the end."""
     return "; ".join([
         # the temporary file goes also when the probe is cut short (a timeout closes the channel)
-        f"t=$(mktemp) && trap 'rm -f \"$t\"' EXIT HUP PIPE TERM && "
+        f"t=$(mktemp) && trap 'rm -f \"$t\" \"$t.6\"' EXIT HUP PIPE TERM && "
         f"{{ ( {apiserver.probe(node.address, topo.apiserver_port)} ) >\"$t\" 2>/dev/null & ap=$!; }}",
         *([f"echo @@stats; {node_ops.in_probe('dump stats')}"] if stats else []),
         "echo @@services; echo $(systemctl is-active keepalived) $(systemctl is-active haproxy)",
-        "echo @@addr; ip -o -4 addr show",
+        "echo @@addr; ip -o addr show",
         f"echo @@notify; cat {PATHS.state_file} 2>/dev/null",
         f"echo @@maintenance; cat {PATHS.maintenance_file} 2>/dev/null",
         f"echo @@boost; cat {PATHS.boost_file} 2>/dev/null",
@@ -87,7 +103,7 @@ def master_status(topo: Topology, node: Master, output: str, backends, proxies=(
     haproxy = services[1] if len(services) > 1 else "unknown"
     if keepalived != "active" and state != "UNKNOWN":
         state = "STOP"  # its last record is stale: keepalived is not running
-    api = (s.get("api") or "").strip()
+    api, api6 = (s.get("api") or "").strip(), (s.get("api6") or "").strip()
     return MasterStatus(
         name=node.name, address=node.address, reachable=True,
         keepalived=keepalived, haproxy=haproxy,
@@ -102,6 +118,9 @@ def master_status(topo: Topology, node: Master, output: str, backends, proxies=(
         backends=backends,
         proxies=tuple(proxies),
         api_via_vip=(api == "200") if api else None,
+        api_via_vip6=(api6 == "200") if api6 else None,
+        holds_vip6=topo.vip6 is not None and answers.holds_address(s.get("addr", ""), topo.vip6),
+        vrrp_state6=_state6(topo, running.instances, state),
         last_transition=data.get("last_transition") or notify.get("last_transition"),
         lock=parse_probe(s.get("lock", "")),
         hears=inst.master_router if inst else None,
@@ -117,6 +136,18 @@ def master_status(topo: Topology, node: Master, output: str, backends, proxies=(
     )
 
 
+def _state6(topo: Topology, instances: tuple[RunningInstance, ...], state: str) -> str | None:
+    """The state of vip6's instance (None: no vip6). Without keepalived's dump (a watch login
+    reads the notify record, the sync group's), or with keepalived stopped, the VIP's state: the
+    group's instances share it."""
+    if topo.vip6 is None:
+        return None
+    if not instances or state == "STOP":
+        return state
+    inst = next((i for i in instances if i.has_vip(topo.vip6)), None)
+    return (inst.state if inst is not None else None) or "UNKNOWN"
+
+
 def answered(topo: Topology, node: Master, probe_output: str, show_stat: str) -> MasterStatus:
     """A master's status from what it said: its probe's output and its HAProxy's `show stat`
     (pure: also how recorded answers are replayed in the tests)."""
@@ -125,10 +156,19 @@ def answered(topo: Topology, node: Master, probe_output: str, show_stat: str) ->
     return master_status(topo, node, probe_output, servers, parse.active_servers(show_stat))
 
 
+def _worker_probe(topo: Topology) -> str:
+    """A worker's probe: the API through each VIP (a private temporary file where there are two)."""
+    if topo.vip6 is None:
+        return _api_probe(topo)
+    return f"t=$(mktemp) && trap 'rm -f \"$t\" \"$t.6\"' EXIT HUP PIPE TERM && {{ {_api_probe(topo)}; }}"
+
+
 def worker_status(node: Node, probe_output: str) -> WorkerStatus:
     """A worker's status from its answer: the API through the VIP, asked from there."""
-    api = answers.sections(probe_output).get("api", "").strip()
-    return WorkerStatus(node.name, node.address, True, api_via_vip=(api == "200") if api else None)
+    s = answers.sections(probe_output)
+    api, api6 = s.get("api", "").strip(), s.get("api6", "").strip()
+    return WorkerStatus(node.name, node.address, True, api_via_vip=(api == "200") if api else None,
+                        api_via_vip6=(api6 == "200") if api6 else None)
 
 
 @dataclass
@@ -256,7 +296,7 @@ class Collector:
                     status = replace(status, instances=s.last.instances, tracks_maintenance=s.last.tracks_maintenance,
                                      tracks_boost=s.last.tracks_boost)
             else:
-                s.answer = (await conn.probe(_api_probe(self.topo), PROBE_TIMEOUT, self.silence, "the API probe",
+                s.answer = (await conn.probe(_worker_probe(self.topo), PROBE_TIMEOUT, self.silence, "the API probe",
                                               s.heard_at), "")
                 status = worker_status(s.node, s.answer[0])
         except SshError as exc:
@@ -279,17 +319,25 @@ class Collector:
         added, MASTER) makes every other master answer again at once: a word older than it does
         not count until then."""
         prev = s.last if isinstance(s.last, MasterStatus) and s.last.reachable else None
-        if prev is not None and (prev.vip_seen_at or 0.0) > asked_wall:
-            # the address stream or a VIP check said more recently whether it holds the VIP
-            status = replace(status, holds_vip=prev.holds_vip, vip_seen_at=prev.vip_seen_at, vip_since=prev.vip_since)
-        else:  # when first seen (also again after being lost) it has held the VIP since we know not when
-            since = (None if prev is None or not status.holds_vip else
-                     prev.vip_since if prev.holds_vip else asked_wall)
-            status = replace(status, vip_seen_at=asked_wall, vip_since=since)
-        master = status.vrrp_state == "MASTER"
-        since = None if prev is None or not master else prev.master_since if prev.vrrp_state == "MASTER" else asked_wall
-        status = replace(status, seen_at=asked_wall, master_since=since)
-        if prev is not None and ((status.holds_vip and not prev.holds_vip) or (master and prev.vrrp_state != "MASTER")):
+        began = False
+        for six in self.families:
+            holds, seen, since = VIP_FIELDS[six]
+            if prev is not None and (getattr(prev, seen) or 0.0) > asked_wall:
+                # the address stream or a VIP check said more recently whether it holds the VIP
+                status = replace(status, **{name: getattr(prev, name) for name in (holds, seen, since)})
+            else:  # when first seen (also again after being lost) it has held the VIP since we know not when
+                start = (None if prev is None or not getattr(status, holds) else
+                         getattr(prev, since) if getattr(prev, holds) else asked_wall)
+                status = _changed(status, **{seen: asked_wall, since: start})
+            state, master_since = STATE_FIELDS[six]
+            master = getattr(status, state) == "MASTER"
+            start = (None if prev is None or not master else
+                     getattr(prev, master_since) if getattr(prev, state) == "MASTER" else asked_wall)
+            status = _changed(status, **{master_since: start})
+            began |= prev is not None and ((getattr(status, holds) and not getattr(prev, holds))
+                                           or (master and getattr(prev, state) != "MASTER"))
+        status = replace(status, seen_at=asked_wall)
+        if began:
             self._wake(but=s)
             self._vip_moved()
         return status
@@ -299,11 +347,17 @@ class Collector:
             if other.wake and other is not but:
                 other.wake.set()
 
-    def _vip_event(self, s: Session, holds: bool) -> None:
-        """The address stream saw the VIP added to or deleted from `s`'s interface."""
-        if isinstance(s.last, MasterStatus) and s.last.reachable and s.last.holds_vip != holds:
+    @property
+    def families(self) -> tuple[bool, ...]:
+        """Whether each VIP the collector follows is vip6: (False,), or (False, True) for dual stack."""
+        return (False, True) if self.topo.vip6 is not None else (False,)
+
+    def _vip_event(self, s: Session, holds: bool, six: bool = False) -> None:
+        """The address stream saw a VIP (`six`: vip6) added to or deleted from `s`'s interface."""
+        held, seen, since = VIP_FIELDS[six]
+        if isinstance(s.last, MasterStatus) and s.last.reachable and getattr(s.last, held) != holds:
             now = time.time()
-            s.last = replace(s.last, holds_vip=holds, vip_seen_at=now, vip_since=now if holds else None)
+            s.last = _changed(s.last, **{held: holds, seen: now, since: now if holds else None})
             self._vip_moved()
         self._wake()
 
@@ -312,9 +366,11 @@ class Collector:
         every master poll again."""
         try:
             proc = await conn.conn.create_process(conn.wrap(while_channel_open("ip -o monitor address")), errors="replace")
+            vips = {f" {vip}/": six for six, vip in zip(self.families, self.topo.vips, strict=True)}
             async for line in proc.stdout:
-                if f" {self.topo.vip}/" in line:
-                    self._vip_event(s, not line.startswith("Deleted"))
+                for vip, six in vips.items():
+                    if vip in line and " dadfailed " not in f"{line} ":
+                        self._vip_event(s, not line.startswith("Deleted"), six)
         except Exception:  # the connection went away: the node's loop notices and reconnects
             return
 
@@ -382,7 +438,8 @@ class Collector:
         segment = self.census.advertisers() if self.census is not None else ()
         return ClusterStatus(self.topo.name, self.topo.vip, self.topo.frontend_port, time.time(), masters, workers,
                              router_id=self.topo.vrrp.router_id, segment=segment,
-                             census_missing=tuple(sorted(self.census.missing)) if self.census else ())
+                             census_missing=tuple(sorted(self.census.missing)) if self.census else (),
+                             vip6=self.topo.vip6)
 
     def _vip_moved(self) -> None:
         """A VIP move is shown SETTLE_S after its first address event, with whatever the other
@@ -457,7 +514,7 @@ class Collector:
         assert conn is not None
         asked_wall = time.time()
         try:
-            out = await conn.probe("ip -o -4 addr show", self.silence, self.silence, "the VIP check", s.heard_at)
+            out = await conn.probe("ip -o addr show", self.silence, self.silence, "the VIP check", s.heard_at)
         except SshError:
             return
         s.heard_at = time.monotonic()
@@ -465,9 +522,12 @@ class Collector:
         if (not isinstance(last, MasterStatus) or not last.reachable
                 or (last.vip_seen_at or 0.0) > asked_wall):  # a newer word came meanwhile
             return
-        holds = answers.holds_address(out, self.topo.vip)
-        since = (last.vip_since if last.holds_vip else asked_wall) if holds else None
-        s.last = replace(last, holds_vip=holds, vip_seen_at=asked_wall, vip_since=since)
+        for six, vip in zip(self.families, self.topo.vips, strict=True):
+            held, seen, since = VIP_FIELDS[six]
+            holds = answers.holds_address(out, vip)
+            start = (getattr(last, since) if getattr(last, held) else asked_wall) if holds else None
+            last = _changed(last, **{held: holds, seen: asked_wall, since: start})
+        s.last = last
 
     async def _publish(self, force: bool = False) -> None:
         """Hand on a snapshot, but only once every node has answered or failed once: a census or

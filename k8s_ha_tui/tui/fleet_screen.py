@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from k8s_ha_tui.model.topology import Topology
+from k8s_ha_tui.status import cells
 from k8s_ha_tui.status.model import ClusterStatus, Health
 from k8s_ha_tui.tui.widgets.footer import KeysFooter
 
@@ -58,7 +59,7 @@ def row(w: Watched, now: float) -> tuple[Text | str, ...]:
     if not any(m.reachable for m in snap.masters):
         why = next((m.error for m in snap.masters if m.error), "no answer over SSH")
         return (w.topo.name, Text("UNREACHABLE", "bold red"), "-", "-", f"no master reachable: {why}", "-")
-    holders = ", ".join(snap.holders) or "none"
+    holders = cells.holders(snap, "none")
     moved = "-" if w.last_move is None else f"{time.strftime('%H:%M:%S', time.localtime(w.last_move))} " \
         f"({max(0.0, now - w.last_move):.0f} s ago)"
     alarms = snap.alarms

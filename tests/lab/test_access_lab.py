@@ -131,7 +131,7 @@ def test_the_exporter_as_watch_exports_what_it_exports_as_root(granted, tmp_path
             exp.wait(10)
 
     root, watch = scrape(str(granted.topology_path)), scrape(as_user(granted, tmp_path, WATCH_USER))
-    assert watch == root and 'k8s_ha_vip_holder{cluster="lab",node="k8s-master-01"}' in watch
+    assert watch == root and 'k8s_ha_vip_holder{cluster="lab",family="ipv4",node="k8s-master-01"}' in watch
 
 
 async def test_the_monitor_as_watch_shows_root_s_view_and_greys_the_actions(granted, tmp_path):

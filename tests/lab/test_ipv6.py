@@ -1,18 +1,25 @@
 """IPv6 and dual stack on real daemons (`lab up --family dual|ipv6`): every node has addresses of
 its families, the apiserver stand-in answers on each, `deploy` puts one VIP of each family on the
 same master (a sync group of two VRRPv3 instances), a holder off the network takes both to the
-same successor, and `vrrp-drop` cuts VRRP of both families (a split brain in each)."""
+same successor, and `vrrp-drop` cuts VRRP of both families (a split brain in each). `status`, the
+monitor and the exporter follow each VIP."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 
 import pytest
-from labtools import tool, wait_for
+from labtools import tool, until, wait_for
+from test_prometheus import free_port, get
+from textual.widgets import Static
 
 from k8s_ha_tui.lab import cluster, layout
 from k8s_ha_tui.model import topology
 from k8s_ha_tui.remote.apiserver import readyz_from_here
+from k8s_ha_tui.remote.ssh import policy_for
+from k8s_ha_tui.tui.app import MonitorApp
 
 M1, M2, M3 = "k8s-master-01", "k8s-master-02", "k8s-master-03"
 
@@ -25,6 +32,11 @@ def addresses(node: str) -> str:
 def holders(topo: topology.Topology, vip: str, among=(M1, M2, M3)) -> list[str]:
     """Masters whose eth0 carries `vip` (the kernel's word)."""
     return [m.name for m in topo.masters if m.name in among and f" {vip}/" in addresses(m.name)]
+
+
+def status(lab) -> tuple[int, dict]:
+    res = tool("status", "-t", str(lab.topology_path), "--json")
+    return res.returncode, json.loads(res.stdout)
 
 
 def up_and_deploy(lab, family: str) -> topology.Topology:
@@ -61,6 +73,36 @@ def test_deploy_puts_both_vips_on_the_top_master_and_the_api_answers_through_eac
     assert "tentative" not in line and "dadfailed" not in line
 
 
+def test_status_the_exporter_and_the_monitor_follow_both_vips(lab, dual):
+    wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 20, "master-01")
+    code, doc = wait_for(lambda: (s := status(lab))[1]["health"] == "healthy" and s, 20, "a healthy dual stack")
+    assert code == 0 and doc["vip6"] == dual.vip6 and doc["holders"] == doc["holders6"] == [M1]
+    assert [(n["vrrp_state"], n["vrrp_state6"], n["holds_vip6"]) for n in doc["nodes"]] == [
+        ("MASTER", "MASTER", True), ("BACKUP", "BACKUP", False), ("BACKUP", "BACKUP", False)]
+    assert all(n["api_via_vip6"] is True for n in (*doc["nodes"], *doc["workers"]))
+
+    port = free_port()
+    exp = subprocess.Popen([sys.executable, "-m", "k8s_ha_tui", "exporter", "-t", str(lab.topology_path),
+                            "--listen", f"127.0.0.1:{port}", "--interval", "1"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        page = wait_for(lambda: (body := get(f"http://127.0.0.1:{port}/metrics")) and
+                        'k8s_ha_vip_holders{cluster="lab",family="ipv6"} 1.0' in body and body, 20, "the exporter")
+        assert 'k8s_ha_vip_holders{cluster="lab",family="ipv4"} 1.0' in page
+        assert f'k8s_ha_vip_holder{{cluster="lab",family="ipv6",node="{M1}"}} 1.0' in page
+        assert 'k8s_ha_api_up{cluster="lab",family="ipv6",node="k8s-node-01",role="worker"} 1.0' in page
+    finally:
+        exp.terminate()
+        exp.wait(10)
+
+    async def monitor() -> str:
+        app = MonitorApp(dual, policy_for(dual), interval=0.5)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await until(pilot, lambda: app.status is not None and app.status.holders6 == [M1], 30, "the monitor")
+            return str(app.query_one("#banner", Static).render())
+    assert f"VIP {dual.vip} + {dual.vip6}  →  {M1}" in __import__("asyncio").run(monitor())
+
+
 def test_a_holder_off_the_network_takes_both_vips_to_the_same_successor_and_back(dual):
     wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 20, "master-01")
     cluster.fault(M1, "offline")
@@ -75,12 +117,16 @@ def test_a_holder_off_the_network_takes_both_vips_to_the_same_successor_and_back
              "both VIPs back on master-01 (it has the top priority)")
 
 
-def test_vrrp_drop_cuts_both_families_into_a_split_brain(dual):
+def test_vrrp_drop_cuts_both_families_into_a_split_brain_status_names_each(lab, dual):
     wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 20, "master-01")
     cluster.fault(M2, "vrrp-drop")
     try:
         wait_for(lambda: holders(dual, dual.vip) == [M1, M2] and holders(dual, str(dual.vip6)) == [M1, M2], 10,
                  "master-02, deaf to VRRP of either family, claiming both VIPs too")
+        code, doc = wait_for(lambda: (s := status(lab))[1]["split_brain"] and s, 10, "status to see it")
+        assert code == 2 and doc["holders"] == doc["holders6"] == [M1, M2]
+        assert [a for a in doc["alarms"] if a.startswith("SPLIT BRAIN")] == [
+            f"SPLIT BRAIN: {M1}, {M2} hold or claim the VIP", f"SPLIT BRAIN: {M1}, {M2} hold or claim VIP6 {dual.vip6}"]
     finally:
         cluster.heal(M2, "vrrp-drop")
     wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 15,

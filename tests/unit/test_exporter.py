@@ -71,10 +71,11 @@ def test_metrics_of_a_cluster_under_the_names_dashboards_use():
     assert value(s, "haproxy_server_check_status", **down, state="L4CON") == 1
     assert value(s, "haproxy_server_check_failures_total", **down) == 7
     assert value(s, "haproxy_backend_active_servers", cluster=c, node=m1, proxy="kube") == 1
-    assert value(s, "k8s_ha_vip_holders", cluster=c) == 1 and value(s, "k8s_ha_split_brain", cluster=c) == 0
+    assert value(s, "k8s_ha_vip_holders", cluster=c, family="ipv4") == 1
+    assert value(s, "k8s_ha_split_brain", cluster=c, family="ipv4") == 0
     assert value(s, "k8s_ha_health", cluster=c) == 1  # an unreachable master and a backend down: degraded
     assert value(s, "k8s_ha_node_reachable", cluster=c, node="k8s-master-03", role="master") == 0
-    assert value(s, "k8s_ha_api_up", cluster=c, node="w1", role="worker") == 0
+    assert value(s, "k8s_ha_api_up", cluster=c, node="w1", role="worker", family="ipv4") == 0
     assert value(s, "k8s_ha_vrrp_effective_priority", cluster=c, node=m1) == 150
     assert value(s, "k8s_ha_collect_duration_seconds", cluster=c) == 0.25
     assert value(s, "k8s_ha_last_collect_timestamp_seconds", cluster=c) == 1000.0
@@ -91,7 +92,7 @@ def test_vip_moves_are_counted_from_snapshots():
     s = scrape(w)
     assert value(s, "k8s_ha_vip_moves_total", cluster=TOPO.name) == 2  # 0 → 1 (through nobody), 1 → 2
     assert value(s, "k8s_ha_last_vip_move_timestamp_seconds", cluster=TOPO.name) == 7
-    assert value(s, "k8s_ha_split_brain", cluster=TOPO.name) == 0
+    assert value(s, "k8s_ha_split_brain", cluster=TOPO.name, family="ipv4") == 0
 
 
 def test_a_holder_whose_word_is_older_than_its_successors_claim_is_not_exported_as_holding():
@@ -101,8 +102,26 @@ def test_a_holder_whose_word_is_older_than_its_successors_claim_is_not_exported_
     w.seen(ClusterStatus("k8s", "10.0.3.10", 8443, 12.2, (gone, new, master(2))))
     s = scrape(w)
     c = TOPO.name
-    assert [value(s, "k8s_ha_vip_holder", cluster=c, node=m.name) for m in TOPO.masters] == [0, 1, 0]
-    assert value(s, "k8s_ha_vip_holders", cluster=c) == 1 and value(s, "k8s_ha_split_brain", cluster=c) == 0
+    assert [value(s, "k8s_ha_vip_holder", cluster=c, node=m.name, family="ipv4") for m in TOPO.masters] == [0, 1, 0]
+    assert value(s, "k8s_ha_vip_holders", cluster=c, family="ipv4") == 1
+    assert value(s, "k8s_ha_split_brain", cluster=c, family="ipv4") == 0
+
+
+def test_a_dual_stack_cluster_is_exported_per_family():
+    """Each VIP's holders, split brain and the API through it carry the VIP's family; a split
+    brain of the IPv6 VIP alone is that family's."""
+    w = exporter.Watch(TOPO)
+    both = master(0, vrrp_state="MASTER", holds_vip=True, holds_vip6=True, vrrp_state6="MASTER", api_via_vip=True,
+                  api_via_vip6=False)
+    six = master(1, holds_vip6=True, vrrp_state6="MASTER")
+    w.seen(ClusterStatus("k8s", "10.0.3.10", 8443, 5.0, (both, six, master(2)), vip6="fd00::10"))
+    s = scrape(w)
+    c, m1 = TOPO.name, TOPO.masters[0].name
+    assert [value(s, "k8s_ha_vip_holders", cluster=c, family=f) for f in ("ipv4", "ipv6")] == [1, 2]
+    assert [value(s, "k8s_ha_split_brain", cluster=c, family=f) for f in ("ipv4", "ipv6")] == [0, 1]
+    assert [value(s, "k8s_ha_vip_holder", cluster=c, node=TOPO.masters[1].name, family=f)
+            for f in ("ipv4", "ipv6")] == [0, 1]
+    assert [value(s, "k8s_ha_api_up", cluster=c, node=m1, role="master", family=f) for f in ("ipv4", "ipv6")] == [1, 0]
 
 
 def test_a_change_of_holder_is_on_the_page_at_once_not_at_the_next_interval(monkeypatch):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from k8s_ha_tui.status import cells
 from k8s_ha_tui.status.diagnosis import Diagnosis
 from k8s_ha_tui.status.model import ClusterStatus, Health
 
@@ -27,14 +28,13 @@ class Banner(Static):
     def show(self, snap: ClusterStatus) -> None:
         # A first-time setup is calm (nothing is broken: the API is not there yet), not a warning.
         state = SETUP if snap.bootstrap and snap.health == Health.DEGRADED else snap.health.name
-        holders = ", ".join(snap.holders) or "NOBODY"
         lock = ""
         if snap.lock and snap.lock.what.startswith("drill "):  # a drill moves the VIP and stops daemons on purpose
             lock = f"\n DRILL RUNNING: {snap.lock.describe()} — faults on purpose, undone by the drill; actions wait"
         elif snap.lock:
             lock = f"\n {snap.lock.describe()} — actions wait for it"
-        self.update(Text.assemble((f" {snap.name} ", "bold"), "  VIP ", (snap.vip, "bold"), "  →  ",
-                                  (holders, "bold"), f"   [{state}]", lock))
+        self.update(Text.assemble((f" {snap.name} ", "bold"), "  VIP ", (cells.vips(snap), "bold"), "  →  ",
+                                  (cells.holders(snap), "bold"), f"   [{state}]", lock))
         shown = "bootstrap" if state == SETUP else CLASSES[snap.health]
         for cls in (*CLASSES.values(), "bootstrap"):
             self.set_class(cls == shown, cls)

@@ -41,16 +41,23 @@ def priority_story(m: MasterStatus, weight: int) -> str:
     return f"effective {m.effective_priority or '?'} = " + " ".join(parts)
 
 
+def held(m: MasterStatus) -> str:
+    """', holds the VIP' (a dual stack's: both, or which of its two)."""
+    if m.vrrp_state6 is not None and m.holds_vip != m.holds_vip6:
+        return f", holds the {'IPv4' if m.holds_vip else 'IPv6'} VIP only"
+    return ", holds the VIP" + ("s" if m.vrrp_state6 is not None else "") if m.holds_vip else ""
+
+
 def describe(m: MasterStatus, snap: ClusterStatus, weight: int, history: list[str]) -> str:
     if not m.reachable:
         return f"{m.name} ({m.address}): unreachable since {cells.clock(m.unreachable_since)}: {m.error or '?'}"
     follows = {True: "yes", False: "no", None: "unknown"}
     lines = [
-        f"{m.name} ({m.address})   VRRP {m.vrrp_state}{', holds the VIP' if m.holds_vip else ''}"
+        f"{m.name} ({m.address})   VRRP {cells.vrrp(m)[0]}{held(m)}"
         f"   last transition {cells.clock(m.last_transition)}",
         f"priority: {priority_story(m, weight)}",
         f"keepalived {m.keepalived}, haproxy {m.haproxy}, check {m.check}, its apiserver {m.apiserver}, "
-        f"API through the VIP {cells.api(m)[0]}",
+        f"API through the VIP{'s' if m.vrrp_state6 is not None else ''} {cells.api(m)[0]}",
         f"follows the maintenance switch: {follows[m.tracks_maintenance]}; the priority boost: "
         f"{follows[m.tracks_boost]}",
         "its HAProxy sees:" + "".join(f"\n  {a.name:<16} {cells.backend(next(iter(m.backends_of(a.name)), None))[0]}"

@@ -1,0 +1,117 @@
+"""A dual-stack cluster's status: each VIP's holders and instance from what real masters said
+(recorded on `lab up --family dual`), a split brain or no holder per family, the VIPs apart, the
+API through each VIP, and the collector following each VIP's address events."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+from k8s_ha_tui.model.topology import topology_from_dict
+from k8s_ha_tui.remote import answers
+from k8s_ha_tui.remote.ssh import HostKeyPolicy
+from k8s_ha_tui.status import cells, poll
+from k8s_ha_tui.status.diagnosis import diagnose
+from k8s_ha_tui.status.model import ClusterStatus, Health, MasterStatus, WorkerStatus
+from k8s_ha_tui.status.poll import master_status
+
+FIX = Path(__file__).parent.parent / "fixtures" / "nodes"
+DUAL = topology_from_dict({
+    "name": "lab", "vip": "198.18.0.10", "vip6": "fd01:98:18::10", "interface": "eth0",
+    "masters": [{"name": f"m{i}", "address": f"198.18.0.1{i}", "address6": f"fd01:98:18::1{i}"} for i in (1, 2, 3)],
+    "workers": [{"name": "w1", "address": "198.18.0.21", "address6": "fd01:98:18::21"}],
+    "vrrp": {"version": 3}}, "dual")
+V4, V6 = DUAL.vip, str(DUAL.vip6)
+
+
+def recorded(i: int) -> MasterStatus:
+    return master_status(DUAL, DUAL.masters[i - 1], (FIX / f"dual-master-0{i}.probe").read_text(), ())
+
+
+def test_each_vip_and_its_instance_from_a_real_dual_stack_master():
+    holder, backup = recorded(1), recorded(2)
+    assert (holder.holds_vip, holder.holds_vip6, holder.vrrp_state, holder.vrrp_state6) == (True, True, "MASTER", "MASTER")
+    assert (backup.holds_vip, backup.holds_vip6, backup.vrrp_state, backup.vrrp_state6) == (False, False, "BACKUP", "BACKUP")
+    assert holder.api_via_vip is True and holder.api_via_vip6 is True
+    assert {i.name for i in holder.instances} == {"VI_51", "VI6_51"}
+
+
+def test_an_ipv6_address_is_held_unless_its_duplicate_address_detection_failed():
+    line = "2: eth0    inet6 {}/64 scope global {} \\       valid_lft forever preferred_lft forever"
+    assert answers.holds_address(line.format(V6, "nodad"), V6)
+    assert not answers.holds_address(line.format(V6, "dadfailed tentative"), V6)
+    assert not answers.holds_address(line.format("fd01:98:18::100", "nodad"), V6)  # a longer address
+
+
+def node(name: str, holds: bool = False, holds6: bool | None = None, **kw) -> MasterStatus:
+    m = next(m for m in DUAL.masters if m.name == name)
+    state = "MASTER" if holds else "BACKUP"
+    return MasterStatus(name, m.address, True, keepalived="active", haproxy="active", check="GOOD",
+                        vrrp_state=state, vrrp_state6=kw.pop("state6", state), holds_vip=holds,
+                        holds_vip6=holds if holds6 is None else holds6, **{"api_via_vip": True, "api_via_vip6": True, **kw})
+
+
+def cluster(*masters: MasterStatus, workers: tuple[WorkerStatus, ...] = ()) -> ClusterStatus:
+    return ClusterStatus("lab", V4, 8443, 1000.0, masters, workers, vip6=V6)
+
+
+def test_both_vips_on_one_master_is_healthy():
+    snap = cluster(node("m1", True), node("m2"), node("m3"))
+    assert snap.holders == snap.holders6 == ["m1"] and snap.health == Health.HEALTHY and snap.alarms == []
+    assert cells.holders(snap) == "m1" and cells.vips(snap) == f"{V4} + {V6}"
+    assert snap.as_dict()["holders6"] == ["m1"] and snap.as_dict()["vip6"] == V6
+
+
+def test_a_split_brain_in_one_family_is_named_and_critical():
+    snap = cluster(node("m1", True), node("m2", False, holds6=True, state6="MASTER"), node("m3"))
+    assert snap.holders == ["m1"] and snap.holders6 == ["m1", "m2"] and snap.split_brain
+    assert snap.alarms == [f"SPLIT BRAIN: m1, m2 hold or claim VIP6 {V6}"] and snap.health == Health.CRITICAL
+    assert [d.code for d in diagnose(snap)][:1] == ["split-brain"]
+
+
+def test_the_vips_apart_is_an_alarm_and_says_who_holds_which():
+    snap = cluster(node("m1", True, holds6=False, state6="BACKUP"), node("m2", False, holds6=True, state6="MASTER"),
+                   node("m3"))
+    assert snap.vips_apart and not snap.split_brain and snap.health == Health.DEGRADED
+    assert snap.alarms == [f"VIPS APART: m1 holds {V4}, m2 holds {V6} (the sync group should keep them on one master)"]
+    assert cells.holders(snap) == "m1 (IPv4), m2 (IPv6)"
+    assert cells.holds_vip(snap.masters[0]) == ("● IPv4 only", "warn")
+    assert cells.vrrp(snap.masters[0]) == ("MASTER/BACKUP", "warn")
+    assert "vips-apart" in [d.code for d in diagnose(snap)]
+
+
+def test_no_holder_of_vip6_is_critical_and_points_at_duplicate_address_detection():
+    snap = cluster(node("m1", True, holds6=False), node("m2"), node("m3"))
+    assert snap.no_holder and snap.health == Health.CRITICAL
+    assert snap.alarms == [f"NO HOLDER: no master holds VIP6 {V6}"]
+    [d] = [d for d in diagnose(snap) if d.code == "no-holder"]
+    assert V6 in d.cause and "dadfailed" in d.next
+
+
+def test_the_api_down_through_one_vip_is_named_by_its_endpoint():
+    worker = WorkerStatus("w1", "198.18.0.21", True, api_via_vip=True, api_via_vip6=False)
+    snap = cluster(node("m1", True, api_via_vip6=False), node("m2", api_via_vip6=False), workers=(worker,))
+    assert snap.alarms == [f"API DOWN through the VIP [{V6}]:8443"] and snap.health == Health.CRITICAL
+    assert cells.api(worker) == ("IPv6 FAIL", "bad")
+
+
+def test_an_ipv4_cluster_knows_nothing_of_a_second_family():
+    m1 = replace(node("m1", True), vrrp_state6=None, holds_vip6=False, api_via_vip6=None)
+    snap = ClusterStatus("lab", V4, 8443, 1000.0, (m1,))
+    assert not snap.no_holder and snap.holders6 == [] and snap.alarms == [] and cells.holds_vip(m1) == ("● VIP", "good")
+
+
+def test_the_collector_follows_each_vips_address_events():
+    async def run() -> list[tuple[list[str], list[str]]]:
+        shown: list[ClusterStatus] = []
+        c = poll.Collector(DUAL, HostKeyPolicy(known_hosts=Path("/nonexistent")), census=False, on_snapshot=shown.append)
+        for s, m in zip(c.sessions, (node("m1", True), node("m2"), node("m3"), WorkerStatus("w1", "", True)),
+                        strict=True):
+            s.last = m
+        c._vip_event(c.sessions[0], False, six=True)  # the IPv6 VIP leaves m1 ...
+        c._vip_event(c.sessions[1], True, six=True)  # ... for m2; the IPv4 one stays
+        assert c.settler is not None
+        await c.settler
+        return [(snap.holders, snap.holders6) for snap in shown]
+    assert asyncio.run(run()) == [(["m1"], ["m2"])]
