@@ -1,5 +1,6 @@
-"""Dual stack on the lab: the API's gap through each VIP when the holder vanishes, IPv4 and IPv6
-side by side, and how long a host that missed the takeover's announcements takes to follow.
+"""Dual stack on the lab: the API's gap through each VIP when the holder vanishes or the VIPs are
+moved on purpose, IPv4 and IPv6 side by side, and how long a host that missed the takeover's
+announcements takes to follow.
 
 `lab up --family dual` (3 masters, 1 worker), the packaged configs deployed: one VRRPv3 instance
 per family in a sync group. Per run:
@@ -7,6 +8,8 @@ per family in a sync group. Per run:
            bridge, a neighbour as any host in front of the VIP is), one through each VIP, 20 fresh
            TLS connections a second: the longest gap each saw, and when each VIP appeared on the
            successor (the kernel's address events).
+  failover the same clients through `k8s-ha-tui failover` (make-before-break: the successor's
+           priority raised, then the old holder into maintenance; taken out of it afterwards).
   missed   the same, but the worker misses the successor's announcements (gratuitous ARPs and
            unsolicited neighbour advertisements: its ARP input and ICMPv6 neighbour
            advertisements dropped for the first 6 s, both of keepalived's bursts): seconds from
@@ -26,7 +29,7 @@ import statistics
 import subprocess
 import time
 
-from benchlib import Client, VipWatch, deploy, vip_holders, wait_for
+from benchlib import Client, VipWatch, deploy, tool, vip_holders, wait_for
 
 from k8s_ha_tui.lab import cluster, layout
 from k8s_ha_tui.model import topology
@@ -50,7 +53,8 @@ def settled(topo: topology.Topology, top: str) -> None:
         wait_for(lambda vip=vip: readyz_from_here(vip, topo.frontend_port), 20, f"the API through {vip}")
 
 
-def offline(topo: topology.Topology) -> dict:
+def move(topo: topology.Topology, path: str, how: str) -> dict:
+    """The VIPs moved off the top master (`how`: offline, failover) under both clients."""
     old = topo.masters[0].name
     settled(topo, old)
     watches = [VipWatch([m.name for m in topo.masters], vip) for vip in topo.vips]
@@ -60,7 +64,10 @@ def offline(topo: topology.Topology) -> dict:
     try:
         wait_for(lambda: all(c.ok_for(1.0) for c in clients), 10, "both clients answered")
         t0 = time.monotonic()
-        cluster.fault(old, "offline")
+        if how == "offline":
+            cluster.fault(old, "offline")
+        else:
+            tool("failover", "-t", path, "--yes")
         wait_for(lambda: all(c.ok_for(2.0) for c in clients) and time.monotonic() > t0 + 3, 30,
                  "the API back through both VIPs")
     finally:
@@ -68,7 +75,10 @@ def offline(topo: topology.Topology) -> dict:
             c.finish()
         for w in watches:
             w.close()
-        cluster.heal(old, "offline")
+        if how == "offline":
+            cluster.heal(old, "offline")
+        else:
+            tool("maintenance", "-t", path, "--yes", old, "off")
     out = {}
     for family, watch, c in zip(FAMILIES, watches, clients):
         added = watch.first_added(t0, other_than=old)
@@ -133,16 +143,17 @@ def main() -> int:
     path = cluster.up(3, 1, log=lambda _m: None, family="dual")
     topo = topology.load_topology(path)
     deploy(path)
-    runs = {"offline": [offline(topo) for _ in range(args.runs)],
-            "missed": [missed(topo, args.wait) for _ in range(args.runs)]}
+    runs = {how: [move(topo, str(path), how) for _ in range(args.runs)] for how in ("offline", "failover")}
+    runs["missed"] = [missed(topo, args.wait) for _ in range(args.runs)]
     if args.json:
         print(json.dumps({"runs": args.runs, **runs}, indent=2))
         return 0
-    print(f"dual stack, holder offline, {args.runs} runs (median): VIP on the successor / longest client gap / failed")
-    for family in FAMILIES:
-        cells = [r[family] for r in runs["offline"]]
-        print(f"  {family}: {median([c['moved_s'] for c in cells])} s / "
-              f"{median([c['longest_gap_ms'] for c in cells])} ms / {median([c['failed'] for c in cells])}")
+    print(f"dual stack, {args.runs} runs (median): VIP on the successor / longest client gap / failed")
+    for how in ("offline", "failover"):
+        for family in FAMILIES:
+            cells = [r[family] for r in runs[how]]
+            print(f"  {how:<8} {family}: {median([c['moved_s'] for c in cells])} s / "
+                  f"{median([c['longest_gap_ms'] for c in cells])} ms / {median([c['failed'] for c in cells])}")
     print("a host that missed the announcements, back after (s, median): "
           + ", ".join(f"{f} {median([r[f] for r in runs['missed']])}" for f in FAMILIES))
     return 0

@@ -22,7 +22,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from k8s_ha_tui.remote.ssh import connect_reachable, policy_for
     from k8s_ha_tui.remote.vrrp_census import Census
 
-    topo = topology.load_connectable(args.topology)
+    topo = topology.load_connectable(args.topology, follows_ipv6=True)
 
     census = Census()
 

@@ -56,7 +56,7 @@ def _run_action(args: argparse.Namespace, request) -> int:
     from k8s_ha_tui.remote.ssh import connect_reachable, policy_for
     from k8s_ha_tui.status.poll import snapshot
 
-    topo = topology.load_connectable(args.topology)
+    topo = topology.load_connectable(args.topology, follows_ipv6=True)
     policy = policy_for(topo)
 
     async def confirm(question: str) -> bool:

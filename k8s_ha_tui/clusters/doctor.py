@@ -116,8 +116,10 @@ def _views(nodes: list[LiveNode], vip: str) -> dict[str, VrrpView]:
 def cross_node(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
     out: list[Finding] = []
     views = _views(nodes, topo.vip)
-    for name in (n.name for n in nodes if n.name not in views):
-        out.append(_finding("D302", "error", f"no VRRP instance carries the VIP {topo.vip}", "add it (deploy does)", name))
+    for vip in topo.vips:  # a dual stack's vip6 too (an instance of its own)
+        carried = views if vip == topo.vip else _views(nodes, vip)
+        for name in (n.name for n in nodes if n.name not in carried or not carried[n.name].has_vip(vip)):
+            out.append(_finding("D302", "error", f"no VRRP instance carries the VIP {vip}", "add it (deploy does)", name))
     groups = Counter(v.hears() for v in views.values())
     if len(groups) > 1:
         parts = []
@@ -155,6 +157,26 @@ def cross_node(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
         if nodes and not any(f"{m.address}:{topo.apiserver_port}" in s for s in sets.values()):
             out.append(_finding("D311", "warning", f"no HAProxy sends to {m.name}'s apiserver "
                                 f"({m.address}:{topo.apiserver_port})", "add it as a server", "cluster"))
+    return out
+
+
+def sync_groups(nodes: list[LiveNode], topo: Topology) -> list[Finding]:
+    """Dual stack: on every master, the instances of the two VIPs in one vrrp_sync_group. Apart,
+    each family elects on its own (a check failing for one, a lost advert) and the VIPs can end
+    on different masters: HAProxy then serves each family from another node, and a failover or
+    maintenance moves half."""
+    if topo.vip6 is None:
+        return []
+    out = []
+    for node in nodes:
+        root = node.keepalived_root()
+        names = {v.name for v in file_views(root) if v.has_vip(topo.vip) or v.has_vip(topo.vip6)}
+        groups = [set(g.words()) for sg in root.all("vrrp_sync_group") if (g := sg.first("group")) is not None]
+        if len(names) == 2 and not any(names <= g for g in groups):
+            out.append(_finding("D318", "error", f"the instances of {topo.vip} and {topo.vip6} ({', '.join(sorted(names))}) "
+                                "are not in one vrrp_sync_group: each family elects on its own, and the VIPs can end on "
+                                "different masters", "put both in one vrrp_sync_group with sync_group_tracking_weight "
+                                "(deploy does)", node.name))
     return out
 
 
@@ -208,5 +230,5 @@ def diagnose(nodes: list[LiveNode], topo: Topology, census: Census | None = None
     out: list[Finding] = []
     for n in nodes:
         out += lint_node(n, topo.apiserver_port) + reload_pending(n, topo.vip) + scripts(n) + verdicts(n)
-    out += cross_node(nodes, topo) + weighted_election(nodes, topo)
+    out += cross_node(nodes, topo) + sync_groups(nodes, topo) + weighted_election(nodes, topo)
     return out + (segment(census, topo) if census is not None else [])

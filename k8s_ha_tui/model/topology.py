@@ -380,12 +380,12 @@ def load_topology(path: str | os.PathLike) -> Topology:
 
 def load_connectable(path: str | os.PathLike, follows_ipv6: bool = False) -> Topology:
     """A topology for a command that connects to the nodes. Those that do not follow IPv6 VIPs
-    yet (actions, doctor, drills, access; `follows_ipv6` False) refuse them in one line; render,
-    lint, deploy, rollback, status, the monitor and the exporter take IPv6 and dual-stack ones."""
+    yet (drills, access; `follows_ipv6` False) refuse them in one line; render, lint, deploy,
+    rollback, status, the monitor, the exporter, the actions and doctor take IPv6 and dual-stack ones."""
     topo = load_topology(path)
     if not follows_ipv6 and (topo.family == 6 or topo.vip6 is not None):
-        raise UserError(f"{path}: {'a dual-stack' if topo.vip6 else 'an IPv6'} VIP can be deployed and watched "
-                        "(status, monitor, exporter), but this command follows IPv4 VIPs only so far")
+        raise UserError(f"{path}: {'a dual-stack' if topo.vip6 else 'an IPv6'} VIP can be deployed, watched and "
+                        "moved (status, monitor, exporter, actions, doctor), but this command follows IPv4 VIPs only so far")
     return topo
 
 

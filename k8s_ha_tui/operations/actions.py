@@ -24,12 +24,15 @@ cannot work there is refused at once, with the way out, before anything is writt
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import shlex
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from k8s_ha_tui.errors import Refused, UserError
+from k8s_ha_tui.model.topology import host_port
 from k8s_ha_tui.operations import guard
 from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote import auditlog, node_ops, roles
@@ -65,10 +68,14 @@ class Outcome:
 def failover_target(snap: ClusterStatus, target: str | None = None) -> tuple[str, str]:
     """(holder, target) for a failover, or Refused saying why not."""
     if snap.split_brain:
-        raise Refused(f"split brain ({', '.join(snap.holders)}): fix it before moving the VIP on purpose",
-                      reason=f"split brain ({', '.join(snap.holders)})")
+        claim = ", ".join(sorted({*snap.holders, *snap.holders6}))
+        raise Refused(f"split brain ({claim}): fix it before moving the VIP on purpose", reason=f"split brain ({claim})")
     if not snap.holders:
         raise Refused("no master holds the VIP: there is nothing to move")
+    if snap.vips_apart:
+        raise Refused(f"the VIPs are apart ({snap.holders[0]} holds {snap.vip}, {snap.holders6[0]} holds {snap.vip6}): "
+                      "a failover would move half; `status` says how to bring them together first",
+                      reason="the VIPs are apart")
     holder = snap.holders[0]
     candidates = [m for m in snap.masters if m.name != holder and m.eligible]
     if target is not None:
@@ -79,7 +86,7 @@ def failover_target(snap: ClusterStatus, target: str | None = None) -> tuple[str
         return holder, chosen.name
     if not candidates:
         raise Refused(f"no other master is reachable, healthy and out of maintenance: {holder} keeps the VIP")
-    best = max(candidates, key=lambda m: (m.base_priority or 0, m.address))
+    best = max(candidates, key=lambda m: (m.base_priority or 0, ipaddress.ip_address(m.address)))
     return holder, best.name
 
 
@@ -112,7 +119,7 @@ def stop_failover_target(snap: ClusterStatus, target: str | None) -> tuple[str, 
     holder, _ = failover_target(snap, target)
     candidates = [m for m in snap.masters if m.name != holder and m.eligible]
     elected = max(candidates, key=lambda m: (m.effective_priority or m.base_priority or 0,
-                                             tuple(int(x) for x in m.address.split("."))))
+                                             ipaddress.ip_address(m.address)))
     if target is not None and target != elected.name:
         raise Refused(f"with --method stop VRRP elects {elected.name} (the highest priority), not {target}")
     return holder, elected.name
@@ -188,14 +195,22 @@ async def write_flag(conn: NodeConnection, path: str, value: int) -> None:
     await node_ops.run(conn, flag, input=f"{int(value)}\n")
 
 
-async def _wait_holder(conn: NodeConnection, vip: str, port: int, timeout: float) -> float:
-    """Seconds until `conn`'s node holds the VIP and the API answers through it from there."""
+def holder_probe(vips: list[str], port: int) -> str:
+    """Prints 200 once per VIP when the node carries every one (a dual stack's two) and the API
+    answers through each from there."""
+    held = " && ".join(f"ip -o addr show | grep -q {shlex.quote(f' {vip}/')}" for vip in vips)
+    asks = "; ".join(f"curl -gsk --max-time 1 -o /dev/null -w '%{{http_code}}' "
+                     f"{shlex.quote(f'https://{host_port(vip, port)}/readyz')}; echo" for vip in vips)
+    return f"{held} && {{ {asks}; }}"
+
+
+async def _wait_holder(conn: NodeConnection, vips: list[str], port: int, timeout: float) -> float:
+    """Seconds until `conn`'s node holds every VIP and the API answers through each from there."""
     started = time.monotonic()
-    probe = (f"ip -o -4 addr show | grep -q ' inet {vip}/' && "
-             f"curl -sk --max-time 1 -o /dev/null -w '%{{http_code}}' https://{vip}:{port}/readyz")
+    probe = holder_probe(vips, port)
     while time.monotonic() - started < timeout:
         res = await conn.run(probe, check=False, timeout=5)
-        if str(res.stdout or "").strip() == "200":
+        if str(res.stdout or "").split() == ["200"] * len(vips):
             return time.monotonic() - started
         await asyncio.sleep(0.05)
     raise UserError(f"{conn.name} did not take the VIP within {timeout:g} s", code=1)
@@ -231,7 +246,7 @@ async def failover(snap: ClusterStatus, conn_for: ConnFor, target: str | None = 
     if method == "stop":
         await _service(old, "stop")
         try:
-            await _wait_holder(new, snap.vip, snap.frontend_port, timeout)
+            await _wait_holder(new, snap.vips, snap.frontend_port, timeout)
             seconds = time.monotonic() - started
         except BaseException:
             await _service(old, "start")  # nobody took over: the old holder takes the VIP back
@@ -242,7 +257,7 @@ async def failover(snap: ClusterStatus, conn_for: ConnFor, target: str | None = 
     boost = max(0, MAX_PRIORITY - (_known(snap, chosen).base_priority or 0))
     try:
         await write_flag(new, PATHS.boost_file, boost)
-        await _wait_holder(new, snap.vip, snap.frontend_port, timeout)
+        await _wait_holder(new, snap.vips, snap.frontend_port, timeout)
         seconds = time.monotonic() - started
         await write_flag(old, PATHS.maintenance_file, 1)
     finally:
@@ -251,11 +266,12 @@ async def failover(snap: ClusterStatus, conn_for: ConnFor, target: str | None = 
                    seconds)
 
 
-async def _wait_released(conn: NodeConnection, vip: str, timeout: float) -> float:
-    """Seconds until `conn`'s node no longer carries the VIP."""
+async def _wait_released(conn: NodeConnection, vips: list[str], timeout: float) -> float:
+    """Seconds until `conn`'s node carries none of the VIPs."""
     started = time.monotonic()
+    pattern = " ".join(f"-e {shlex.quote(f' {vip}/')}" for vip in vips)
     while time.monotonic() - started < timeout:
-        res = await conn.run(f"ip -o addr show | grep -c ' {vip}/' || true", check=False, timeout=5)
+        res = await conn.run(f"ip -o addr show | grep -c {pattern} || true", check=False, timeout=5)
         if str(res.stdout or "").strip() == "0":
             return time.monotonic() - started
         await asyncio.sleep(0.05)
@@ -294,7 +310,7 @@ async def maintenance(snap: ClusterStatus, conn_for: ConnFor, node: str, on: boo
             await _service(conn, "stop")
         else:
             await write_flag(conn, PATHS.maintenance_file, 1)
-        await _wait_released(conn, snap.vip, MOVE_TIMEOUT)
+        await _wait_released(conn, snap.vips, MOVE_TIMEOUT)
         seconds = time.monotonic() - started
         announced = await _announce(snap, keeper, conn_for)
         return Outcome("maintenance", node, f"on: {node} dropped the VIP, {keeper} keeps it: the split brain is over; "

@@ -147,6 +147,11 @@ class ClusterStatus:
     vip6: str | None = None  # a dual-stack cluster's IPv6 VIP (an IPv6-only cluster's is `vip`)
 
     @property
+    def vips(self) -> list[str]:
+        """The VIP, and a dual stack's vip6."""
+        return [self.vip, *([self.vip6] if self.vip6 else [])]
+
+    @property
     def foreign_routers(self) -> list[Advertiser]:
         """Routers on this cluster's router id that are not its masters, or advertise other VIPs."""
         if self.router_id is None:

@@ -103,6 +103,20 @@ def test_status_the_exporter_and_the_monitor_follow_both_vips(lab, dual):
     assert f"VIP {dual.vip} + {dual.vip6}  →  {M1}" in __import__("asyncio").run(monitor())
 
 
+def test_failover_moves_both_vips_make_before_break_and_maintenance_off_brings_them_back(lab, dual):
+    wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 20, "master-01")
+    path = str(lab.topology_path)
+    res = tool("failover", "-t", path, "--to", M2, "--yes")
+    assert res.returncode == 0, res.stderr
+    # it returned once master-02 held both and the API answered through each: no waiting here
+    assert holders(dual, dual.vip) == [M2] and holders(dual, str(dual.vip6)) == [M2]
+    assert all(readyz_from_here(vip, dual.frontend_port) for vip in dual.vips)
+    res = tool("maintenance", "-t", path, M1, "off", "--yes")
+    assert res.returncode == 0, res.stderr
+    wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 15,
+             "both VIPs back on master-01 (its priority, out of maintenance)")
+
+
 def test_a_holder_off_the_network_takes_both_vips_to_the_same_successor_and_back(dual):
     wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 20, "master-01")
     cluster.fault(M1, "offline")

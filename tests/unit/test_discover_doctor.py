@@ -190,3 +190,36 @@ def test_the_daemons_verdicts_on_a_node_become_findings_in_their_words():
     assert found["D314"].level == "warning" and "Unknown keyword 'x'" in found["D314"].message
     clean = SimpleNamespace(name="m1", verdicts={"haproxy": (0, "Configuration file is valid"), "keepalived": (0, "")})
     assert doctor.verdicts(clean) == []  # type: ignore[arg-type]
+
+
+SIX = """
+vrrp_instance KUBE_API6 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 77
+    priority 100
+    advert_int 1
+    virtual_ipaddress {
+        fd01:98:18::10/64
+    }
+}
+"""
+GROUP = "\nvrrp_sync_group KUBE {\n    group {\n        KUBE_API\n        KUBE_API6\n    }\n}\n"
+
+
+def test_doctor_on_a_dual_stack_wants_both_vips_on_every_master_in_one_sync_group():
+    from k8s_ha_tui.model.topology import topology_from_dict, topology_to_dict
+    t = discover.describe(cluster(), [], Ssh()).topology
+    d = topology_to_dict(t)
+    d["vip6"], d["vrrp"]["version"] = "fd01:98:18::10", 3
+    d["vrrp"].pop("auth_pass", None)
+    for m in d["masters"]:
+        m["address6"] = layout.six(m["address"])
+    dual = topology_from_dict(d, "dual")
+
+    def conf(extra: str, only=(0, 1, 2)):
+        return [live(i, lambda p, text, i=i: text + extra if p.endswith("kube-api.conf") and i in only else text,
+                     running=False) for i in range(3)]  # judged by their files (the recorded dump has no IPv6)
+    apart = [(f.code, f.where) for f in doctor.diagnose(conf(SIX, only=(0, 1)), dual) if f.code in ("D302", "D318")]
+    assert apart == [("D302", "k8s-master-03"), ("D318", "k8s-master-01"), ("D318", "k8s-master-02")]
+    assert [f.code for f in doctor.diagnose(conf(SIX + GROUP), dual) if f.code in ("D302", "D318")] == []

@@ -115,3 +115,27 @@ def test_the_collector_follows_each_vips_address_events():
         await c.settler
         return [(snap.holders, snap.holders6) for snap in shown]
     assert asyncio.run(run()) == [(["m1"], ["m2"])]
+
+
+def test_a_failover_waits_for_both_vips_and_is_refused_while_they_are_apart():
+    from k8s_ha_tui.errors import Refused
+    from k8s_ha_tui.operations import actions
+    together = cluster(node("m1", True), node("m2", base_priority=140), node("m3", base_priority=130))
+    assert actions.failover_target(together) == ("m1", "m2")
+    probe = actions.holder_probe(together.vips, 8443)
+    assert f"grep -q ' {V4}/'" in probe and f"grep -q ' {V6}/'" in probe and f"'https://[{V6}]:8443/readyz'" in probe
+    apart = cluster(node("m1", True, holds6=False, state6="BACKUP"), node("m2", False, holds6=True, state6="MASTER"))
+    try:
+        actions.failover_target(apart)
+    except Refused as exc:
+        assert "the VIPs are apart (m1 holds 198.18.0.10, m2 holds fd01:98:18::10)" in str(exc)
+    else:
+        raise AssertionError("a failover of half the VIPs was not refused")
+
+
+def test_with_keepalived_stopped_the_election_is_judged_on_ipv6_addresses_too():
+    from k8s_ha_tui.operations import actions
+    six = [replace(node(f"m{i}", i == 1), address=f"fd01::{i}", vrrp_state6=None, holds_vip6=False,
+                   base_priority=100, effective_priority=100) for i in (1, 2, 3)]
+    snap = ClusterStatus("six", "fd01::10", 8443, 1000.0, tuple(six))
+    assert actions.stop_failover_target(snap, None) == ("m1", "m3")  # a tie: the higher address
