@@ -136,11 +136,12 @@ def drop_ssh(init: int) -> int:
     """Kill each connection of the node's sshd, found by pid: the listener is the child of the
     node's init that runs /usr/sbin/sshd; each of its children is one connection (its
     privileged monitor), whose child holds the socket for a login other than root (OpenSSH
-    splits those). Both go. Returns how many connections."""
+    splits those). Both go. Returns how many connections were found (a kill that finds one of
+    a connection's processes already gone still ends it: counted, where it read as none)."""
     script = ('n=0; for l in $(cat /proc/1/task/1/children); do '
               '[ "$(readlink /proc/$l/exe)" = /usr/sbin/sshd ] || continue; '
               'for k in $(cat /proc/$l/task/$l/children); do '
-              'kill -KILL $(cat /proc/$k/task/$k/children 2>/dev/null) "$k" 2>/dev/null && n=$((n+1)); done; done; '
+              'n=$((n+1)); kill -KILL $(cat /proc/$k/task/$k/children 2>/dev/null) "$k" 2>/dev/null; done; done; '
               'echo $n')
     return int(node_exec(init, ["sh", "-c", script]).stdout.strip() or 0)
 
