@@ -127,9 +127,12 @@ class SplitBrain:
 
 
 def split_brain(snap: ClusterStatus) -> SplitBrain | None:
-    claiming = {*snap.holders, *snap.claimants, *snap.holders6, *snap.claimants6}
-    claim = sorted(m.name for m in snap.masters if m.name in claiming and m.keepalived == "active")
-    if len(claim) < 2:
+    claim: list[str] = []
+    for claiming in ({*snap.holders, *snap.claimants}, {*snap.holders6, *snap.claimants6}):  # each VIP's own
+        claim = sorted(m.name for m in snap.masters if m.name in claiming and m.keepalived == "active")
+        if len(claim) >= 2:
+            break
+    else:  # one master for each VIP is no split brain (the VIPs apart are: _apart)
         return None
     heard = set(_hears(snap).values()) & set(claim)
     followed = next(iter(heard)) if len(heard) == 1 else None
@@ -225,8 +228,8 @@ def _apart(snap: ClusterStatus) -> list[Diagnosis]:
     return [Diagnosis(CLUSTER, "vips-apart", f"the VIPs are apart: {snap.holders[0]} holds {snap.vip}, "
                       f"{snap.holders6[0]} holds {snap.vip6}",
                       tuple(_claim(m) for m in snap.masters if m.reachable),
-                      "the two instances should be one sync group on every master (`doctor`); a keepalived "
-                      "restart on the lower one brings them together", "warning")]
+                      "both instances in one vrrp_sync_group on every master, with the same priority: `doctor` "
+                      "names where they are not; `deploy` renders them so", "warning")]
 
 
 def _api_down(snap: ClusterStatus) -> list[Diagnosis]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from k8s_ha_tui.remote.apiserver import FAILING, NOT_INSTALLED, UNKNOWN, UP
+from k8s_ha_tui.status import cells
 from k8s_ha_tui.status.model import ClusterStatus, MasterStatus
 
 Level = Literal["info", "warning", "critical"]
@@ -25,6 +26,25 @@ SETTLE = 1.5  # seconds a no-holder or split-brain state must last before it is 
 
 
 @dataclass
+class Lasting:
+    """A state that is an event once it has lasted SETTLE seconds, and again when it ends."""
+
+    since: float | None = None
+    told: bool = False
+
+    def step(self, active: bool, now: float) -> str | None:
+        """'began' (it has lasted SETTLE), 'ended' (after it was told), else None."""
+        if not active:
+            told, self.since, self.told = self.told, None, False
+            return "ended" if told else None
+        self.since = self.since if self.since is not None else now
+        if not self.told and now - self.since >= SETTLE:
+            self.told = True
+            return "began"
+        return None
+
+
+@dataclass
 class EventTracker:
     """Feed it every snapshot; it returns the events since the previous one. It remembers when the
     VIP left its holder, so a move is reported with how long the VIP was in transit; states that
@@ -35,8 +55,8 @@ class EventTracker:
     lost_at: float | None = None
     lost_from: list[str] = field(default_factory=list)
     no_holder_told: bool = False
-    split_since: float | None = None
-    split_told: bool = False
+    split: Lasting = field(default_factory=Lasting)
+    apart: Lasting = field(default_factory=Lasting)  # a dual stack's VIPs on different masters
     api_down_since: float | None = None  # an outage (not a first-time setup) seen since then
     api_down_told: bool = False
     api_answered: bool = False  # once: later recoveries say "again"
@@ -48,8 +68,7 @@ class EventTracker:
     def update(self, snap: ClusterStatus) -> list[Event]:
         prev, self.previous = self.previous, snap
         if prev is None:
-            holders = ", ".join(snap.holders) or "nobody"
-            return [Event(f"watching {snap.name}: VIP {snap.vip} on {holders}"),
+            return [Event(f"watching {snap.name}: VIP {cells.vips(snap)} on {cells.holders(snap, 'nobody')}"),
                     *self._audit(snap)[-self.AUDIT_AT_START:], *(Event(n) for n in snap.notices)]
         events: list[Event] = []
         events += self._audit(snap)
@@ -149,32 +168,35 @@ class EventTracker:
     def _api(self, prev: ClusterStatus, snap: ClusterStatus) -> list[Event]:
         """API DOWN once it has lasted SETTLE seconds (an apiserver that HAProxy is admitting
         right after kubeadm init is no outage); the first answer ever is not 'again'."""
-        outage = snap.api_down and not snap.bootstrap and not snap.api_starting
-        if outage:
+        if snap.outage:
             self.api_down_since = self.api_down_since or snap.taken_at
             if not self.api_down_told and snap.taken_at - self.api_down_since >= SETTLE:
                 self.api_down_told = True
-                return [Event(f"API DOWN through the VIP {snap.vip}:{snap.frontend_port}", "critical")]
+                return [Event(f"API DOWN through the VIP {endpoint}", "critical") for endpoint in snap.outage]
             return []
         self.api_down_since = None
-        if snap.api_down:
+        if snap.api_down or snap.api6_down:
             return []
         told, self.api_down_told = self.api_down_told, False
         first, self.api_answered = not self.api_answered, True
-        if prev.api_down and (told or first):
+        if (prev.api_down or prev.api6_down) and (told or first):
             return [Event("API answers through the VIP" + ("" if first else " again"))]
         return []
 
     def _split(self, snap: ClusterStatus) -> list[Event]:
-        if not snap.split_brain:
-            told, self.split_since, self.split_told = self.split_told, None, False
-            return [Event("split brain over")] if told else []
-        if self.split_since is None:
-            self.split_since = snap.taken_at
-        if not self.split_told and snap.taken_at - self.split_since >= SETTLE:
-            self.split_told = True
-            return [Event(f"SPLIT BRAIN: {', '.join(sorted(set(snap.holders) | set(snap.claimants)))}", "critical")]
-        return []
+        out = []
+        split = self.split.step(snap.split_brain, snap.taken_at)
+        if split == "began":
+            claim = {*snap.holders, *snap.claimants, *snap.holders6, *snap.claimants6}
+            out.append(Event(f"SPLIT BRAIN: {', '.join(sorted(claim))}", "critical"))
+        elif split == "ended":
+            out.append(Event("split brain over"))
+        apart = self.apart.step(snap.vips_apart, snap.taken_at)
+        if apart == "began":
+            out.append(Event(f"VIPS APART: {cells.holders(snap)}", "warning"))
+        elif apart == "ended":
+            out.append(Event(f"the VIPs are together again on {cells.holders(snap, 'nobody')}"))
+        return out
 
     @staticmethod
     def _node(old, new) -> list[Event]:

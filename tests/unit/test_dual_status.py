@@ -13,6 +13,7 @@ from k8s_ha_tui.remote import answers
 from k8s_ha_tui.remote.ssh import HostKeyPolicy
 from k8s_ha_tui.status import cells, poll
 from k8s_ha_tui.status.diagnosis import diagnose
+from k8s_ha_tui.status.events import EventTracker
 from k8s_ha_tui.status.model import ClusterStatus, Health, MasterStatus, WorkerStatus
 from k8s_ha_tui.status.poll import master_status
 
@@ -78,7 +79,13 @@ def test_the_vips_apart_is_an_alarm_and_says_who_holds_which():
     assert cells.holders(snap) == "m1 (IPv4), m2 (IPv6)"
     assert cells.holds_vip(snap.masters[0]) == ("● IPv4 only", "warn")
     assert cells.vrrp(snap.masters[0]) == ("MASTER/BACKUP", "warn")
-    assert "vips-apart" in [d.code for d in diagnose(snap)]
+    codes = [d.code for d in diagnose(snap)]
+    assert "vips-apart" in codes and "cut-off" not in codes and "split-brain" not in codes  # one master per VIP
+    tracker = EventTracker()
+    together = cluster(node("m1", True), node("m2"), node("m3"))
+    told = [[e.text for e in tracker.update(replace(s, taken_at=t))]
+            for t, s in ((0.0, together), (1.0, snap), (2.0, snap), (3.0, snap), (4.0, together))]
+    assert told[1:] == [[], [], ["VIPS APART: m1 (IPv4), m2 (IPv6)"], ["the VIPs are together again on m1"]]
 
 
 def test_no_holder_of_vip6_is_critical_and_points_at_duplicate_address_detection():

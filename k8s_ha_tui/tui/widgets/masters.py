@@ -36,10 +36,10 @@ class MastersTable(KeyedTable):
 
     def show(self, snap: ClusterStatus, palette: Palette, short: bool = False) -> None:
         self._columns(short)
-        rows, bootstrap, holders = [], snap.bootstrap, snap.holders
+        rows, bootstrap, unconfirmed = [], snap.bootstrap, snap.unconfirmed
         labels = cells.short_names([m.name for m in snap.masters]) if short else [m.name for m in snap.masters]
         for m, label in zip(snap.masters, labels):
-            row = cells.master_row(m, bootstrap, short=short, label=label, unconfirmed=m.name not in holders)
+            row = cells.master_row(m, bootstrap, short=short, label=label, unconfirmed=m.name in unconfirmed)
             rows.append((m.name, [palette.shown(row[0], bold=True), *(palette.shown(c) for c in row[1:])]))
         self.set_rows(rows)
 
