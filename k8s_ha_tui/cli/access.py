@@ -27,7 +27,7 @@ def cmd_access(args: argparse.Namespace) -> int:
 
     grant = args.role if args.verb == "grant" else None
     user = access.check_user(args.user) if args.verb != "show" else None
-    topo = topology.load_connectable(args.topology)
+    topo = topology.load_topology(args.topology)
     policy = policy_for(topo)
 
     async def confirm(question: str) -> bool:

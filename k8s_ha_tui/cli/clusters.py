@@ -22,7 +22,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from k8s_ha_tui.remote.ssh import connect_reachable, policy_for
     from k8s_ha_tui.remote.vrrp_census import Census
 
-    topo = topology.load_connectable(args.topology, follows_ipv6=True)
+    topo = topology.load_topology(args.topology)
 
     census = Census()
 
@@ -101,7 +101,7 @@ def cmd_exporter(args: argparse.Namespace) -> int:
     from k8s_ha_tui.model import topology
     from k8s_ha_tui.remote.ssh import policy_for
 
-    topos = [topology.load_connectable(path, follows_ipv6=True) for path in args.topology]
+    topos = [topology.load_topology(path) for path in args.topology]
     names = [t.name for t in topos]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

@@ -23,7 +23,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     from k8s_ha_tui.operations.interrupts import Interrupted, Interrupts
     from k8s_ha_tui.remote.ssh import policy_for
 
-    topo = topology.load_connectable(args.topology)
+    topo = topology.load_topology(args.topology)
     interrupts = Interrupts()
 
     async def confirm(question: str) -> bool:

@@ -39,7 +39,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from k8s_ha_tui.remote.ssh import policy_for
     from k8s_ha_tui.status.poll import snapshot
 
-    topo = topology.load_connectable(args.topology, follows_ipv6=True)
+    topo = topology.load_topology(args.topology)
     snap = asyncio.run(snapshot(topo, policy_for(topo)))
     if args.json:
         print(json.dumps(document(snap), indent=2))
@@ -56,7 +56,7 @@ def _run_action(args: argparse.Namespace, request) -> int:
     from k8s_ha_tui.remote.ssh import connect_reachable, policy_for
     from k8s_ha_tui.status.poll import snapshot
 
-    topo = topology.load_connectable(args.topology, follows_ipv6=True)
+    topo = topology.load_topology(args.topology)
     policy = policy_for(topo)
 
     async def confirm(question: str) -> bool:
@@ -124,7 +124,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("the monitor is a full-screen terminal app and needs a terminal; without one, use "
                         "`status --json` (one snapshot) or `exporter` (metrics)", code=2)
-    topos = [topology.load_connectable(path, follows_ipv6=True) for path in args.topology]
+    topos = [topology.load_topology(path) for path in args.topology]
     names = [t.name for t in topos]
     if len(set(names)) < len(names):
         raise UserError(f"two topology files name the same cluster ({', '.join(n for n in names if names.count(n) > 1)}): "

@@ -45,7 +45,7 @@ def _rollout(args: argparse.Namespace, what: str, run) -> int:
     from k8s_ha_tui.remote.ssh import policy_for
     from k8s_ha_tui.rollouts import deploy as d
 
-    topo = topology.load_connectable(args.topology, follows_ipv6=True)
+    topo = topology.load_topology(args.topology)
     policy = policy_for(topo, args.accept_new_host_keys)
     options = d.Options(dry_run=args.dry_run, allow_install=not args.no_install,
                         verify_timeout=args.verify_timeout,
@@ -107,7 +107,7 @@ def _list_backups(args: argparse.Namespace) -> int:
     from k8s_ha_tui.remote.ssh import policy_for
     from k8s_ha_tui.rollouts import deploy as d
 
-    topo = topology.load_connectable(args.topology, follows_ipv6=True)
+    topo = topology.load_topology(args.topology)
     found = asyncio.run(d.list_all_backups(topo, policy_for(topo, args.accept_new_host_keys)))
     if not found:
         raise UserError("no master could be reached", code=1)

@@ -100,8 +100,9 @@ def clock_offset(line: str) -> float | None:
 class RemoteLoop:
     """A worker's loop over its SSH connection."""
 
-    def __init__(self, conn: NodeConnection, vip: str, port: int, rate: float, max_seconds: float):
-        self.client = Client(conn.name)
+    def __init__(self, conn: NodeConnection, vip: str, port: int, rate: float, max_seconds: float,
+                 name: str | None = None):
+        self.client = Client(name or conn.name)
         self._conn, self._script = conn, loop_script(vip, port, rate, max_seconds)
         self._proc: asyncssh.SSHClientProcess | None = None
         self._reader: asyncio.Task | None = None
@@ -160,8 +161,8 @@ class LocalLoop:
     own (as each curl runs in the background on a worker), so one slow request does not stretch
     the gap the next ones would have closed."""
 
-    def __init__(self, vip: str, port: int, rate: float, max_seconds: float):
-        self.client = Client("this machine")
+    def __init__(self, vip: str, port: int, rate: float, max_seconds: float, name: str = "this machine"):
+        self.client = Client(name)
         self._vip, self._port, self._rate, self._max = vip, port, rate, max_seconds
         self._stop = threading.Event()
         self._lock = threading.Lock()

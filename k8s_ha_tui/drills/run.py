@@ -19,7 +19,7 @@ from pathlib import Path
 from k8s_ha_tui.drills import clients, scenarios
 from k8s_ha_tui.drills.report import Drill, figures, save
 from k8s_ha_tui.errors import Refused, UserError
-from k8s_ha_tui.model.topology import Topology
+from k8s_ha_tui.model.topology import Topology, host_port
 from k8s_ha_tui.operations import guard
 from k8s_ha_tui.operations.actions import MOVE_TIMEOUT, NotConfirmed
 from k8s_ha_tui.operations.interrupts import Interrupts
@@ -101,10 +101,11 @@ class DrillRun:
                 plan = scenarios.plan(before, self.scenario, self.options.node)
                 op.target = plan.target
                 workers, lost = await connect_reachable(self.topo, self.topo.workers, self.policy)
-                here = await asyncio.to_thread(clients.reaches_from_here, self.topo.vip, self.topo.frontend_port)
+                here = [vip for vip in self.topo.vips
+                        if await asyncio.to_thread(clients.reaches_from_here, vip, self.topo.frontend_port)]
                 if not workers and not here:
                     raise Refused("no client could measure the drill: no worker is reachable and this machine does "
-                                  f"not reach the VIP {self.topo.vip}:{self.topo.frontend_port}; nothing was changed")
+                                  f"not reach the VIP {self._endpoints()}; nothing was changed")
                 if not await self.confirm(self._question(plan, workers, lost, here)):
                     raise NotConfirmed()
                 await op.ensure_held("any change (the drill)")
@@ -128,12 +129,20 @@ class DrillRun:
             for c in (*conns, *workers):
                 c.close()
 
-    def _question(self, plan: scenarios.Plan, workers, lost: dict[str, str], here: bool) -> str:
+    def _endpoints(self) -> str:
+        return " and ".join(host_port(vip, self.topo.frontend_port) for vip in self.topo.vips)
+
+    def _label(self, name: str, vip: str) -> str:
+        """A client's name; a dual stack has one per VIP: 'k8s-node-01 (IPv6)'."""
+        return f"{name} ({'IPv6' if ':' in vip else 'IPv4'})" if self.topo.vip6 else name
+
+    def _question(self, plan: scenarios.Plan, workers, lost: dict[str, str], here: list[str]) -> str:
         names = [w.name for w in workers] + (["this machine"] if here else [])
         left_out = [f"{n} (unreachable)" for n in lost] + ([] if here else ["this machine (does not reach the VIP)"])
         o = self.options
         return (f"Drill {plan.scenario} on {self.topo.name}: {plan.says}\n"
-                f"Clients: {', '.join(names)} ask https://{self.topo.vip}:{self.topo.frontend_port}/readyz "
+                f"Clients: {', '.join(names)} ask "
+                f"{' and '.join(f'https://{host_port(v, self.topo.frontend_port)}/readyz' for v in self.topo.vips)} "
                 f"{o.rate:g} times a second each (a fresh TLS connection each time)"
                 + (f"; left out: {', '.join(left_out)}" if left_out else "") + ".\n"
                 f"The fault is held {o.hold:g} s once the cluster shows it, then undone. If most clients get no "
@@ -146,7 +155,7 @@ class DrillRun:
         self.log(f"  {self.drill.steps[-1][0]:7.2f} s  {text}")
 
     async def _drive(self, plan: scenarios.Plan, before: ClusterStatus, workers: list[NodeConnection],
-                     here: bool) -> None:
+                     here: list[str]) -> None:
         """Clients, baseline, the scenario under the deadman, the restore. A failure of the act is
         the drill's finding (aborted, exit 1), not a crash: the report is written either way."""
         drill, o = self.drill, self.options
@@ -155,10 +164,10 @@ class DrillRun:
         recorder = _Recorder(drill)
         collector = Collector(self.topo, self.policy, interval=0.5, census=False, on_snapshot=recorder.seen)
         watching = asyncio.ensure_future(collector.run())
-        loops: list = [clients.RemoteLoop(w, self.topo.vip, self.topo.frontend_port, o.rate, o.loop_limit)
-                       for w in workers]
-        if here:
-            loops.append(clients.LocalLoop(self.topo.vip, self.topo.frontend_port, o.rate, o.loop_limit))
+        port = self.topo.frontend_port
+        loops: list = [clients.RemoteLoop(w, vip, port, o.rate, o.loop_limit, self._label(w.name, vip))
+                       for vip in self.topo.vips for w in workers]
+        loops += [clients.LocalLoop(vip, port, o.rate, o.loop_limit, self._label("this machine", vip)) for vip in here]
         window_start, window_end = time.time(), 0.0
         live: list[clients.Client] = []
         try:

@@ -63,7 +63,8 @@ async def _systemctl(conn_for: actions.ConnFor, node: str, verb: str, service: s
 
 
 def _holds(snap: ClusterStatus, nodes: set[str]) -> bool:
-    return bool(snap.holders) and set(snap.holders) <= nodes
+    """Every VIP (a dual stack's two) is held, and only by `nodes`."""
+    return all(held and set(held) <= nodes for held in (snap.holders, *([snap.holders6] if snap.vip6 else [])))
 
 
 def plan(snap: ClusterStatus, scenario: str, node: str | None = None) -> Plan:

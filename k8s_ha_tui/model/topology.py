@@ -378,17 +378,6 @@ def load_topology(path: str | os.PathLike) -> Topology:
     return topology_from_dict(data, str(p))
 
 
-def load_connectable(path: str | os.PathLike, follows_ipv6: bool = False) -> Topology:
-    """A topology for a command that connects to the nodes. Those that do not follow IPv6 VIPs
-    yet (drills, access; `follows_ipv6` False) refuse them in one line; render, lint, deploy,
-    rollback, status, the monitor, the exporter, the actions and doctor take IPv6 and dual-stack ones."""
-    topo = load_topology(path)
-    if not follows_ipv6 and (topo.family == 6 or topo.vip6 is not None):
-        raise UserError(f"{path}: {'a dual-stack' if topo.vip6 else 'an IPv6'} VIP can be deployed, watched and "
-                        "moved (status, monitor, exporter, actions, doctor), but this command follows IPv4 VIPs only so far")
-    return topo
-
-
 def topology_to_dict(topo: Topology) -> dict:
     data = topo.model_dump(mode="json", exclude_none=True)
     advert = data["vrrp"]["advert_int"]

@@ -117,6 +117,18 @@ def test_failover_moves_both_vips_make_before_break_and_maintenance_off_brings_t
              "both VIPs back on master-01 (its priority, out of maintenance)")
 
 
+def test_a_failover_drill_scores_clients_of_each_vip(lab, dual):
+    wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 20, "master-01")
+    res = tool("drill", "failover", "-t", str(lab.topology_path), "--yes", "--json", "--hold", "1")
+    assert res.returncode == 0, res.stderr
+    drill = json.loads(res.stdout)
+    names = {c["name"]: c for c in drill["clients"]}
+    assert {"k8s-node-01 (IPv4)", "k8s-node-01 (IPv6)", "this machine (IPv6)"} <= set(names)
+    assert all(c["requests"] > 20 and c["scored"] for c in names.values())
+    assert drill["final_holders"] == [M1]
+    wait_for(lambda: holders(dual, str(dual.vip6)) == [M1], 10, "the IPv6 VIP back on master-01 too")
+
+
 def test_a_holder_off_the_network_takes_both_vips_to_the_same_successor_and_back(dual):
     wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 20, "master-01")
     cluster.fault(M1, "offline")

@@ -52,9 +52,9 @@ def test_bad_topology_is_one_line_exit_2_and_writes_nothing(tmp_path, content, m
 SIX = "name: six\nvip: fd00::10\nmasters:\n  - {name: a, address: 'fd00::11'}\n  - {name: b, address: 'fd00::12'}\n"
 
 
-def test_commands_that_do_not_follow_ipv6_yet_refuse_it_in_one_line_before_connecting(tmp_path, monkeypatch, capsys):
-    """render, lint, deploy and the watching commands take it; the rest do not follow IPv6 yet
-    and say so, before any connection (asyncssh.connect is made to fail the test if it is reached)."""
+def test_the_census_refuses_an_ipv6_only_cluster_in_one_line_before_connecting(tmp_path, monkeypatch, capsys):
+    """It hears VRRP over IPv4 only, so for an IPv6-only cluster it would call every router id
+    free (asyncssh.connect is made to fail the test if it is reached)."""
     import asyncssh
 
     async def no_connection(*_args, **_kw):
@@ -65,11 +65,9 @@ def test_commands_that_do_not_follow_ipv6_yet_refuse_it_in_one_line_before_conne
     assert cli.main(["render", "-t", str(topo), "-o", str(tmp_path / "out")]) == 0
     assert cli.main(["lint", "-t", str(topo)]) == 0
     capsys.readouterr()
-    refusal = (f"error: {topo}: an IPv6 VIP can be deployed, watched and moved (status, monitor, exporter, actions, "
-               "doctor), but this command follows IPv4 VIPs only so far")
-    for command in (["access", "show"], ["drill", "failover", "--yes"]):
-        assert cli.main([*command, "-t", str(topo)]) == 2, command
-        assert capsys.readouterr().err.strip().splitlines() == [refusal], command
+    assert cli.main(["wizard", "--from", str(topo), "--census", "-o", str(tmp_path / "new.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {topo}: --census hears VRRP over IPv4 only")
 
 
 def test_lab_commands_refuse_cleanly_without_root_or_lab(tmp_path):
