@@ -165,9 +165,12 @@ def test_an_ipv6_only_lab_deploys_and_its_vip_moves(lab):
     assert all(":" in n.address for n in (*six.masters, *six.workers))
     wait_for(lambda: holders(six, six.vip) == [M1], 20, "the IPv6 VIP on master-01")
     assert wait_for(lambda: readyz_from_here(six.vip, six.frontend_port), 10, "the API through the IPv6 VIP")
+    code, doc = wait_for(lambda: (s := status(lab))[1]["health"] == "healthy" and s, 20, "status: healthy")
+    assert doc["vip"] == six.vip and doc["vip6"] is None and doc["holders"] == [M1] and doc["workers"][0]["api_via_vip"]
     cluster.fault(M1, "offline")
     try:
         wait_for(lambda: holders(six, six.vip, (M2, M3)) == [M2], 10, "the IPv6 VIP on master-02")
         assert wait_for(lambda: readyz_from_here(six.vip, six.frontend_port), 15, "the API through it again")
+        assert wait_for(lambda: status(lab)[1]["holders"] == [M2], 15, "status: master-02 holds it")
     finally:
         cluster.heal(M1, "offline")
