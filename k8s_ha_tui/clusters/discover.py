@@ -57,17 +57,46 @@ def instance_view(node: LiveNode, vip: str | None) -> tuple[VrrpView | None, KBl
     return view, block
 
 
-def choose_vip(nodes: list[LiveNode]) -> str:
-    """The IPv4 VIP most masters carry an instance for (ties: one a master holds now)."""
+def choose_vip(nodes: list[LiveNode], six: bool = False) -> str | None:
+    """The VIP of a family (`six`: IPv6) most masters carry an instance for (ties: one a master
+    holds now); None: no instance carries one."""
     counts: Counter[str] = Counter()
     for n in nodes:
         views = [from_running(i) for i in n.facts.running.instances] if n.facts.keepalived_running else \
             file_views(n.keepalived_root())
-        counts.update({v.split("/")[0] for view in views for v in view.vips if ":" not in v})
+        counts.update({v.split("/")[0] for view in views for v in view.vips if (":" in v) == six})
     if not counts:
-        raise UserError("no master runs or configures a VRRP instance with an IPv4 VIP: nothing to describe")
+        return None
     held = {a for n in nodes for _, a, _ in n.facts.addresses}
     return max(counts, key=lambda v: (counts[v], v in held))
+
+
+def _second_family(nodes: list[LiveNode], vip6: str, router_id: object, version: object, notes: list[str]) -> dict:
+    """A dual stack's vip6, prefix6 and each master's address6 (its address in vip6's subnet), or
+    nothing, with a note, where a master has no instance for it or no such address, or the IPv4
+    instance speaks VRRPv2 (the model runs both families on v3)."""
+    if version != 3:
+        notes.append(f"the instance of {vip6} is not modelled: the IPv4 one speaks VRRPv{version}, and a dual stack "
+                     "runs both on VRRPv3")
+        return {}
+    views = {n.name: view for n in nodes if (view := n.vrrp_view(vip6)) is not None and view.has_vip(vip6)}
+    lacking = [n.name for n in nodes if n.name not in views]
+    if lacking:
+        notes.append(f"{', '.join(lacking)} carry no instance for {vip6}: the topology describes the IPv4 VIP only")
+        return {}
+    prefix6 = _prefix(vip6, list(views.values()), nodes, notes)
+    net = ipaddress.ip_network(f"{vip6}/{prefix6}", strict=False)
+    own = {n.name: next((a for _, a, _ in n.facts.addresses if ":" in a and a != vip6
+                         and ipaddress.ip_address(a) in net), None) for n in nodes}
+    if None in own.values():
+        notes.append(f"{', '.join(n for n, a in own.items() if a is None)} have no address in {net}: the topology "
+                     "describes the IPv4 VIP only")
+        return {}
+    others = sorted({str(v.router_id) for v in views.values()} - {str(router_id)})
+    if others:
+        notes.append(f"the instance of {vip6} has router id {', '.join(others)}; the topology gives both instances "
+                     f"router id {router_id} (deploy renders them so)")
+    return {"vip6": vip6, "prefix6": prefix6, "address6": own}
 
 
 def _agree(notes: list[str], what: str, values: dict[str, object], show=str) -> object:
@@ -105,9 +134,10 @@ def _prefix(vip: str, views: list[VrrpView], nodes: list[LiveNode], notes: list[
     entry = next((v for view in views for v in view.vips if v.split("/")[0] == vip), vip)
     if "/" in entry and entry.split("/")[1].isdigit():
         return int(entry.split("/")[1])
+    six = ":" in vip
     own = [p for n in nodes for _, a, p in n.facts.addresses
-           if a != vip and ":" not in a and ipaddress.ip_address(vip) in ipaddress.ip_network(f"{a}/{p}", strict=False)]
-    prefix = own[0] if own else 24
+           if a != vip and (":" in a) == six and ipaddress.ip_address(vip) in ipaddress.ip_network(f"{a}/{p}", strict=False)]
+    prefix = own[0] if own else 64 if six else 24
     notes.append(f"the VIP {vip} has no prefix length (keepalived adds it as /32); the topology uses /{prefix}, "
                  "the masters' own subnet, as deploy would render it")
     return prefix
@@ -158,11 +188,14 @@ def _check(block: KBlock | None, root: KBlock | None, notes: list[str], rendered
     return out
 
 
-def _not_modelled(root: KBlock, block: KBlock | None, view: VrrpView, notes: list[str], rendered: bool) -> None:
+def _not_modelled(root: KBlock, block: KBlock | None, view: VrrpView, notes: list[str], rendered: bool,
+                  six: VrrpView | None = None) -> None:
+    """`six`: a dual stack's second instance (vip6's), modelled with its sync group."""
+    watched = [view.name, *([six.name] if six else [])]
     for other in root.all("vrrp_instance"):
-        if other.args[:1] != [view.name]:
-            notes.append(f"vrrp_instance {' '.join(other.args)} is not modelled (the tool watches {view.name})")
-    for kind in ("vrrp_sync_group", "virtual_server", "virtual_server_group"):
+        if other.args[:1] not in ([w] for w in watched):
+            notes.append(f"vrrp_instance {' '.join(other.args)} is not modelled (the tool watches {' and '.join(watched)})")
+    for kind in ("virtual_server", "virtual_server_group", *(() if six else ("vrrp_sync_group",))):
         if root.first(kind):
             notes.append(f"{kind} blocks are not modelled")
     if block is not None:
@@ -217,7 +250,9 @@ def _haproxy(nodes: list[LiveNode], masters: dict[str, str], notes: list[str]) -
 
 def describe(nodes: list[LiveNode], workers: list[LiveNode], ssh: Ssh, name: str | None = None) -> Discovery:
     notes: list[str] = []
-    vip = choose_vip(nodes)
+    vip = choose_vip(nodes) or choose_vip(nodes, six=True)
+    if vip is None:
+        raise UserError("no master runs or configures a VRRP instance with a VIP: nothing to describe")
     views = {n.name: instance_view(n, vip) for n in nodes}
     missing = [n.name for n in nodes if views[n.name][0] is None]
     if missing:
@@ -237,7 +272,6 @@ def describe(nodes: list[LiveNode], workers: list[LiveNode], ssh: Ssh, name: str
     first = nodes[0]
     root = first.keepalived_root()
     rendered_as = ours(first)
-    _not_modelled(root, views[first.name][1], v[first.name], notes, rendered_as is not None)
     masters = []
     running = [(nm, node.address, v[node.name].priority or 100) for node, nm in zip(nodes, names)]
     priorities = distinct_priorities(running, notes)
@@ -259,9 +293,17 @@ def describe(nodes: list[LiveNode], workers: list[LiveNode], ssh: Ssh, name: str
     if password and version == 2 and v[first.name].auth_type == "PASS":
         vrrp["auth_pass"] = password[:8]
     ports, connect = _haproxy(nodes, {n.address: nm for n, nm in zip(nodes, names)}, notes)
+    vip6 = choose_vip(nodes, six=True) if ":" not in vip else None
+    second = _second_family(nodes, vip6, router_id, version, notes) if vip6 else {}
+    _not_modelled(root, views[first.name][1], v[first.name], notes, rendered_as is not None,
+                  first.vrrp_view(vip6) if second and vip6 else None)
+    for node, entry in zip(nodes, masters):
+        if second:
+            entry["address6"] = second["address6"][node.name]
     data = {
         "name": name or rendered_as or _cluster_name(v[first.name].name),
         "vip": vip, "prefix": _prefix(vip, list(v.values()), nodes, notes),
+        **({"vip6": second["vip6"], "prefix6": second["prefix6"]} if second else {}),
         "interface": interface or "eth0",
         **ports,
         "masters": masters,

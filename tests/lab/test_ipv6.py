@@ -129,6 +129,24 @@ def test_a_failover_drill_scores_clients_of_each_vip(lab, dual):
     wait_for(lambda: holders(dual, str(dual.vip6)) == [M1], 10, "the IPv6 VIP back on master-01 too")
 
 
+def test_discover_and_doctor_read_a_dual_stack_from_its_masters(lab, dual, tmp_path):
+    out = tmp_path / "found.yaml"
+    res = tool("discover", "--masters", ",".join(m.address for m in dual.masters), "--identity-file",
+               str(dual.ssh.identity_file), "--known-hosts", str(dual.ssh.known_hosts), "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    found = topology.load_topology(out)
+    assert (found.vip, found.vip6, found.prefix6) == (dual.vip, dual.vip6, dual.prefix6)
+    assert [m.address6 for m in found.masters] == [m.address6 for m in dual.masters]
+    assert tool("doctor", "-t", str(out)).returncode == 0
+    cut = "sed -i '/^vrrp_sync_group/,/^}/d' /etc/keepalived/keepalived.conf"  # a hand edit on master-03
+    lab.ssh(M3, f"cp -p /etc/keepalived/keepalived.conf /root/saved.conf && {cut}")
+    try:
+        res = tool("doctor", "-t", str(out))
+        assert res.returncode == 1 and "k8s-master-03: error D318:" in res.stdout, res.stdout
+    finally:
+        lab.ssh(M3, "mv -f /root/saved.conf /etc/keepalived/keepalived.conf")
+
+
 def test_a_holder_off_the_network_takes_both_vips_to_the_same_successor_and_back(dual):
     wait_for(lambda: holders(dual, dual.vip) == [M1] and holders(dual, str(dual.vip6)) == [M1], 20, "master-01")
     cluster.fault(M1, "offline")

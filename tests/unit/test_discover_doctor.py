@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,27 @@ def test_doctor_on_a_dual_stack_wants_both_vips_on_every_master_in_one_sync_grou
     apart = [(f.code, f.where) for f in doctor.diagnose(conf(SIX, only=(0, 1)), dual) if f.code in ("D302", "D318")]
     assert apart == [("D302", "k8s-master-03"), ("D318", "k8s-master-01"), ("D318", "k8s-master-02")]
     assert [f.code for f in doctor.diagnose(conf(SIX + GROUP), dual) if f.code in ("D302", "D318")] == []
+
+
+def test_discover_describes_a_dual_stack_from_its_two_instances_and_each_masters_ipv6_address():
+    from dataclasses import replace as replaced
+
+    def dual(i: int, group: str = GROUP, address6: bool = True, version: int = 3) -> nodeconfig.LiveNode:
+        def edit(path: str, text: str) -> str:
+            if not path.endswith("kube-api.conf"):
+                return text
+            v3 = re.sub(r"    authentication \{[^}]*\}\n", "    version 3\n", text) if version == 3 else text
+            return v3 + SIX + group
+        n = live(i, edit, running=False)
+        extra = [("eth0", layout.six(MASTERS[i].address), 64)] if address6 else []
+        return replaced(n, facts=replaced(n.facts, addresses=[*n.facts.addresses, *extra]))
+    found = discover.describe([dual(i) for i in range(3)], [], Ssh())
+    t = found.topology
+    assert (t.vip, t.vip6, t.prefix6) == (layout.VIP, "fd01:98:18::10", 64)
+    assert [m.address6 for m in t.masters] == [layout.six(m.address) for m in MASTERS]
+    assert not [n for n in found.notes if "KUBE_API6" in n or "vrrp_sync_group" in n]
+    lost = discover.describe([dual(0), dual(1), dual(2, address6=False)], [], Ssh())
+    assert lost.topology.vip6 is None
+    assert "k8s-master-03 have no address in fd01:98:18::/64: the topology describes the IPv4 VIP only" in lost.notes
+    two = discover.describe([dual(i, version=2) for i in range(3)], [], Ssh())
+    assert two.topology.vip6 is None and any("speaks VRRPv2" in n for n in two.notes)
