@@ -141,3 +141,19 @@ def test_the_segment_census_with_a_neighbour_and_a_collision(snap_compare):
     foreign = (Advertiser(rid, "10.0.3.99", 200, 1.0, ("10.0.3.98",), 2, 1000.0, (TOPO.masters[1].name,)),)
     colliding = replace(HEALTHY, taken_at=1002.0, router_id=rid, segment=ours + neighbour + foreign)
     assert snap_compare(monitor(), terminal_size=(120, 40), run_before=showing(HEALTHY, colliding, keys=("v",)))
+
+
+def dual(*masters: MasterStatus, t: float) -> object:
+    """A dual-stack snapshot: each master's IPv6 instance in the state of its IPv4 one, unless given."""
+    six = tuple(replace(m, vrrp_state6=m.vrrp_state6 or m.vrrp_state, api_via_vip6=True) for m in masters)
+    return replace(snap(*six, t=t), vip6="fd00:0:0:3::10")
+
+
+def test_a_dual_stack_whose_vips_drift_apart(snap_compare):
+    """Both VIPs on one master, then each on another (no sync group): the banner names who holds
+    which, the rows say which VIP each has and that their instances disagree."""
+    together = dual(master(0, vrrp_state="MASTER", holds_vip=True, holds_vip6=True), master(1), master(2), t=1000.0)
+    apart = dual(master(0, vrrp_state="MASTER", vrrp_state6="BACKUP", holds_vip=True),
+                 master(1, vrrp_state6="MASTER", holds_vip6=True), master(2), t=1001.0)
+    assert snap_compare(monitor(), terminal_size=(120, 40),
+                        run_before=showing(together, apart, replace(apart, taken_at=1003.0)))

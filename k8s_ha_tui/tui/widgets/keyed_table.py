@@ -30,5 +30,5 @@ class KeyedTable(DataTable):
             elif old != cells:
                 for column, was, now in zip(columns, old, cells):
                     if was != now:
-                        self.update_cell(key, column, Text(*now))
+                        self.update_cell(key, column, Text(*now), update_width=True)  # "lost 12:01:03" is wider
             self._shown[key] = cells
