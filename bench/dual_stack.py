@@ -10,7 +10,9 @@ per family in a sync group. Per run:
            successor (the kernel's address events).
   failover the same clients through `k8s-ha-tui failover` (make-before-break: the successor's
            priority raised, then the old holder into maintenance; taken out of it afterwards).
-  missed   the same, but the worker misses the successor's announcements (gratuitous ARPs and
+  missed   the same (holder offline, or the failover: then the old holder stays on the wire, in
+           maintenance, and no longer answers for the VIP), but the worker misses the successor's
+           announcements (gratuitous ARPs and
            unsolicited neighbour advertisements: its ARP input and ICMPv6 neighbour
            advertisements dropped for the first 6 s, both of keepalived's bursts): seconds from
            the takeover until it reaches the API through each VIP again (tried every 0.2 s, at
@@ -93,9 +95,10 @@ def worker_reaches(vip: str, port: int) -> bool:
     return res.stdout.strip() == "200"
 
 
-def missed(topo: topology.Topology, wait: float) -> dict:
-    """Seconds from the takeover until the worker, deaf to the announcements for MISSED_WINDOW_S,
-    reaches the API through each VIP again (None: not within `wait`)."""
+def missed(topo: topology.Topology, path: str, how: str, wait: float) -> dict:
+    """Seconds from the takeover (`how`: offline, failover) until the worker, deaf to the
+    announcements for MISSED_WINDOW_S, reaches the API through each VIP again (None: not within
+    `wait`)."""
     old, new = topo.masters[0].name, topo.masters[1].name
     settled(topo, old)
     for vip in topo.vips:
@@ -106,7 +109,10 @@ def missed(topo: topology.Topology, wait: float) -> dict:
     in_ns(WORKER, "nft", "-f", "-", input=deaf)
     back: dict[str, float | None] = dict.fromkeys(FAMILIES)
     try:
-        cluster.fault(old, "offline")
+        if how == "offline":
+            cluster.fault(old, "offline")
+        else:
+            tool("failover", "-t", path, "--to", new, "--yes")
         wait_for(lambda: all(vip_holders([new], v) for v in topo.vips), 30, f"{new} holding both VIPs", step=0.05)
         took_over = time.monotonic()
         time.sleep(MISSED_WINDOW_S)  # the window the worker misses (a measured span, not synchronisation)
@@ -120,7 +126,10 @@ def missed(topo: topology.Topology, wait: float) -> dict:
     finally:
         for kind in ("arp", "ip6"):
             in_ns(WORKER, "nft", "delete", "table", kind, TABLE, check=False)
-        cluster.heal(old, "offline")
+        if how == "offline":
+            cluster.heal(old, "offline")
+        else:
+            tool("maintenance", "-t", path, "--yes", old, "off")
     return back
 
 
@@ -144,7 +153,8 @@ def main() -> int:
     topo = topology.load_topology(path)
     deploy(path)
     runs = {how: [move(topo, str(path), how) for _ in range(args.runs)] for how in ("offline", "failover")}
-    runs["missed"] = [missed(topo, args.wait) for _ in range(args.runs)]
+    for how in ("offline", "failover"):
+        runs[f"missed {how}"] = [missed(topo, str(path), how, args.wait) for _ in range(args.runs)]
     if args.json:
         print(json.dumps({"runs": args.runs, **runs}, indent=2))
         return 0
@@ -154,8 +164,9 @@ def main() -> int:
             cells = [r[family] for r in runs[how]]
             print(f"  {how:<8} {family}: {median([c['moved_s'] for c in cells])} s / "
                   f"{median([c['longest_gap_ms'] for c in cells])} ms / {median([c['failed'] for c in cells])}")
-    print("a host that missed the announcements, back after (s, median): "
-          + ", ".join(f"{f} {median([r[f] for r in runs['missed']])}" for f in FAMILIES))
+    for how in ("offline", "failover"):
+        print(f"a host that missed the announcements ({how}), back after (s, median): "
+              + ", ".join(f"{f} {median([r[f] for r in runs[f'missed {how}']])}" for f in FAMILIES))
     return 0
 
 
