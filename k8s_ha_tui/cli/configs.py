@@ -29,7 +29,8 @@ def cmd_wizard(args: argparse.Namespace) -> int:
             raise UserError("--census listens on a master of the --from topology: give --from FILE")
         if topology.load_topology(args.start).family == 6:
             raise UserError(f"{args.start}: --census hears VRRP over IPv4 only, and this is an IPv6-only cluster: "
-                            "it would call every router id free; choose one by hand (doctor lists those in use)")
+                            "it would call every router id free; choose one by hand (`tcpdump -nn ip6 proto 112` "
+                            "on a master lists those in use)")
         import asyncio
 
         start["vrrp"]["router_id"], said = wizard.free_router_id_default(

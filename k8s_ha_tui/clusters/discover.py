@@ -71,6 +71,15 @@ def choose_vip(nodes: list[LiveNode], six: bool = False) -> str | None:
     return max(counts, key=lambda v: (counts[v], v in held))
 
 
+def _grouped(node: LiveNode, vip6: str) -> bool:
+    """Whether the node's files put vip6's instance in one vrrp_sync_group with another instance
+    (the IPv4 VIP's: a dual stack as deploy renders it)."""
+    root = node.keepalived_root()
+    six = {v.name for v in file_views(root) if v.has_vip(vip6)}
+    return any(six & (members := set(g.words())) and len(members) > 1
+               for sg in root.all("vrrp_sync_group") if (g := sg.first("group")) is not None)
+
+
 def _second_family(nodes: list[LiveNode], vip6: str, router_id: object, version: object, notes: list[str]) -> dict:
     """A dual stack's vip6, prefix6 and each master's address6 (its address in vip6's subnet), or
     nothing, with a note, where a master has no instance for it or no such address, or the IPv4
@@ -83,6 +92,11 @@ def _second_family(nodes: list[LiveNode], vip6: str, router_id: object, version:
     lacking = [n.name for n in nodes if n.name not in views]
     if lacking:
         notes.append(f"{', '.join(lacking)} carry no instance for {vip6}: the topology describes the IPv4 VIP only")
+        return {}
+    apart = [n.name for n in nodes if not _grouped(n, vip6)]
+    if apart:  # another service's IPv6 instance, say: not this cluster's second VIP
+        notes.append(f"the instance of {vip6} is not in one vrrp_sync_group with the IPv4 VIP's on "
+                     f"{', '.join(apart)}: it is not modelled; the topology describes the IPv4 VIP only")
         return {}
     prefix6 = _prefix(vip6, list(views.values()), nodes, notes)
     net = ipaddress.ip_network(f"{vip6}/{prefix6}", strict=False)

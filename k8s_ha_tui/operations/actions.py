@@ -146,6 +146,10 @@ def check_maintenance(snap: ClusterStatus, node: str, on: bool, method: str = "f
                       reason=f"split brain: the others follow {node}", way_out=f"maintenance {sb.cut_off[0]} on")
     if on and not any(o.eligible for o in snap.masters if o.name != node):
         raise Refused(f"{node} is the last master that can hold the VIP: maintenance would drop the API")
+    if on and snap.vips_apart:
+        raise Refused(f"the VIPs are apart ({snap.holders[0]} holds {snap.vip}, {snap.holders6[0]} holds {snap.vip6}): "
+                      "maintenance would move half; `status` says how to bring them together first",
+                      reason="the VIPs are apart")
     if method == "stop":
         if not on and m.keepalived == "active" and not m.maintenance:
             raise Refused(f"{node}: keepalived is running and not in maintenance; nothing to start")
@@ -181,7 +185,7 @@ def check_restart(snap: ClusterStatus, node: str, service: str) -> None:
         raise Refused(f"no master named {node!r}")
     if not m.reachable:
         raise Refused(f"{node} is unreachable: nothing can be restarted there")
-    if service == "keepalived" and node in snap.holders and len(snap.holders) == 1 \
+    if service == "keepalived" and node in {*snap.holders, *snap.holders6} and len(snap.holders) == 1 \
             and not any(o.eligible for o in snap.masters if o.name != node):
         raise Refused(f"{node} holds the VIP and no other master can take it: restarting keepalived there would "
                       "leave no holder", reason="it would leave no holder", way_out="make another master eligible first")
@@ -315,7 +319,7 @@ async def maintenance(snap: ClusterStatus, conn_for: ConnFor, node: str, on: boo
         announced = await _announce(snap, keeper, conn_for)
         return Outcome("maintenance", node, f"on: {node} dropped the VIP, {keeper} keeps it: the split brain is over; "
                        + announced, seconds)
-    if on and node in snap.holders:
+    if on and node in {*snap.holders, *snap.holders6}:
         return await failover(snap, conn_for, method="stop" if stop else "boost")
     conn = await conn_for(node)
     if stop:

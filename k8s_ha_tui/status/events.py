@@ -57,8 +57,9 @@ class EventTracker:
     no_holder_told: bool = False
     split: Lasting = field(default_factory=Lasting)
     apart: Lasting = field(default_factory=Lasting)  # a dual stack's VIPs on different masters
+    unheld6: Lasting = field(default_factory=Lasting)  # a dual stack's vip6 with no holder (the VIP held)
     api_down_since: float | None = None  # an outage (not a first-time setup) seen since then
-    api_down_told: bool = False
+    api_down_told: set = field(default_factory=set)  # the endpoints ('VIP:port') told down
     api_answered: bool = False  # once: later recoveries say "again"
     appearing: set = field(default_factory=set)  # new apiservers until every HAProxy sends to them
     audit_seen: set = field(default_factory=set)
@@ -68,6 +69,7 @@ class EventTracker:
     def update(self, snap: ClusterStatus) -> list[Event]:
         prev, self.previous = self.previous, snap
         if prev is None:
+            self.api_answered = not (snap.api_down or snap.api6_down)  # a later recovery is "again"
             return [Event(f"watching {snap.name}: VIP {cells.vips(snap)} on {cells.holders(snap, 'nobody')}"),
                     *self._audit(snap)[-self.AUDIT_AT_START:], *(Event(n) for n in snap.notices)]
         events: list[Event] = []
@@ -168,16 +170,20 @@ class EventTracker:
     def _api(self, prev: ClusterStatus, snap: ClusterStatus) -> list[Event]:
         """API DOWN once it has lasted SETTLE seconds (an apiserver that HAProxy is admitting
         right after kubeadm init is no outage); the first answer ever is not 'again'."""
-        if snap.outage:
+        if snap.outage:  # per endpoint: a dual stack's two VIPs may fail and recover apart
             self.api_down_since = self.api_down_since or snap.taken_at
-            if not self.api_down_told and snap.taken_at - self.api_down_since >= SETTLE:
-                self.api_down_told = True
-                return [Event(f"API DOWN through the VIP {endpoint}", "critical") for endpoint in snap.outage]
-            return []
+            out = [Event(f"API answers through the VIP {endpoint} again") for endpoint in
+                   sorted(self.api_down_told - set(snap.outage))]
+            self.api_down_told &= set(snap.outage)
+            if snap.taken_at - self.api_down_since >= SETTLE:
+                new = [endpoint for endpoint in snap.outage if endpoint not in self.api_down_told]
+                self.api_down_told |= set(new)
+                out += [Event(f"API DOWN through the VIP {endpoint}", "critical") for endpoint in new]
+            return out
         self.api_down_since = None
         if snap.api_down or snap.api6_down:
             return []
-        told, self.api_down_told = self.api_down_told, False
+        told, self.api_down_told = bool(self.api_down_told), set()
         first, self.api_answered = not self.api_answered, True
         if (prev.api_down or prev.api6_down) and (told or first):
             return [Event("API answers through the VIP" + ("" if first else " again"))]
@@ -196,6 +202,11 @@ class EventTracker:
             out.append(Event(f"VIPS APART: {cells.holders(snap)}", "warning"))
         elif apart == "ended":
             out.append(Event(f"the VIPs are together again on {cells.holders(snap, 'nobody')}"))
+        unheld = self.unheld6.step(snap.vip6 is not None and bool(snap.holders) and not snap.holders6, snap.taken_at)
+        if unheld == "began":
+            out.append(Event(f"NO HOLDER of VIP6 {snap.vip6}", "critical"))
+        elif unheld == "ended" and snap.holders6:
+            out.append(Event(f"VIP6 {snap.vip6} held again by {', '.join(snap.holders6)}"))
         return out
 
     @staticmethod

@@ -151,7 +151,7 @@ def _state6(topo: Topology, instances: tuple[RunningInstance, ...], state: str) 
 def answered(topo: Topology, node: Master, probe_output: str, show_stat: str) -> MasterStatus:
     """A master's status from what it said: its probe's output and its HAProxy's `show stat`
     (pure: also how recorded answers are replayed in the tests)."""
-    apiservers = {f"{m.address}:{topo.apiserver_port}": m.name for m in topo.masters}
+    apiservers = {host_port(m.address, topo.apiserver_port): m.name for m in topo.masters}  # [fd00::11]:6443
     servers = parse.attach_masters(parse.show_stat(show_stat), apiservers, {m.name for m in topo.masters})
     return master_status(topo, node, probe_output, servers, parse.active_servers(show_stat))
 

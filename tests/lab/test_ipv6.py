@@ -177,7 +177,7 @@ def test_vrrp_drop_cuts_both_families_into_a_split_brain_status_names_each(lab, 
              "master-02 stepping down in both families")
 
 
-def test_an_ipv6_only_lab_deploys_and_its_vip_moves(lab):
+def test_an_ipv6_only_lab_deploys_its_vip_moves_fails_over_and_a_split_brain_shows(lab):
     six = up_and_deploy(lab, "ipv6")
     assert six.family == 6 and six.vip == "fd01:98:18::10" and six.vip6 is None
     assert all(":" in n.address for n in (*six.masters, *six.workers))
@@ -192,3 +192,17 @@ def test_an_ipv6_only_lab_deploys_and_its_vip_moves(lab):
         assert wait_for(lambda: status(lab)[1]["holders"] == [M2], 15, "status: master-02 holds it")
     finally:
         cluster.heal(M1, "offline")
+    wait_for(lambda: holders(six, six.vip) == [M1], 15, "the IPv6 VIP back on master-01")
+    res = tool("failover", "-t", str(lab.topology_path), "--to", M3, "--yes")
+    assert res.returncode == 0, res.stderr
+    assert holders(six, six.vip) == [M3]  # it returned once master-03 held it and answered through it
+    assert tool("maintenance", "-t", str(lab.topology_path), M1, "off", "--yes").returncode == 0
+    wait_for(lambda: holders(six, six.vip) == [M1], 15, "the IPv6 VIP back on master-01 after maintenance")
+    cluster.fault(M2, "vrrp-drop")
+    try:
+        code, doc = wait_for(lambda: (s := status(lab))[1]["split_brain"] and s, 15, "an IPv6 split brain in status")
+        assert code == 2 and doc["holders"] == [M1, M2]
+        assert f"SPLIT BRAIN: {M1}, {M2} hold or claim the VIP" in doc["alarms"]
+    finally:
+        cluster.heal(M2, "vrrp-drop")
+    wait_for(lambda: holders(six, six.vip) == [M1], 15, "master-02 stepping down")

@@ -246,5 +246,7 @@ def test_discover_describes_a_dual_stack_from_its_two_instances_and_each_masters
     lost = discover.describe([dual(0), dual(1), dual(2, address6=False)], [], Ssh())
     assert lost.topology.vip6 is None
     assert "k8s-master-03 have no address in fd01:98:18::/64: the topology describes the IPv4 VIP only" in lost.notes
+    other = discover.describe([dual(i, group="") for i in range(3)], [], Ssh())  # another service's instance
+    assert other.topology.vip6 is None and any("not in one vrrp_sync_group" in n for n in other.notes)
     two = discover.describe([dual(i, version=2) for i in range(3)], [], Ssh())
     assert two.topology.vip6 is None and any("speaks VRRPv2" in n for n in two.notes)

@@ -146,3 +146,42 @@ def test_with_keepalived_stopped_the_election_is_judged_on_ipv6_addresses_too():
                    base_priority=100, effective_priority=100) for i in (1, 2, 3)]
     snap = ClusterStatus("six", "fd01::10", 8443, 1000.0, tuple(six))
     assert actions.stop_failover_target(snap, None) == ("m1", "m3")  # a tie: the higher address
+
+
+def test_events_follow_each_vips_api_and_vip6_alone_unheld():
+    tracker = EventTracker()
+    ok = cluster(node("m1", True), node("m2"), node("m3"))
+    v4_down = cluster(node("m1", True, api_via_vip=False), node("m2", api_via_vip=False), node("m3", api_via_vip=False))
+    both_down = cluster(*(replace(m, api_via_vip6=False) for m in v4_down.masters))
+    v6_down = cluster(*(replace(m, api_via_vip=True) for m in both_down.masters))
+    unheld = cluster(node("m1", True, holds6=False), node("m2"), node("m3"))
+    told = [[e.text for e in tracker.update(replace(s, taken_at=t))] for t, s in (
+        (0.0, ok), (1.0, v4_down), (3.0, v4_down), (4.0, both_down), (6.0, v6_down), (7.0, v6_down), (8.0, ok),
+        (9.0, unheld), (11.0, unheld), (12.0, ok))]
+    assert told[1:] == [[], ["API DOWN through the VIP 198.18.0.10:8443"],
+                        [f"API DOWN through the VIP [{V6}]:8443"], ["API answers through the VIP 198.18.0.10:8443 again"],
+                        [], ["API answers through the VIP again"], [], [f"NO HOLDER of VIP6 {V6}"],
+                        [f"VIP6 {V6} held again by m1"]]
+
+
+def test_an_ipv6_masters_backends_are_matched_by_address_in_brackets():
+    six = topology_from_dict({"name": "six", "vip": "fd00::10", "masters": [
+        {"name": "a", "address": "fd00::11"}, {"name": "b", "address": "fd00::12"}], "vrrp": {"version": 3}}, "six")
+    stat = ("# pxname,svname,status,check_status,addr\n"
+            "apiserver,a,UP,L7OK,[fd00::11]:6443\napiserver,b,DOWN,L4CON,[fd00::12]:6443\n")
+    m = poll.answered(six, six.masters[0], "@@services\nactive active\n", stat)
+    assert [(b.server, b.master) for b in m.backends] == [("a", "a"), ("b", "b")]
+
+
+def test_maintenance_on_either_holder_is_refused_while_the_vips_are_apart():
+    from k8s_ha_tui.errors import Refused
+    from k8s_ha_tui.operations import actions
+    apart = cluster(node("m1", True, holds6=False, state6="BACKUP"), node("m2", False, holds6=True, state6="MASTER"),
+                    node("m3"))
+    for name in ("m1", "m2"):
+        try:
+            actions.check_maintenance(apart, name, True)
+        except Refused as exc:
+            assert "the VIPs are apart" in str(exc)
+        else:
+            raise AssertionError(f"maintenance on {name} was not refused while the VIPs are apart")
