@@ -36,10 +36,11 @@ class MastersTable(KeyedTable):
 
     def show(self, snap: ClusterStatus, palette: Palette, short: bool = False) -> None:
         self._columns(short)
-        rows, bootstrap, unconfirmed = [], snap.bootstrap, snap.unconfirmed
+        rows, bootstrap, holders, holders6 = [], snap.bootstrap, snap.holders, snap.holders6
         labels = cells.short_names([m.name for m in snap.masters]) if short else [m.name for m in snap.masters]
         for m, label in zip(snap.masters, labels):
-            row = cells.master_row(m, bootstrap, short=short, label=label, unconfirmed=m.name in unconfirmed)
+            doubt = (m.holds_vip and m.name not in holders) or (m.holds_vip6 and m.name not in holders6)
+            row = cells.master_row(m, bootstrap, short=short, label=label, unconfirmed=doubt)
             rows.append((m.name, [palette.shown(row[0], bold=True), *(palette.shown(c) for c in row[1:])]))
         self.set_rows(rows)
 
