@@ -67,7 +67,7 @@ HEALTH_PORT = 8404
 DOWN_ADVERTS_RANGE = (2, 20)  # keepalived 2.2's down_timer_adverts
 CONNECT_TIMEOUT_RANGE_MS = (10, 10000)
 
-def host_port(host: str, port: int) -> str:
+def host_port(host: str, port: int | str) -> str:
     """'10.0.3.10:8443', '[fd00::10]:8443' (an IPv6 address in a URL or an endpoint has brackets)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 

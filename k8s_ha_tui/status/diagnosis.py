@@ -66,11 +66,6 @@ def diagnose(snap: ClusterStatus) -> list[Diagnosis]:
     return sorted(out, key=lambda d: d.severity != "critical")
 
 
-def _bracketed(address: str) -> str:
-    """An address as a URL writes it: an IPv6 one in brackets."""
-    return f"[{address}]" if ":" in address else address
-
-
 # --- the VIP ----------------------------------------------------------------------------------
 
 def _collision(snap: ClusterStatus) -> list[Diagnosis]:
@@ -354,7 +349,7 @@ def _own_apiserver(snap: ClusterStatus, m: MasterStatus) -> list[Diagnosis]:
     return [Diagnosis(
         m.name, code, cause + (f"; HAProxy sends to {', '.join(others_up)}" if others_up else ""),
         (f"its own /readyz: {m.apiserver}", *_backend_views(snap, m.name)),
-        step.format(node=m.name, endpoint=f"{_bracketed(m.address)}:{port}"), "warning" if others_up else "critical")]
+        step.format(node=m.name, endpoint=host_port(m.address, port)), "warning" if others_up else "critical")]
 
 
 def _refused_by_haproxy(snap: ClusterStatus) -> list[Diagnosis]:
@@ -373,7 +368,7 @@ def _refused_by_haproxy(snap: ClusterStatus) -> list[Diagnosis]:
         if a.apiserver != UP:
             out.append(Diagnosis(a.name, "backend-down", f"HAProxy on {where} does not send to its apiserver, whose "
                                  "own answer is unknown (its probe did not say)", tuple(_backend_views(snap, a.name)),
-                                 f"on {a.name}: `curl -gkv https://{_bracketed(a.address)}:<apiserver port>/readyz`",
+                                 f"on {a.name}: `curl -gkv https://{host_port(a.address, '<apiserver port>')}/readyz`",
                                  "warning"))
         elif all("/" in state for state in states):
             out.append(Diagnosis(a.name, "backend-rising", f"HAProxy on {where} is admitting its apiserver again "
@@ -391,7 +386,7 @@ def _refused_by_haproxy(snap: ClusterStatus) -> list[Diagnosis]:
                                                                 *_backend_views(snap, a.name)),
                                  f"what HAProxy's check sends differs from what answers, or the network between "
                                  f"them drops it: `doctor` compares the configs; from {refused[0][0]}: "
-                                 f"`curl -gkv https://{_bracketed(a.address)}:<apiserver port>/readyz`", "warning"))
+                                 f"`curl -gkv https://{host_port(a.address, '<apiserver port>')}/readyz`", "warning"))
     return out
 
 
