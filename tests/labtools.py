@@ -15,6 +15,7 @@ from pathlib import Path
 from k8s_ha_tui.configs import render
 from k8s_ha_tui.lab import cluster, layout
 from k8s_ha_tui.model import topology
+from k8s_ha_tui.status import parse
 
 MASTERS = ["k8s-master-01", "k8s-master-02", "k8s-master-03"]  # the lab's, as `lab up` makes it
 
@@ -122,8 +123,7 @@ class Lab:
     def vrrp_state(self, node: str) -> str:
         """The state keepalived last reported through the rendered notify script."""
         res = self.ssh(node, f"cat {render.PATHS.state_file} 2>/dev/null || true")
-        parts = res.stdout.split()
-        return parts[3] if len(parts) >= 5 else "UNKNOWN"
+        return parse.notify_state(res.stdout, render.instance_name(self.topo)).get("state", "UNKNOWN")
 
     def heal_all(self) -> None:
         for n in layout.lab_nodes(3, 3):

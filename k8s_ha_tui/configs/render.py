@@ -74,6 +74,11 @@ def instance_name(topo: Topology) -> str:
     return f"VI_{topo.vrrp.router_id}"
 
 
+def instance6_name(topo: Topology) -> str:
+    """The instance that carries a dual stack's `vip6`."""
+    return f"VI6_{topo.vrrp.router_id}"
+
+
 @dataclass(frozen=True)
 class Instance:
     """One VRRP instance of a master: keepalived runs one per address family (one instance
@@ -91,7 +96,7 @@ def instances(topo: Topology, node: Master) -> list[Instance]:
     out = [Instance(instance_name(topo), topo.vip, topo.prefix, node.address, tuple(m.address for m in peers))]
     if topo.vip6 is not None:
         assert node.address6 is not None  # the topology requires it on every master with vip6
-        out.append(Instance(f"VI6_{topo.vrrp.router_id}", topo.vip6, topo.prefix6, node.address6,
+        out.append(Instance(instance6_name(topo), topo.vip6, topo.prefix6, node.address6,
                             tuple(str(m.address6) for m in peers)))
     return out
 

@@ -13,6 +13,7 @@ import asyncio
 import shlex
 import time
 
+from k8s_ha_tui.configs.render import instance_name
 from k8s_ha_tui.model.topology import Topology, host_port
 from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote.keepalived import KEEPALIVED_DUMP, running_keepalived
@@ -32,10 +33,13 @@ def settle_seconds(topo: Topology) -> float:
 ACCEPTED = {"0", "35", "52", "56"}
 
 
-def vrrp_script() -> str:
-    """The VRRP state alone: the notify record, and keepalived's own word (configs without our
-    notify script have only that)."""
-    return f"echo VRRP $(cut -d' ' -f4 {PATHS.state_file} 2>/dev/null); echo @@data; {KEEPALIVED_DUMP}"
+def vrrp_script(topo: Topology) -> str:
+    """The VRRP state alone: the notify record (the VIP's instance's line, else the last: a
+    record written before it kept one per instance), and keepalived's own word (configs without
+    our notify script have only that)."""
+    f = PATHS.state_file
+    return (f"echo VRRP $( (grep -F ' INSTANCE {instance_name(topo)} ' {f} || tail -n 1 {f}) 2>/dev/null "
+            f"| tail -n 1 | cut -d' ' -f4); echo @@data; {KEEPALIVED_DUMP}")
 
 
 def _suffix(i: int) -> str:
@@ -59,7 +63,7 @@ def verify_script(topo: Topology, bootstrap: bool = False) -> str:
         if ":" in vip:
             checks.append(f"echo VIPFLAGS $(ip -o addr show | grep -F ' {vip}/' | grep -oE 'tentative|dadfailed')")
     return "; ".join(["echo ACTIVE $(systemctl is-active haproxy) $(systemctl is-active keepalived)", *checks,
-                      vrrp_script()])
+                      vrrp_script(topo)])
 
 
 def _facts(out: str, topo: Topology) -> dict[str, str]:
@@ -158,7 +162,7 @@ async def verify_election(plans: list[NodePlan], topo: Topology, timeout: float)
     deadline = time.monotonic() + timeout
     in_maintenance = {p.name for p in plans if p.state.maintenance}
     while True:
-        outs = await asyncio.gather(*(p.conn.run(vrrp_script(), check=False, timeout=10) for p in plans))
+        outs = await asyncio.gather(*(p.conn.run(vrrp_script(topo), check=False, timeout=10) for p in plans))
         states = {p.name: vrrp_state(str(o.stdout or ""), topo) for p, o in zip(plans, outs)}
         reason = election_failure(states, topo, in_maintenance)
         if reason is None:

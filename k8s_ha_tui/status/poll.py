@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from k8s_ha_tui.configs import render
 from k8s_ha_tui.model.topology import Master, Node, Topology, host_port
 from k8s_ha_tui.paths import PATHS
 from k8s_ha_tui.remote import answers, apiserver, node_ops, roles
@@ -97,7 +98,7 @@ def master_status(topo: Topology, node: Master, output: str, backends, proxies=(
     counters = keepalived_stats(s.get("stats", ""))
     data = keepalived_data(s.get("data", ""), topo.vip)
     inst = running.instance_for(topo.vip)
-    notify = parse.notify_state(s.get("notify", ""))
+    notify = parse.notify_state(s.get("notify", ""), render.instance_name(topo))
     state = data.get("state") or notify.get("state") or "UNKNOWN"
     keepalived = services[0] if len(services) > 0 else "unknown"
     haproxy = services[1] if len(services) > 1 else "unknown"
@@ -120,7 +121,7 @@ def master_status(topo: Topology, node: Master, output: str, backends, proxies=(
         api_via_vip=(api == "200") if api else None,
         api_via_vip6=(api6 == "200") if api6 else None,
         holds_vip6=topo.vip6 is not None and answers.holds_address(s.get("addr", ""), topo.vip6),
-        vrrp_state6=_state6(topo, running.instances, state),
+        vrrp_state6=_state6(topo, running.instances, state, s.get("notify", "")),
         last_transition=data.get("last_transition") or notify.get("last_transition"),
         lock=parse_probe(s.get("lock", "")),
         hears=inst.master_router if inst else None,
@@ -136,14 +137,16 @@ def master_status(topo: Topology, node: Master, output: str, backends, proxies=(
     )
 
 
-def _state6(topo: Topology, instances: tuple[RunningInstance, ...], state: str) -> str | None:
-    """The state of vip6's instance (None: no vip6). Without keepalived's dump (a watch login
-    reads the notify record, the sync group's), or with keepalived stopped, the VIP's state: the
-    group's instances share it."""
+def _state6(topo: Topology, instances: tuple[RunningInstance, ...], state: str, notify: str) -> str | None:
+    """The state of vip6's instance (None: no vip6). Without keepalived's dump (a watch login),
+    its line of the notify record, else the VIP's state (the sync group's instances share it);
+    with keepalived stopped, STOP."""
     if topo.vip6 is None:
         return None
-    if not instances or state == "STOP":
+    if state == "STOP":
         return state
+    if not instances:
+        return parse.notify_state(notify, render.instance6_name(topo), exact=True).get("state") or state
     inst = next((i for i in instances if i.has_vip(topo.vip6)), None)
     return (inst.state if inst is not None else None) or "UNKNOWN"
 

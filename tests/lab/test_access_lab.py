@@ -72,8 +72,17 @@ def test_watch_sees_what_root_sees_with_no_privilege(granted, tmp_path):
     watch = as_user(granted, tmp_path, WATCH_USER)
     root = str(granted.topology_path)
     # Same view, read twice around the watch's read so a change in between cannot pass unseen.
-    wait_for(lambda: view(snapshot(root)) == view(snapshot(watch)) == view(snapshot(root)), 15,
-             "the watch login's status to equal root's")
+    last: list[dict] = []
+
+    def alike() -> bool:
+        last[:] = [view(snapshot(root)), view(snapshot(watch)), view(snapshot(root))]
+        return last[0] == last[1] == last[2]
+    try:
+        wait_for(alike, 15, "the watch login's status to equal root's")
+    except AssertionError as e:
+        a, w, b = last
+        diff = {k: (a[k], w[k], b[k]) for k in a if not a[k] == w[k] == b[k]}
+        raise AssertionError(f"{e}; root, watch, root differ in {diff}") from None
     doc = snapshot(watch)
     assert doc["holders"] == ["k8s-master-01"] and doc["recent_audit"]  # the grants, at least
     assert all(b["status"] == "UP" for n in doc["nodes"] for b in n.get("backends", []))

@@ -12,10 +12,12 @@ import sys
 
 import pytest
 from labtools import tool, until, wait_for
+from test_access_lab import as_user
 from test_prometheus import free_port, get
 from textual.widgets import Static
 
 from k8s_ha_tui.lab import cluster, layout
+from k8s_ha_tui.lab.nodes import WATCH_USER
 from k8s_ha_tui.model import topology
 from k8s_ha_tui.remote.apiserver import readyz_from_here
 from k8s_ha_tui.remote.ssh import policy_for
@@ -101,6 +103,24 @@ def test_status_the_exporter_and_the_monitor_follow_both_vips(lab, dual):
             await until(pilot, lambda: app.status is not None and app.status.holders6 == [M1], 30, "the monitor")
             return str(app.query_one("#banner", Static).render())
     assert f"VIP {dual.vip} + {dual.vip6}  →  {M1}" in __import__("asyncio").run(monitor())
+
+
+def test_the_watch_login_sees_each_vips_state_and_every_priority_as_root_does(lab, dual, tmp_path):
+    """Without keepalived's dump a watch login reads the notify record: a dual stack's has a line
+    per instance and one for the sync group (which carries no priority)."""
+    res = tool("access", "grant", "watch", WATCH_USER, "-t", str(lab.topology_path), "--yes")
+    assert res.returncode == 0, res.stderr
+
+    def seen(topology: str) -> dict:
+        doc = json.loads(tool("status", "-t", topology, "--json").stdout)
+        return {n["name"]: (n["vrrp_state"], n["vrrp_state6"], n["effective_priority"], n["holds_vip"], n["holds_vip6"])
+                for n in doc["nodes"] if n.get("role") == "master"}
+
+    watch = as_user(lab, tmp_path, WATCH_USER)
+    expected = {M1: ("MASTER", "MASTER", 150, True, True), M2: ("BACKUP", "BACKUP", 140, False, False),
+                M3: ("BACKUP", "BACKUP", 130, False, False)}
+    assert wait_for(lambda: seen(watch) == expected == seen(str(lab.topology_path)), 15,
+                    "the watch login's view of both instances to be root's")
 
 
 def test_failover_moves_both_vips_make_before_break_and_maintenance_off_brings_them_back(lab, dual):

@@ -158,3 +158,25 @@ def test_the_notify_script_keeps_state_and_priority_from_keepalived_s_fifo(tmp_p
     assert state.read_text().split()[1:] == ["INSTANCE", "VI_51", "FAULT", "0"]
     events = (tmp_path / "state" / "vrrp-events.log").read_text().splitlines()
     assert [e.split()[3] for e in events] == ["BACKUP", "BACKUP_PRIORITY", "MASTER", "FAULT"]
+
+
+def test_the_notify_script_keeps_a_line_for_each_instance_and_the_sync_group(tmp_path):
+    """A dual stack's two instances and their group each report; the record keeps each one's
+    latest line, so a watch login finds its VIP's instance and priority (the group's line has none)."""
+    from k8s_ha_tui.status import parse
+
+    script = _notify_script(tmp_path)
+    state = tmp_path / "state" / "vrrp-state"
+    fifo = tmp_path / "lines"
+    fifo.write_text('INSTANCE "VI_51" BACKUP 150\nINSTANCE "VI6_51" BACKUP 150\nGROUP "VG_51" BACKUP 0\n'
+                    'INSTANCE "VI_51" MASTER 150\nINSTANCE "VI6_51" MASTER 150\nGROUP "VG_51" MASTER 0\n'
+                    'INSTANCE "VI_51" MASTER_PRIORITY 155\n')
+    assert subprocess.run(["sh", script, str(fifo)], timeout=10).returncode == 0
+    lines = [ln.split() for ln in state.read_text().splitlines()]
+    assert sorted(p[1:] for p in lines) == [["GROUP", "VG_51", "MASTER", "0"], ["INSTANCE", "VI6_51", "MASTER", "150"],
+                                           ["INSTANCE", "VI_51", "MASTER", "155"]]
+    v4, v6 = (parse.notify_state(state.read_text(), name) for name in ("VI_51", "VI6_51"))
+    assert (v4["state"], v4["effective_priority"], v6["effective_priority"]) == ("MASTER", 155, 150)
+    events = (tmp_path / "state" / "vrrp-events.log").read_text().splitlines()
+    became = next(float(e.split()[0]) for e in events if e.split()[2:4] == ["VI_51", "MASTER"])
+    assert v4["last_transition"] == became < float(events[-1].split()[0])  # the priority change kept the time

@@ -185,3 +185,23 @@ def test_maintenance_on_either_holder_is_refused_while_the_vips_are_apart():
             assert "the VIPs are apart" in str(exc)
         else:
             raise AssertionError(f"maintenance on {name} was not refused while the VIPs are apart")
+
+
+def as_watch(probe: str, notify: str) -> str:
+    """A root probe's answer as the watch login gets it: no keepalived dump, this notify record."""
+    head, _, rest = probe.partition("@@notify\n")
+    _, _, rest = rest.partition("@@maintenance\n")
+    before_data, _, after = rest.partition("@@data\n")
+    return f"{head}@@notify\n{notify}@@maintenance\n{before_data}@@data\n@@lock\n{after.partition('@@lock')[2]}"
+
+
+def test_the_watch_login_reads_each_instance_s_line_of_a_dual_stack_record():
+    probe = (FIX / "dual-master-01.probe").read_text()
+    record = ("1796293379.28 INSTANCE VI_51 MASTER 151\n1796293379.29 GROUP VG_51 MASTER 0\n"
+              "1796293379.30 INSTANCE VI6_51 BACKUP 150\n")
+    m = master_status(DUAL, DUAL.masters[0], as_watch(probe, record), ())
+    assert not m.instances  # no dump: everything below comes from the record
+    assert (m.vrrp_state, m.effective_priority, m.vrrp_state6, m.last_transition) == ("MASTER", 151, "BACKUP", 1796293379.28)
+    # a record written before the script kept a line per name: the group's state, no priority
+    old = master_status(DUAL, DUAL.masters[0], as_watch(probe, "1796293379.28 GROUP VG_51 MASTER 0\n"), ())
+    assert (old.vrrp_state, old.effective_priority, old.vrrp_state6) == ("MASTER", None, "MASTER")
