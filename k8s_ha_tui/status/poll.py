@@ -222,11 +222,6 @@ class Session:
                    unreachable_since=self.unreachable_since, error=self.error)
 
 
-def _answers(s: Session) -> bool:
-    """Whether the node's last word was an answer (not lost, or connected but not yet asked)."""
-    return s.last is not None and s.last.reachable
-
-
 class Collector:
     """Polls every node in a loop of its own (a slow or lost node delays nobody else) and hands
     `on_snapshot` a new ClusterStatus whenever a node's answer arrives or the VIP moves."""
@@ -461,7 +456,8 @@ class Collector:
     async def _settle(self) -> None:
         await asyncio.sleep(max(0.0, self.settle_until - time.monotonic()))
         try:
-            await self._hear_again()
+            if self._in_doubt():
+                await self._hear_again()
             await self._publish(force=True)  # the loop's timer may fire a tick early
         finally:
             self.settle_until = 0.0
@@ -473,59 +469,45 @@ class Collector:
         wins its election again, and the others' deletes come before we reach it)."""
         snap = self.current()
         return [s for s in self.sessions if s.is_master and s.polled is not None
-                and (s.node.name in snap.unconfirmed or (snap.no_holder and not _answers(s)))]
+                and (s.node.name in snap.unconfirmed or (snap.no_holder and s.conn is None))]
 
     async def _hear_again(self) -> None:
-        """Before a VIP move is shown, every master we reach says whether the VIP is on its
-        interface (`ip addr`: it answers even while keepalived is paused and the whole probe
-        waits for its dump), and the masters in doubt answer again (the lost ones connect). Show
-        nothing until every check is back and none is in doubt, or one interval passed (while a
-        lost master is in doubt, the silence limit: reconnecting and a probe take ~1.5 s).
-        bench/soak.py: without it a split brain showed the newer holder alone for a probe's time;
-        two backups that added the VIP in the same millisecond (one dropped it 0.14 s later) were
-        heard 0.2 s apart, and one was shown alone; a returning holder showed as NO HOLDER."""
-        begun = time.monotonic()
-        deadline, lost_deadline = begun + self.interval, begun + max(self.interval, self.silence)
-        self.settle_until = lost_deadline
-        checks: dict[str, asyncio.Future] = {}
-        asks: dict[str, int] = {}
-        woken: set[str] = set()
-
-        def check(s: Session) -> None:  # at most twice each: a check can put another in doubt, once
-            if s.conn is not None and asks.get(s.node.name, 0) < 2 and not (
-                    s.node.name in checks and not checks[s.node.name].done()):
-                asks[s.node.name] = asks.get(s.node.name, 0) + 1
-                checks[s.node.name] = asyncio.ensure_future(self._check_vip(s))
+        """Ask the masters in doubt at once (the lost ones to connect, the others also whether
+        the VIP is on their interface: `ip addr` answers even while keepalived is paused and the
+        whole probe waits for its dump) and show nothing until none is in doubt or one interval
+        passed. bench/soak.py: without it a split brain showed the newer holder alone for a
+        probe's time, and a returning holder showed as NO HOLDER for ~1 s."""
+        deadline = time.monotonic() + self.interval
+        self.settle_until = deadline
+        asked: set[str] = set()
+        checks: list[asyncio.Future] = []
         try:
-            for s in self.sessions:
-                if s.is_master:
-                    check(s)
             while True:
                 for s in self.sessions:
                     if s.polled is not None:
                         s.polled.clear()
                 doubt = self._in_doubt()
-                pending = [c for c in checks.values() if not c.done()]
-                left = (lost_deadline if not all(_answers(s) for s in doubt) else deadline) - time.monotonic()
-                if (not doubt and not pending) or left <= 0:
+                left = deadline - time.monotonic()
+                if not doubt or left <= 0:
                     return
                 for s in doubt:  # also a master that came into doubt meanwhile (a claim that began)
-                    check(s)
-                    if s.node.name not in woken:
-                        woken.add(s.node.name)
-                        if s.conn is None and not s.refused:
+                    if s.node.name not in asked:
+                        asked.add(s.node.name)
+                        if s.conn is not None:
+                            checks.append(asyncio.ensure_future(self._check_vip(s)))
+                        elif not s.refused:
                             s.next_try = 0.0
                         assert s.wake is not None
                         s.wake.set()
                 waits = [asyncio.ensure_future(s.polled.wait()) for s in doubt if s.polled is not None]
                 try:
-                    await asyncio.wait([*waits, *(c for c in checks.values() if not c.done())], timeout=left,
+                    await asyncio.wait([*waits, *(c for c in checks if not c.done())], timeout=left,
                                        return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     for w in waits:
                         w.cancel()
         finally:
-            for c in checks.values():
+            for c in checks:
                 c.cancel()
 
     async def _check_vip(self, s: Session) -> None:

@@ -143,7 +143,6 @@ class World:
         self.off: set[str] = set()
         self.connects: list[str] = []
         self.probe_s = 0.0  # how long a probe takes (a node's work, simulated)
-        self.connect_s = 0.0  # how long a connection takes
         self.slow: dict[str, float] = {}  # ... on these nodes
         self.asked: dict[str, int] = {}  # full probes asked, and answered, per node
         self.done: dict[str, int] = {}
@@ -177,7 +176,6 @@ class World:
 
         async def connect(_topo, node, _policy):
             world.connects.append(node.name)
-            await asyncio.sleep(world.connect_s)
             if node.name in world.off:
                 raise SshUnreachable(f"{node.name}: cannot reach {node.address}:22: timed out")
             return Node(node)
@@ -189,7 +187,7 @@ class World:
         self.said[name] = replace(self.said[name], holds_vip=holds, vrrp_state="MASTER" if holds else "BACKUP")
 
 
-M1, M2, M3 = (m.name for m in TOPO.masters)
+M1, M2 = TOPO.masters[0].name, TOPO.masters[1].name
 
 
 def test_a_holder_gone_silent_is_not_shown_beside_its_successor_but_a_live_split_brain_is(monkeypatch):
@@ -240,20 +238,15 @@ def shown_from(ready, act, interval: float = 1.0) -> list:
     return asyncio.run(run())
 
 
-@pytest.mark.parametrize("slow", [False, True], ids=["backing-off", "slower-than-an-interval"])
-def test_a_holder_back_on_the_network_is_asked_at_once_when_the_vip_leaves_the_others(monkeypatch, slow):
+def test_a_holder_back_on_the_network_is_asked_at_once_when_the_vip_leaves_the_others(monkeypatch):
     """M1 returns and wins its election back: M2's delete is seen first. Without asking M1 at
-    once the monitor showed NO HOLDER until M1's next try (here 30 s away). `slow`: reconnecting
-    and its first probe take longer than an interval (the lab: ~1.5 s against 1 s; the soak saw
-    NO HOLDER for 0.4 s), so a lost master in doubt is waited for up to the silence limit."""
+    once the monitor showed NO HOLDER until M1's next try (here 30 s away)."""
     world = World(monkeypatch)
     world.holds(M2)
     world.off.add(M1)
 
     async def returns(c, shown) -> int:
         c.sessions[0].next_try = time.monotonic() + 30  # backing off
-        if slow:
-            world.connect_s, world.probe_s = 0.2, 0.25
         world.off.discard(M1)
         world.holds(M1)
         world.holds(M2, False)
@@ -263,27 +256,6 @@ def test_a_holder_back_on_the_network_is_asked_at_once_when_the_vip_leaves_the_o
         return seen
     after = shown_from(lambda snap: snap.holders == [M2] and M1 in snap.unreachable, returns, interval=0.3)
     assert [s.holders for s in after if s.no_holder] == []
-
-
-def test_two_backups_that_add_the_vip_at_once_are_shown_together_though_one_is_heard_first(monkeypatch):
-    """The holder's HAProxy dies: both backups add the VIP in the same millisecond and one drops
-    it 0.14 s later; their address events came 0.2 s apart and the first was shown alone, which
-    was never true (soak). Before a move is shown every master says where the VIP is."""
-    world = World(monkeypatch)
-    world.holds(M1)
-    world.probe_s = 0.3  # longer than the move's settling: M3's own probe answers too late
-
-    async def act(c, shown) -> int:
-        world.holds(M1, False)
-        world.holds(M2)
-        world.holds(M3)
-        seen = len(shown)
-        c._vip_event(c.sessions[0], False)
-        c._vip_event(c.sessions[1], True)  # M3's own event is late: not here at all
-        await until(lambda: len(shown) > seen and not shown[-1].unconfirmed)
-        return seen
-    after = shown_from(lambda snap: snap.holders == [M1], act)
-    assert [s.holders for s in after] and [s.holders for s in after if s.holders != [M2, M3]] == []
 
 
 async def split_brain(c, shown) -> int:
