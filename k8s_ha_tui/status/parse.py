@@ -16,14 +16,13 @@ from k8s_ha_tui.status.model import BackendServer
 from k8s_ha_tui.status.vrrpview import differences, file_views, from_running
 
 
-def notify_state(text: str, instance: str | None = None, exact: bool = False) -> dict:
+def notify_state(text: str, instance: str | None = None) -> dict:
     """From the rendered notify script's record, a line 'EPOCH TYPE NAME STATE PRIORITY' per
-    instance and sync group: `instance`'s line, else (not `exact`) the last one (a record written
-    before it kept a line per name). A sync group's line (TYPE GROUP) says the state, not the
-    priority."""
+    instance and sync group: `instance`'s line, else the last one (a record written before it
+    kept a line per name). A sync group's line (TYPE GROUP) says the state, not the priority."""
     lines = [ln.split() for ln in text.splitlines() if len(ln.split()) >= 5]
     mine = [p for p in lines if p[1] == "INSTANCE" and p[2] == instance]
-    parts = (mine or ([] if exact else lines) or [[]])[-1]
+    parts = (mine or lines or [[]])[-1]
     if len(parts) >= 5 and parts[3] in VRRP_STATES:
         try:
             return {"state": parts[3], "last_transition": float(parts[0]),

@@ -146,7 +146,8 @@ def _state6(topo: Topology, instances: tuple[RunningInstance, ...], state: str, 
     if state == "STOP":
         return state
     if not instances:
-        return parse.notify_state(notify, render.instance6_name(topo), exact=True).get("state") or state
+        # without vip6's own line, the record's last: the IPv4 instance's or the group's, whose state is `state`
+        return parse.notify_state(notify, render.instance6_name(topo)).get("state") or state
     inst = next((i for i in instances if i.has_vip(topo.vip6)), None)
     return (inst.state if inst is not None else None) or "UNKNOWN"
 
