@@ -467,19 +467,29 @@ class Collector:
         """The masters about whom the snapshot would say something their next answer may undo:
         a claim older than another's (a live split brain until it answers again), or, while no
         master we reach holds the VIP, being lost (it may hold it: a holder back on the network
-        wins its election again, and the others' deletes come before we reach it)."""
+        wins its election again, and the others' deletes come before we reach it) — also when
+        connected again but not yet answered (the replay of `offline`: its connection was up,
+        its first probe under way, and NO HOLDER was shown), but not one that refuses us."""
         snap = self.current()
         return [s for s in self.sessions if s.is_master and s.polled is not None
-                and (s.node.name in snap.unconfirmed or (snap.no_holder and s.conn is None))]
+                and (s.node.name in snap.unconfirmed or (snap.no_holder and self._lost(s)))]
+
+    @staticmethod
+    def _lost(s: Session) -> bool:
+        """Not heard since it was lost (or never), and not refusing us: it may answer soon."""
+        return not s.refused and (s.last is None or not s.last.reachable)
 
     async def _hear_again(self) -> None:
         """Ask the masters in doubt at once (the lost ones to connect, the others also whether
         the VIP is on their interface: `ip addr` answers even while keepalived is paused and the
         whole probe waits for its dump) and show nothing until none is in doubt or one interval
         passed. bench/soak.py: without it a split brain showed the newer holder alone for a
-        probe's time, and a returning holder showed as NO HOLDER for ~1 s."""
-        deadline = time.monotonic() + self.interval
-        self.settle_until = deadline
+        probe's time, and a returning holder showed as NO HOLDER for ~1 s. A lost master is
+        waited for up to the silence limit: reconnecting and its first probe take ~1.5 s, and
+        one interval showed NO HOLDER for 0.4 s (an hour's soak); a NO HOLDER that is true is
+        shown that much later when a master is lost."""
+        started = time.monotonic()
+        deadline = self.settle_until = started + self.interval
         asked: set[str] = set()
         checks: list[asyncio.Future] = []
         try:
@@ -488,16 +498,18 @@ class Collector:
                     if s.polled is not None:
                         s.polled.clear()
                 doubt = self._in_doubt()
+                if any(self._lost(s) for s in doubt):
+                    deadline = self.settle_until = max(deadline, started + self.silence)
                 left = deadline - time.monotonic()
                 if not doubt or left <= 0:
                     return
                 for s in doubt:  # also a master that came into doubt meanwhile (a claim that began)
                     if s.node.name not in asked:
                         asked.add(s.node.name)
-                        if s.conn is not None:
-                            checks.append(asyncio.ensure_future(self._check_vip(s)))
-                        elif not s.refused:
+                        if self._lost(s):  # to connect at once (or its first probe, under way, answers)
                             s.next_try = 0.0
+                        elif s.conn is not None:
+                            checks.append(asyncio.ensure_future(self._check_vip(s)))
                         assert s.wake is not None
                         s.wake.set()
                 waits = [asyncio.ensure_future(s.polled.wait()) for s in doubt if s.polled is not None]
