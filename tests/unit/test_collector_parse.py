@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -267,3 +270,29 @@ def test_a_refusal_says_its_reason_and_way_out_as_data():
         assert "does not follow /etc/keepalived/priority_boost" in str(exc)  # the CLI's one line, whole
     else:
         raise AssertionError("not refused")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("keepalived") is None,
+                    reason="asks as root, with keepalived's signal numbers")
+def test_a_keepalived_that_is_gone_is_not_waited_for_but_a_live_one_is(tmp_path):
+    """A killed keepalived leaves its pid file: the dump script asked it anyway and waited a
+    second for a dump that never comes (printing a blank line every 0.2 s as it waits)."""
+    pid_file = tmp_path / "keepalived.pid"
+
+    def dump() -> str:
+        script = keepalived.keepalived_dump("DATA", str(tmp_path / "data"), str(pid_file))
+        return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30).stdout
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    pid_file.write_text(f"{gone.pid}\n")
+    assert dump() == ""
+    # alive, but it never writes the dump (it ignores the signal): waited for, as before
+    signum = subprocess.run(["keepalived", "--signum=DATA"], capture_output=True, text=True).stdout.strip()
+    alive = subprocess.Popen(["sh", "-c", f"trap '' {signum}; sleep 30 & wait"])
+    try:
+        pid_file.write_text(f"{alive.pid}\n")
+        assert dump() == "\n" * 5
+    finally:
+        alive.kill()
+        alive.wait()
