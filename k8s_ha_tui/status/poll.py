@@ -549,10 +549,13 @@ class Collector:
         """Hand on a snapshot, but only once every node has answered or failed once: a census or
         address stream that speaks during the first round must not judge the nodes not yet
         asked as unreachable (a non-holder answering first would read as NO HOLDER). Not while
-        a VIP move settles (unless `force`d): its own snapshot follows."""
+        a VIP move settles (unless `force`d): its own snapshot follows. Also not once its time
+        is up but before its settler ran: a node's answer that came first showed the newer
+        holder of a split brain alone (lab replay of vrrp-drop, 2 of 5; the hour's soak)."""
         if any(s.last is None for s in self.sessions):
             return
-        if not force and time.monotonic() < self.settle_until:
+        settling = time.monotonic() < self.settle_until or (self.settler is not None and not self.settler.done())
+        if not force and settling:
             return
         snap = self.current()
         self.latest = snap
