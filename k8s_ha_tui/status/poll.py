@@ -217,6 +217,11 @@ class Session:
         if soon is None:
             self.backoff = min(BACKOFF_MAX, self.backoff * 2)
 
+    @property
+    def awaited(self) -> bool:
+        """Not heard since it was lost (or never), and not refusing us: it may answer soon."""
+        return not self.refused and (self.last is None or not self.last.reachable)
+
     def down_status(self) -> NodeStatus:
         cls = MasterStatus if self.is_master else WorkerStatus
         return cls(name=self.node.name, address=self.node.address, reachable=False,
@@ -472,12 +477,7 @@ class Collector:
         its first probe under way, and NO HOLDER was shown), but not one that refuses us."""
         snap = self.current()
         return [s for s in self.sessions if s.is_master and s.polled is not None
-                and (s.node.name in snap.unconfirmed or (snap.no_holder and self._lost(s)))]
-
-    @staticmethod
-    def _lost(s: Session) -> bool:
-        """Not heard since it was lost (or never), and not refusing us: it may answer soon."""
-        return not s.refused and (s.last is None or not s.last.reachable)
+                and (s.node.name in snap.unconfirmed or (snap.no_holder and s.awaited))]
 
     async def _hear_again(self) -> None:
         """Ask the masters in doubt at once (the lost ones to connect, the others also whether
@@ -498,7 +498,7 @@ class Collector:
                     if s.polled is not None:
                         s.polled.clear()
                 doubt = self._in_doubt()
-                if any(self._lost(s) for s in doubt):
+                if any(s.awaited for s in doubt):
                     deadline = self.settle_until = max(deadline, started + self.silence)
                 left = deadline - time.monotonic()
                 if not doubt or left <= 0:
@@ -506,7 +506,7 @@ class Collector:
                 for s in doubt:  # also a master that came into doubt meanwhile (a claim that began)
                     if s.node.name not in asked:
                         asked.add(s.node.name)
-                        if self._lost(s):  # to connect at once (or its first probe, under way, answers)
+                        if s.awaited:  # to connect at once (or its first probe, under way, answers)
                             s.next_try = 0.0
                         elif s.conn is not None:
                             checks.append(asyncio.ensure_future(self._check_vip(s)))

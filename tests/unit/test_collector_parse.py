@@ -289,7 +289,7 @@ def test_a_keepalived_that_is_gone_is_not_waited_for_but_a_live_one_is(tmp_path)
     assert dump() == ""
     # alive, but it never writes the dump (it ignores the signal): waited for, as before
     signum = subprocess.run(["keepalived", "--signum=DATA"], capture_output=True, text=True).stdout.strip()
-    alive = subprocess.Popen(["sh", "-c", f"trap '' {signum}; sleep 30 & wait"])
+    alive = subprocess.Popen(["sh", "-c", f"trap '' {signum}; exec sleep 30"])  # ignored across exec
     try:
         pid_file.write_text(f"{alive.pid}\n")
         assert dump() == "\n" * 5
