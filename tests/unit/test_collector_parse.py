@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -296,3 +297,52 @@ def test_a_keepalived_that_is_gone_is_not_waited_for_but_a_live_one_is(tmp_path)
     finally:
         alive.kill()
         alive.wait()
+
+
+SLOW_KEEPALIVED = """
+import signal, sys, time
+path, signum, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+asked = []
+signal.signal(signum, lambda *_: asked.append(1))
+open(ready, "w").close()
+while True:
+    if not asked:
+        signal.pause()
+    while asked:  # like keepalived: one dump for the signals that came while it wrote
+        asked.clear()
+        with open(path, "w") as f:
+            for i in range(4):
+                f.write(f"part {i}\\n" + "x" * 1000 + "\\n")
+                f.flush()
+                time.sleep(0.005)  # a busy node: the dump is written in pieces
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("keepalived") is None,
+                    reason="asks as root, with keepalived's signal numbers")
+def test_askers_at_once_each_get_a_whole_dump(tmp_path):
+    """keepalived writes every dump to one file: a monitor, an exporter and a command asking at
+    once removed or read each other's dump half-written (58 of 100 here before they took turns)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from labtools import wait_for
+
+    signum = subprocess.run(["keepalived", "--signum=DATA"], capture_output=True, text=True).stdout.strip()
+    ready = tmp_path / "ready"
+    stand_in = subprocess.Popen([sys.executable, "-c", SLOW_KEEPALIVED, str(tmp_path / "data"), signum, str(ready)])
+    try:
+        wait_for(ready.exists, 10, "the stand-in to listen for the signal")
+        (tmp_path / "keepalived.pid").write_text(f"{stand_in.pid}\n")
+        script = keepalived.keepalived_dump("DATA", str(tmp_path / "data"), str(tmp_path / "keepalived.pid"),
+                                            str(tmp_path / "lock"))
+
+        def dump(_: int) -> int:
+            out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30).stdout
+            return out.count("part ")
+
+        with ThreadPoolExecutor(4) as pool:
+            parts = list(pool.map(dump, range(40)))
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+    assert parts == [4] * 40
