@@ -382,9 +382,12 @@ class ClusterStatus:
 
     @property
     def recent_audit(self) -> list[AuditEntry]:
-        """Every master's newest audit entries, merged (each entry is on every master), oldest first."""
-        seen = {e for m in self.masters if m.reachable for e in m.audit}
-        return sorted(seen, key=lambda e: e.when)
+        """Every master's newest audit entries, merged (each entry is on every master), oldest first;
+        within a second in the order they were written (a set's order differs between processes)."""
+        order: dict[AuditEntry, int] = {}
+        for e in (e for m in self.masters if m.reachable for e in m.audit):
+            order.setdefault(e, len(order))
+        return sorted(order, key=lambda e: (e.when, order[e]))
 
     def master(self, name: str) -> MasterStatus | None:
         return next((m for m in self.masters if m.name == name), None)

@@ -258,6 +258,18 @@ def test_events_carry_their_level():
     assert events["m0 VRRP MASTER → FAULT"] == "warning" and events["split brain over"] == "info"
 
 
+def test_audit_entries_of_one_second_keep_the_order_they_were_written_in():
+    """Two commands a second apart, read by two processes (root's status, a watch login's),
+    showed their audit in two orders: a set's order depends on the process's string hashes."""
+    from k8s_ha_tui.remote.auditlog import AuditEntry
+
+    written = [AuditEntry("2026-12-03T21:38:44+0000", "root@vm", "c", f"action {i}", "all masters", "ok")
+               for i in range(8)]
+    early = AuditEntry("2026-12-03T21:38:43+0000", "root@vm", "c", "deploy", "all masters", "ok")
+    snap = cluster(master("m0", audit=(early, *written)), master("m1", audit=tuple(written[3:])))
+    assert snap.recent_audit == [early, *written]
+
+
 def test_a_refusal_says_its_reason_and_way_out_as_data():
     """The monitor shows refusals in pieces without parsing their sentences."""
     from k8s_ha_tui.errors import Refused
